@@ -1,0 +1,99 @@
+/**
+ * `llm-router` command line:
+ *   start [--node]       start the services SERVICES names (default: all, one process)
+ *   make-model [opts]    write a tiny random-weight GGUF model
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { ServiceBroker, type ServiceSchema } from "moleculer";
+import { brokerConfig } from "../moleculer.config";
+import { nodeConfig, selectedServices } from "../lib/config";
+import { buildTinyLlama, tinyModelOptions, TINY_MODEL_PRESETS, type TinyModelPreset } from "../lib/gguf/tiny-llama";
+import ApiService from "../services/api.service";
+import BalancerService from "../services/balancer.service";
+import InferenceService from "../services/inference.service";
+import RegistryService from "../services/registry.service";
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- each schema has its own settings/methods types
+const SCHEMAS: Record<string, ServiceSchema<any, any, any>> = {
+  api: ApiService,
+  registry: RegistryService,
+  balancer: BalancerService,
+  inference: InferenceService,
+};
+
+async function start(args: string[]): Promise<void> {
+  const { values } = parseArgs({ args, options: { node: { type: "boolean", default: false } } });
+  if (values.node && !process.env.SERVICES) process.env.SERVICES = "inference";
+  const services = selectedServices();
+  const options = brokerConfig();
+  if (values.node && !options.transporter) {
+    throw new Error("An inference node joins a cluster: set TRANSPORTER=nats://host:4222 (the router's NATS).");
+  }
+  const broker = new ServiceBroker(options);
+  for (const name of services) broker.createService(SCHEMAS[name]);
+  broker.logger.info(
+    `Starting ${services.join(", ")} as node '${broker.nodeID}'` +
+      (options.transporter ? " (clustered over the transporter)" : " (embedded: one process, no transporter)"),
+  );
+  await broker.start();
+}
+
+function makeModel(args: string[]): void {
+  const { values } = parseArgs({
+    args,
+    options: {
+      size: { type: "string", default: "tiny" },
+      seed: { type: "string", default: "42" },
+      out: { type: "string" },
+      context: { type: "string", default: "2048" },
+      f16: { type: "boolean" },
+      f32: { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) {
+    console.log(
+      "usage: llm-router make-model [--size tiny|small|medium] [--seed N] [--context N] [--f16|--f32] [--out FILE]\n" +
+        "Writes a llama-architecture GGUF with seeded random weights (output is noise) and a ChatML template.\n" +
+        "Default FILE: $LLM_NODE_MODELS_DIR/tiny-llama-<size>.gguf",
+    );
+    return;
+  }
+  const size = values.size as TinyModelPreset;
+  if (!(size in TINY_MODEL_PRESETS))
+    throw new Error(`--size must be one of ${Object.keys(TINY_MODEL_PRESETS).join(", ")}`);
+  const seed = Number(values.seed);
+  const contextLength = Number(values.context);
+  if (!Number.isInteger(seed) || seed < 0) throw new Error("--seed must be a non-negative integer");
+  if (!Number.isInteger(contextLength) || contextLength < 64) throw new Error("--context must be an integer >= 64");
+  const overrides: Parameters<typeof tinyModelOptions>[1] = { seed, contextLength };
+  if (values.f16) overrides.f16 = true;
+  if (values.f32) overrides.f16 = false;
+  const opts = tinyModelOptions(size, overrides);
+  const out = values.out ?? path.join(nodeConfig().modelsDir, `${opts.name}.gguf`);
+  fs.mkdirSync(path.dirname(path.resolve(out)), { recursive: true });
+  const bytes = buildTinyLlama(opts);
+  fs.writeFileSync(out, bytes);
+  console.log(
+    `wrote ${out} (${(bytes.length / 1024).toFixed(0)} KiB, ${size}, seed ${seed}): random weights, output is noise`,
+  );
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command = "start", ...rest] = argv;
+  switch (command) {
+    case "start":
+      return start(rest);
+    case "make-model":
+      return makeModel(rest);
+    default:
+      throw new Error(`unknown command "${command}" (commands: start, make-model)`);
+  }
+}
+
+main(process.argv.slice(2)).catch((err: Error) => {
+  console.error(`llm-router: ${err.message}`);
+  process.exit(1);
+});

@@ -1,0 +1,9 @@
+/** @type {import('jest').Config} */
+module.exports = {
+  testEnvironment: "node",
+  transform: { "^.+\\.ts$": ["ts-jest", { tsconfig: "tsconfig.json", isolatedModules: true }] },
+  testMatch: ["<rootDir>/test/**/*.test.ts"],
+  // integration and cluster tests start real processes one after another
+  maxWorkers: 1,
+  testTimeout: 60_000,
+};

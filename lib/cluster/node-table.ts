@@ -1,0 +1,90 @@
+/**
+ * The live node table, kept from heartbeats and connect/disconnect events.
+ * Pure: time comes in as arguments, so it is tested without a broker.
+ */
+import type { Heartbeat, NodeRecord } from "./types";
+
+export interface ModelEntry {
+  id: string;
+  /** First time any node reported it (s epoch), for OpenAI's `created`. */
+  created: number;
+  nodes: string[];
+}
+
+export class NodeTable {
+  private readonly nodes = new Map<string, NodeRecord>();
+  private readonly modelFirstSeen = new Map<string, number>();
+
+  /** Applies a heartbeat; returns true when the node is new or changed status. */
+  upsert(hb: Heartbeat, now = Date.now()): boolean {
+    const prev = this.nodes.get(hb.nodeID);
+    const status = hb.initializing ? "initializing" : "online";
+    const { sentAt: _sentAt, ...rest } = hb;
+    void _sentAt;
+    this.nodes.set(hb.nodeID, {
+      ...rest,
+      id: hb.nodeID,
+      status,
+      registeredAt: prev?.registeredAt ?? new Date(now).toISOString(),
+      lastSeen: new Date(now).toISOString(),
+    });
+    for (const m of hb.models) {
+      if (!this.modelFirstSeen.has(m.id)) this.modelFirstSeen.set(m.id, Math.floor(now / 1000));
+    }
+    return !prev || prev.status !== status;
+  }
+
+  /** Marks a node offline (process gone or silent); returns true when that changed anything. */
+  markOffline(nodeID: string): boolean {
+    const n = this.nodes.get(nodeID);
+    if (!n || n.status === "offline") return false;
+    n.status = "offline";
+    n.active = 0;
+    n.queued = 0;
+    return true;
+  }
+
+  /** Marks silent nodes offline; returns their IDs. */
+  expire(now: number, timeoutMs: number): string[] {
+    const gone: string[] = [];
+    for (const n of this.nodes.values()) {
+      if (n.status !== "offline" && now - Date.parse(n.lastSeen) > timeoutMs) {
+        this.markOffline(n.id);
+        gone.push(n.id);
+      }
+    }
+    return gone;
+  }
+
+  get(nodeID: string): NodeRecord | undefined {
+    return this.nodes.get(nodeID);
+  }
+
+  list(): NodeRecord[] {
+    return [...this.nodes.values()].sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  /** Online nodes that have `model` loaded. */
+  serving(model: string): NodeRecord[] {
+    return this.list().filter((n) => n.status === "online" && n.models.some((m) => m.id === model));
+  }
+
+  /** Whether any node, in any state, reported `model`. */
+  knows(model: string): boolean {
+    return this.modelFirstSeen.has(model) && this.list().some((n) => n.models.some((m) => m.id === model));
+  }
+
+  /** Models on online nodes. */
+  models(): ModelEntry[] {
+    const byId = new Map<string, ModelEntry>();
+    for (const n of this.list()) {
+      if (n.status !== "online") continue;
+      for (const m of n.models) {
+        const e = byId.get(m.id) ?? { id: m.id, created: this.modelFirstSeen.get(m.id) ?? 0, nodes: [] };
+        e.nodes.push(n.id);
+        byId.set(m.id, e);
+      }
+    }
+    return [...byId.values()].sort((a, b) => a.id.localeCompare(b.id));
+  }
+}

@@ -1,0 +1,46 @@
+/** The heartbeat an inference node broadcasts, and the registry's view of a node. */
+
+export interface GpuStat {
+  name: string;
+  /** Percent, or null when the driver does not say (e.g. no nvidia-smi). */
+  utilization: number | null;
+  vramUsed: number;
+  vramTotal: number;
+}
+
+export interface NodeModel {
+  id: string;
+  contextSize: number;
+  parallel: number;
+  sizeBytes: number;
+  /** Requests generating on this model now, and waiting for a free sequence. */
+  active: number;
+  queued: number;
+}
+
+export interface Heartbeat {
+  nodeID: string;
+  machineName: string;
+  engine: string;
+  initializing: boolean;
+  models: NodeModel[];
+  active: number;
+  queued: number;
+  capacity: number;
+  cpu: { usage: number; cores: number };
+  memory: { used: number; total: number };
+  gpuBackend: string | false;
+  gpus: GpuStat[];
+  /** Decode speed over recent requests. */
+  tokensPerSecond: number;
+  sentAt: number;
+}
+
+export type NodeStatus = "online" | "initializing" | "offline";
+
+export interface NodeRecord extends Omit<Heartbeat, "sentAt"> {
+  id: string;
+  status: NodeStatus;
+  registeredAt: string;
+  lastSeen: string;
+}

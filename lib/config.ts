@@ -1,0 +1,229 @@
+/**
+ * Every environment variable the project reads, in one table. The README's
+ * table is checked against this list by a unit test.
+ */
+import os from "node:os";
+import path from "node:path";
+
+export interface EnvVar {
+  name: string;
+  default: string;
+  description: string;
+}
+
+export const ENV_VARS: EnvVar[] = [
+  // cluster
+  {
+    name: "TRANSPORTER",
+    default: "(none: one process)",
+    description: "Moleculer transporter URL, e.g. `nats://user:pass@host:4222`. Unset = every service in one process.",
+  },
+  {
+    name: "NODEID",
+    default: "`<hostname>-<pid>`",
+    description: "Moleculer node ID; the registry lists inference nodes under it.",
+  },
+  {
+    name: "SERVICES",
+    default: "`api,registry,balancer,inference`",
+    description:
+      "Comma-separated services this process hosts. `inference` alone makes an inference node; `router` is short for `api,registry,balancer`.",
+  },
+  {
+    name: "NAMESPACE",
+    default: "`llm-router`",
+    description: "Moleculer namespace; brokers only see peers in the same one.",
+  },
+  {
+    name: "LOGLEVEL",
+    default: "`info`",
+    description: "Log level (`fatal`, `error`, `warn`, `info`, `debug`, `trace`). `LLM_ROUTER_LOG_LEVEL` is read too.",
+  },
+  { name: "HEARTBEAT_INTERVAL", default: "`5`", description: "Seconds between Moleculer heartbeats." },
+  {
+    name: "HEARTBEAT_TIMEOUT",
+    default: "`15`",
+    description:
+      "Seconds without a heartbeat before Moleculer drops a peer (a killed node leaves the table this fast).",
+  },
+  // router
+  { name: "LLM_ROUTER_HOST", default: "`0.0.0.0`", description: "Bind address of the HTTP API." },
+  {
+    name: "LLM_ROUTER_PORT",
+    default: "`8080`",
+    description: "HTTP port (`0` picks a free one; the chosen URL is logged).",
+  },
+  { name: "LLM_ROUTER_DATA_DIR", default: "`~/.llm-router`", description: "Where the router keeps its data." },
+  {
+    name: "LLM_ROUTER_LOAD_BALANCER_MODE",
+    default: "`auto`",
+    description: "Balancing strategy: `auto` (lowest load score) or `round_robin`.",
+  },
+  {
+    name: "LLM_ROUTER_NODE_TIMEOUT",
+    default: "`60`",
+    description: "Seconds without an inference heartbeat before a node is marked offline.",
+  },
+  {
+    name: "LLM_ROUTER_REQUEST_TIMEOUT",
+    default: "`600`",
+    description: "Seconds a request to an inference node may take before it fails with 504.",
+  },
+  {
+    name: "LLM_ROUTER_MAX_BODY_SIZE",
+    default: "`4mb`",
+    description: "Largest accepted request body; larger ones get 413.",
+  },
+  {
+    name: "LLM_ROUTER_MAX_TOKENS_LIMIT",
+    default: "`32768`",
+    description: "Largest `max_tokens` a client may ask for; more gets 400.",
+  },
+  // inference node
+  {
+    name: "LLM_NODE_MODELS_DIR",
+    default: "`~/.runtime/models`",
+    description: "Directory scanned for `.gguf` files; the model id is the path under it without `.gguf`.",
+  },
+  { name: "LLM_NODE_NAME", default: "hostname", description: "Machine name shown for this node." },
+  {
+    name: "LLM_NODE_PARALLEL",
+    default: "`4`",
+    description: "Requests served at once per model (parallel context sequences); the rest wait in a per-model queue.",
+  },
+  {
+    name: "LLM_NODE_THREADS",
+    default: "half the cores (at least 1)",
+    description: "CPU threads per context. On 2-core machines more than 1 collapses speed.",
+  },
+  {
+    name: "LLM_NODE_CONTEXT_SIZE",
+    default: "`4096`",
+    description: "Context size in tokens for each parallel sequence.",
+  },
+  {
+    name: "LLM_NODE_GPU",
+    default: "`auto`",
+    description: "llama.cpp backend: `auto`, `cuda`, `vulkan`, `metal` or `false` (CPU only).",
+  },
+  {
+    name: "LLM_NODE_HEARTBEAT_SECS",
+    default: "`10`",
+    description: "Seconds between node heartbeats (also sent at once on any change).",
+  },
+  {
+    name: "LLM_NODE_DEMO_MODEL",
+    default: "`true`",
+    description: "Write a random-weight demo model into an empty models dir at start (`false` to start with none).",
+  },
+];
+
+function env(name: string): string | undefined {
+  const v = process.env[name];
+  return v === undefined || v === "" ? undefined : v;
+}
+
+function expandHome(p: string): string {
+  return p.startsWith("~") ? path.join(os.homedir(), p.slice(1)) : p;
+}
+
+export function envInt(name: string, fallback: number, min = 0): number {
+  const raw = env(name);
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < min) {
+    throw new Error(`${name} must be a number >= ${min}, got "${raw}"`);
+  }
+  return n;
+}
+
+export function envBool(name: string, fallback: boolean): boolean {
+  const raw = env(name);
+  if (raw === undefined) return fallback;
+  if (/^(1|true|yes|on)$/i.test(raw)) return true;
+  if (/^(0|false|no|off)$/i.test(raw)) return false;
+  throw new Error(`${name} must be true or false, got "${raw}"`);
+}
+
+export function envString(name: string, fallback: string): string {
+  return env(name) ?? fallback;
+}
+
+export interface RouterConfig {
+  host: string;
+  port: number;
+  dataDir: string;
+  balancerMode: string;
+  nodeTimeoutSecs: number;
+  requestTimeoutSecs: number;
+  maxBodySize: string;
+  maxTokensLimit: number;
+}
+
+export function routerConfig(): RouterConfig {
+  return {
+    host: envString("LLM_ROUTER_HOST", "0.0.0.0"),
+    port: envInt("LLM_ROUTER_PORT", 8080),
+    dataDir: expandHome(envString("LLM_ROUTER_DATA_DIR", "~/.llm-router")),
+    balancerMode: envString("LLM_ROUTER_LOAD_BALANCER_MODE", "auto"),
+    nodeTimeoutSecs: envInt("LLM_ROUTER_NODE_TIMEOUT", 60, 1),
+    requestTimeoutSecs: envInt("LLM_ROUTER_REQUEST_TIMEOUT", 600, 1),
+    maxBodySize: envString("LLM_ROUTER_MAX_BODY_SIZE", "4mb"),
+    maxTokensLimit: envInt("LLM_ROUTER_MAX_TOKENS_LIMIT", 32768, 1),
+  };
+}
+
+export type GpuSetting = "auto" | "cuda" | "vulkan" | "metal" | false;
+
+export interface NodeConfig {
+  modelsDir: string;
+  name: string;
+  parallel: number;
+  threads: number;
+  contextSize: number;
+  gpu: GpuSetting;
+  heartbeatSecs: number;
+  demoModel: boolean;
+}
+
+function gpuSetting(): GpuSetting {
+  const raw = envString("LLM_NODE_GPU", "auto").toLowerCase();
+  if (raw === "false" || raw === "off" || raw === "cpu") return false;
+  if (raw === "auto" || raw === "cuda" || raw === "vulkan" || raw === "metal") return raw;
+  throw new Error(`LLM_NODE_GPU must be auto, cuda, vulkan, metal or false, got "${raw}"`);
+}
+
+export function nodeConfig(): NodeConfig {
+  return {
+    modelsDir: expandHome(envString("LLM_NODE_MODELS_DIR", "~/.runtime/models")),
+    name: envString("LLM_NODE_NAME", os.hostname()),
+    parallel: envInt("LLM_NODE_PARALLEL", 4, 1),
+    threads: envInt("LLM_NODE_THREADS", Math.max(1, Math.floor(os.cpus().length / 2)), 1),
+    contextSize: envInt("LLM_NODE_CONTEXT_SIZE", 4096, 64),
+    gpu: gpuSetting(),
+    heartbeatSecs: envInt("LLM_NODE_HEARTBEAT_SECS", 10, 1),
+    demoModel: envBool("LLM_NODE_DEMO_MODEL", true),
+  };
+}
+
+export const ALL_SERVICES = ["api", "registry", "balancer", "inference"];
+export const SERVICE_GROUPS: Record<string, string[]> = {
+  router: ["api", "registry", "balancer"],
+  all: ALL_SERVICES,
+};
+
+/** Expands `SERVICES` (names and group names) into service names, in a stable order. */
+export function selectedServices(raw = env("SERVICES")): string[] {
+  if (!raw) return ALL_SERVICES;
+  const names = new Set<string>();
+  for (const part of raw
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean)) {
+    const group = SERVICE_GROUPS[part];
+    if (group) group.forEach((g) => names.add(g));
+    else if (ALL_SERVICES.includes(part)) names.add(part);
+    else throw new Error(`SERVICES: unknown service "${part}" (known: ${ALL_SERVICES.join(", ")}, router, all)`);
+  }
+  return ALL_SERVICES.filter((s) => names.has(s));
+}

@@ -1,0 +1,283 @@
+/**
+ * node-llama-cpp engine: one model + one context with `parallel` sequences per
+ * GGUF file, sequences handed out FIFO by a Pool. Only this file imports
+ * node-llama-cpp (ESM-only, so it is loaded with a dynamic import).
+ */
+import fs from "node:fs";
+import path from "node:path";
+import type {
+  ChatHistoryItem,
+  ChatWrapper,
+  Llama,
+  LlamaContext,
+  LlamaContextSequence,
+  LlamaEmbeddingContext,
+  LlamaModel,
+} from "node-llama-cpp" with { "resolution-mode": "import" };
+import { apiError, badRequest } from "../openai/errors";
+import { Pool } from "./pool";
+import type {
+  ChatJob,
+  CompletionJob,
+  EmbeddingJob,
+  Engine,
+  EngineModel,
+  GenerationHooks,
+  GenerationResult,
+  ModelLoad,
+} from "./types";
+import type { GpuSetting } from "../config";
+
+type NodeLlamaCpp = typeof import("node-llama-cpp", { with: { "resolution-mode": "import" } });
+
+export interface LlamaEngineOptions {
+  modelsDir: string;
+  parallel: number;
+  threads: number;
+  contextSize: number;
+  gpu: GpuSetting;
+  log?: (msg: string) => void;
+}
+
+interface LoadedModel {
+  info: EngineModel;
+  model: LlamaModel;
+  context: LlamaContext;
+  pool: Pool<LlamaContextSequence>;
+  /** Resolved once: resolving a Jinja template per request costs hundreds of ms. */
+  chatWrapper: ChatWrapper;
+  embedding?: Promise<LlamaEmbeddingContext>;
+  embedQueue: Promise<unknown>;
+}
+
+/** Every `.gguf` under `dir`, as [id, absolute path]; id = relative path without the extension. */
+export function findModelFiles(dir: string): Array<[string, string]> {
+  if (!fs.existsSync(dir)) return [];
+  const out: Array<[string, string]> = [];
+  const walk = (d: string) => {
+    for (const entry of fs.readdirSync(d, { withFileTypes: true })) {
+      const full = path.join(d, entry.name);
+      if (entry.isDirectory()) walk(full);
+      else if (entry.isFile() && entry.name.toLowerCase().endsWith(".gguf")) {
+        const id = path
+          .relative(dir, full)
+          .split(path.sep)
+          .join("/")
+          .replace(/\.gguf$/i, "");
+        out.push([id, full]);
+      }
+    }
+  };
+  walk(dir);
+  return out.sort((a, b) => a[0].localeCompare(b[0]));
+}
+
+export class LlamaEngine implements Engine {
+  readonly kind = "llama.cpp";
+  private readonly loaded = new Map<string, LoadedModel>();
+
+  private constructor(
+    private readonly lib: NodeLlamaCpp,
+    private readonly llama: Llama,
+    private readonly opts: LlamaEngineOptions,
+  ) {}
+
+  static async create(opts: LlamaEngineOptions): Promise<LlamaEngine> {
+    const lib: NodeLlamaCpp = await import("node-llama-cpp");
+    const llama = await lib.getLlama({
+      gpu: opts.gpu,
+      logLevel: lib.LlamaLogLevel.error,
+      build: "never",
+    });
+    const engine = new LlamaEngine(lib, llama, opts);
+    await engine.loadAll();
+    return engine;
+  }
+
+  private async loadAll(): Promise<void> {
+    for (const [id, file] of findModelFiles(this.opts.modelsDir)) {
+      try {
+        await this.loadModel(id, file);
+      } catch (err) {
+        this.opts.log?.(`could not load model '${id}' from ${file}: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  private async loadModel(id: string, file: string): Promise<void> {
+    const model = await this.llama.loadModel({ modelPath: file });
+    const contextSize = Math.min(this.opts.contextSize, model.trainContextSize);
+    const context = await model.createContext({
+      sequences: this.opts.parallel,
+      contextSize,
+      threads: this.opts.threads,
+    });
+    const sequences = Array.from({ length: this.opts.parallel }, () => context.getSequence());
+    this.loaded.set(id, {
+      info: {
+        id,
+        path: file,
+        sizeBytes: fs.statSync(file).size,
+        contextSize: context.contextSize,
+        parallel: this.opts.parallel,
+      },
+      model,
+      context,
+      pool: new Pool(sequences),
+      chatWrapper: this.lib.resolveChatWrapper(model),
+      embedQueue: Promise.resolve(),
+    });
+  }
+
+  models(): EngineModel[] {
+    return [...this.loaded.values()].map((m) => m.info);
+  }
+
+  load(): ModelLoad[] {
+    return [...this.loaded.values()].map((m) => ({
+      id: m.info.id,
+      active: m.pool.inUse,
+      queued: m.pool.waiting,
+      capacity: m.pool.capacity,
+    }));
+  }
+
+  private get(model: string): LoadedModel {
+    const m = this.loaded.get(model);
+    if (!m)
+      throw apiError(404, `The model '${model}' is not loaded on this node.`, "model_not_found", { param: "model" });
+    return m;
+  }
+
+  /** Checks the token budget, the same way for chat and completion. */
+  private budget(m: LoadedModel, promptTokens: number, maxTokens: number | undefined): number {
+    const room = m.info.contextSize - promptTokens;
+    if (room <= 0) {
+      throw badRequest(
+        `The prompt is ${promptTokens} tokens; this model's context holds ${m.info.contextSize}.`,
+        "messages",
+        "context_length_exceeded",
+      );
+    }
+    if (maxTokens !== undefined && maxTokens > room) {
+      throw badRequest(
+        `max_tokens is ${maxTokens}, but only ${room} tokens are left after the ${promptTokens}-token prompt (context ${m.info.contextSize}).`,
+        "max_tokens",
+        "context_length_exceeded",
+      );
+    }
+    return maxTokens ?? room;
+  }
+
+  async chat(job: ChatJob, hooks: GenerationHooks): Promise<GenerationResult> {
+    const m = this.get(job.model);
+    const history: ChatHistoryItem[] = job.messages.map((msg) =>
+      msg.role === "system"
+        ? { type: "system", text: msg.content }
+        : msg.role === "user"
+          ? { type: "user", text: msg.content }
+          : { type: "model", response: [msg.content] },
+    );
+    if (history[history.length - 1]?.type !== "model") history.push({ type: "model", response: [] });
+
+    const sequence = await m.pool.acquire(hooks.signal);
+    const chat = new this.lib.LlamaChat({
+      contextSequence: sequence,
+      chatWrapper: m.chatWrapper,
+      autoDisposeSequence: false,
+    });
+    try {
+      const rendered = chat.chatWrapper.generateContextState({ chatHistory: history });
+      const promptTokens = rendered.contextText.tokenize(m.model.tokenizer).length;
+      const maxTokens = this.budget(m, promptTokens, job.maxTokens);
+      let completionTokens = 0;
+      const res = await chat.generateResponse(history, {
+        maxTokens,
+        temperature: job.temperature ?? undefined,
+        topP: job.topP,
+        seed: job.seed,
+        customStopTriggers: job.stop.length ? job.stop : undefined,
+        signal: hooks.signal,
+        stopOnAbortSignal: true,
+        onToken: (tokens) => (completionTokens += tokens.length),
+        onTextChunk: hooks.onText,
+      });
+      return {
+        text: res.response,
+        finishReason: res.metadata.stopReason === "maxTokens" ? "length" : "stop",
+        promptTokens,
+        completionTokens,
+      };
+    } finally {
+      chat.dispose();
+      m.pool.release(sequence);
+    }
+  }
+
+  async complete(job: CompletionJob, hooks: GenerationHooks): Promise<GenerationResult> {
+    const m = this.get(job.model);
+    const promptTokens = m.model.tokenize(job.prompt).length + 1;
+    const maxTokens = this.budget(m, promptTokens, job.maxTokens);
+    const sequence = await m.pool.acquire(hooks.signal);
+    const completion = new this.lib.LlamaCompletion({ contextSequence: sequence, autoDisposeSequence: false });
+    try {
+      let completionTokens = 0;
+      const res = await completion.generateCompletionWithMeta(job.prompt, {
+        maxTokens,
+        temperature: job.temperature ?? undefined,
+        topP: job.topP,
+        seed: job.seed,
+        customStopTriggers: job.stop.length ? job.stop : undefined,
+        signal: hooks.signal,
+        stopOnAbortSignal: true,
+        onToken: (tokens) => (completionTokens += tokens.length),
+        onTextChunk: hooks.onText,
+      });
+      return {
+        text: res.response,
+        finishReason: res.metadata.stopReason === "maxTokens" ? "length" : "stop",
+        promptTokens,
+        completionTokens,
+      };
+    } finally {
+      completion.dispose();
+      m.pool.release(sequence);
+    }
+  }
+
+  async embed(job: EmbeddingJob): Promise<{ vectors: number[][]; promptTokens: number }> {
+    const m = this.get(job.model);
+    m.embedding ??= m.model.createEmbeddingContext({ threads: this.opts.threads });
+    const ctx = await m.embedding;
+    // one embedding context per model: run requests one after another
+    const run = m.embedQueue.then(async () => {
+      const vectors: number[][] = [];
+      let promptTokens = 0;
+      for (const text of job.input) {
+        promptTokens += m.model.tokenize(text).length;
+        const e = await ctx.getEmbeddingFor(text);
+        vectors.push([...e.vector]);
+      }
+      return { vectors, promptTokens };
+    });
+    m.embedQueue = run.catch(() => undefined);
+    return run;
+  }
+
+  async gpuInfo() {
+    const backend = this.llama.gpu;
+    if (!backend) return { backend, devices: [], vram: null };
+    const [devices, vram] = await Promise.all([this.llama.getGpuDeviceNames(), this.llama.getVramState()]);
+    return { backend, devices, vram: { used: vram.used, total: vram.total } };
+  }
+
+  async dispose(): Promise<void> {
+    for (const m of this.loaded.values()) {
+      if (m.embedding) await (await m.embedding).dispose();
+      await m.context.dispose();
+      await m.model.dispose();
+    }
+    this.loaded.clear();
+    await this.llama.dispose();
+  }
+}

@@ -1,0 +1,106 @@
+/**
+ * OpenAI-shaped errors. Thrown anywhere in the cluster as MoleculerClientError /
+ * MoleculerError (so they cross NATS intact: only `name`, `message`, `code`,
+ * `type` and `data` travel), and turned into `{"error":{message,type,param,code}}`
+ * with the right HTTP status at the edge.
+ */
+import { Errors } from "moleculer";
+
+export interface OpenAIErrorBody {
+  error: { message: string; type: string; param: string | null; code: string | null };
+}
+
+interface ErrorData {
+  openaiType: string;
+  param: string | null;
+}
+
+/** Creates an error that the api renders as an OpenAI error with `status`. */
+export function apiError(
+  status: number,
+  message: string,
+  code: string,
+  opts: { param?: string | null; type?: string } = {},
+): Errors.MoleculerError {
+  const type = opts.type ?? defaultType(status);
+  const data: ErrorData = { openaiType: type, param: opts.param ?? null };
+  return status < 500
+    ? new Errors.MoleculerClientError(message, status, code, data)
+    : new Errors.MoleculerError(message, status, code, data);
+}
+
+function defaultType(status: number): string {
+  if (status === 401) return "authentication_error";
+  if (status === 403) return "permission_error";
+  if (status === 404) return "not_found_error";
+  if (status === 429) return "rate_limit_error";
+  if (status < 500) return "invalid_request_error";
+  if (status === 503) return "service_unavailable";
+  return "server_error";
+}
+
+export const badRequest = (message: string, param: string | null = null, code = "invalid_request") =>
+  apiError(400, message, code, { param });
+
+export const modelNotFound = (model: string) =>
+  apiError(404, `The model '${model}' does not exist or is not available on any node.`, "model_not_found", {
+    param: "model",
+  });
+
+/** Moleculer's own errors, mapped to what a client should see. */
+const MOLECULER_TYPES: Record<string, { status: number; code: string; message?: string }> = {
+  REQUEST_TIMEOUT: { status: 504, code: "timeout", message: "The inference node did not answer in time." },
+  REQUEST_REJECTED: { status: 503, code: "node_unavailable", message: "The inference node went away." },
+  SERVICE_NOT_AVAILABLE: { status: 503, code: "service_unavailable", message: "The service is not available." },
+  SERVICE_NOT_FOUND: { status: 503, code: "service_unavailable", message: "The service is not available." },
+  VALIDATION_ERROR: { status: 400, code: "invalid_request" },
+  // moleculer-web
+  NOT_FOUND: { status: 404, code: "not_found", message: "Not found." },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, code: "unsupported_media_type" },
+};
+
+interface LooseError {
+  message?: unknown;
+  code?: unknown;
+  type?: unknown;
+  status?: unknown;
+  data?: unknown;
+}
+
+/** Turns any error into an HTTP status and an OpenAI error body. Never throws. */
+export function toOpenAIError(err: unknown): { status: number; body: OpenAIErrorBody } {
+  const e = (err ?? {}) as LooseError;
+  const message = typeof e.message === "string" && e.message ? e.message : "Internal error";
+  const data = (e.data ?? {}) as Partial<ErrorData>;
+
+  // body-parser errors (malformed JSON, too large) carry `status` and a `type` string
+  if (typeof e.status === "number" && typeof e.type === "string" && e.type.startsWith("entity.")) {
+    const tooLarge = e.status === 413;
+    return build(
+      e.status,
+      tooLarge ? "The request body is too large." : `The request body is not valid JSON: ${message}`,
+      tooLarge ? "invalid_request_error" : "invalid_request_error",
+      null,
+      tooLarge ? "request_too_large" : "invalid_json",
+    );
+  }
+  if (data.openaiType && typeof e.code === "number") {
+    return build(e.code, message, data.openaiType, data.param ?? null, typeof e.type === "string" ? e.type : null);
+  }
+  const known = typeof e.type === "string" ? MOLECULER_TYPES[e.type] : undefined;
+  if (known) {
+    return build(known.status, known.message ?? message, defaultType(known.status), null, known.code);
+  }
+  const status = typeof e.code === "number" && e.code >= 400 && e.code < 600 ? e.code : 500;
+  return build(
+    status,
+    status === 500 ? "Internal error" : message,
+    defaultType(status),
+    null,
+    typeof e.type === "string" ? e.type.toLowerCase() : null,
+  );
+}
+
+function build(status: number, message: string, type: string, param: string | null, code: string | null) {
+  return { status, body: { error: { message, type, param, code } } };
+}

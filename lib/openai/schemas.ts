@@ -1,0 +1,92 @@
+/**
+ * Validation of OpenAI request bodies with zod. A failure becomes a 400 with
+ * the offending field in `param` (e.g. `messages[0].content`).
+ */
+import { z } from "zod";
+import { badRequest } from "./errors";
+
+const textPart = z.looseObject({ type: z.literal("text"), text: z.string() });
+const otherPart = z.looseObject({ type: z.string() });
+const content = z.union([z.string(), z.array(z.union([textPart, otherPart]))]).nullable();
+
+const message = z.looseObject({
+  role: z.enum(["system", "developer", "user", "assistant", "tool"]),
+  content: content.optional(),
+  name: z.string().optional(),
+});
+
+const stop = z
+  .union([z.string(), z.array(z.string()).max(4)])
+  .nullable()
+  .optional();
+
+function common(maxTokensLimit: number) {
+  return {
+    model: z.string().min(1, "model must not be empty"),
+    max_tokens: z.number().int().min(1).max(maxTokensLimit).nullable().optional(),
+    temperature: z.number().min(0).max(2).nullable().optional(),
+    top_p: z.number().gt(0).max(1).nullable().optional(),
+    stop,
+    seed: z.number().int().nullable().optional(),
+    stream: z.boolean().nullable().optional(),
+    stream_options: z.looseObject({ include_usage: z.boolean().optional() }).nullable().optional(),
+    n: z.literal(1, { message: "only n=1 is supported" }).nullable().optional(),
+    user: z.string().optional(),
+  };
+}
+
+export function chatSchema(maxTokensLimit: number) {
+  return z.looseObject({
+    ...common(maxTokensLimit),
+    messages: z.array(message).min(1, "messages must contain at least one message"),
+    max_completion_tokens: z.number().int().min(1).max(maxTokensLimit).nullable().optional(),
+  });
+}
+
+export function completionSchema(maxTokensLimit: number) {
+  return z.looseObject({
+    ...common(maxTokensLimit),
+    prompt: z.union([z.string(), z.array(z.string()).length(1, "only one prompt per request is supported")]),
+  });
+}
+
+export const embeddingSchema = z.looseObject({
+  model: z.string().min(1, "model must not be empty"),
+  input: z.union([z.string(), z.array(z.string()).min(1).max(2048)]),
+  encoding_format: z.enum(["float", "base64"]).optional(),
+});
+
+export type ChatBody = z.infer<ReturnType<typeof chatSchema>>;
+export type CompletionBody = z.infer<ReturnType<typeof completionSchema>>;
+export type EmbeddingBody = z.infer<typeof embeddingSchema>;
+
+function paramPath(path: PropertyKey[]): string | null {
+  if (path.length === 0) return null;
+  return path.map((p, i) => (typeof p === "number" ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join("");
+}
+
+/** Parses `body` or throws a 400 naming the first bad field. */
+export function parseBody<T extends z.ZodType>(schema: T, body: unknown): z.infer<T> {
+  if (body === null || typeof body !== "object" || Array.isArray(body)) {
+    throw badRequest("The request body must be a JSON object.");
+  }
+  const result = schema.safeParse(body);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  const param = paramPath(issue.path);
+  const missing = issue.code === "invalid_type" && issue.input === undefined;
+  const msg = missing ? `Missing required parameter: '${param}'.` : `Invalid '${param ?? "body"}': ${issue.message}.`;
+  throw badRequest(msg, param, missing ? "missing_required_parameter" : "invalid_value");
+}
+
+/** Text of a message's content (text parts joined); other parts are not supported by local models. */
+export function contentText(c: z.infer<typeof content> | undefined): string {
+  if (c == null) return "";
+  if (typeof c === "string") return c;
+  return c.map((p) => (p.type === "text" && typeof p.text === "string" ? p.text : "")).join("");
+}
+
+export function stopList(s: string | string[] | null | undefined): string[] {
+  if (s == null) return [];
+  return (Array.isArray(s) ? s : [s]).filter((x) => x.length > 0);
+}

@@ -1,0 +1,31 @@
+/** What a strategy sees of a node that has the requested model and room to take it. */
+export interface Candidate {
+  nodeID: string;
+  machineName: string;
+  /** Parallel slots for this model on that node. */
+  capacity: number;
+  /** Requests in flight there: the larger of this router's count and the node's last report. */
+  active: number;
+  /** Requests waiting on the node for a free slot. */
+  queued: number;
+  /** CPU use, percent. */
+  cpuUsage: number;
+  /** Mean GPU utilisation in percent, or null without GPU telemetry. */
+  gpuUtilization: number | null;
+  /** Free share of VRAM (0..1), or null without GPUs. */
+  vramFreeRatio: number | null;
+  tokensPerSecond: number;
+  /** When this router last sent it a request (ms epoch; 0 = never). */
+  lastSelectedAt: number;
+}
+
+export interface RouteRequest {
+  model: string;
+  user?: string;
+}
+
+/** A balancing strategy: pure, given health-filtered candidates (never empty). */
+export interface Strategy {
+  readonly name: string;
+  select(candidates: Candidate[], request: RouteRequest): Candidate;
+}

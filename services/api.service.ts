@@ -1,0 +1,226 @@
+/**
+ * HTTP gateway (moleculer-web): the OpenAI-compatible `/v1` API, the legacy
+ * `/api/chat` and `/api/generate`, management routes and `/health`. Explicit
+ * aliases only. Inference requests go api → balancer (local) → the chosen
+ * node's inference service (one hop over the transporter).
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Readable } from "node:stream";
+import type { Context, Service, ServiceSchema } from "moleculer";
+import ApiGateway from "moleculer-web";
+import { routerConfig, type RouterConfig } from "../lib/config";
+import { relaySse, sendError, sendJson } from "../lib/http/respond";
+import { modelNotFound } from "../lib/openai/errors";
+import { chatJob, completionJob, embeddingJob } from "../lib/openai/jobs";
+import { chatSchema, completionSchema, embeddingSchema, parseBody } from "../lib/openai/schemas";
+import type { ModelEntry } from "../lib/cluster/node-table";
+import type { ChatJob, CompletionJob } from "../lib/inference/types";
+import type { Selection } from "./balancer.service";
+
+type Req = IncomingMessage & { $ctx: Context; body?: unknown; $params?: Record<string, string> };
+type Kind = "chat" | "completion";
+
+interface Settings {
+  router: RouterConfig;
+  port: number;
+  ip: string;
+  [key: string]: unknown;
+}
+
+interface Vars {
+  schemas: { chat: ReturnType<typeof chatSchema>; completion: ReturnType<typeof completionSchema> };
+  server: import("node:http").Server;
+}
+
+interface Methods {
+  generate(req: Req, res: ServerResponse, kind: Kind): Promise<void>;
+  embeddings(req: Req, res: ServerResponse): Promise<void>;
+  listModels(req: Req, res: ServerResponse): Promise<void>;
+  getModel(req: Req, res: ServerResponse): Promise<void>;
+  serve(res: ServerResponse, work: () => Promise<unknown>): void;
+}
+
+type This = Service<Settings> & Vars & Methods;
+
+const cfg = routerConfig();
+const json = { json: { limit: cfg.maxBodySize, strict: true }, urlencoded: false };
+const quiet = { logging: false, autoAliases: false, mappingPolicy: "restrict" as const };
+
+/** Every route answers errors in OpenAI's shape. */
+function onError(this: This, _req: IncomingMessage, res: ServerResponse, err: Error) {
+  sendError(res, err);
+}
+
+function modelObject(m: ModelEntry) {
+  return { id: m.id, object: "model", created: m.created, owned_by: "llm-router", nodes: m.nodes };
+}
+
+const ApiService: ServiceSchema<Settings, Methods, Vars> = {
+  name: "api",
+  mixins: [ApiGateway],
+
+  settings: {
+    router: cfg,
+    port: cfg.port,
+    ip: cfg.host,
+    log4XXResponses: false,
+    logRequestParams: null,
+    logResponseData: null,
+    logRequest: null,
+    logResponse: null,
+    onError,
+    routes: [
+      {
+        path: "/v1",
+        ...quiet,
+        bodyParsers: json,
+        onError,
+        aliases: {
+          "POST /chat/completions"(this: This, req: Req, res: ServerResponse) {
+            this.serve(res, () => this.generate(req, res, "chat"));
+          },
+          "POST /completions"(this: This, req: Req, res: ServerResponse) {
+            this.serve(res, () => this.generate(req, res, "completion"));
+          },
+          "POST /embeddings"(this: This, req: Req, res: ServerResponse) {
+            this.serve(res, () => this.embeddings(req, res));
+          },
+          "GET /models"(this: This, req: Req, res: ServerResponse) {
+            this.serve(res, () => this.listModels(req, res));
+          },
+          "GET /models/:id"(this: This, req: Req, res: ServerResponse) {
+            this.serve(res, () => this.getModel(req, res));
+          },
+        },
+      },
+      {
+        path: "/api",
+        ...quiet,
+        bodyParsers: json,
+        onError,
+        aliases: {
+          // legacy endpoints of the seed: OpenAI-format answers
+          "POST /chat"(this: This, req: Req, res: ServerResponse) {
+            this.serve(res, () => this.generate(req, res, "chat"));
+          },
+          "POST /generate"(this: This, req: Req, res: ServerResponse) {
+            this.serve(res, () => this.generate(req, res, "completion"));
+          },
+          "GET /nodes": "registry.list",
+        },
+      },
+      {
+        path: "/",
+        ...quiet,
+        bodyParsers: false,
+        onError,
+        aliases: {
+          "GET /health": "api.health",
+        },
+      },
+    ],
+  },
+
+  actions: {
+    health: {
+      async handler(this: This, ctx: Context) {
+        const nodes = ctx.broker.registry.hasService("registry", ctx.broker.nodeID)
+          ? await ctx.call<{ online: number; total: number }>("registry.summary")
+          : null;
+        return { status: "ok", node_id: ctx.broker.nodeID, uptime_s: Math.round(process.uptime()), nodes };
+      },
+    },
+  },
+
+  methods: {
+    /** Runs an async handler; whatever it throws becomes an OpenAI error. */
+    serve(this: This, res: ServerResponse, work: () => Promise<unknown>) {
+      work().catch((err: unknown) => {
+        const status = sendError(res, err);
+        if (status >= 500) this.logger.warn(`request failed (${status}): ${(err as Error)?.message ?? err}`);
+      });
+    },
+
+    async generate(this: This, req: Req, res: ServerResponse, kind: Kind) {
+      const ctx = req.$ctx;
+      const job: ChatJob | CompletionJob =
+        kind === "chat"
+          ? chatJob(parseBody(this.schemas.chat, req.body))
+          : completionJob(parseBody(this.schemas.completion, req.body));
+      const target = await ctx.call<Selection, { model: string }>("balancer.select", { model: job.model });
+      let finished = false;
+      const cancel = () => {
+        if (finished) return;
+        finished = true;
+        ctx.call("inference.cancel", { requestId: job.requestId }, { nodeID: target.nodeID }).catch(() => undefined);
+      };
+      res.once("close", () => {
+        if (!res.writableFinished) cancel();
+      });
+      try {
+        const result = await ctx.call<unknown, ChatJob | CompletionJob>(`inference.${kind}`, job, {
+          nodeID: target.nodeID,
+        });
+        if (job.stream) {
+          const relay = await relaySse(res, result as Readable);
+          if (relay.clientClosed) cancel();
+        } else {
+          sendJson(res, 200, result);
+        }
+      } finally {
+        finished = true;
+        ctx.broker.broadcastLocal("router.request.finished", { nodeID: target.nodeID, requestId: job.requestId });
+      }
+    },
+
+    async embeddings(this: This, req: Req, res: ServerResponse) {
+      const ctx = req.$ctx;
+      const body = parseBody(embeddingSchema, req.body);
+      const job = embeddingJob(body);
+      const target = await ctx.call<Selection, { model: string }>("balancer.select", { model: job.model });
+      try {
+        const result = await ctx.call<{ data: Array<{ embedding: number[] | string }> }, typeof job>(
+          "inference.embeddings",
+          job,
+          {
+            nodeID: target.nodeID,
+          },
+        );
+        if (body.encoding_format === "base64") {
+          for (const d of result.data)
+            d.embedding = Buffer.from(new Float32Array(d.embedding as number[]).buffer).toString("base64");
+        }
+        sendJson(res, 200, result);
+      } finally {
+        ctx.broker.broadcastLocal("router.request.finished", { nodeID: target.nodeID });
+      }
+    },
+
+    async listModels(this: This, req: Req, res: ServerResponse) {
+      const models = await req.$ctx.call<ModelEntry[]>("registry.models");
+      sendJson(res, 200, { object: "list", data: models.map(modelObject) });
+    },
+
+    async getModel(this: This, req: Req, res: ServerResponse) {
+      const id = decodeURIComponent(req.$params?.id ?? "");
+      const models = await req.$ctx.call<ModelEntry[]>("registry.models");
+      const m = models.find((x) => x.id === id);
+      if (!m) throw modelNotFound(id);
+      sendJson(res, 200, modelObject(m));
+    },
+  },
+
+  created(this: This) {
+    const limit = this.settings.router.maxTokensLimit;
+    this.schemas = { chat: chatSchema(limit), completion: completionSchema(limit) };
+  },
+
+  started(this: This) {
+    const addr = this.server.address() as AddressInfo;
+    const host = addr.address === "0.0.0.0" || addr.address === "::" ? "localhost" : addr.address;
+    this.logger.info(`LLM Router listening on http://${host}:${addr.port}`);
+  },
+};
+
+export default ApiService;
