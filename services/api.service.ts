@@ -38,7 +38,7 @@ interface Methods {
   embeddings(req: Req, res: ServerResponse): Promise<void>;
   listModels(req: Req, res: ServerResponse): Promise<void>;
   getModel(req: Req, res: ServerResponse): Promise<void>;
-  serve(res: ServerResponse, work: () => Promise<unknown>): void;
+  runHandler(res: ServerResponse, work: () => Promise<unknown>): void;
 }
 
 type This = Service<Settings> & Vars & Methods;
@@ -78,19 +78,19 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
         onError,
         aliases: {
           "POST /chat/completions"(this: This, req: Req, res: ServerResponse) {
-            this.serve(res, () => this.generate(req, res, "chat"));
+            this.runHandler(res, () => this.generate(req, res, "chat"));
           },
           "POST /completions"(this: This, req: Req, res: ServerResponse) {
-            this.serve(res, () => this.generate(req, res, "completion"));
+            this.runHandler(res, () => this.generate(req, res, "completion"));
           },
           "POST /embeddings"(this: This, req: Req, res: ServerResponse) {
-            this.serve(res, () => this.embeddings(req, res));
+            this.runHandler(res, () => this.embeddings(req, res));
           },
           "GET /models"(this: This, req: Req, res: ServerResponse) {
-            this.serve(res, () => this.listModels(req, res));
+            this.runHandler(res, () => this.listModels(req, res));
           },
           "GET /models/:id"(this: This, req: Req, res: ServerResponse) {
-            this.serve(res, () => this.getModel(req, res));
+            this.runHandler(res, () => this.getModel(req, res));
           },
         },
       },
@@ -102,10 +102,10 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
         aliases: {
           // legacy endpoints of the seed: OpenAI-format answers
           "POST /chat"(this: This, req: Req, res: ServerResponse) {
-            this.serve(res, () => this.generate(req, res, "chat"));
+            this.runHandler(res, () => this.generate(req, res, "chat"));
           },
           "POST /generate"(this: This, req: Req, res: ServerResponse) {
-            this.serve(res, () => this.generate(req, res, "completion"));
+            this.runHandler(res, () => this.generate(req, res, "completion"));
           },
           "GET /nodes": "registry.list",
         },
@@ -135,7 +135,7 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
 
   methods: {
     /** Runs an async handler; whatever it throws becomes an OpenAI error. */
-    serve(this: This, res: ServerResponse, work: () => Promise<unknown>) {
+    runHandler(this: This, res: ServerResponse, work: () => Promise<unknown>) {
       work().catch((err: unknown) => {
         const status = sendError(res, err);
         if (status >= 500) this.logger.warn(`request failed (${status}): ${(err as Error)?.message ?? err}`);
@@ -155,6 +155,7 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
         finished = true;
         ctx.call("inference.cancel", { requestId: job.requestId }, { nodeID: target.nodeID }).catch(() => undefined);
       };
+      res.setHeader("X-LLM-Router-Node", target.nodeID);
       res.once("close", () => {
         if (!res.writableFinished) cancel();
       });
@@ -179,6 +180,7 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
       const body = parseBody(embeddingSchema, req.body);
       const job = embeddingJob(body);
       const target = await ctx.call<Selection, { model: string }>("balancer.select", { model: job.model });
+      res.setHeader("X-LLM-Router-Node", target.nodeID);
       try {
         const result = await ctx.call<{ data: Array<{ embedding: number[] | string }> }, typeof job>(
           "inference.embeddings",

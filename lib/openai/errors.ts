@@ -73,16 +73,12 @@ export function toOpenAIError(err: unknown): { status: number; body: OpenAIError
   const message = typeof e.message === "string" && e.message ? e.message : "Internal error";
   const data = (e.data ?? {}) as Partial<ErrorData>;
 
-  // body-parser errors (malformed JSON, too large) carry `status` and a `type` string
-  if (typeof e.status === "number" && typeof e.type === "string" && e.type.startsWith("entity.")) {
-    const tooLarge = e.status === 413;
-    return build(
-      e.status,
-      tooLarge ? "The request body is too large." : `The request body is not valid JSON: ${message}`,
-      tooLarge ? "invalid_request_error" : "invalid_request_error",
-      null,
-      tooLarge ? "request_too_large" : "invalid_json",
-    );
+  // body-parser errors (malformed JSON, too large), as moleculer-web passes them on
+  if (typeof e.type === "string" && e.type.startsWith("entity.")) {
+    const status = typeof e.status === "number" ? e.status : typeof e.code === "number" ? e.code : 400;
+    return status === 413
+      ? build(413, "The request body is too large.", "invalid_request_error", null, "request_too_large")
+      : build(400, `The request body is not valid JSON: ${message}`, "invalid_request_error", null, "invalid_json");
   }
   if (data.openaiType && typeof e.code === "number") {
     return build(e.code, message, data.openaiType, data.param ?? null, typeof e.type === "string" ? e.type : null);

@@ -65,6 +65,15 @@ function paramPath(path: PropertyKey[]): string | null {
   return path.map((p, i) => (typeof p === "number" ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join("");
 }
 
+function valueAt(body: unknown, path: PropertyKey[]): unknown {
+  let v: unknown = body;
+  for (const key of path) {
+    if (v === null || typeof v !== "object") return undefined;
+    v = (v as Record<PropertyKey, unknown>)[key];
+  }
+  return v;
+}
+
 /** Parses `body` or throws a 400 naming the first bad field. */
 export function parseBody<T extends z.ZodType>(schema: T, body: unknown): z.infer<T> {
   if (body === null || typeof body !== "object" || Array.isArray(body)) {
@@ -74,7 +83,7 @@ export function parseBody<T extends z.ZodType>(schema: T, body: unknown): z.infe
   if (result.success) return result.data;
   const issue = result.error.issues[0];
   const param = paramPath(issue.path);
-  const missing = issue.code === "invalid_type" && issue.input === undefined;
+  const missing = issue.path.length > 0 && valueAt(body, issue.path) === undefined;
   const msg = missing ? `Missing required parameter: '${param}'.` : `Invalid '${param ?? "body"}': ${issue.message}.`;
   throw badRequest(msg, param, missing ? "missing_required_parameter" : "invalid_value");
 }

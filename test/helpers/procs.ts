@@ -1,0 +1,118 @@
+/**
+ * Real processes for integration tests: the router CLI started through tsx,
+ * and a private nats-server on a free port.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import fs from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { buildTinyLlama, tinyModelOptions, type TinyModelOptions } from "../../lib/gguf/tiny-llama";
+import { waitFor } from "./wait";
+
+export const ROOT = path.resolve(__dirname, "../..");
+const TSX = path.join(ROOT, "node_modules/.bin/tsx");
+
+export class Proc {
+  output = "";
+  readonly exited: Promise<number | null>;
+
+  constructor(
+    readonly name: string,
+    readonly child: ChildProcess,
+  ) {
+    const append = (b: Buffer) => {
+      this.output += b.toString("utf8");
+    };
+    child.stdout?.on("data", append);
+    child.stderr?.on("data", append);
+    this.exited = new Promise((resolve) => child.once("exit", (code) => resolve(code)));
+  }
+
+  get alive(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  async waitForOutput(re: RegExp, timeoutMs = 30_000): Promise<RegExpMatchArray> {
+    return waitFor(
+      () => {
+        if (!this.alive) throw new Error(`${this.name} exited:\n${this.output.slice(-3000)}`);
+        return this.output.match(re);
+      },
+      { timeoutMs, what: `${this.name} to print ${re}` },
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}\n--- ${this.name} output ---\n${this.output.slice(-3000)}`);
+    });
+  }
+
+  async stop(signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
+    if (!this.alive) return;
+    this.child.kill(signal);
+    const timer = setTimeout(() => this.child.kill("SIGKILL"), 10_000);
+    await this.exited;
+    clearTimeout(timer);
+  }
+}
+
+/** Environment every test process gets: quiet, 1 thread, CPU only, no demo model. */
+export function baseEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  return {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    LOGLEVEL: "info",
+    LLM_NODE_THREADS: "1",
+    LLM_NODE_GPU: "false",
+    LLM_NODE_DEMO_MODEL: "false",
+    LLM_ROUTER_HOST: "127.0.0.1",
+    LLM_ROUTER_PORT: "0",
+    ...extra,
+  };
+}
+
+export function startCli(name: string, env: Record<string, string>, args: string[] = ["start"]): Proc {
+  const child = spawn(TSX, [path.join(ROOT, "bin/main.ts"), ...args], {
+    cwd: ROOT,
+    env: baseEnv(env),
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  return new Proc(name, child);
+}
+
+/** Starts a router (or all-in-one) process and resolves its base URL once it listens. */
+export async function startRouter(name: string, env: Record<string, string>): Promise<{ proc: Proc; url: string }> {
+  const proc = startCli(name, env);
+  const m = await proc.waitForOutput(/LLM Router listening on (http:\/\/\S+)/);
+  return { proc, url: m[1] };
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export async function startNats(): Promise<{ proc: Proc; url: string }> {
+  const port = await freePort();
+  const bin = fs.existsSync("/usr/sbin/nats-server") ? "/usr/sbin/nats-server" : "nats-server";
+  const child = spawn(bin, ["-a", "127.0.0.1", "-p", String(port)], { stdio: ["ignore", "pipe", "pipe"] });
+  const proc = new Proc("nats-server", child);
+  await proc.waitForOutput(/Server is ready/, 15_000);
+  return { proc, url: `nats://127.0.0.1:${port}` };
+}
+
+export function tempDir(prefix: string): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), `llm-router-${prefix}-`));
+}
+
+/** Writes a tiny model (see docs/tiny-gguf.md) and returns its path. */
+export function writeModel(dir: string, id: string, overrides: Partial<TinyModelOptions> = {}): string {
+  fs.mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, `${id}.gguf`);
+  fs.writeFileSync(file, buildTinyLlama(tinyModelOptions("tiny", { name: id, ...overrides })));
+  return file;
+}
