@@ -2,13 +2,14 @@
  * `llm-router` command line:
  *   start [--node]       start the services SERVICES names (default: all, one process)
  *   make-model [opts]    write a tiny random-weight GGUF model
+ *   env                  print the environment variables as a Markdown table
  */
 import fs from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { ServiceBroker, type ServiceSchema } from "moleculer";
 import { brokerConfig } from "../moleculer.config";
-import { nodeConfig, selectedServices } from "../lib/config";
+import { ENV_VARS, nodeConfig, selectedServices } from "../lib/config";
 import { buildTinyLlama, tinyModelOptions, TINY_MODEL_PRESETS, type TinyModelPreset } from "../lib/gguf/tiny-llama";
 import ApiService from "../services/api.service";
 import BalancerService from "../services/balancer.service";
@@ -88,8 +89,12 @@ async function main(argv: string[]): Promise<void> {
       return start(rest);
     case "make-model":
       return makeModel(rest);
+    case "env":
+      console.log("| variable | default | meaning |\n| --- | --- | --- |");
+      for (const v of ENV_VARS) console.log(`| \`${v.name}\` | ${v.default} | ${v.description} |`);
+      return;
     default:
-      throw new Error(`unknown command "${command}" (commands: start, make-model)`);
+      throw new Error(`unknown command "${command}" (commands: start, make-model, env)`);
   }
 }
 

@@ -53,7 +53,6 @@ export const ENV_VARS: EnvVar[] = [
     default: "`8080`",
     description: "HTTP port (`0` picks a free one; the chosen URL is logged).",
   },
-  { name: "LLM_ROUTER_DATA_DIR", default: "`~/.llm-router`", description: "Where the router keeps its data." },
   {
     name: "LLM_ROUTER_LOAD_BALANCER_MODE",
     default: "`auto`",
@@ -152,7 +151,6 @@ export function envString(name: string, fallback: string): string {
 export interface RouterConfig {
   host: string;
   port: number;
-  dataDir: string;
   balancerMode: string;
   nodeTimeoutSecs: number;
   requestTimeoutSecs: number;
@@ -164,7 +162,6 @@ export function routerConfig(): RouterConfig {
   return {
     host: envString("LLM_ROUTER_HOST", "0.0.0.0"),
     port: envInt("LLM_ROUTER_PORT", 8080),
-    dataDir: expandHome(envString("LLM_ROUTER_DATA_DIR", "~/.llm-router")),
     balancerMode: envString("LLM_ROUTER_LOAD_BALANCER_MODE", "auto"),
     nodeTimeoutSecs: envInt("LLM_ROUTER_NODE_TIMEOUT", 60, 1),
     requestTimeoutSecs: envInt("LLM_ROUTER_REQUEST_TIMEOUT", 600, 1),

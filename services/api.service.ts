@@ -12,6 +12,7 @@ import ApiGateway from "moleculer-web";
 import { routerConfig, type RouterConfig } from "../lib/config";
 import { relaySse, sendError, sendJson } from "../lib/http/respond";
 import { modelNotFound } from "../lib/openai/errors";
+import { embeddingToBase64 } from "../lib/openai/format";
 import { chatJob, completionJob, embeddingJob } from "../lib/openai/jobs";
 import { chatSchema, completionSchema, embeddingSchema, parseBody } from "../lib/openai/schemas";
 import type { ModelEntry } from "../lib/cluster/node-table";
@@ -190,8 +191,7 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
           },
         );
         if (body.encoding_format === "base64") {
-          for (const d of result.data)
-            d.embedding = Buffer.from(new Float32Array(d.embedding as number[]).buffer).toString("base64");
+          for (const d of result.data) d.embedding = embeddingToBase64(d.embedding as number[]);
         }
         sendJson(res, 200, result);
       } finally {

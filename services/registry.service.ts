@@ -93,7 +93,10 @@ const RegistryService: ServiceSchema<Settings, Methods, Vars> = {
   },
 
   created(this: This) {
-    this.table = new NodeTable();
+    this.table = new NodeTable((nodeID) => {
+      const endpoint = this.broker.registry.getActionEndpointByNodeId("inference.chat", nodeID);
+      return endpoint?.isAvailable === true;
+    });
     this.timer = null;
   },
 

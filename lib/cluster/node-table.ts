@@ -15,6 +15,16 @@ export class NodeTable {
   private readonly nodes = new Map<string, NodeRecord>();
   private readonly modelFirstSeen = new Map<string, number>();
 
+  /**
+   * @param reachable whether requests can be sent to a node now. A heartbeat
+   * can arrive before the transporter has announced the node's actions.
+   */
+  constructor(private readonly reachable: (nodeID: string) => boolean = () => true) {}
+
+  private ready(n: NodeRecord): boolean {
+    return n.status === "online" && this.reachable(n.id);
+  }
+
   /** Applies a heartbeat; returns true when the node is new or changed status. */
   upsert(hb: Heartbeat, now = Date.now()): boolean {
     const prev = this.nodes.get(hb.nodeID);
@@ -64,9 +74,9 @@ export class NodeTable {
     return [...this.nodes.values()].sort((a, b) => a.id.localeCompare(b.id));
   }
 
-  /** Online nodes that have `model` loaded. */
+  /** Online, reachable nodes that have `model` loaded. */
   serving(model: string): NodeRecord[] {
-    return this.list().filter((n) => n.status === "online" && n.models.some((m) => m.id === model));
+    return this.list().filter((n) => this.ready(n) && n.models.some((m) => m.id === model));
   }
 
   /** Whether any node, in any state, reported `model`. */
@@ -74,11 +84,11 @@ export class NodeTable {
     return this.modelFirstSeen.has(model) && this.list().some((n) => n.models.some((m) => m.id === model));
   }
 
-  /** Models on online nodes. */
+  /** Models on online, reachable nodes. */
   models(): ModelEntry[] {
     const byId = new Map<string, ModelEntry>();
     for (const n of this.list()) {
-      if (n.status !== "online") continue;
+      if (!this.ready(n)) continue;
       for (const m of n.models) {
         const e = byId.get(m.id) ?? { id: m.id, created: this.modelFirstSeen.get(m.id) ?? 0, nodes: [] };
         e.nodes.push(n.id);

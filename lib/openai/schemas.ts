@@ -65,6 +65,15 @@ function paramPath(path: PropertyKey[]): string | null {
   return path.map((p, i) => (typeof p === "number" ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join("");
 }
 
+type Issue = z.core.$ZodIssue;
+
+/** For a union, the branch's issue that says most (a wrong length beats a wrong type). */
+function specific(issue: Issue): Issue {
+  if (issue.code !== "invalid_union" || !("errors" in issue)) return issue;
+  const inner = issue.errors.flat().find((i) => i.code !== "invalid_type");
+  return inner ? { ...inner, path: [...issue.path, ...inner.path] } : issue;
+}
+
 function valueAt(body: unknown, path: PropertyKey[]): unknown {
   let v: unknown = body;
   for (const key of path) {
@@ -81,7 +90,7 @@ export function parseBody<T extends z.ZodType>(schema: T, body: unknown): z.infe
   }
   const result = schema.safeParse(body);
   if (result.success) return result.data;
-  const issue = result.error.issues[0];
+  const issue = specific(result.error.issues[0]);
   const param = paramPath(issue.path);
   const missing = issue.path.length > 0 && valueAt(body, issue.path) === undefined;
   const msg = missing ? `Missing required parameter: '${param}'.` : `Invalid '${param ?? "body"}': ${issue.message}.`;

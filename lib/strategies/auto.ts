@@ -4,7 +4,7 @@
  * score alike, the one this router used least recently wins, so idle nodes
  * share sequential traffic instead of one taking all of it.
  */
-import type { Candidate, Strategy } from "./types";
+import type { Candidate, RouteRequest, Strategy } from "./types";
 
 const WEIGHTS = { busy: 1, utilization: 0.3, vram: 0.1 };
 const TIE = 0.05;
@@ -19,7 +19,7 @@ export function loadScore(c: Candidate): number {
 export class AutoStrategy implements Strategy {
   readonly name = "auto";
 
-  select(candidates: Candidate[]): Candidate {
+  select(candidates: Candidate[], _request?: RouteRequest): Candidate {
     const scored = candidates.map((c) => ({ c, score: loadScore(c) }));
     const best = Math.min(...scored.map((s) => s.score));
     return scored

@@ -11,7 +11,6 @@ import { buildTinyLlama, tinyModelOptions, type TinyModelOptions } from "../../l
 import { waitFor } from "./wait";
 
 export const ROOT = path.resolve(__dirname, "../..");
-const TSX = path.join(ROOT, "node_modules/.bin/tsx");
 
 export class Proc {
   output = "";
@@ -70,7 +69,8 @@ export function baseEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
 }
 
 export function startCli(name: string, env: Record<string, string>, args: string[] = ["start"]): Proc {
-  const child = spawn(TSX, [path.join(ROOT, "bin/main.ts"), ...args], {
+  // node itself runs the CLI (tsx as a loader, not a wrapper), so a signal reaches the real process
+  const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "bin/main.ts"), ...args], {
     cwd: ROOT,
     env: baseEnv(env),
     stdio: ["ignore", "pipe", "pipe"],

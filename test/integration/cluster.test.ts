@@ -1,0 +1,153 @@
+/**
+ * A real cluster: a private nats-server, one router process and two inference
+ * node processes, all started from the CLI as a user would.
+ */
+import { startCli, startNats, startRouter, tempDir, writeModel, type Proc } from "../helpers/procs";
+import { waitFor } from "../helpers/wait";
+
+const MODEL = "tiny-chat";
+let nats: { proc: Proc; url: string };
+let router: { proc: Proc; url: string };
+const nodes: Record<string, Proc> = {};
+
+interface NodeView {
+  id: string;
+  status: string;
+  models: string[];
+  active_requests: number;
+}
+
+async function listNodes(): Promise<NodeView[]> {
+  return (await (await fetch(`${router.url}/api/nodes`)).json()) as NodeView[];
+}
+
+async function listModels(): Promise<Array<{ id: string; nodes: string[] }>> {
+  return ((await (await fetch(`${router.url}/v1/models`)).json()) as { data: Array<{ id: string; nodes: string[] }> })
+    .data;
+}
+
+function chat(body: Record<string, unknown> = {}, signal?: AbortSignal) {
+  return fetch(`${router.url}/v1/chat/completions`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "hi" }], max_tokens: 4, ...body }),
+    signal,
+  });
+}
+
+beforeAll(async () => {
+  nats = await startNats();
+  const cluster = {
+    TRANSPORTER: nats.url,
+    HEARTBEAT_INTERVAL: "1",
+    HEARTBEAT_TIMEOUT: "3",
+    LLM_NODE_HEARTBEAT_SECS: "2",
+  };
+  // a long context lets one request run for many seconds, to see a cancel stop it
+  const models = tempDir("cluster-models");
+  writeModel(models, MODEL, { contextLength: 16384 });
+  for (const id of ["node-a", "node-b"]) {
+    nodes[id] = startCli(id, {
+      ...cluster,
+      SERVICES: "inference",
+      NODEID: id,
+      LLM_NODE_NAME: `machine-${id}`,
+      LLM_NODE_MODELS_DIR: models,
+      LLM_NODE_PARALLEL: "2",
+      LLM_NODE_CONTEXT_SIZE: "16384",
+    });
+  }
+  router = await startRouter("router", { ...cluster, SERVICES: "router", NODEID: "router-1" });
+  await waitFor(async () => (await listModels())[0]?.nodes.length === 2, {
+    timeoutMs: 60_000,
+    what: "both inference nodes serving the model",
+  });
+}, 90_000);
+
+afterAll(async () => {
+  await Promise.all([router?.proc.stop(), ...Object.values(nodes).map((n) => n.stop())]);
+  await nats?.proc.stop();
+});
+
+describe("router + two inference nodes over NATS", () => {
+  test("the registry lists both nodes under their NODEID with machine name and models", async () => {
+    const list = await listNodes();
+    expect(list.map((n) => n.id)).toEqual(["node-a", "node-b"]);
+    for (const n of list) {
+      expect(n).toMatchObject({ status: "online", models: [MODEL], machine_name: `machine-${n.id}`, capacity: 2 });
+    }
+    expect((await listModels()).map((m) => m.id)).toEqual([MODEL]);
+  });
+
+  test("concurrent requests spread over both nodes", async () => {
+    const burst = await Promise.all(Array.from({ length: 4 }, () => chat({ max_tokens: 200 })));
+    const served = burst.map((res) => {
+      expect(res.status).toBe(200);
+      return res.headers.get("x-llm-router-node");
+    });
+    await Promise.all(burst.map((res) => res.json()));
+    expect([...new Set(served)].sort()).toEqual(["node-a", "node-b"]);
+  });
+
+  test("a stream crosses NATS token by token", async () => {
+    const res = await chat({ stream: true, max_tokens: 40, temperature: 0 });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toMatch(/text\/event-stream/);
+    const events = (await res.text()).split("\n\n").filter(Boolean);
+    expect(events[events.length - 1]).toBe("data: [DONE]");
+    const chunks = events.slice(0, -1).map((e) => JSON.parse(e.replace(/^data: /, "")));
+    const withText = chunks.filter((c) => c.choices[0]?.delta?.content);
+    // one chunk per generated token (the tiny model emits one printable byte per token)
+    expect(withText).toHaveLength(40);
+    expect(withText.every((c) => c.choices[0].delta.content.length === 1)).toBe(true);
+    expect(chunks[chunks.length - 1].choices[0].finish_reason).toBe("length");
+  });
+
+  test("a client that disconnects mid-stream stops the generation on the node", async () => {
+    const ac = new AbortController();
+    // 12k tokens take far longer than the deadline below unless the node stops
+    const res = await chat({ stream: true, max_tokens: 12_000 }, ac.signal);
+    const nodeID = res.headers.get("x-llm-router-node") ?? "";
+    const reader = res.body!.getReader();
+    await reader.read();
+    await waitFor(async () => (await listNodes()).find((n) => n.id === nodeID)?.active_requests === 1, {
+      what: "the node to report the request active",
+    });
+    const started = Date.now();
+    ac.abort();
+    await waitFor(async () => (await listNodes()).find((n) => n.id === nodeID)?.active_requests === 0, {
+      timeoutMs: 5_000,
+      what: "the node to stop generating",
+    });
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(nodes[nodeID].output).not.toMatch(/Unhandled|TypeError/);
+  });
+
+  test("after kill -9 of one node, requests go to the other", async () => {
+    nodes["node-a"].child.kill("SIGKILL");
+    await nodes["node-a"].exited;
+    await waitFor(async () => (await listNodes()).find((n) => n.id === "node-a")?.status === "offline", {
+      timeoutMs: 20_000,
+      what: "node-a to be marked offline",
+    });
+    expect((await listModels())[0].nodes).toEqual(["node-b"]);
+    for (let i = 0; i < 4; i++) {
+      const res = await chat();
+      expect(res.status).toBe(200);
+      expect(res.headers.get("x-llm-router-node")).toBe("node-b");
+      await res.json();
+    }
+  });
+
+  test("with no node left for the model the router answers 503, not a hang", async () => {
+    await nodes["node-b"].stop("SIGKILL");
+    await waitFor(async () => (await listNodes()).every((n) => n.status === "offline"), {
+      timeoutMs: 20_000,
+      what: "all nodes offline",
+    });
+    const res = await chat();
+    expect(res.status).toBe(503);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe("no_available_node");
+    expect(router.proc.alive).toBe(true);
+  });
+});
