@@ -111,6 +111,12 @@ export const ENV_VARS: EnvVar[] = [
     description: "Seconds between node heartbeats (also sent at once on any change).",
   },
   {
+    name: "LLM_NODE_ENGINE",
+    default: "`llama`",
+    description:
+      "`llama` (node-llama-cpp) or `instant`: a simulated engine that answers at once without loading the files, for benchmarks.",
+  },
+  {
     name: "LLM_NODE_DEMO_MODEL",
     default: "`true`",
     description: "Write a random-weight demo model into an empty models dir at start (`false` to start with none).",
@@ -181,6 +187,7 @@ export interface NodeConfig {
   gpu: GpuSetting;
   heartbeatSecs: number;
   demoModel: boolean;
+  engine: "llama" | "instant";
 }
 
 function gpuSetting(): GpuSetting {
@@ -188,6 +195,12 @@ function gpuSetting(): GpuSetting {
   if (raw === "false" || raw === "off" || raw === "cpu") return false;
   if (raw === "auto" || raw === "cuda" || raw === "vulkan" || raw === "metal") return raw;
   throw new Error(`LLM_NODE_GPU must be auto, cuda, vulkan, metal or false, got "${raw}"`);
+}
+
+function engineSetting(): NodeConfig["engine"] {
+  const raw = envString("LLM_NODE_ENGINE", "llama");
+  if (raw === "llama" || raw === "instant") return raw;
+  throw new Error(`LLM_NODE_ENGINE must be llama or instant, got "${raw}"`);
 }
 
 export function nodeConfig(): NodeConfig {
@@ -200,6 +213,7 @@ export function nodeConfig(): NodeConfig {
     gpu: gpuSetting(),
     heartbeatSecs: envInt("LLM_NODE_HEARTBEAT_SECS", 10, 1),
     demoModel: envBool("LLM_NODE_DEMO_MODEL", true),
+    engine: engineSetting(),
   };
 }
 

@@ -134,6 +134,14 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
     },
   },
 
+  events: {
+    // logged once every local service has started, so the URL means "ready"
+    "$broker.started"(this: This) {
+      const addr = this.server.address() as AddressInfo;
+      const host = addr.address === "0.0.0.0" || addr.address === "::" ? "localhost" : addr.address;
+      this.logger.info(`LLM Router listening on http://${host}:${addr.port}`);
+    },
+  },
   methods: {
     /** Runs an async handler; whatever it throws becomes an OpenAI error. */
     runHandler(this: This, res: ServerResponse, work: () => Promise<unknown>) {
@@ -216,12 +224,6 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
   created(this: This) {
     const limit = this.settings.router.maxTokensLimit;
     this.schemas = { chat: chatSchema(limit), completion: completionSchema(limit) };
-  },
-
-  started(this: This) {
-    const addr = this.server.address() as AddressInfo;
-    const host = addr.address === "0.0.0.0" || addr.address === "::" ? "localhost" : addr.address;
-    this.logger.info(`LLM Router listening on http://${host}:${addr.port}`);
   },
 };
 

@@ -37,8 +37,6 @@ const BalancerService: ServiceSchema<Settings, Methods, Vars> = {
     mode: routerConfig().balancerMode,
   },
 
-  dependencies: ["registry"],
-
   actions: {
     select: {
       visibility: "public",

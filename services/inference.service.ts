@@ -10,6 +10,7 @@ import { nodeConfig, type NodeConfig } from "../lib/config";
 import type { Heartbeat } from "../lib/cluster/types";
 import { ensureDemoModel } from "../lib/inference/demo-model";
 import { LlamaEngine } from "../lib/inference/llama-engine";
+import { InstantEngine } from "../lib/inference/instant-engine";
 import { JobRunner } from "../lib/inference/runner";
 import type { ChatJob, CompletionJob, EmbeddingJob, Engine } from "../lib/inference/types";
 import { embeddingList } from "../lib/openai/format";
@@ -189,7 +190,10 @@ const InferenceService: ServiceSchema<Settings, Methods, Vars> = {
       }
     }
     this.sendHeartbeat();
-    this.engine = await LlamaEngine.create({ ...cfg, log: (m) => this.logger.warn(m) });
+    this.engine =
+      cfg.engine === "instant"
+        ? new InstantEngine(cfg.modelsDir, cfg.parallel)
+        : await LlamaEngine.create({ ...cfg, log: (m) => this.logger.warn(m) });
     this.runner = new JobRunner(this.engine, () => this.scheduleHeartbeat());
     const ids = this.engine.models().map((m) => m.id);
     this.logger.info(`Loaded ${ids.length} model(s) from ${cfg.modelsDir}: ${ids.join(", ") || "(none)"}`);

@@ -1,6 +1,9 @@
 /**
- * A FIFO pool of reusable items (context sequences): `acquire` waits when all
- * are taken, in arrival order; an aborted waiter leaves the queue.
+ * A pool of reusable items (context sequences): `acquire` waits when all are
+ * taken, in arrival order (FIFO); an aborted waiter leaves the queue. Free
+ * items are reused last-in first-out, so a lightly loaded node keeps using
+ * the same sequence: its KV cache holds the previous prompt (prefix reuse) and
+ * the other sequences stay empty, which keeps attention over the cache small.
  */
 export class Pool<T> {
   private readonly free: T[];
@@ -46,7 +49,7 @@ export class Pool<T> {
   release(item: T): void {
     const waiter = this.waiters.shift();
     if (!waiter) {
-      this.free.push(item);
+      this.free.unshift(item);
       return;
     }
     if (waiter.signal && waiter.onAbort) waiter.signal.removeEventListener("abort", waiter.onAbort);

@@ -68,9 +68,14 @@ export function baseEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   };
 }
 
-export function startCli(name: string, env: Record<string, string>, args: string[] = ["start"]): Proc {
+export function startCli(
+  name: string,
+  env: Record<string, string>,
+  args: string[] = ["start"],
+  nodeArgs: string[] = [],
+): Proc {
   // node itself runs the CLI (tsx as a loader, not a wrapper), so a signal reaches the real process
-  const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "bin/main.ts"), ...args], {
+  const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", path.join(ROOT, "bin/main.ts"), ...args], {
     cwd: ROOT,
     env: baseEnv(env),
     stdio: ["ignore", "pipe", "pipe"],
@@ -79,8 +84,12 @@ export function startCli(name: string, env: Record<string, string>, args: string
 }
 
 /** Starts a router (or all-in-one) process and resolves its base URL once it listens. */
-export async function startRouter(name: string, env: Record<string, string>): Promise<{ proc: Proc; url: string }> {
-  const proc = startCli(name, env);
+export async function startRouter(
+  name: string,
+  env: Record<string, string>,
+  nodeArgs: string[] = [],
+): Promise<{ proc: Proc; url: string }> {
+  const proc = startCli(name, env, ["start"], nodeArgs);
   const m = await proc.waitForOutput(/LLM Router listening on (http:\/\/\S+)/);
   return { proc, url: m[1] };
 }

@@ -17,6 +17,17 @@ describe("Pool", () => {
     expect(pool.inUse).toBe(2);
   });
 
+  test("free items are reused last-in first-out", async () => {
+    const pool = new Pool(["s1", "s2", "s3"]);
+    const a = await pool.acquire();
+    pool.release(a);
+    expect(await pool.acquire()).toBe("s1");
+    const b = await pool.acquire();
+    pool.release("s1");
+    pool.release(b);
+    expect(await pool.acquire()).toBe(b);
+  });
+
   test("an aborted waiter leaves the queue and does not take an item", async () => {
     const pool = new Pool([1]);
     const held = await pool.acquire();
