@@ -90,7 +90,7 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
           "GET /models"(this: This, req: Req, res: ServerResponse) {
             this.runHandler(res, () => this.listModels(req, res));
           },
-          "GET /models/:id"(this: This, req: Req, res: ServerResponse) {
+          "GET /models/*id"(this: This, req: Req, res: ServerResponse) {
             this.runHandler(res, () => this.getModel(req, res));
           },
         },
@@ -213,7 +213,7 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
     },
 
     async getModel(this: This, req: Req, res: ServerResponse) {
-      const id = decodeURIComponent(req.$params?.id ?? "");
+      const id = req.$params?.id ?? "";
       const models = await req.$ctx.call<ModelEntry[]>("registry.models");
       const m = models.find((x) => x.id === id);
       if (!m) throw modelNotFound(id);

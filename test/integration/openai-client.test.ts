@@ -46,6 +46,10 @@ describe("OpenAI client against the embedded router", () => {
     expect(list.data.map((m) => m.id).sort()).toEqual(["nested/other", MODEL]);
     const one = await client.models.retrieve(MODEL);
     expect(one).toMatchObject({ id: MODEL, object: "model", owned_by: "llm-router" });
+    // an id with a slash, encoded (as the SDK sends it) or not
+    expect((await client.models.retrieve("nested/other")).id).toBe("nested/other");
+    const raw = await fetch(`${router.url}/v1/models/nested/other`);
+    expect(((await raw.json()) as { id: string }).id).toBe("nested/other");
   });
 
   test("chat completion returns an OpenAI-shaped answer with usage", async () => {
@@ -67,6 +71,20 @@ describe("OpenAI client against the embedded router", () => {
     expect(r.usage?.completion_tokens).toBe(12);
     expect(r.usage?.prompt_tokens).toBeGreaterThan(5);
     expect(r.usage?.total_tokens).toBe((r.usage?.prompt_tokens ?? 0) + 12);
+  });
+
+  test("more concurrent requests than parallel slots wait their turn and all complete", async () => {
+    const answers = await Promise.all(
+      Array.from({ length: 6 }, (_, i) =>
+        client.chat.completions.create({
+          model: MODEL,
+          messages: [{ role: "user", content: `q${i}` }],
+          max_tokens: 30,
+        }),
+      ),
+    );
+    expect(answers.map((a) => a.choices[0].message.content?.length)).toEqual([30, 30, 30, 30, 30, 30]);
+    expect(new Set(answers.map((a) => a.id)).size).toBe(6);
   });
 
   test("greedy decoding with the same input gives the same text", async () => {
