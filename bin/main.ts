@@ -2,6 +2,8 @@
  * `llm-router` command line:
  *   start [--node]       start the services SERVICES names (default: all, one process)
  *   make-model [opts]    write a tiny random-weight GGUF model
+ *   user add|list|delete  manage users in the data store (recovery)
+ *   key create|list|revoke manage API keys in the data store (recovery)
  *   env                  print the environment variables as a Markdown table
  */
 import fs from "node:fs";
@@ -15,12 +17,17 @@ import ApiService from "../services/api.service";
 import BalancerService from "../services/balancer.service";
 import InferenceService from "../services/inference.service";
 import RegistryService from "../services/registry.service";
+import AuthService from "../services/auth.service";
+import ApiKeysService from "../services/apikeys.service";
+import { keyCommand, userCommand } from "./accounts-cli";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each schema has its own settings/methods types
 const SCHEMAS: Record<string, ServiceSchema<any, any, any>> = {
   api: ApiService,
   registry: RegistryService,
   balancer: BalancerService,
+  auth: AuthService,
+  apikeys: ApiKeysService,
   inference: InferenceService,
 };
 
@@ -89,12 +96,16 @@ async function main(argv: string[]): Promise<void> {
       return start(rest);
     case "make-model":
       return makeModel(rest);
+    case "user":
+      return userCommand(rest);
+    case "key":
+      return keyCommand(rest);
     case "env":
       console.log("| variable | default | meaning |\n| --- | --- | --- |");
       for (const v of ENV_VARS) console.log(`| \`${v.name}\` | ${v.default} | ${v.description} |`);
       return;
     default:
-      throw new Error(`unknown command "${command}" (commands: start, make-model, env)`);
+      throw new Error(`unknown command "${command}" (commands: start, make-model, user, key, env)`);
   }
 }
 

@@ -78,6 +78,42 @@ export const ENV_VARS: EnvVar[] = [
     default: "`32768`",
     description: "Largest `max_tokens` a client may ask for; more gets 400.",
   },
+  // storage and accounts
+  {
+    name: "LLM_ROUTER_DATA_DIR",
+    default: "`~/.llm-router`",
+    description: "Where the router keeps users, API keys and its JWT secret (NeDB files); `:memory:` keeps nothing.",
+  },
+  {
+    name: "MONGO_URI",
+    default: "(none: NeDB files)",
+    description:
+      "Store data in MongoDB instead (`mongodb://user:pass@host:27017/llm-router`); needed for several router replicas.",
+  },
+  { name: "LLM_ROUTER_ADMIN_USERNAME", default: "`admin`", description: "The admin created on first start." },
+  {
+    name: "LLM_ROUTER_ADMIN_PASSWORD",
+    default: "(generated, printed once)",
+    description: "Password of that first admin. Unset: a strong one is generated and printed once at first start.",
+  },
+  {
+    name: "LLM_ROUTER_JWT_SECRET",
+    default: "(generated, kept in the data dir)",
+    description:
+      "Signing key of login tokens (HS256). Unset: generated once and kept in `<data dir>/jwt-secret`, mode 0600.",
+  },
+  { name: "LLM_ROUTER_JWT_EXPIRES_SECS", default: "`86400`", description: "Lifetime of a login token (24 h)." },
+  {
+    name: "LLM_ROUTER_AUTH_DISABLED",
+    default: "`false`",
+    description:
+      "`true` turns API-key checks on `/v1`, `/api/chat`, `/api/generate` off, for trusted networks only (logged loudly). Management routes still need a login.",
+  },
+  {
+    name: "LLM_ROUTER_CORS_ORIGINS",
+    default: "(none: CORS off)",
+    description: "Comma-separated origins allowed to call the API from a browser.",
+  },
   // inference node
   {
     name: "LLM_NODE_MODELS_DIR",
@@ -217,9 +253,9 @@ export function nodeConfig(): NodeConfig {
   };
 }
 
-export const ALL_SERVICES = ["api", "registry", "balancer", "inference"];
+export const ALL_SERVICES = ["api", "registry", "balancer", "auth", "apikeys", "inference"];
 export const SERVICE_GROUPS: Record<string, string[]> = {
-  router: ["api", "registry", "balancer"],
+  router: ["api", "registry", "balancer", "auth", "apikeys"],
   all: ALL_SERVICES,
 };
 
@@ -237,4 +273,37 @@ export function selectedServices(raw = env("SERVICES")): string[] {
     else throw new Error(`SERVICES: unknown service "${part}" (known: ${ALL_SERVICES.join(", ")}, router, all)`);
   }
   return ALL_SERVICES.filter((s) => names.has(s));
+}
+
+export interface StorageConfig {
+  dataDir: string;
+  mongoUri: string | undefined;
+}
+
+export function storageConfig(): StorageConfig {
+  const dir = envString("LLM_ROUTER_DATA_DIR", "~/.llm-router");
+  return { dataDir: dir === ":memory:" ? dir : expandHome(dir), mongoUri: env("MONGO_URI") };
+}
+
+export interface AuthConfig {
+  adminUsername: string;
+  adminPassword: string | undefined;
+  jwtSecret: string | undefined;
+  jwtExpiresSecs: number;
+  authDisabled: boolean;
+  corsOrigins: string[];
+}
+
+export function authConfig(): AuthConfig {
+  return {
+    adminUsername: envString("LLM_ROUTER_ADMIN_USERNAME", "admin"),
+    adminPassword: env("LLM_ROUTER_ADMIN_PASSWORD"),
+    jwtSecret: env("LLM_ROUTER_JWT_SECRET"),
+    jwtExpiresSecs: envInt("LLM_ROUTER_JWT_EXPIRES_SECS", 86400, 1),
+    authDisabled: envBool("LLM_ROUTER_AUTH_DISABLED", false),
+    corsOrigins: envString("LLM_ROUTER_CORS_ORIGINS", "")
+      .split(",")
+      .map((s) => s.trim())
+      .filter(Boolean),
+  };
 }

@@ -9,7 +9,7 @@ import type { AddressInfo } from "node:net";
 import type { Readable } from "node:stream";
 import type { Context, Service, ServiceSchema } from "moleculer";
 import ApiGateway from "moleculer-web";
-import { routerConfig, type RouterConfig } from "../lib/config";
+import { authConfig, routerConfig, type RouterConfig } from "../lib/config";
 import { relaySse, sendError, sendJson } from "../lib/http/respond";
 import { modelNotFound } from "../lib/openai/errors";
 import { embeddingToBase64 } from "../lib/openai/format";
@@ -18,8 +18,10 @@ import { chatSchema, completionSchema, embeddingSchema, parseBody } from "../lib
 import type { ModelEntry } from "../lib/cluster/node-table";
 import type { ChatJob, CompletionJob } from "../lib/inference/types";
 import type { Selection } from "./balancer.service";
+import { accountAliases } from "./api/accounts-routes";
+import { AuthGateMixin, type AuthedRequest } from "../mixins/auth-gate.mixin";
 
-type Req = IncomingMessage & { $ctx: Context; body?: unknown; $params?: Record<string, string> };
+type Req = AuthedRequest & { $ctx: Context; body?: unknown; $params?: Record<string, string> };
 type Kind = "chat" | "completion";
 
 interface Settings {
@@ -40,17 +42,31 @@ interface Methods {
   listModels(req: Req, res: ServerResponse): Promise<void>;
   getModel(req: Req, res: ServerResponse): Promise<void>;
   runHandler(res: ServerResponse, work: () => Promise<unknown>): void;
+  checkModelAllowed(req: Req, model: string): void;
 }
 
 type This = Service<Settings> & Vars & Methods;
 
 const cfg = routerConfig();
 const json = { json: { limit: cfg.maxBodySize, strict: true }, urlencoded: false };
-const quiet = { logging: false, autoAliases: false, mappingPolicy: "restrict" as const };
+// every route: explicit aliases only, and the gate (mixins/auth-gate.mixin.ts) checks the route table
+const quiet = {
+  logging: false,
+  autoAliases: false,
+  mappingPolicy: "restrict" as const,
+  authentication: "authenticate",
+};
+const corsOrigins = authConfig().corsOrigins;
 
 /** Every route answers errors in OpenAI's shape. */
 function onError(this: This, _req: IncomingMessage, res: ServerResponse, err: Error) {
   sendError(res, err);
+}
+
+/** Whether the request's API key may see `model` (no allow-list: every model). */
+function visibleTo(req: Req, model: string): boolean {
+  const auth = req.$auth;
+  return !(auth?.kind === "apiKey" && auth.key?.allowedModels && !auth.key.allowedModels.includes(model));
 }
 
 function modelObject(m: ModelEntry) {
@@ -59,7 +75,7 @@ function modelObject(m: ModelEntry) {
 
 const ApiService: ServiceSchema<Settings, Methods, Vars> = {
   name: "api",
-  mixins: [ApiGateway],
+  mixins: [ApiGateway, AuthGateMixin],
 
   settings: {
     router: cfg,
@@ -71,6 +87,16 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
     logRequest: null,
     logResponse: null,
     onError,
+    // CORS stays off unless origins are listed
+    cors: corsOrigins.length
+      ? {
+          origin: corsOrigins,
+          methods: ["GET", "POST", "PUT", "DELETE", "OPTIONS"],
+          allowedHeaders: ["Authorization", "Content-Type", "X-API-Key"],
+          credentials: false,
+          maxAge: 600,
+        }
+      : undefined,
     routes: [
       {
         path: "/v1",
@@ -109,6 +135,7 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
             this.runHandler(res, () => this.generate(req, res, "completion"));
           },
           "GET /nodes": "registry.list",
+          ...accountAliases,
         },
       },
       {
@@ -140,6 +167,9 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
       const addr = this.server.address() as AddressInfo;
       const host = addr.address === "0.0.0.0" || addr.address === "::" ? "localhost" : addr.address;
       this.logger.info(`LLM Router listening on http://${host}:${addr.port}`);
+      this.logger.info(
+        `Log in with POST /api/auth/login {"username","password"}, then create an API key with POST /api/api-keys (or: npx llm-router key create --name NAME).`,
+      );
     },
   },
   methods: {
@@ -157,6 +187,7 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
         kind === "chat"
           ? chatJob(parseBody(this.schemas.chat, req.body))
           : completionJob(parseBody(this.schemas.completion, req.body));
+      this.checkModelAllowed(req, job.model);
       const target = await ctx.call<Selection, { model: string }>("balancer.select", { model: job.model });
       let finished = false;
       const cancel = () => {
@@ -164,7 +195,7 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
         finished = true;
         ctx.call("inference.cancel", { requestId: job.requestId }, { nodeID: target.nodeID }).catch(() => undefined);
       };
-      res.setHeader("X-LLM-Router-Node", target.nodeID);
+      res.setHeader("X-Router-Node", target.nodeID);
       res.once("close", () => {
         if (!res.writableFinished) cancel();
       });
@@ -188,8 +219,9 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
       const ctx = req.$ctx;
       const body = parseBody(embeddingSchema, req.body);
       const job = embeddingJob(body);
+      this.checkModelAllowed(req, job.model);
       const target = await ctx.call<Selection, { model: string }>("balancer.select", { model: job.model });
-      res.setHeader("X-LLM-Router-Node", target.nodeID);
+      res.setHeader("X-Router-Node", target.nodeID);
       try {
         const result = await ctx.call<{ data: Array<{ embedding: number[] | string }> }, typeof job>(
           "inference.embeddings",
@@ -209,14 +241,14 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
 
     async listModels(this: This, req: Req, res: ServerResponse) {
       const models = await req.$ctx.call<ModelEntry[]>("registry.models");
-      sendJson(res, 200, { object: "list", data: models.map(modelObject) });
+      sendJson(res, 200, { object: "list", data: models.filter((m) => visibleTo(req, m.id)).map(modelObject) });
     },
 
     async getModel(this: This, req: Req, res: ServerResponse) {
       const id = req.$params?.id ?? "";
       const models = await req.$ctx.call<ModelEntry[]>("registry.models");
       const m = models.find((x) => x.id === id);
-      if (!m) throw modelNotFound(id);
+      if (!m || !visibleTo(req, id)) throw modelNotFound(id);
       sendJson(res, 200, modelObject(m));
     },
   },

@@ -22,8 +22,8 @@ export function sendJson(
 
 /** Writes any error as an OpenAI error; returns the status sent. */
 export function sendError(res: ServerResponse, err: unknown): number {
-  const { status, body } = toOpenAIError(err);
-  sendJson(res, status, body);
+  const { status, body, retryAfter } = toOpenAIError(err);
+  sendJson(res, status, body, retryAfter ? { "Retry-After": String(retryAfter) } : {});
   return status;
 }
 

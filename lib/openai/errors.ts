@@ -13,6 +13,8 @@ export interface OpenAIErrorBody {
 interface ErrorData {
   openaiType: string;
   param: string | null;
+  /** Seconds, sent as `Retry-After` (429, 503). */
+  retryAfter?: number;
 }
 
 /** Creates an error that the api renders as an OpenAI error with `status`. */
@@ -20,10 +22,11 @@ export function apiError(
   status: number,
   message: string,
   code: string,
-  opts: { param?: string | null; type?: string } = {},
+  opts: { param?: string | null; type?: string; retryAfter?: number } = {},
 ): Errors.MoleculerError {
   const type = opts.type ?? defaultType(status);
   const data: ErrorData = { openaiType: type, param: opts.param ?? null };
+  if (opts.retryAfter !== undefined) data.retryAfter = opts.retryAfter;
   return status < 500
     ? new Errors.MoleculerClientError(message, status, code, data)
     : new Errors.MoleculerError(message, status, code, data);
@@ -68,7 +71,7 @@ interface LooseError {
 }
 
 /** Turns any error into an HTTP status and an OpenAI error body. Never throws. */
-export function toOpenAIError(err: unknown): { status: number; body: OpenAIErrorBody } {
+export function toOpenAIError(err: unknown): { status: number; body: OpenAIErrorBody; retryAfter?: number } {
   const e = (err ?? {}) as LooseError;
   const message = typeof e.message === "string" && e.message ? e.message : "Internal error";
   const data = (e.data ?? {}) as Partial<ErrorData>;
@@ -81,7 +84,15 @@ export function toOpenAIError(err: unknown): { status: number; body: OpenAIError
       : build(400, `The request body is not valid JSON: ${message}`, "invalid_request_error", null, "invalid_json");
   }
   if (data.openaiType && typeof e.code === "number") {
-    return build(e.code, message, data.openaiType, data.param ?? null, typeof e.type === "string" ? e.type : null);
+    const out = build(e.code, message, data.openaiType, data.param ?? null, typeof e.type === "string" ? e.type : null);
+    return typeof data.retryAfter === "number" ? { ...out, retryAfter: data.retryAfter } : out;
+  }
+  // Moleculer's parameter validation: name the first bad field (never echo its value)
+  if (e.type === "VALIDATION_ERROR" && Array.isArray(e.data) && e.data.length > 0) {
+    const first = e.data[0] as { message?: unknown; field?: unknown };
+    const field = typeof first.field === "string" ? first.field : null;
+    const msg = typeof first.message === "string" ? first.message : message;
+    return build(400, msg, "invalid_request_error", field, "invalid_value");
   }
   const known = typeof e.type === "string" ? MOLECULER_TYPES[e.type] : undefined;
   if (known) {

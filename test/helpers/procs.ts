@@ -53,9 +53,13 @@ export class Proc {
   }
 }
 
-/** Environment every test process gets: quiet, 1 thread, CPU only, no demo model. */
+export const ADMIN_PASSWORD = "test-admin-password";
+
+/** Environment every test process gets: 1 thread, CPU only, no demo model, its own data dir. */
 export function baseEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   return {
+    LLM_ROUTER_DATA_DIR: tempDir("data"),
+    LLM_ROUTER_ADMIN_PASSWORD: ADMIN_PASSWORD,
     PATH: process.env.PATH,
     HOME: process.env.HOME,
     LOGLEVEL: "info",
@@ -124,4 +128,27 @@ export function writeModel(dir: string, id: string, overrides: Partial<TinyModel
   const file = path.join(dir, `${id}.gguf`);
   fs.writeFileSync(file, buildTinyLlama(tinyModelOptions("tiny", { name: id, ...overrides })));
   return file;
+}
+
+/** Logs in as the test admin; returns the token. */
+export async function login(url: string, username = "admin", password = ADMIN_PASSWORD): Promise<string> {
+  const res = await fetch(`${url}/api/auth/login`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ username, password }),
+  });
+  if (res.status !== 200) throw new Error(`login failed: ${res.status} ${await res.text()}`);
+  return ((await res.json()) as { token: string }).token;
+}
+
+/** Creates an API key as the test admin; returns the key itself. */
+export async function createKey(url: string, body: Record<string, unknown> = {}): Promise<string> {
+  const token = await login(url);
+  const res = await fetch(`${url}/api/api-keys`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+    body: JSON.stringify({ name: "test", ...body }),
+  });
+  if (res.status !== 201) throw new Error(`key creation failed: ${res.status} ${await res.text()}`);
+  return ((await res.json()) as { key: string }).key;
 }

@@ -2,13 +2,15 @@
  * A real cluster: a private nats-server, one router process and two inference
  * node processes, all started from the CLI as a user would.
  */
-import { startCli, startNats, startRouter, tempDir, writeModel, type Proc } from "../helpers/procs";
+import { createKey, login, startCli, startNats, startRouter, tempDir, writeModel, type Proc } from "../helpers/procs";
 import { waitFor } from "../helpers/wait";
 
 const MODEL = "tiny-chat";
 let nats: { proc: Proc; url: string };
 let router: { proc: Proc; url: string };
 const nodes: Record<string, Proc> = {};
+let key: string;
+let token: string;
 
 interface NodeView {
   id: string;
@@ -18,18 +20,23 @@ interface NodeView {
 }
 
 async function listNodes(): Promise<NodeView[]> {
-  return (await (await fetch(`${router.url}/api/nodes`)).json()) as NodeView[];
+  return (await (
+    await fetch(`${router.url}/api/nodes`, { headers: { authorization: `Bearer ${token}` } })
+  ).json()) as NodeView[];
 }
 
 async function listModels(): Promise<Array<{ id: string; nodes: string[] }>> {
-  return ((await (await fetch(`${router.url}/v1/models`)).json()) as { data: Array<{ id: string; nodes: string[] }> })
-    .data;
+  return (
+    (await (await fetch(`${router.url}/v1/models`, { headers: { authorization: `Bearer ${key}` } })).json()) as {
+      data: Array<{ id: string; nodes: string[] }>;
+    }
+  ).data;
 }
 
 function chat(body: Record<string, unknown> = {}, signal?: AbortSignal) {
   return fetch(`${router.url}/v1/chat/completions`, {
     method: "POST",
-    headers: { "content-type": "application/json" },
+    headers: { "content-type": "application/json", authorization: `Bearer ${key}` },
     body: JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "hi" }], max_tokens: 4, ...body }),
     signal,
   });
@@ -58,6 +65,8 @@ beforeAll(async () => {
     });
   }
   router = await startRouter("router", { ...cluster, SERVICES: "router", NODEID: "router-1" });
+  key = await createKey(router.url);
+  token = await login(router.url);
   await waitFor(async () => (await listModels())[0]?.nodes.length === 2, {
     timeoutMs: 60_000,
     what: "both inference nodes serving the model",
@@ -83,7 +92,7 @@ describe("router + two inference nodes over NATS", () => {
     const burst = await Promise.all(Array.from({ length: 4 }, () => chat({ max_tokens: 200 })));
     const served = burst.map((res) => {
       expect(res.status).toBe(200);
-      return res.headers.get("x-llm-router-node");
+      return res.headers.get("x-router-node");
     });
     await Promise.all(burst.map((res) => res.json()));
     expect([...new Set(served)].sort()).toEqual(["node-a", "node-b"]);
@@ -107,7 +116,7 @@ describe("router + two inference nodes over NATS", () => {
     const ac = new AbortController();
     // 12k tokens take far longer than the deadline below unless the node stops
     const res = await chat({ stream: true, max_tokens: 12_000 }, ac.signal);
-    const nodeID = res.headers.get("x-llm-router-node") ?? "";
+    const nodeID = res.headers.get("x-router-node") ?? "";
     const reader = res.body!.getReader();
     await reader.read();
     await waitFor(async () => (await listNodes()).find((n) => n.id === nodeID)?.active_requests === 1, {
@@ -134,7 +143,7 @@ describe("router + two inference nodes over NATS", () => {
     for (let i = 0; i < 4; i++) {
       const res = await chat();
       expect(res.status).toBe(200);
-      expect(res.headers.get("x-llm-router-node")).toBe("node-b");
+      expect(res.headers.get("x-router-node")).toBe("node-b");
       await res.json();
     }
   });

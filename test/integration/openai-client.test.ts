@@ -3,11 +3,12 @@
  * started router running real llama.cpp on a generated model.
  */
 import OpenAI from "openai";
-import { startRouter, tempDir, writeModel, type Proc } from "../helpers/procs";
+import { createKey, login, startRouter, tempDir, writeModel, type Proc } from "../helpers/procs";
 
 const MODEL = "tiny-chat";
 let router: { proc: Proc; url: string };
 let client: OpenAI;
+let key: string;
 
 beforeAll(async () => {
   const models = tempDir("models");
@@ -19,7 +20,8 @@ beforeAll(async () => {
     LLM_ROUTER_MAX_BODY_SIZE: "64kb",
   });
   await router.proc.waitForOutput(/Node \S+ \(\S+\) is online/);
-  client = new OpenAI({ baseURL: `${router.url}/v1`, apiKey: "unused", maxRetries: 0 });
+  key = await createKey(router.url);
+  client = new OpenAI({ baseURL: `${router.url}/v1`, apiKey: key, maxRetries: 0 });
 }, 60_000);
 
 afterAll(async () => {
@@ -29,7 +31,7 @@ afterAll(async () => {
 async function post(path: string, body: string | object, headers: Record<string, string> = {}) {
   const res = await fetch(`${router.url}${path}`, {
     method: "POST",
-    headers: { "content-type": "application/json", ...headers },
+    headers: { "content-type": "application/json", authorization: `Bearer ${key}`, ...headers },
     body: typeof body === "string" ? body : JSON.stringify(body),
   });
   return {
@@ -48,7 +50,7 @@ describe("OpenAI client against the embedded router", () => {
     expect(one).toMatchObject({ id: MODEL, object: "model", owned_by: "llm-router" });
     // an id with a slash, encoded (as the SDK sends it) or not
     expect((await client.models.retrieve("nested/other")).id).toBe("nested/other");
-    const raw = await fetch(`${router.url}/v1/models/nested/other`);
+    const raw = await fetch(`${router.url}/v1/models/nested/other`, { headers: { "x-api-key": key } });
     expect(((await raw.json()) as { id: string }).id).toBe("nested/other");
   });
 
@@ -191,7 +193,10 @@ describe("OpenAI client against the embedded router", () => {
   test("/health and /api/nodes describe the running node", async () => {
     const health = await (await fetch(`${router.url}/health`)).json();
     expect(health).toMatchObject({ status: "ok", nodes: { online: 1, total: 1 } });
-    const nodes = (await (await fetch(`${router.url}/api/nodes`)).json()) as Array<Record<string, unknown>>;
+    const token = await login(router.url);
+    const nodes = (await (
+      await fetch(`${router.url}/api/nodes`, { headers: { authorization: `Bearer ${token}` } })
+    ).json()) as Array<Record<string, unknown>>;
     expect(nodes).toHaveLength(1);
     expect(nodes[0]).toMatchObject({ status: "online", models: ["nested/other", MODEL], capacity: 4 });
   });
@@ -276,13 +281,13 @@ describe("bad input gets an OpenAI-shaped 4xx and loses nothing", () => {
   });
 
   test("unknown routes answer 404 in the same shape", async () => {
-    const res = await fetch(`${router.url}/v1/nope`);
+    const res = await fetch(`${router.url}/v1/nope`, { headers: { authorization: `Bearer ${key}` } });
     expect(res.status).toBe(404);
     expect(((await res.json()) as { error: { type: string } }).error.type).toBe("not_found_error");
   });
 
   test("an unknown model in GET /v1/models/:id is a 404 model_not_found", async () => {
-    const res = await fetch(`${router.url}/v1/models/ghost`);
+    const res = await fetch(`${router.url}/v1/models/ghost`, { headers: { authorization: `Bearer ${key}` } });
     expect(res.status).toBe(404);
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe("model_not_found");
   });

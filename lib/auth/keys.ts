@@ -1,0 +1,25 @@
+/**
+ * API keys: `sk-` + 43 base64url characters (256 bits). Only a SHA-256 hash is
+ * stored (a fast hash is right for a high-entropy secret), plus a short prefix
+ * to show in lists.
+ */
+import { createHash, randomBytes } from "node:crypto";
+
+const KEY_RE = /^sk-[A-Za-z0-9_-]{43}$/;
+
+export function generateApiKey(): string {
+  return `sk-${randomBytes(32).toString("base64url")}`;
+}
+
+export function looksLikeApiKey(key: string): boolean {
+  return KEY_RE.test(key);
+}
+
+export function hashApiKey(key: string): string {
+  return createHash("sha256").update(key).digest("hex");
+}
+
+/** What a list shows of a key: `sk-AbCd…wxyz`. */
+export function displayKey(key: string): string {
+  return `${key.slice(0, 7)}…${key.slice(-4)}`;
+}

@@ -1,0 +1,50 @@
+/**
+ * The one route table: for each HTTP route, what it requires. The api checks
+ * every request against it (a route missing here is refused), and a test
+ * walks it whole.
+ *   public  no credentials
+ *   apiKey  an API key (`Authorization: Bearer sk-…` or `X-API-Key`), unless LLM_ROUTER_AUTH_DISABLED
+ *   user    a login token (JWT) of any role
+ *   admin   a login token of an admin
+ */
+export type Access = "public" | "apiKey" | "user" | "admin";
+
+export interface RouteRule {
+  method: "GET" | "POST" | "PUT" | "DELETE";
+  path: string;
+  access: Access;
+}
+
+export const ROUTES: RouteRule[] = [
+  { method: "GET", path: "/health", access: "public" },
+  // OpenAI-compatible inference and the seed's legacy endpoints
+  { method: "POST", path: "/v1/chat/completions", access: "apiKey" },
+  { method: "POST", path: "/v1/completions", access: "apiKey" },
+  { method: "POST", path: "/v1/embeddings", access: "apiKey" },
+  { method: "GET", path: "/v1/models", access: "apiKey" },
+  { method: "GET", path: "/v1/models/*id", access: "apiKey" },
+  { method: "POST", path: "/api/chat", access: "apiKey" },
+  { method: "POST", path: "/api/generate", access: "apiKey" },
+  // accounts
+  { method: "POST", path: "/api/auth/login", access: "public" },
+  { method: "POST", path: "/api/auth/logout", access: "user" },
+  { method: "GET", path: "/api/auth/me", access: "user" },
+  { method: "POST", path: "/api/auth/password", access: "user" },
+  { method: "GET", path: "/api/users", access: "admin" },
+  { method: "POST", path: "/api/users", access: "admin" },
+  { method: "PUT", path: "/api/users/:id", access: "admin" },
+  { method: "DELETE", path: "/api/users/:id", access: "admin" },
+  { method: "GET", path: "/api/api-keys", access: "user" },
+  { method: "POST", path: "/api/api-keys", access: "admin" },
+  { method: "PUT", path: "/api/api-keys/:id", access: "admin" },
+  { method: "DELETE", path: "/api/api-keys/:id", access: "admin" },
+  // cluster
+  { method: "GET", path: "/api/nodes", access: "user" },
+];
+
+const BY_KEY = new Map(ROUTES.map((r) => [`${r.method} ${r.path}`, r.access]));
+
+/** What a route requires, or undefined when it is not in the table. */
+export function accessFor(method: string, path: string): Access | undefined {
+  return BY_KEY.get(`${method} ${path}`);
+}

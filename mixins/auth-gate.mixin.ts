@@ -1,0 +1,104 @@
+/**
+ * The api's gate: moleculer-web calls `authenticate` for every matched route;
+ * it looks the route up in lib/auth/routes.ts and demands what the table says.
+ * A route missing from the table is refused. What it learns is put on the
+ * request (`req.$auth`), not in ctx.meta, so it never travels to other nodes.
+ */
+import type { IncomingMessage } from "node:http";
+import type { Context, Service, ServiceSchema } from "moleculer";
+import { accessFor } from "../lib/auth/routes";
+import type { TokenClaims } from "../lib/auth/jwt";
+import { WindowCounter } from "../lib/auth/throttle";
+import { apiKeyFrom, bearer } from "../lib/http/credentials";
+import { apiError } from "../lib/openai/errors";
+import { authConfig } from "../lib/config";
+import type { KeyIdentity } from "../services/apikeys.service";
+
+export type RequestAuth =
+  { kind: "public" } | { kind: "apiKey"; key: KeyIdentity | null } | { kind: "user"; claims: TokenClaims };
+
+export type AuthedRequest = IncomingMessage & { $auth?: RequestAuth };
+
+interface Alias {
+  method: string;
+  fullPath: string;
+}
+
+type This = Service;
+
+const authDisabled = authConfig().authDisabled;
+/** Requests per API key in the current minute (per router process). */
+const rpm = new WindowCounter(60_000);
+
+export const AuthGateMixin: Partial<ServiceSchema> = {
+  methods: {
+    async authenticate(this: This, ctx: Context, _route: unknown, req: AuthedRequest, _res: unknown, alias: Alias) {
+      const path = alias.fullPath.replace(/\/{2,}/g, "/");
+      const access = accessFor(alias.method, path);
+      if (!access) {
+        this.logger.error(`route ${alias.method} ${path} is not in the route table; refused`);
+        throw apiError(403, "This route is not open.", "route_not_allowed");
+      }
+      if (access === "public") {
+        req.$auth = { kind: "public" };
+        return null;
+      }
+      if (access === "apiKey") {
+        if (authDisabled) {
+          req.$auth = { kind: "apiKey", key: null };
+          return null;
+        }
+        const key = apiKeyFrom(req.headers);
+        if (!key) {
+          throw apiError(
+            401,
+            "An API key is required: send 'Authorization: Bearer sk-…' or 'X-API-Key'.",
+            "missing_api_key",
+          );
+        }
+        const identity = await ctx.call<KeyIdentity, { key: string }>("apikeys.verify", { key });
+        if (identity.rateLimitRpm !== null && rpm.hit(identity.id) > identity.rateLimitRpm) {
+          throw apiError(
+            429,
+            `This key is limited to ${identity.rateLimitRpm} requests per minute.`,
+            "rate_limit_exceeded",
+            {
+              retryAfter: rpm.retryAfterSecs(identity.id),
+            },
+          );
+        }
+        req.$auth = { kind: "apiKey", key: identity };
+        return null;
+      }
+      const token = bearer(req.headers);
+      if (!token)
+        throw apiError(
+          401,
+          "Log in first: send 'Authorization: Bearer <token>' from POST /api/auth/login.",
+          "missing_token",
+        );
+      const claims = await ctx.call<TokenClaims, { token: string }>("auth.verifyToken", { token });
+      if (access === "admin" && claims.role !== "admin") {
+        throw apiError(403, "This needs an admin.", "admin_required");
+      }
+      req.$auth = { kind: "user", claims };
+      return null;
+    },
+
+    /** 403 when the request's API key may not use `model`. */
+    checkModelAllowed(req: AuthedRequest, model: string): void {
+      const auth = req.$auth;
+      if (auth?.kind === "apiKey" && auth.key?.allowedModels && !auth.key.allowedModels.includes(model)) {
+        throw apiError(403, `This API key may not use the model '${model}'.`, "model_not_allowed", { param: "model" });
+      }
+    },
+  },
+
+  created(this: This) {
+    if (authDisabled) {
+      this.logger.warn(
+        "!!! LLM_ROUTER_AUTH_DISABLED=true: /v1, /api/chat and /api/generate accept requests WITHOUT an API key. Only for trusted networks. !!!",
+      );
+    }
+  },
+};

@@ -1,0 +1,119 @@
+/**
+ * Aliases of the account routes (`/api/auth/*`, `/api/users`, `/api/api-keys`),
+ * mounted on the api's `/api` route. Thin: pick the allowed fields, call the
+ * auth or apikeys service, answer JSON. What each needs is in lib/auth/routes.ts.
+ */
+import type { ServerResponse } from "node:http";
+import type { Context, Service } from "moleculer";
+import type { TokenClaims } from "../../lib/auth/jwt";
+import { sendJson, sendError } from "../../lib/http/respond";
+import { badRequest } from "../../lib/openai/errors";
+import type { AuthedRequest } from "../../mixins/auth-gate.mixin";
+
+type Req = AuthedRequest & { $ctx: Context; body?: unknown; $params?: Record<string, string> };
+
+/** The JSON body as an object with only `allowed` keys. */
+function pick(req: Req, allowed: string[]): Record<string, unknown> {
+  const body = req.body ?? {};
+  if (typeof body !== "object" || Array.isArray(body)) throw badRequest("The request body must be a JSON object.");
+  const src = body as Record<string, unknown>;
+  return Object.fromEntries(allowed.filter((k) => src[k] !== undefined).map((k) => [k, src[k]]));
+}
+
+function claims(req: Req): TokenClaims {
+  if (req.$auth?.kind !== "user") throw new Error("account route reached without a login");
+  return req.$auth.claims;
+}
+
+function clientIp(req: Req): string {
+  return req.socket.remoteAddress ?? "unknown";
+}
+
+/** Runs `work` and answers its result as JSON with `status`, or the error in OpenAI's shape. */
+function answer(this: Service, res: ServerResponse, work: () => Promise<unknown>, status = 200): void {
+  work().then(
+    (body) => sendJson(res, status, body),
+    (err: unknown) => {
+      if (sendError(res, err) >= 500) this.logger.warn(`account route failed: ${(err as Error)?.message}`);
+    },
+  );
+}
+
+type Alias = (this: Service, req: Req, res: ServerResponse) => void;
+
+export const accountAliases: Record<string, Alias> = {
+  "POST /auth/login"(req, res) {
+    answer.call(this, res, async () => {
+      const { username, password } = pick(req, ["username", "password"]);
+      return req.$ctx.call("auth.login", { username, password, ip: clientIp(req) });
+    });
+  },
+  "POST /auth/logout"(req, res) {
+    answer.call(this, res, async () => {
+      const c = claims(req);
+      return req.$ctx.call("auth.logout", { jti: c.jti, exp: c.exp });
+    });
+  },
+  "GET /auth/me"(req, res) {
+    answer.call(this, res, async () => req.$ctx.call("auth.me", { id: claims(req).sub }));
+  },
+  "POST /auth/password"(req, res) {
+    answer.call(this, res, async () =>
+      req.$ctx.call("auth.changePassword", { ...pick(req, ["current_password", "new_password"]), id: claims(req).sub }),
+    );
+  },
+
+  "GET /users"(req, res) {
+    answer.call(this, res, async () => req.$ctx.call("auth.listUsers"));
+  },
+  "POST /users"(req, res) {
+    answer.call(
+      this,
+      res,
+      async () => req.$ctx.call("auth.createUser", pick(req, ["username", "password", "role"])),
+      201,
+    );
+  },
+  "PUT /users/:id"(req, res) {
+    answer.call(this, res, async () =>
+      req.$ctx.call("auth.updateUser", { ...pick(req, ["username", "password", "role"]), id: req.$params?.id }),
+    );
+  },
+  "DELETE /users/:id"(req, res) {
+    answer.call(this, res, async () => req.$ctx.call("auth.removeUser", { id: req.$params?.id }));
+  },
+
+  "GET /api-keys"(req, res) {
+    answer.call(this, res, async () => {
+      const c = claims(req);
+      // admins see every key; viewers only their own
+      return req.$ctx.call("apikeys.list", c.role === "admin" ? {} : { owner: c.sub });
+    });
+  },
+  "POST /api-keys"(req, res) {
+    answer.call(
+      this,
+      res,
+      async () => {
+        const params = pick(req, ["name", "owner", "expires_at", "allowed_models", "rate_limit_rpm"]);
+        if (params.owner !== undefined) {
+          if (typeof params.owner !== "string") throw badRequest("owner must be a user id.", "owner", "invalid_value");
+          await req.$ctx.call("auth.me", { id: params.owner });
+        }
+        return req.$ctx.call("apikeys.create", { ...params, owner: params.owner ?? claims(req).sub });
+      },
+      201,
+    );
+  },
+  "PUT /api-keys/:id"(req, res) {
+    answer.call(this, res, async () =>
+      req.$ctx.call("apikeys.update", {
+        ...pick(req, ["name", "expires_at", "allowed_models", "rate_limit_rpm"]),
+        id: req.$params?.id,
+      }),
+    );
+  },
+  "DELETE /api-keys/:id"(req, res) {
+    answer.call(this, res, async () => req.$ctx.call("apikeys.remove", { id: req.$params?.id }));
+  },
+};

@@ -1,0 +1,207 @@
+/**
+ * API keys for `/v1`: shown once at creation, stored only as a SHA-256 hash.
+ * Each has an owner, optional expiry, allowed models and requests-per-minute
+ * limit. `verify` answers from an in-memory index, so the hot path never
+ * waits for the store.
+ */
+import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
+import { displayKey, generateApiKey, hashApiKey, looksLikeApiKey } from "../lib/auth/keys";
+import { apiError } from "../lib/openai/errors";
+import { dbMixin, idOf } from "../mixins/db.mixin";
+
+interface KeyDoc {
+  _id?: unknown;
+  name: string;
+  owner: string;
+  hash: string;
+  display: string;
+  createdAt: string;
+  lastUsedAt: string | null;
+  expiresAt: string | null;
+  allowedModels: string[] | null;
+  rateLimitRpm: number | null;
+}
+
+/** What the api needs to know about the key of a request. */
+export interface KeyIdentity {
+  id: string;
+  name: string;
+  owner: string;
+  allowedModels: string[] | null;
+  rateLimitRpm: number | null;
+}
+
+interface Vars {
+  byHash: Map<string, KeyDoc>;
+  lastTouched: Map<string, number>;
+  adapter: {
+    find(q: { query: object }): Promise<KeyDoc[]>;
+    findById(id: string): Promise<KeyDoc | null>;
+    insert(doc: KeyDoc): Promise<KeyDoc>;
+    updateById(id: string, update: object): Promise<KeyDoc>;
+    removeById(id: string): Promise<unknown>;
+  };
+}
+
+interface Methods {
+  view(k: KeyDoc): Record<string, unknown>;
+  byId(id: string): Promise<KeyDoc>;
+  reindex(): Promise<void>;
+}
+
+type This = Service & Vars & Methods;
+
+const TOUCH_EVERY_MS = 60_000;
+
+const fields = {
+  name: { type: "string", min: 1, max: 128, optional: true },
+  expires_at: { type: "date", convert: true, optional: true, nullable: true },
+  allowed_models: {
+    type: "array",
+    items: { type: "string", min: 1, max: 256 },
+    max: 1000,
+    optional: true,
+    nullable: true,
+  },
+  rate_limit_rpm: { type: "number", integer: true, positive: true, optional: true, nullable: true },
+};
+
+interface KeyParams {
+  name?: string;
+  expires_at?: Date | null;
+  allowed_models?: string[] | null;
+  rate_limit_rpm?: number | null;
+}
+
+const ApiKeysService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
+  name: "apikeys",
+  mixins: [dbMixin("api_keys")],
+
+  actions: {
+    list: {
+      visibility: "public",
+      params: { owner: { type: "string", optional: true } },
+      async handler(this: This, ctx: Context<{ owner?: string }>) {
+        const docs = await this.adapter.find({ query: ctx.params.owner ? { owner: ctx.params.owner } : {} });
+        return docs.map((d) => this.view(d)).sort((a, b) => String(a.created_at).localeCompare(String(b.created_at)));
+      },
+    },
+
+    create: {
+      visibility: "public",
+      params: { ...fields, name: { type: "string", min: 1, max: 128 }, owner: "string" },
+      async handler(this: This, ctx: Context<KeyParams & { name: string; owner: string }>) {
+        const key = generateApiKey();
+        const doc = await this.adapter.insert({
+          name: ctx.params.name,
+          owner: ctx.params.owner,
+          hash: hashApiKey(key),
+          display: displayKey(key),
+          createdAt: new Date().toISOString(),
+          lastUsedAt: null,
+          expiresAt: ctx.params.expires_at ? ctx.params.expires_at.toISOString() : null,
+          allowedModels: ctx.params.allowed_models ?? null,
+          rateLimitRpm: ctx.params.rate_limit_rpm ?? null,
+        });
+        this.byHash.set(doc.hash, doc);
+        // the only time the key itself leaves this service
+        return { ...this.view(doc), key };
+      },
+    },
+
+    update: {
+      visibility: "public",
+      params: { id: "string", ...fields },
+      async handler(this: This, ctx: Context<KeyParams & { id: string }>) {
+        await this.byId(ctx.params.id);
+        const set: Partial<KeyDoc> = {};
+        if (ctx.params.name !== undefined) set.name = ctx.params.name;
+        if (ctx.params.expires_at !== undefined) set.expiresAt = ctx.params.expires_at?.toISOString() ?? null;
+        if (ctx.params.allowed_models !== undefined) set.allowedModels = ctx.params.allowed_models;
+        if (ctx.params.rate_limit_rpm !== undefined) set.rateLimitRpm = ctx.params.rate_limit_rpm;
+        await this.adapter.updateById(ctx.params.id, { $set: set });
+        await this.reindex();
+        return this.view(await this.byId(ctx.params.id));
+      },
+    },
+
+    /** Revokes a key: it is deleted, so it stops working at once. */
+    remove: {
+      visibility: "public",
+      params: { id: "string" },
+      async handler(this: This, ctx: Context<{ id: string }>) {
+        const doc = await this.byId(ctx.params.id);
+        await this.adapter.removeById(ctx.params.id);
+        this.byHash.delete(doc.hash);
+        return { deleted: true, id: ctx.params.id };
+      },
+    },
+
+    /** The identity of a key, or a 401 when it is unknown or expired. */
+    verify: {
+      visibility: "public",
+      params: { key: { type: "string", max: 256 } },
+      handler(this: This, ctx: Context<{ key: string }>): KeyIdentity {
+        const doc = looksLikeApiKey(ctx.params.key) ? this.byHash.get(hashApiKey(ctx.params.key)) : undefined;
+        if (!doc) throw apiError(401, "The API key is not valid.", "invalid_api_key");
+        const now = Date.now();
+        if (doc.expiresAt && Date.parse(doc.expiresAt) <= now) {
+          throw apiError(401, "The API key has expired.", "expired_api_key");
+        }
+        const id = idOf(doc);
+        if (now - (this.lastTouched.get(id) ?? 0) > TOUCH_EVERY_MS) {
+          this.lastTouched.set(id, now);
+          doc.lastUsedAt = new Date(now).toISOString();
+          this.adapter.updateById(id, { $set: { lastUsedAt: doc.lastUsedAt } }).catch((err: Error) => {
+            this.logger.warn(`could not record the last use of key ${id}: ${err.message}`);
+          });
+        }
+        return {
+          id,
+          name: doc.name,
+          owner: doc.owner,
+          allowedModels: doc.allowedModels,
+          rateLimitRpm: doc.rateLimitRpm,
+        };
+      },
+    },
+  },
+
+  methods: {
+    view(k: KeyDoc) {
+      return {
+        id: idOf(k),
+        name: k.name,
+        owner: k.owner,
+        key_preview: k.display,
+        created_at: k.createdAt,
+        last_used_at: k.lastUsedAt,
+        expires_at: k.expiresAt,
+        allowed_models: k.allowedModels,
+        rate_limit_rpm: k.rateLimitRpm,
+      };
+    },
+
+    async byId(this: This, id: string): Promise<KeyDoc> {
+      const doc = await this.adapter.findById(id).catch(() => null);
+      if (!doc) throw apiError(404, `No API key with id '${id}'.`, "api_key_not_found", { param: "id" });
+      return doc;
+    },
+
+    async reindex(this: This) {
+      const docs = await this.adapter.find({ query: {} });
+      this.byHash = new Map(docs.map((d) => [d.hash, d]));
+    },
+  },
+
+  created(this: This) {
+    this.byHash = new Map();
+    this.lastTouched = new Map();
+  },
+
+  async started(this: This) {
+    await this.reindex();
+  },
+};
+
+export default ApiKeysService;

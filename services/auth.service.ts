@@ -1,0 +1,293 @@
+/**
+ * Users and login: scrypt-hashed passwords, HS256 login tokens, roles `admin`
+ * and `viewer`, the first admin created at first start, login throttling.
+ */
+import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
+import { authConfig, storageConfig, type AuthConfig } from "../lib/config";
+import { signToken, verifyToken, type TokenClaims } from "../lib/auth/jwt";
+import { generatePassword, hashPassword, MAX_PASSWORD_LENGTH, verifyPassword } from "../lib/auth/passwords";
+import { loadOrCreateSecret } from "../lib/auth/secret";
+import { WindowCounter } from "../lib/auth/throttle";
+import { apiError } from "../lib/openai/errors";
+import { dbMixin, idOf } from "../mixins/db.mixin";
+
+type Role = "admin" | "viewer";
+
+interface UserDoc {
+  _id?: unknown;
+  username: string;
+  passwordHash: string;
+  role: Role;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface UserView {
+  id: string;
+  username: string;
+  role: Role;
+  created_at: string;
+  updated_at: string;
+}
+
+interface Settings extends ServiceSettingSchema {
+  auth: AuthConfig;
+  dataDir: string;
+}
+
+interface Vars {
+  secret: string;
+  revoked: Map<string, number>;
+  failures: { byUser: WindowCounter; byIp: WindowCounter };
+  adapter: {
+    find(q: { query: object }): Promise<UserDoc[]>;
+    findById(id: string): Promise<UserDoc | null>;
+    insert(doc: UserDoc): Promise<UserDoc>;
+    updateById(id: string, update: object): Promise<UserDoc>;
+    removeById(id: string): Promise<unknown>;
+    count(q?: { query: object }): Promise<number>;
+  };
+}
+
+interface Methods {
+  view(u: UserDoc): UserView;
+  byName(username: string): Promise<UserDoc | null>;
+  byId(id: string): Promise<UserDoc>;
+  admins(): Promise<number>;
+  ensureAdmin(): Promise<void>;
+}
+
+type This = Service<Settings> & Vars & Methods;
+
+const FAILURE_WINDOW_MS = 15 * 60_000;
+const MAX_FAILURES_PER_USER = 10;
+const MAX_FAILURES_PER_IP = 30;
+
+const username = { type: "string", min: 1, max: 64, pattern: /^[A-Za-z0-9._@-]+$/ };
+const password = { type: "string", min: 8, max: MAX_PASSWORD_LENGTH };
+const role = { type: "enum", values: ["admin", "viewer"] };
+
+const AuthService: ServiceSchema<Settings, Methods, Vars> = {
+  name: "auth",
+  mixins: [dbMixin("users")],
+
+  settings: {
+    auth: authConfig(),
+    dataDir: storageConfig().dataDir,
+    $secureSettings: ["auth"],
+  },
+
+  actions: {
+    login: {
+      visibility: "public",
+      params: {
+        username: { type: "string", max: 256 },
+        password: { type: "string", max: MAX_PASSWORD_LENGTH },
+        ip: { type: "string", optional: true },
+      },
+      async handler(this: This, ctx: Context<{ username: string; password: string; ip?: string }>) {
+        const { byUser, byIp } = this.failures;
+        const userKey = ctx.params.username.toLowerCase();
+        const ipKey = ctx.params.ip ?? "unknown";
+        if (byUser.count(userKey) >= MAX_FAILURES_PER_USER || byIp.count(ipKey) >= MAX_FAILURES_PER_IP) {
+          const retryAfter = Math.max(byUser.retryAfterSecs(userKey), byIp.retryAfterSecs(ipKey));
+          throw apiError(429, "Too many failed logins; try again later.", "too_many_login_attempts", { retryAfter });
+        }
+        const user = await this.byName(ctx.params.username);
+        // hash even for unknown users, so timing does not tell which names exist
+        const ok = await verifyPassword(
+          ctx.params.password,
+          user?.passwordHash ?? (await hashPassword("x".repeat(12))),
+        );
+        if (!user || !ok) {
+          byUser.hit(userKey);
+          byIp.hit(ipKey);
+          throw apiError(401, "Wrong username or password.", "invalid_credentials");
+        }
+        byUser.reset(userKey);
+        const view = this.view(user);
+        const { token, expiresAt } = signToken(view, this.secret, this.settings.auth.jwtExpiresSecs);
+        return { token, token_type: "Bearer", expires_at: expiresAt, user: view };
+      },
+    },
+
+    /** Checks a login token: signature, HS256, expiry, not logged out, user still there (role read fresh). */
+    verifyToken: {
+      visibility: "public",
+      params: { token: { type: "string", max: 8192 } },
+      async handler(this: This, ctx: Context<{ token: string }>): Promise<TokenClaims> {
+        const claims = verifyToken(ctx.params.token, this.secret);
+        if (this.revoked.has(claims.jti)) throw apiError(401, "The token was logged out.", "invalid_token");
+        const user = await this.adapter.findById(claims.sub).catch(() => null);
+        if (!user) throw apiError(401, "The token's user no longer exists.", "invalid_token");
+        return { ...claims, username: user.username, role: user.role };
+      },
+    },
+
+    logout: {
+      visibility: "public",
+      params: { jti: "string", exp: "number" },
+      handler(this: This, ctx: Context<{ jti: string; exp: number }>) {
+        const now = Date.now() / 1000;
+        for (const [jti, exp] of this.revoked) if (exp < now) this.revoked.delete(jti);
+        this.revoked.set(ctx.params.jti, ctx.params.exp);
+        return { logged_out: true };
+      },
+    },
+
+    me: {
+      visibility: "public",
+      params: { id: "string" },
+      async handler(this: This, ctx: Context<{ id: string }>) {
+        return this.view(await this.byId(ctx.params.id));
+      },
+    },
+
+    changePassword: {
+      visibility: "public",
+      params: { id: "string", current_password: { type: "string", max: MAX_PASSWORD_LENGTH }, new_password: password },
+      async handler(this: This, ctx: Context<{ id: string; current_password: string; new_password: string }>) {
+        const user = await this.byId(ctx.params.id);
+        if (!(await verifyPassword(ctx.params.current_password, user.passwordHash))) {
+          throw apiError(403, "The current password is wrong.", "invalid_credentials", { param: "current_password" });
+        }
+        await this.adapter.updateById(ctx.params.id, {
+          $set: { passwordHash: await hashPassword(ctx.params.new_password), updatedAt: new Date().toISOString() },
+        });
+        return { changed: true };
+      },
+    },
+
+    listUsers: {
+      visibility: "public",
+      async handler(this: This) {
+        const users = await this.adapter.find({ query: {} });
+        return users.map((u) => this.view(u)).sort((a, b) => a.username.localeCompare(b.username));
+      },
+    },
+
+    createUser: {
+      visibility: "public",
+      params: { username, password, role: { ...role, optional: true } },
+      async handler(this: This, ctx: Context<{ username: string; password: string; role?: Role }>) {
+        if (await this.byName(ctx.params.username)) {
+          throw apiError(409, `A user named '${ctx.params.username}' exists already.`, "user_exists", {
+            param: "username",
+          });
+        }
+        const now = new Date().toISOString();
+        const doc = await this.adapter.insert({
+          username: ctx.params.username,
+          passwordHash: await hashPassword(ctx.params.password),
+          role: ctx.params.role ?? "viewer",
+          createdAt: now,
+          updatedAt: now,
+        });
+        return this.view(doc);
+      },
+    },
+
+    updateUser: {
+      visibility: "public",
+      params: {
+        id: "string",
+        username: { ...username, optional: true },
+        password: { ...password, optional: true },
+        role: { ...role, optional: true },
+      },
+      async handler(this: This, ctx: Context<{ id: string; username?: string; password?: string; role?: Role }>) {
+        const user = await this.byId(ctx.params.id);
+        if (ctx.params.role === "viewer" && user.role === "admin" && (await this.admins()) <= 1) {
+          throw apiError(409, "The last admin cannot be demoted.", "last_admin", { param: "role" });
+        }
+        if (ctx.params.username && ctx.params.username !== user.username) {
+          const other = await this.byName(ctx.params.username);
+          if (other)
+            throw apiError(409, `A user named '${ctx.params.username}' exists already.`, "user_exists", {
+              param: "username",
+            });
+        }
+        const set: Partial<UserDoc> = { updatedAt: new Date().toISOString() };
+        if (ctx.params.username) set.username = ctx.params.username;
+        if (ctx.params.role) set.role = ctx.params.role;
+        if (ctx.params.password) set.passwordHash = await hashPassword(ctx.params.password);
+        await this.adapter.updateById(ctx.params.id, { $set: set });
+        return this.view(await this.byId(ctx.params.id));
+      },
+    },
+
+    removeUser: {
+      visibility: "public",
+      params: { id: "string" },
+      async handler(this: This, ctx: Context<{ id: string }>) {
+        const user = await this.byId(ctx.params.id);
+        if (user.role === "admin" && (await this.admins()) <= 1) {
+          throw apiError(409, "The last admin cannot be deleted.", "last_admin");
+        }
+        await this.adapter.removeById(ctx.params.id);
+        return { deleted: true, id: ctx.params.id };
+      },
+    },
+  },
+
+  methods: {
+    view(u: UserDoc): UserView {
+      return { id: idOf(u), username: u.username, role: u.role, created_at: u.createdAt, updated_at: u.updatedAt };
+    },
+
+    async byName(this: This, name: string): Promise<UserDoc | null> {
+      const found = await this.adapter.find({ query: { username: name } });
+      return found[0] ?? null;
+    },
+
+    async byId(this: This, id: string): Promise<UserDoc> {
+      const user = await this.adapter.findById(id).catch(() => null);
+      if (!user) throw apiError(404, `No user with id '${id}'.`, "user_not_found", { param: "id" });
+      return user;
+    },
+
+    admins(this: This): Promise<number> {
+      return this.adapter.count({ query: { role: "admin" } });
+    },
+
+    /** First start: create the admin; a generated password is printed once. */
+    async ensureAdmin(this: This) {
+      if ((await this.adapter.count({ query: {} })) > 0) return;
+      const { adminUsername, adminPassword } = this.settings.auth;
+      const pw = adminPassword ?? generatePassword();
+      const now = new Date().toISOString();
+      await this.adapter.insert({
+        username: adminUsername,
+        passwordHash: await hashPassword(pw),
+        role: "admin",
+        createdAt: now,
+        updatedAt: now,
+      });
+      if (adminPassword) {
+        this.logger.info(`Created the admin user '${adminUsername}' with the password from LLM_ROUTER_ADMIN_PASSWORD.`);
+      } else {
+        // printed once, straight to the terminal, never through the logger
+        process.stdout.write(
+          "\n" +
+            "  ┌──────────────────────────────────────────────────────────────────\n" +
+            `  │ First start: created the admin user '${adminUsername}'.\n` +
+            `  │ Password: ${pw}\n` +
+            "  │ It is shown this once. Log in: POST /api/auth/login; change it: POST /api/auth/password.\n" +
+            "  └──────────────────────────────────────────────────────────────────\n\n",
+        );
+      }
+    },
+  },
+
+  created(this: This) {
+    this.revoked = new Map();
+    this.failures = { byUser: new WindowCounter(FAILURE_WINDOW_MS), byIp: new WindowCounter(FAILURE_WINDOW_MS) };
+  },
+
+  async started(this: This) {
+    this.secret = loadOrCreateSecret(this.settings.dataDir, this.settings.auth.jwtSecret);
+    await this.ensureAdmin();
+  },
+};
+
+export default AuthService;
