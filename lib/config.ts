@@ -25,9 +25,9 @@ export const ENV_VARS: EnvVar[] = [
   },
   {
     name: "SERVICES",
-    default: "`api,registry,balancer,inference`",
+    default: "`api,registry,balancer,auth,apikeys,inference`",
     description:
-      "Comma-separated services this process hosts. `inference` alone makes an inference node; `router` is short for `api,registry,balancer`.",
+      "Comma-separated services this process hosts. `inference` alone makes an inference node; `router` is short for `api,registry,balancer,auth,apikeys`.",
   },
   {
     name: "NAMESPACE",

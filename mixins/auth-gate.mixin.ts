@@ -9,6 +9,7 @@ import type { Context, Service, ServiceSchema } from "moleculer";
 import { accessFor } from "../lib/auth/routes";
 import type { TokenClaims } from "../lib/auth/jwt";
 import { WindowCounter } from "../lib/auth/throttle";
+import { looksLikeApiKey } from "../lib/auth/keys";
 import { apiKeyFrom, bearer } from "../lib/http/credentials";
 import { apiError } from "../lib/openai/errors";
 import { authConfig } from "../lib/config";
@@ -56,6 +57,7 @@ export const AuthGateMixin: Partial<ServiceSchema> = {
             "missing_api_key",
           );
         }
+        if (!looksLikeApiKey(key)) throw apiError(401, "The API key is not valid.", "invalid_api_key");
         const identity = await ctx.call<KeyIdentity, { key: string }>("apikeys.verify", { key });
         if (identity.rateLimitRpm !== null && rpm.hit(identity.id) > identity.rateLimitRpm) {
           throw apiError(

@@ -37,9 +37,9 @@ describe("configuration", () => {
   });
 
   test("SERVICES expands groups and refuses unknown names", () => {
-    expect(selectedServices(undefined)).toEqual(["api", "registry", "balancer", "inference"]);
+    expect(selectedServices(undefined)).toEqual(["api", "registry", "balancer", "auth", "apikeys", "inference"]);
     expect(selectedServices("inference")).toEqual(["inference"]);
-    expect(selectedServices("router")).toEqual(["api", "registry", "balancer"]);
+    expect(selectedServices("router")).toEqual(["api", "registry", "balancer", "auth", "apikeys"]);
     expect(selectedServices(" inference , api ")).toEqual(["api", "inference"]);
     expect(() => selectedServices("api,gpu")).toThrow(/unknown service "gpu"/);
   });
