@@ -420,16 +420,30 @@ describe("first start and the CLI", () => {
   });
 });
 
-describe("LLM_ROUTER_AUTH_DISABLED", () => {
-  test("opens inference to trusted networks, loudly, and keeps management locked", async () => {
+describe("LLM_ROUTER_AUTH_DISABLED and CORS", () => {
+  test("opens inference to trusted networks, loudly, and keeps management locked; CORS for listed origins", async () => {
     const models = tempDir("open-models");
     writeModel(models, MODEL);
-    const open = await startRouter("open", { LLM_ROUTER_AUTH_DISABLED: "true", LLM_NODE_MODELS_DIR: models });
+    const open = await startRouter("open", {
+      LLM_ROUTER_AUTH_DISABLED: "true",
+      LLM_NODE_MODELS_DIR: models,
+      LLM_ROUTER_CORS_ORIGINS: "https://app.example",
+    });
     try {
       expect(open.proc.output).toMatch(/LLM_ROUTER_AUTH_DISABLED=true.*WITHOUT an API key/);
       expect((await fetch(`${open.url}/v1/models`)).status).toBe(200);
       expect((await fetch(`${open.url}/api/nodes`)).status).toBe(401);
       expect((await fetch(`${open.url}/api/users`)).status).toBe(401);
+      // and CORS answers the listed origin only
+      const preflight = (origin: string) =>
+        fetch(`${open.url}/v1/models`, {
+          method: "OPTIONS",
+          headers: { origin, "access-control-request-method": "GET" },
+        });
+      expect((await preflight("https://app.example")).headers.get("access-control-allow-origin")).toBe(
+        "https://app.example",
+      );
+      expect((await preflight("https://evil.example")).headers.get("access-control-allow-origin")).toBeNull();
     } finally {
       await open.proc.stop();
     }
