@@ -78,6 +78,28 @@ export const ENV_VARS: EnvVar[] = [
     default: "`32768`",
     description: "Largest `max_tokens` a client may ask for; more gets 400.",
   },
+  {
+    name: "LLM_ROUTER_MAX_RETRIES",
+    default: "`2`",
+    description:
+      "Other nodes tried when one fails before the first byte reached the client (gone, timed out, loading, 5xx).",
+  },
+  {
+    name: "LLM_ROUTER_NODE_FAILURE_THRESHOLD",
+    default: "`3`",
+    description: "Failures in a row that bench a node (circuit breaker).",
+  },
+  {
+    name: "LLM_ROUTER_NODE_COOLDOWN_SECS",
+    default: "`30`",
+    description: "How long a benched node gets no requests before it is tried again.",
+  },
+  {
+    name: "LLM_ROUTER_STREAM_IDLE_TIMEOUT",
+    default: "`60`",
+    description:
+      "Seconds a stream may go without a chunk before the router ends it with an error event and cancels it.",
+  },
   // storage and accounts
   {
     name: "LLM_ROUTER_DATA_DIR",
@@ -198,6 +220,10 @@ export interface RouterConfig {
   requestTimeoutSecs: number;
   maxBodySize: string;
   maxTokensLimit: number;
+  maxRetries: number;
+  failureThreshold: number;
+  cooldownSecs: number;
+  streamIdleTimeoutSecs: number;
 }
 
 export function routerConfig(): RouterConfig {
@@ -209,6 +235,10 @@ export function routerConfig(): RouterConfig {
     requestTimeoutSecs: envInt("LLM_ROUTER_REQUEST_TIMEOUT", 600, 1),
     maxBodySize: envString("LLM_ROUTER_MAX_BODY_SIZE", "4mb"),
     maxTokensLimit: envInt("LLM_ROUTER_MAX_TOKENS_LIMIT", 32768, 1),
+    maxRetries: envInt("LLM_ROUTER_MAX_RETRIES", 2, 0),
+    failureThreshold: envInt("LLM_ROUTER_NODE_FAILURE_THRESHOLD", 3, 1),
+    cooldownSecs: envInt("LLM_ROUTER_NODE_COOLDOWN_SECS", 30, 0),
+    streamIdleTimeoutSecs: envInt("LLM_ROUTER_STREAM_IDLE_TIMEOUT", 60, 1),
   };
 }
 

@@ -10,7 +10,8 @@ import type { Readable } from "node:stream";
 import type { Context, Service, ServiceSchema } from "moleculer";
 import ApiGateway from "moleculer-web";
 import { authConfig, routerConfig, type RouterConfig } from "../lib/config";
-import { relaySse, sendError, sendJson } from "../lib/http/respond";
+import { openStream, relaySse, sendError, sendJson } from "../lib/http/respond";
+import { isRetryable } from "../lib/routing/retry";
 import { modelNotFound } from "../lib/openai/errors";
 import { embeddingToBase64 } from "../lib/openai/format";
 import { chatJob, completionJob, embeddingJob } from "../lib/openai/jobs";
@@ -188,30 +189,56 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
           ? chatJob(parseBody(this.schemas.chat, req.body))
           : completionJob(parseBody(this.schemas.completion, req.body));
       this.checkModelAllowed(req, job.model);
-      const target = await ctx.call<Selection, { model: string }>("balancer.select", { model: job.model });
-      let finished = false;
-      const cancel = () => {
-        if (finished) return;
-        finished = true;
-        ctx.call("inference.cancel", { requestId: job.requestId }, { nodeID: target.nodeID }).catch(() => undefined);
-      };
-      res.setHeader("X-Router-Node", target.nodeID);
+      const { maxRetries, streamIdleTimeoutSecs } = this.settings.router;
+      const cancelOn = (nodeID: string) =>
+        ctx.call("inference.cancel", { requestId: job.requestId }, { nodeID }).catch(() => undefined);
+      let current: string | null = null;
       res.once("close", () => {
-        if (!res.writableFinished) cancel();
+        if (!res.writableFinished && current) cancelOn(current);
       });
-      try {
-        const result = await ctx.call<unknown, ChatJob | CompletionJob>(`inference.${kind}`, job, {
-          nodeID: target.nodeID,
-        });
-        if (job.stream) {
-          const relay = await relaySse(res, result as Readable);
-          if (relay.clientClosed) cancel();
-        } else {
-          sendJson(res, 200, result);
+
+      const tried: string[] = [];
+      let lastError: unknown;
+      for (let attempt = 0; ; attempt++) {
+        let target: Selection;
+        try {
+          target = await ctx.call<Selection, object>("balancer.select", { model: job.model, exclude: tried });
+        } catch (err) {
+          // every node that had the model failed: the client hears about the failure, not "no node"
+          throw lastError ?? err;
         }
-      } finally {
-        finished = true;
-        ctx.broker.broadcastLocal("router.request.finished", { nodeID: target.nodeID, requestId: job.requestId });
+        tried.push(target.nodeID);
+        current = target.nodeID;
+        res.setHeader("X-Router-Node", target.nodeID);
+        let outcome: "ok" | "node_failed" | "client_error" = "node_failed";
+        try {
+          const result = await ctx.call<unknown, ChatJob | CompletionJob>(`inference.${kind}`, job, {
+            nodeID: target.nodeID,
+          });
+          if (!job.stream) {
+            sendJson(res, 200, result);
+            outcome = "ok";
+            return;
+          }
+          // a stream counts as started once its first chunk arrives; failing before that is retried
+          const opened = await openStream(result as Readable, streamIdleTimeoutSecs * 1000);
+          outcome = "ok";
+          const relay = await relaySse(res, opened, streamIdleTimeoutSecs * 1000);
+          if (relay.clientClosed || relay.error) cancelOn(target.nodeID);
+          if (relay.error) outcome = "node_failed";
+          return;
+        } catch (err) {
+          const retry = isRetryable(err);
+          outcome = retry ? "node_failed" : "client_error";
+          if (!retry || attempt >= maxRetries || res.headersSent || res.destroyed) throw err;
+          cancelOn(target.nodeID);
+          lastError = err;
+          this.logger.warn(
+            `Node ${target.nodeID} failed (${(err as Error)?.message}); retrying ${job.requestId} elsewhere`,
+          );
+        } finally {
+          ctx.broker.broadcastLocal("router.request.finished", { nodeID: target.nodeID, outcome });
+        }
       }
     },
 
@@ -235,7 +262,7 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
         }
         sendJson(res, 200, result);
       } finally {
-        ctx.broker.broadcastLocal("router.request.finished", { nodeID: target.nodeID });
+        ctx.broker.broadcastLocal("router.request.finished", { nodeID: target.nodeID, outcome: "other" });
       }
     },
 

@@ -8,13 +8,17 @@ import { routerConfig } from "../lib/config";
 import type { NodeRecord } from "../lib/cluster/types";
 import { apiError, modelNotFound } from "../lib/openai/errors";
 import { createStrategy, type Candidate, type Strategy } from "../lib/strategies";
+import { NodeHealth } from "../lib/cluster/node-health";
 
 interface Settings {
   mode: string;
+  failureThreshold: number;
+  cooldownSecs: number;
 }
 
 interface Vars {
   strategy: Strategy;
+  health: NodeHealth;
   inflight: Map<string, number>;
   lastSelected: Map<string, number>;
 }
@@ -35,6 +39,8 @@ const BalancerService: ServiceSchema<Settings, Methods, Vars> = {
 
   settings: {
     mode: routerConfig().balancerMode,
+    failureThreshold: routerConfig().failureThreshold,
+    cooldownSecs: routerConfig().cooldownSecs,
   },
 
   actions: {
@@ -49,7 +55,10 @@ const BalancerService: ServiceSchema<Settings, Methods, Vars> = {
           "registry.serving",
           { model },
         );
-        const candidates = nodes.filter((n) => !exclude.includes(n.id)).map((n) => this.toCandidate(n, model));
+        const untried = nodes.filter((n) => !exclude.includes(n.id));
+        // benched nodes only when nothing else is left
+        const healthy = untried.filter((n) => !this.health.isBenched(n.id));
+        const candidates = (healthy.length ? healthy : untried).map((n) => this.toCandidate(n, model));
         if (candidates.length === 0) {
           if (!known) throw modelNotFound(model);
           throw apiError(503, `No inference node is ready to serve '${model}' right now.`, "no_available_node", {
@@ -65,14 +74,27 @@ const BalancerService: ServiceSchema<Settings, Methods, Vars> = {
     stats: {
       visibility: "public",
       handler(this: This) {
-        return { mode: this.strategy.name, inflight: Object.fromEntries(this.inflight) };
+        return {
+          mode: this.strategy.name,
+          inflight: Object.fromEntries(this.inflight),
+          benched: this.health.benched(),
+        };
       },
     },
   },
 
   events: {
     /** The api says a request it routed is over (local only: in-flight counts are per router). */
-    "router.request.finished"(this: This, ctx: Context<{ nodeID: string }>) {
+    "router.request.finished"(
+      this: This,
+      ctx: Context<{ nodeID: string; outcome: "ok" | "node_failed" | "client_error" }>,
+    ) {
+      if (ctx.params.outcome === "ok") this.health.success(ctx.params.nodeID);
+      else if (ctx.params.outcome === "node_failed" && this.health.failure(ctx.params.nodeID)) {
+        this.logger.warn(
+          `Node ${ctx.params.nodeID} failed ${this.settings.failureThreshold} times in a row: benched for ${this.settings.cooldownSecs}s`,
+        );
+      }
       const n = (this.inflight.get(ctx.params.nodeID) ?? 1) - 1;
       if (n > 0) this.inflight.set(ctx.params.nodeID, n);
       else this.inflight.delete(ctx.params.nodeID);
@@ -102,6 +124,7 @@ const BalancerService: ServiceSchema<Settings, Methods, Vars> = {
 
   created(this: This) {
     this.strategy = createStrategy(this.settings.mode);
+    this.health = new NodeHealth(this.settings.failureThreshold, this.settings.cooldownSecs * 1000);
     this.inflight = new Map();
     this.lastSelected = new Map();
   },

@@ -2,7 +2,7 @@
 import { once } from "node:events";
 import type { ServerResponse } from "node:http";
 import type { Readable } from "node:stream";
-import { toOpenAIError } from "../openai/errors";
+import { apiError, toOpenAIError } from "../openai/errors";
 
 export function sendJson(
   res: ServerResponse,
@@ -41,15 +41,49 @@ export interface RelayResult {
   error?: unknown;
 }
 
+export interface OpenedStream {
+  it: AsyncIterator<unknown>;
+  first: IteratorResult<unknown>;
+}
+
+/** The next item, or a 504 when none comes within `idleMs`. */
+async function nextWithin(it: AsyncIterator<unknown>, idleMs: number): Promise<IteratorResult<unknown>> {
+  let timer: NodeJS.Timeout | undefined;
+  const idle = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(apiError(504, `The node sent nothing for ${Math.round(idleMs / 1000)} s.`, "stream_idle_timeout")),
+      idleMs,
+    );
+  });
+  try {
+    return await Promise.race([it.next(), idle]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /**
- * Relays an object-mode stream of OpenAI chunks as Server-Sent Events ending
- * with `data: [DONE]`. Nothing is written until the first chunk arrives, so an
- * error before it rejects and the caller can still answer with a plain HTTP
- * error. A break after that ends the stream with an OpenAI error event.
+ * Waits for the first chunk of an object-mode stream. Until it arrives nothing
+ * has been sent, so a failure here can still be retried elsewhere or answered
+ * as a plain HTTP error.
  */
-export async function relaySse(res: ServerResponse, source: Readable): Promise<RelayResult> {
+export async function openStream(source: Readable, idleMs: number): Promise<OpenedStream> {
   const it = source[Symbol.asyncIterator]() as AsyncIterator<unknown>;
-  let next = await it.next();
+  try {
+    return { it, first: await nextWithin(it, idleMs) };
+  } catch (err) {
+    source.destroy();
+    throw err;
+  }
+}
+
+/**
+ * Relays an opened stream of OpenAI chunks as Server-Sent Events ending with
+ * `data: [DONE]`. A break after the first chunk (node lost, idle too long)
+ * ends the stream with an OpenAI error event; it never hangs.
+ */
+export async function relaySse(res: ServerResponse, { it, first }: OpenedStream, idleMs: number): Promise<RelayResult> {
+  let next = first;
   res.writeHead(200, SSE_HEADERS);
   try {
     while (!next.done) {
@@ -57,9 +91,10 @@ export async function relaySse(res: ServerResponse, source: Readable): Promise<R
       if (!res.write(`data: ${JSON.stringify(next.value)}\n\n`)) {
         await Promise.race([once(res, "drain"), once(res, "close")]);
       }
-      next = await it.next();
+      next = await nextWithin(it, idleMs);
     }
   } catch (err) {
+    await it.return?.().catch(() => undefined);
     if (!res.destroyed) {
       res.write(`data: ${JSON.stringify(toOpenAIError(err).body)}\n\n`);
       res.end("data: [DONE]\n\n");
@@ -67,7 +102,7 @@ export async function relaySse(res: ServerResponse, source: Readable): Promise<R
     return { clientClosed: false, error: err };
   }
   if (res.destroyed) {
-    await it.return?.();
+    await it.return?.().catch(() => undefined);
     return { clientClosed: true };
   }
   res.end("data: [DONE]\n\n");
