@@ -56,7 +56,8 @@ export const ENV_VARS: EnvVar[] = [
   {
     name: "LLM_ROUTER_LOAD_BALANCER_MODE",
     default: "`auto`",
-    description: "Balancing strategy: `auto` (lowest load score) or `round_robin`.",
+    description:
+      "Balancing strategy: `auto` (load score), `round_robin`, `least_busy`, `latency` (time to first token), `random` (weighted by free slots) or `affinity` (a conversation stays on its node).",
   },
   {
     name: "LLM_ROUTER_NODE_TIMEOUT",

@@ -12,6 +12,7 @@ import ApiGateway from "moleculer-web";
 import { authConfig, routerConfig, type RouterConfig } from "../lib/config";
 import { openStream, relaySse, sendError, sendJson } from "../lib/http/respond";
 import { isRetryable } from "../lib/routing/retry";
+import { affinityKey } from "../lib/routing/affinity-key";
 import { modelNotFound } from "../lib/openai/errors";
 import { embeddingToBase64 } from "../lib/openai/format";
 import { chatJob, completionJob, embeddingJob } from "../lib/openai/jobs";
@@ -202,7 +203,11 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
       for (let attempt = 0; ; attempt++) {
         let target: Selection;
         try {
-          target = await ctx.call<Selection, object>("balancer.select", { model: job.model, exclude: tried });
+          target = await ctx.call<Selection, object>("balancer.select", {
+            model: job.model,
+            exclude: tried,
+            affinityKey: affinityKey(job.model, job.user, "messages" in job ? job.messages : undefined),
+          });
         } catch (err) {
           // every node that had the model failed: the client hears about the failure, not "no node"
           throw lastError ?? err;
@@ -211,6 +216,8 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
         current = target.nodeID;
         res.setHeader("X-Router-Node", target.nodeID);
         let outcome: "ok" | "node_failed" | "client_error" = "node_failed";
+        let ttftMs: number | undefined;
+        const startedAt = performance.now();
         try {
           const result = await ctx.call<unknown, ChatJob | CompletionJob>(`inference.${kind}`, job, {
             nodeID: target.nodeID,
@@ -218,11 +225,13 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
           if (!job.stream) {
             sendJson(res, 200, result);
             outcome = "ok";
+            ttftMs = performance.now() - startedAt;
             return;
           }
           // a stream counts as started once its first chunk arrives; failing before that is retried
           const opened = await openStream(result as Readable, streamIdleTimeoutSecs * 1000);
           outcome = "ok";
+          ttftMs = performance.now() - startedAt;
           const relay = await relaySse(res, opened, streamIdleTimeoutSecs * 1000);
           if (relay.clientClosed || relay.error) cancelOn(target.nodeID);
           if (relay.error) outcome = "node_failed";
@@ -237,7 +246,7 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
             `Node ${target.nodeID} failed (${(err as Error)?.message}); retrying ${job.requestId} elsewhere`,
           );
         } finally {
-          ctx.broker.broadcastLocal("router.request.finished", { nodeID: target.nodeID, outcome });
+          ctx.broker.broadcastLocal("router.request.finished", { nodeID: target.nodeID, outcome, ttftMs });
         }
       }
     },

@@ -21,6 +21,7 @@ interface Vars {
   health: NodeHealth;
   inflight: Map<string, number>;
   lastSelected: Map<string, number>;
+  latency: Map<string, number>;
 }
 
 interface Methods {
@@ -48,7 +49,7 @@ const BalancerService: ServiceSchema<Settings, Methods, Vars> = {
       visibility: "public",
       async handler(
         this: This,
-        ctx: Context<{ model: string; user?: string; exclude?: string[] }>,
+        ctx: Context<{ model: string; user?: string; affinityKey?: string; exclude?: string[] }>,
       ): Promise<Selection> {
         const { model, exclude = [] } = ctx.params;
         const { nodes, known } = await ctx.call<{ nodes: NodeRecord[]; known: boolean }, { model: string }>(
@@ -65,7 +66,11 @@ const BalancerService: ServiceSchema<Settings, Methods, Vars> = {
             param: "model",
           });
         }
-        const chosen = this.strategy.select(candidates, { model, user: ctx.params.user });
+        const chosen = this.strategy.select(candidates, {
+          model,
+          user: ctx.params.user,
+          affinityKey: ctx.params.affinityKey,
+        });
         this.inflight.set(chosen.nodeID, (this.inflight.get(chosen.nodeID) ?? 0) + 1);
         this.lastSelected.set(chosen.nodeID, Date.now());
         return { nodeID: chosen.nodeID, machineName: chosen.machineName };
@@ -117,6 +122,7 @@ const BalancerService: ServiceSchema<Settings, Methods, Vars> = {
         gpuUtilization: utils.length ? utils.reduce((a, b) => a + b, 0) / utils.length : null,
         vramFreeRatio: vramTotal > 0 ? 1 - vramUsed / vramTotal : null,
         tokensPerSecond: n.tokensPerSecond,
+        latencyMs: this.latency.get(n.id) ?? null,
         lastSelectedAt: this.lastSelected.get(n.id) ?? 0,
       };
     },
@@ -127,6 +133,7 @@ const BalancerService: ServiceSchema<Settings, Methods, Vars> = {
     this.health = new NodeHealth(this.settings.failureThreshold, this.settings.cooldownSecs * 1000);
     this.inflight = new Map();
     this.lastSelected = new Map();
+    this.latency = new Map();
   },
 };
 

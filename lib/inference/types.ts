@@ -20,6 +20,8 @@ export interface JobBase extends SamplingParams {
   stream: boolean;
   includeUsage: boolean;
   created: number;
+  /** The client's `user` field, if any. */
+  user?: string;
 }
 
 export interface ChatJob extends JobBase {

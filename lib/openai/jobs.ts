@@ -24,6 +24,7 @@ function sampling(body: ChatBody | CompletionBody) {
     seed: body.seed ?? undefined,
     stream: body.stream === true,
     includeUsage: body.stream_options?.include_usage === true,
+    user: body.user,
     created: Math.floor(Date.now() / 1000),
   };
 }

@@ -15,6 +15,8 @@ export interface Candidate {
   /** Free share of VRAM (0..1), or null without GPUs. */
   vramFreeRatio: number | null;
   tokensPerSecond: number;
+  /** Smoothed time to first token seen by this router (ms), or null before the first answer. */
+  latencyMs: number | null;
   /** When this router last sent it a request (ms epoch; 0 = never). */
   lastSelectedAt: number;
 }
@@ -22,6 +24,18 @@ export interface Candidate {
 export interface RouteRequest {
   model: string;
   user?: string;
+  /** Same key = same conversation (its `user`, or a hash of its opening messages). */
+  affinityKey?: string;
+}
+
+/** Share of a node's slots in use, counting requests queued on it. */
+export function busyRatio(c: Candidate): number {
+  return (c.active + c.queued) / Math.max(c.capacity, 1);
+}
+
+/** Among `cs`, the one this router used least recently. */
+export function leastRecent(cs: Candidate[]): Candidate {
+  return cs.reduce((a, b) => (b.lastSelectedAt < a.lastSelectedAt ? b : a));
 }
 
 /** A balancing strategy: pure, given health-filtered candidates (never empty). */

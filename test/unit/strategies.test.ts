@@ -1,6 +1,7 @@
 import { createStrategy, STRATEGY_NAMES, type Candidate } from "../../lib/strategies";
 import { AutoStrategy, loadScore } from "../../lib/strategies/auto";
 import { RoundRobinStrategy } from "../../lib/strategies/round-robin";
+import { RandomStrategy } from "../../lib/strategies/random";
 
 function node(nodeID: string, over: Partial<Candidate> = {}): Candidate {
   return {
@@ -13,6 +14,7 @@ function node(nodeID: string, over: Partial<Candidate> = {}): Candidate {
     gpuUtilization: null,
     vramFreeRatio: null,
     tokensPerSecond: 0,
+    latencyMs: null,
     lastSelectedAt: 0,
     ...over,
   };
@@ -80,12 +82,76 @@ describe("round_robin strategy", () => {
 
 describe("strategy registry", () => {
   test("knows auto and round_robin", () => {
-    expect(STRATEGY_NAMES).toEqual(expect.arrayContaining(["auto", "round_robin"]));
+    expect(STRATEGY_NAMES).toEqual(["auto", "round_robin", "least_busy", "latency", "random", "affinity"]);
     expect(createStrategy("auto").name).toBe("auto");
     expect(createStrategy("round_robin").name).toBe("round_robin");
   });
 
   test("names the known modes for an unknown one", () => {
-    expect(() => createStrategy("fastest")).toThrow(/Unknown load balancer mode "fastest"; known: auto, round_robin/);
+    expect(() => createStrategy("fastest")).toThrow(
+      /Unknown load balancer mode "fastest"; known: auto, round_robin, least_busy, latency, random, affinity/,
+    );
+  });
+});
+
+describe("least_busy", () => {
+  test("the smallest share of busy slots, least recently used among equals", () => {
+    const s = createStrategy("least_busy");
+    expect(s.select([node("a", { active: 2 }), node("b", { active: 1, cpuUsage: 99 })], req).nodeID).toBe("b");
+    expect(s.select([node("a", { lastSelectedAt: 5 }), node("b", { lastSelectedAt: 3 })], req).nodeID).toBe("b");
+  });
+});
+
+describe("latency", () => {
+  test("the fastest to first token; unmeasured nodes first; full nodes passed over", () => {
+    const s = createStrategy("latency");
+    expect(s.select([node("a", { latencyMs: 40 }), node("b", { latencyMs: 15 })], req).nodeID).toBe("b");
+    expect(s.select([node("a", { latencyMs: 40 }), node("b", { latencyMs: null })], req).nodeID).toBe("b");
+    expect(s.select([node("a", { latencyMs: 40 }), node("b", { latencyMs: 15, active: 4 })], req).nodeID).toBe("a");
+  });
+});
+
+describe("random", () => {
+  test("weighted by free slots", () => {
+    const pick = (r: number) => new RandomStrategy(() => r).select([node("a", { active: 3 }), node("b")], req).nodeID;
+    // weights: a = 1.1, b = 4.1 (total 5.2)
+    expect(pick(0)).toBe("a");
+    expect(pick(0.2)).toBe("a"); // 1.04 < 1.1
+    expect(pick(0.25)).toBe("b");
+    expect(pick(0.99)).toBe("b");
+    const full = new RandomStrategy(() => 0.5).select([node("a", { active: 4 }), node("b", { active: 4 })], req);
+    expect(["a", "b"]).toContain(full.nodeID);
+  });
+});
+
+describe("affinity", () => {
+  test("a conversation sticks to its node while it has room, then moves with auto", () => {
+    const s = createStrategy("affinity");
+    const conv = { model: "m", affinityKey: "prefix:1" };
+    const first = s.select([node("a", { lastSelectedAt: 9 }), node("b", { lastSelectedAt: 1 })], conv);
+    expect(first.nodeID).toBe("b");
+    // b is now busier than a, but keeps the conversation
+    expect(s.select([node("a"), node("b", { active: 3 })], conv).nodeID).toBe("b");
+    // b full: auto picks a, and the conversation follows
+    expect(s.select([node("a"), node("b", { active: 4 })], conv).nodeID).toBe("a");
+    expect(s.select([node("a", { active: 2 }), node("b")], conv).nodeID).toBe("a");
+    // without a key it is plain auto
+    expect(s.select([node("a", { active: 2 }), node("b")], req).nodeID).toBe("b");
+  });
+});
+
+describe("auto speed terms", () => {
+  test("a much slower node loses a near-tie", () => {
+    const s = createStrategy("auto");
+    expect(
+      s.select(
+        [node("a", { tokensPerSecond: 10, lastSelectedAt: 0 }), node("b", { tokensPerSecond: 100, lastSelectedAt: 5 })],
+        req,
+      ).nodeID,
+    ).toBe("b");
+    expect(
+      s.select([node("a", { latencyMs: 500, lastSelectedAt: 0 }), node("b", { latencyMs: 50, lastSelectedAt: 5 })], req)
+        .nodeID,
+    ).toBe("b");
   });
 });

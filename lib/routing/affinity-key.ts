@@ -1,0 +1,16 @@
+/** The key that ties requests of one conversation together, for the `affinity` strategy. */
+import { createHash } from "node:crypto";
+import type { ChatMessage } from "../inference/types";
+
+/** The client's `user`, else a hash of the model and the conversation's opening (system + first user message). */
+export function affinityKey(
+  model: string,
+  user: string | undefined,
+  messages: ChatMessage[] | undefined,
+): string | undefined {
+  if (user) return `user:${user}`;
+  if (!messages?.length) return undefined;
+  const firstUser = messages.findIndex((m) => m.role === "user");
+  const opening = messages.slice(0, firstUser + 1);
+  return `prefix:${createHash("sha1").update(model).update("\0").update(JSON.stringify(opening)).digest("base64url")}`;
+}
