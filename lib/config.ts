@@ -101,6 +101,17 @@ export const ENV_VARS: EnvVar[] = [
     description:
       "Seconds a stream may go without a chunk before the router ends it with an error event and cancels it.",
   },
+  {
+    name: "LLM_ROUTER_QUEUE_LIMIT",
+    default: "`1024`",
+    description:
+      "Requests that may wait at the router while every node with their model is full or loading; past it, 503.",
+  },
+  {
+    name: "LLM_ROUTER_QUEUE_TIMEOUT_SECS",
+    default: "`30`",
+    description: "How long a request may wait in that queue before a 503 with `Retry-After`.",
+  },
   // storage and accounts
   {
     name: "LLM_ROUTER_DATA_DIR",
@@ -225,6 +236,8 @@ export interface RouterConfig {
   failureThreshold: number;
   cooldownSecs: number;
   streamIdleTimeoutSecs: number;
+  queueLimit: number;
+  queueTimeoutSecs: number;
 }
 
 export function routerConfig(): RouterConfig {
@@ -240,6 +253,8 @@ export function routerConfig(): RouterConfig {
     failureThreshold: envInt("LLM_ROUTER_NODE_FAILURE_THRESHOLD", 3, 1),
     cooldownSecs: envInt("LLM_ROUTER_NODE_COOLDOWN_SECS", 30, 0),
     streamIdleTimeoutSecs: envInt("LLM_ROUTER_STREAM_IDLE_TIMEOUT", 60, 1),
+    queueLimit: envInt("LLM_ROUTER_QUEUE_LIMIT", 1024, 0),
+    queueTimeoutSecs: envInt("LLM_ROUTER_QUEUE_TIMEOUT_SECS", 30, 1),
   };
 }
 

@@ -155,10 +155,16 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
   actions: {
     health: {
       async handler(this: This, ctx: Context) {
-        const nodes = ctx.broker.registry.hasService("registry", ctx.broker.nodeID)
-          ? await ctx.call<{ online: number; total: number }>("registry.summary")
-          : null;
-        return { status: "ok", node_id: ctx.broker.nodeID, uptime_s: Math.round(process.uptime()), nodes };
+        const local = (name: string) => ctx.broker.registry.hasService(name, ctx.broker.nodeID);
+        const nodes = local("registry") ? await ctx.call<{ online: number; total: number }>("registry.summary") : null;
+        const queue = local("balancer") ? (await ctx.call<{ queued: number }>("balancer.stats")).queued : null;
+        return {
+          status: "ok",
+          node_id: ctx.broker.nodeID,
+          uptime_s: Math.round(process.uptime()),
+          nodes,
+          queued_requests: queue,
+        };
       },
     },
   },

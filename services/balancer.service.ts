@@ -1,47 +1,64 @@
 /**
  * Picks the inference node for a request with the strategy that
- * LLM_ROUTER_LOAD_BALANCER_MODE names. Runs beside the api, so choosing costs
- * no network hop; it counts this router's in-flight requests per node.
+ * LLM_ROUTER_LOAD_BALANCER_MODE names. Runs beside the api and the registry
+ * (it reads the registry's node table directly: choosing costs no hop). It
+ * counts this router's in-flight requests per node, benches failing nodes,
+ * smooths each node's time to first token, and keeps the wait queue for
+ * requests that find every node with their model full or still loading.
  */
 import type { Context, Service, ServiceSchema } from "moleculer";
-import { routerConfig } from "../lib/config";
+import { routerConfig, type RouterConfig } from "../lib/config";
+import { NodeHealth } from "../lib/cluster/node-health";
+import type { NodeTable } from "../lib/cluster/node-table";
 import type { NodeRecord } from "../lib/cluster/types";
 import { apiError, modelNotFound } from "../lib/openai/errors";
-import { createStrategy, type Candidate, type Strategy } from "../lib/strategies";
-import { NodeHealth } from "../lib/cluster/node-health";
+import { WaitQueue } from "../lib/routing/wait-queue";
+import { createStrategy, type Candidate, type RouteRequest, type Strategy } from "../lib/strategies";
+import { busyRatio } from "../lib/strategies/types";
 
 interface Settings {
-  mode: string;
-  failureThreshold: number;
-  cooldownSecs: number;
+  router: RouterConfig;
 }
-
-interface Vars {
-  strategy: Strategy;
-  health: NodeHealth;
-  inflight: Map<string, number>;
-  lastSelected: Map<string, number>;
-  latency: Map<string, number>;
-}
-
-interface Methods {
-  toCandidate(n: NodeRecord, model: string): Candidate;
-}
-
-type This = Service<Settings> & Vars & Methods;
 
 export interface Selection {
   nodeID: string;
   machineName: string;
 }
 
+interface Pending {
+  request: RouteRequest;
+  exclude: string[];
+  selection?: Selection;
+  error?: unknown;
+}
+
+interface Vars {
+  strategy: Strategy;
+  health: NodeHealth;
+  queue: WaitQueue<Pending>;
+  inflight: Map<string, number>;
+  /** This router's in-flight count for a node when its last heartbeat arrived. */
+  inflightAtReport: Map<string, number>;
+  lastSelected: Map<string, number>;
+  latency: Map<string, number>;
+  table(): NodeTable;
+}
+
+interface Methods {
+  toCandidate(n: NodeRecord, model: string): Candidate;
+  pick(p: Pending): Selection | "wait";
+  admit(p: Pending): boolean;
+}
+
+type This = Service<Settings> & Vars & Methods;
+
+type Outcome = "ok" | "node_failed" | "client_error" | "other";
+
 const BalancerService: ServiceSchema<Settings, Methods, Vars> = {
   name: "balancer",
 
   settings: {
-    mode: routerConfig().balancerMode,
-    failureThreshold: routerConfig().failureThreshold,
-    cooldownSecs: routerConfig().cooldownSecs,
+    router: routerConfig(),
   },
 
   actions: {
@@ -51,29 +68,15 @@ const BalancerService: ServiceSchema<Settings, Methods, Vars> = {
         this: This,
         ctx: Context<{ model: string; user?: string; affinityKey?: string; exclude?: string[] }>,
       ): Promise<Selection> {
-        const { model, exclude = [] } = ctx.params;
-        const { nodes, known } = await ctx.call<{ nodes: NodeRecord[]; known: boolean }, { model: string }>(
-          "registry.serving",
-          { model },
-        );
-        const untried = nodes.filter((n) => !exclude.includes(n.id));
-        // benched nodes only when nothing else is left
-        const healthy = untried.filter((n) => !this.health.isBenched(n.id));
-        const candidates = (healthy.length ? healthy : untried).map((n) => this.toCandidate(n, model));
-        if (candidates.length === 0) {
-          if (!known) throw modelNotFound(model);
-          throw apiError(503, `No inference node is ready to serve '${model}' right now.`, "no_available_node", {
-            param: "model",
-          });
-        }
-        const chosen = this.strategy.select(candidates, {
-          model,
-          user: ctx.params.user,
-          affinityKey: ctx.params.affinityKey,
-        });
-        this.inflight.set(chosen.nodeID, (this.inflight.get(chosen.nodeID) ?? 0) + 1);
-        this.lastSelected.set(chosen.nodeID, Date.now());
-        return { nodeID: chosen.nodeID, machineName: chosen.machineName };
+        const { model, user, affinityKey, exclude = [] } = ctx.params;
+        const pending: Pending = { request: { model, user, affinityKey }, exclude };
+        // first come, first served: nobody passes a request already waiting for the same model
+        const queuedAhead = this.queue.count((p) => p.request.model === model) > 0;
+        const now = queuedAhead ? "wait" : this.pick(pending);
+        if (now !== "wait") return now;
+        await this.queue.wait(pending);
+        if (pending.error) throw pending.error;
+        return pending.selection!;
       },
     },
     stats: {
@@ -83,6 +86,7 @@ const BalancerService: ServiceSchema<Settings, Methods, Vars> = {
           mode: this.strategy.name,
           inflight: Object.fromEntries(this.inflight),
           benched: this.health.benched(),
+          queued: this.queue.length,
         };
       },
     },
@@ -90,23 +94,66 @@ const BalancerService: ServiceSchema<Settings, Methods, Vars> = {
 
   events: {
     /** The api says a request it routed is over (local only: in-flight counts are per router). */
-    "router.request.finished"(
-      this: This,
-      ctx: Context<{ nodeID: string; outcome: "ok" | "node_failed" | "client_error" }>,
-    ) {
-      if (ctx.params.outcome === "ok") this.health.success(ctx.params.nodeID);
-      else if (ctx.params.outcome === "node_failed" && this.health.failure(ctx.params.nodeID)) {
-        this.logger.warn(
-          `Node ${ctx.params.nodeID} failed ${this.settings.failureThreshold} times in a row: benched for ${this.settings.cooldownSecs}s`,
-        );
+    "router.request.finished"(this: This, ctx: Context<{ nodeID: string; outcome: Outcome; ttftMs?: number }>) {
+      const { nodeID, ttftMs, outcome } = ctx.params;
+      const n = (this.inflight.get(nodeID) ?? 1) - 1;
+      if (n > 0) this.inflight.set(nodeID, n);
+      else this.inflight.delete(nodeID);
+      if (ttftMs !== undefined) {
+        // exponentially weighted: recent answers count most
+        const prev = this.latency.get(nodeID);
+        this.latency.set(nodeID, prev === undefined ? ttftMs : prev * 0.8 + ttftMs * 0.2);
       }
-      const n = (this.inflight.get(ctx.params.nodeID) ?? 1) - 1;
-      if (n > 0) this.inflight.set(ctx.params.nodeID, n);
-      else this.inflight.delete(ctx.params.nodeID);
+      if (outcome === "ok") this.health.success(nodeID);
+      else if (outcome === "node_failed" && this.health.failure(nodeID)) {
+        const { failureThreshold, cooldownSecs } = this.settings.router;
+        this.logger.warn(`Node ${nodeID} failed ${failureThreshold} times in a row: benched for ${cooldownSecs}s`);
+      }
+      this.queue.release((p) => this.admit(p));
+    },
+    "registry.changed"(this: This, ctx: Context<{ nodeID: string }>) {
+      this.inflightAtReport.set(ctx.params.nodeID, this.inflight.get(ctx.params.nodeID) ?? 0);
+      this.queue.release((p) => this.admit(p));
     },
   },
 
   methods: {
+    /** A node for `p` now (its slot reserved), "wait" when every candidate is full or loading, or a 404/503. */
+    pick(this: This, p: Pending): Selection | "wait" {
+      const { model } = p.request;
+      const table = this.table();
+      const untried = table.serving(model).filter((n) => !p.exclude.includes(n.id));
+      // benched nodes only when nothing else is left
+      const healthy = untried.filter((n) => !this.health.isBenched(n.id));
+      const candidates = (healthy.length ? healthy : untried).map((n) => this.toCandidate(n, model));
+      const withRoom = candidates.filter((c) => busyRatio(c) < 1);
+      if (withRoom.length === 0) {
+        const loading = table.initializing(model).filter((n) => !p.exclude.includes(n.id));
+        if (candidates.length > 0 || loading.length > 0) return "wait";
+        if (!table.knows(model)) throw modelNotFound(model);
+        throw apiError(503, `No inference node is ready to serve '${model}' right now.`, "no_available_node", {
+          param: "model",
+          retryAfter: 5,
+        });
+      }
+      const chosen = this.strategy.select(withRoom, p.request);
+      this.inflight.set(chosen.nodeID, (this.inflight.get(chosen.nodeID) ?? 0) + 1);
+      this.lastSelected.set(chosen.nodeID, Date.now());
+      return { nodeID: chosen.nodeID, machineName: chosen.machineName };
+    },
+
+    /** For the queue: true when `p` got a node (or a final error) and may go. */
+    admit(this: This, p: Pending): boolean {
+      try {
+        const r = this.pick(p);
+        if (r === "wait") return false;
+        p.selection = r;
+      } catch (err) {
+        p.error = err;
+      }
+      return true;
+    },
+
     toCandidate(this: This, n: NodeRecord, model: string): Candidate {
       const m = n.models.find((x) => x.id === model);
       const utils = n.gpus.map((g) => g.utilization).filter((u): u is number => u !== null);
@@ -116,7 +163,8 @@ const BalancerService: ServiceSchema<Settings, Methods, Vars> = {
         nodeID: n.id,
         machineName: n.machineName,
         capacity: m?.parallel ?? n.capacity,
-        active: Math.max(this.inflight.get(n.id) ?? 0, m?.active ?? 0),
+        // ours, known now, plus what other routers had there at the last heartbeat
+        active: (this.inflight.get(n.id) ?? 0) + Math.max(0, (m?.active ?? 0) - (this.inflightAtReport.get(n.id) ?? 0)),
         queued: m?.queued ?? 0,
         cpuUsage: n.cpu.usage,
         gpuUtilization: utils.length ? utils.reduce((a, b) => a + b, 0) / utils.length : null,
@@ -129,11 +177,20 @@ const BalancerService: ServiceSchema<Settings, Methods, Vars> = {
   },
 
   created(this: This) {
-    this.strategy = createStrategy(this.settings.mode);
-    this.health = new NodeHealth(this.settings.failureThreshold, this.settings.cooldownSecs * 1000);
+    const cfg = this.settings.router;
+    this.strategy = createStrategy(cfg.balancerMode);
+    this.health = new NodeHealth(cfg.failureThreshold, cfg.cooldownSecs * 1000);
+    this.queue = new WaitQueue(cfg.queueLimit, cfg.queueTimeoutSecs * 1000);
     this.inflight = new Map();
+    this.inflightAtReport = new Map();
     this.lastSelected = new Map();
     this.latency = new Map();
+    this.table = () => {
+      const registry = this.broker.getLocalService("registry") as (Service & { table?: NodeTable }) | undefined;
+      if (!registry?.table)
+        throw new Error("the balancer needs the registry service in the same process (SERVICES=router)");
+      return registry.table;
+    };
   },
 };
 

@@ -72,7 +72,10 @@ const RegistryService: ServiceSchema<Settings, Methods, Vars> = {
   events: {
     "inference.heartbeat"(this: This, ctx: Context<Heartbeat>) {
       const hb = ctx.params;
-      if (this.table.upsert(hb)) {
+      const changed = this.table.upsert(hb);
+      // the balancer re-checks its wait queue on every change of load or status
+      this.broker.broadcastLocal("registry.changed", { nodeID: hb.nodeID });
+      if (changed) {
         this.logger.info(
           `Node ${hb.nodeID} (${hb.machineName}) is ${hb.initializing ? "initializing" : "online"}: ${hb.models.map((m) => m.id).join(", ") || "no models"}`,
         );
@@ -80,6 +83,7 @@ const RegistryService: ServiceSchema<Settings, Methods, Vars> = {
     },
     "$node.disconnected"(this: This, ctx: Context<{ node: { id: string }; unexpected: boolean }>) {
       if (this.table.markOffline(ctx.params.node.id)) {
+        this.broker.broadcastLocal("registry.changed", { nodeID: ctx.params.node.id });
         this.logger.warn(`Node ${ctx.params.node.id} is offline (${ctx.params.unexpected ? "lost" : "left"})`);
       }
     },

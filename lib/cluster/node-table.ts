@@ -79,6 +79,11 @@ export class NodeTable {
     return this.list().filter((n) => this.ready(n) && n.models.some((m) => m.id === model));
   }
 
+  /** Nodes that report `model` but are still loading (they will serve soon). */
+  initializing(model: string): NodeRecord[] {
+    return this.list().filter((n) => n.status === "initializing" && n.models.some((m) => m.id === model));
+  }
+
   /** Whether any node, in any state, reported `model`. */
   knows(model: string): boolean {
     return this.modelFirstSeen.has(model) && this.list().some((n) => n.models.some((m) => m.id === model));
