@@ -21,6 +21,7 @@ import type { ModelEntry } from "../lib/cluster/node-table";
 import type { ChatJob, CompletionJob } from "../lib/inference/types";
 import type { Selection } from "./balancer.service";
 import { accountAliases } from "./api/accounts-routes";
+import { nodeAliases } from "./api/node-routes";
 import { AuthGateMixin, type AuthedRequest } from "../mixins/auth-gate.mixin";
 
 type Req = AuthedRequest & { $ctx: Context; body?: unknown; $params?: Record<string, string> };
@@ -136,7 +137,7 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
           "POST /generate"(this: This, req: Req, res: ServerResponse) {
             this.runHandler(res, () => this.generate(req, res, "completion"));
           },
-          "GET /nodes": "registry.list",
+          ...nodeAliases,
           ...accountAliases,
         },
       },

@@ -1,12 +1,21 @@
 /**
  * The live table of inference nodes, from their heartbeats and Moleculer's
- * `$node.*` events. Runs in the router process; the balancer reads it locally.
+ * `$node.*` events, plus what operators set on them (name, tags, notes,
+ * draining), persisted through the db mixin. Runs in the router process; the
+ * balancer reads its table directly.
  */
 import type { Context, Service, ServiceSchema } from "moleculer";
 import { routerConfig } from "../lib/config";
 import { NodeTable } from "../lib/cluster/node-table";
 import { nodeView } from "../lib/cluster/node-view";
-import type { Heartbeat, NodeRecord } from "../lib/cluster/types";
+import type { Heartbeat, NodeSettings } from "../lib/cluster/types";
+import { apiError } from "../lib/openai/errors";
+import { dbMixin } from "../mixins/db.mixin";
+
+interface SettingsDoc extends NodeSettings {
+  _id?: unknown;
+  nodeId: string;
+}
 
 interface Settings {
   nodeTimeoutSecs: number;
@@ -15,16 +24,25 @@ interface Settings {
 interface Vars {
   table: NodeTable;
   timer: NodeJS.Timeout | null;
+  adapter: {
+    find(q: { query: object }): Promise<SettingsDoc[]>;
+    insert(doc: SettingsDoc): Promise<SettingsDoc>;
+    updateMany(query: object, update: object): Promise<unknown>;
+    removeMany(query: object): Promise<number>;
+  };
 }
 
 interface Methods {
   ipOf(nodeID: string): string | null;
+  view(id: string): ReturnType<typeof nodeView>;
+  saveSettings(id: string, change: Partial<NodeSettings>): Promise<ReturnType<typeof nodeView>>;
 }
 
 type This = Service<Settings> & Vars & Methods;
 
 const RegistryService: ServiceSchema<Settings, Methods, Vars> = {
   name: "registry",
+  mixins: [dbMixin("node_settings")],
 
   settings: {
     nodeTimeoutSecs: routerConfig().nodeTimeoutSecs,
@@ -34,24 +52,51 @@ const RegistryService: ServiceSchema<Settings, Methods, Vars> = {
     /** GET /api/nodes */
     list: {
       handler(this: This) {
-        return this.table.list().map((n) => nodeView(n, this.ipOf(n.id)));
+        return this.table.list().map((n) => this.view(n.id));
       },
     },
     get: {
       visibility: "public",
       params: { id: "string" },
       handler(this: This, ctx: Context<{ id: string }>) {
-        const n = this.table.get(ctx.params.id);
-        return n ? nodeView(n, this.ipOf(n.id)) : null;
+        return this.view(ctx.params.id);
       },
     },
-    /** Online nodes with the model (raw records, for the balancer) and whether the model is known at all. */
-    serving: {
+    updateSettings: {
       visibility: "public",
-      params: { model: "string" },
-      handler(this: This, ctx: Context<{ model: string }>): { nodes: NodeRecord[]; known: boolean } {
-        const nodes = this.table.serving(ctx.params.model);
-        return { nodes, known: nodes.length > 0 || this.table.knows(ctx.params.model) };
+      params: {
+        id: "string",
+        name: { type: "string", max: 128, optional: true, nullable: true },
+        tags: { type: "array", items: { type: "string", min: 1, max: 64 }, max: 32, optional: true },
+        notes: { type: "string", max: 4096, optional: true },
+      },
+      handler(this: This, ctx: Context<{ id: string; name?: string | null; tags?: string[]; notes?: string }>) {
+        const change: Partial<NodeSettings> = {};
+        if (ctx.params.name !== undefined) change.displayName = ctx.params.name || null;
+        if (ctx.params.tags !== undefined) change.tags = ctx.params.tags;
+        if (ctx.params.notes !== undefined) change.notes = ctx.params.notes;
+        return this.saveSettings(ctx.params.id, change);
+      },
+    },
+    /** Drain (no new requests; those in flight finish) or undrain a node. */
+    drain: {
+      visibility: "public",
+      params: { id: "string", draining: "boolean" },
+      async handler(this: This, ctx: Context<{ id: string; draining: boolean }>) {
+        const view = await this.saveSettings(ctx.params.id, { draining: ctx.params.draining });
+        this.logger.info(`Node ${ctx.params.id} ${ctx.params.draining ? "is draining" : "takes requests again"}`);
+        this.broker.broadcastLocal("registry.changed", { nodeID: ctx.params.id });
+        return view;
+      },
+    },
+    remove: {
+      visibility: "public",
+      params: { id: "string" },
+      async handler(this: This, ctx: Context<{ id: string }>) {
+        this.view(ctx.params.id);
+        this.table.remove(ctx.params.id);
+        await this.adapter.removeMany({ nodeId: ctx.params.id });
+        return { deleted: true, id: ctx.params.id };
       },
     },
     models: {
@@ -90,6 +135,22 @@ const RegistryService: ServiceSchema<Settings, Methods, Vars> = {
   },
 
   methods: {
+    view(this: This, id: string) {
+      const n = this.table.get(id);
+      if (!n) throw apiError(404, `No node with id '${id}'.`, "node_not_found", { param: "id" });
+      return nodeView(n, this.ipOf(id), this.table.settingsOf(id));
+    },
+
+    async saveSettings(this: This, id: string, change: Partial<NodeSettings>) {
+      this.view(id);
+      const next = { ...this.table.settingsOf(id), ...change };
+      this.table.setSettings(id, next);
+      const [existing] = await this.adapter.find({ query: { nodeId: id } });
+      if (existing) await this.adapter.updateMany({ nodeId: id }, { $set: next });
+      else await this.adapter.insert({ nodeId: id, ...next });
+      return this.view(id);
+    },
+
     ipOf(this: This, nodeID: string): string | null {
       const info = this.broker.registry.nodes.get(nodeID) as { ipList?: string[] } | undefined;
       return info?.ipList?.[0] ?? null;
@@ -104,7 +165,15 @@ const RegistryService: ServiceSchema<Settings, Methods, Vars> = {
     this.timer = null;
   },
 
-  started(this: This) {
+  async started(this: This) {
+    for (const doc of await this.adapter.find({ query: {} })) {
+      this.table.setSettings(doc.nodeId, {
+        displayName: doc.displayName,
+        tags: doc.tags,
+        notes: doc.notes,
+        draining: doc.draining,
+      });
+    }
     const timeoutMs = this.settings.nodeTimeoutSecs * 1000;
     this.timer = setInterval(
       () => {

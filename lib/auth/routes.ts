@@ -40,6 +40,12 @@ export const ROUTES: RouteRule[] = [
   { method: "DELETE", path: "/api/api-keys/:id", access: "admin" },
   // cluster
   { method: "GET", path: "/api/nodes", access: "user" },
+  { method: "GET", path: "/api/agents", access: "user" },
+  { method: "GET", path: "/api/nodes/:id", access: "user" },
+  { method: "PUT", path: "/api/nodes/:id/settings", access: "admin" },
+  { method: "POST", path: "/api/nodes/:id/drain", access: "admin" },
+  { method: "POST", path: "/api/nodes/:id/undrain", access: "admin" },
+  { method: "DELETE", path: "/api/nodes/:id", access: "admin" },
 ];
 
 const BY_KEY = new Map(ROUTES.map((r) => [`${r.method} ${r.path}`, r.access]));

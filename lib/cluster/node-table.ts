@@ -2,7 +2,7 @@
  * The live node table, kept from heartbeats and connect/disconnect events.
  * Pure: time comes in as arguments, so it is tested without a broker.
  */
-import type { Heartbeat, NodeRecord } from "./types";
+import { DEFAULT_NODE_SETTINGS, type Heartbeat, type NodeRecord, type NodeSettings } from "./types";
 
 export interface ModelEntry {
   id: string;
@@ -14,6 +14,7 @@ export interface ModelEntry {
 export class NodeTable {
   private readonly nodes = new Map<string, NodeRecord>();
   private readonly modelFirstSeen = new Map<string, number>();
+  private readonly settings = new Map<string, NodeSettings>();
 
   /**
    * @param reachable whether requests can be sent to a node now. A heartbeat
@@ -23,6 +24,20 @@ export class NodeTable {
 
   private ready(n: NodeRecord): boolean {
     return n.status === "online" && this.reachable(n.id);
+  }
+
+  settingsOf(nodeID: string): NodeSettings {
+    return this.settings.get(nodeID) ?? DEFAULT_NODE_SETTINGS;
+  }
+
+  setSettings(nodeID: string, s: NodeSettings): void {
+    this.settings.set(nodeID, s);
+  }
+
+  /** Forgets a node (it comes back with its next heartbeat); returns false when unknown. */
+  remove(nodeID: string): boolean {
+    this.settings.delete(nodeID);
+    return this.nodes.delete(nodeID);
   }
 
   /** Applies a heartbeat; returns true when the node is new or changed status. */
@@ -74,9 +89,11 @@ export class NodeTable {
     return [...this.nodes.values()].sort((a, b) => a.id.localeCompare(b.id));
   }
 
-  /** Online, reachable nodes that have `model` loaded. */
+  /** Online, reachable, not draining nodes that have `model` loaded. */
   serving(model: string): NodeRecord[] {
-    return this.list().filter((n) => this.ready(n) && n.models.some((m) => m.id === model));
+    return this.list().filter(
+      (n) => this.ready(n) && !this.settingsOf(n.id).draining && n.models.some((m) => m.id === model),
+    );
   }
 
   /** Nodes that report `model` but are still loading (they will serve soon). */
@@ -89,11 +106,11 @@ export class NodeTable {
     return this.modelFirstSeen.has(model) && this.list().some((n) => n.models.some((m) => m.id === model));
   }
 
-  /** Models on online, reachable nodes. */
+  /** Models on online, reachable, not draining nodes. */
   models(): ModelEntry[] {
     const byId = new Map<string, ModelEntry>();
     for (const n of this.list()) {
-      if (!this.ready(n)) continue;
+      if (!this.ready(n) || this.settingsOf(n.id).draining) continue;
       for (const m of n.models) {
         const e = byId.get(m.id) ?? { id: m.id, created: this.modelFirstSeen.get(m.id) ?? 0, nodes: [] };
         e.nodes.push(n.id);

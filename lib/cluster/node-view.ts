@@ -1,13 +1,17 @@
 /** The JSON a client sees for a node (snake_case, as the seed's `/api/agents` did). */
-import type { NodeRecord } from "./types";
+import { DEFAULT_NODE_SETTINGS, type NodeRecord, type NodeSettings } from "./types";
 
-export function nodeView(n: NodeRecord, ipAddress: string | null) {
+export function nodeView(n: NodeRecord, ipAddress: string | null, settings: NodeSettings = DEFAULT_NODE_SETTINGS) {
   const gpuNames = n.gpus.map((g) => g.name);
   const counts = new Map<string, number>();
   for (const name of gpuNames) counts.set(name, (counts.get(name) ?? 0) + 1);
   return {
     id: n.id,
     machine_name: n.machineName,
+    display_name: settings.displayName ?? n.machineName,
+    tags: settings.tags,
+    notes: settings.notes,
+    draining: settings.draining,
     ip_address: ipAddress,
     status: n.status,
     engine: n.engine,

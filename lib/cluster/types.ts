@@ -44,3 +44,14 @@ export interface NodeRecord extends Omit<Heartbeat, "sentAt"> {
   registeredAt: string;
   lastSeen: string;
 }
+
+/** What an operator set on a node; persisted by the registry. */
+export interface NodeSettings {
+  displayName: string | null;
+  tags: string[];
+  notes: string;
+  /** No new requests; those in flight finish. */
+  draining: boolean;
+}
+
+export const DEFAULT_NODE_SETTINGS: NodeSettings = { displayName: null, tags: [], notes: "", draining: false };

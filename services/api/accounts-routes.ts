@@ -3,43 +3,8 @@
  * mounted on the api's `/api` route. Thin: pick the allowed fields, call the
  * auth or apikeys service, answer JSON. What each needs is in lib/auth/routes.ts.
  */
-import type { ServerResponse } from "node:http";
-import type { Context, Service } from "moleculer";
-import type { TokenClaims } from "../../lib/auth/jwt";
-import { sendJson, sendError } from "../../lib/http/respond";
 import { badRequest } from "../../lib/openai/errors";
-import type { AuthedRequest } from "../../mixins/auth-gate.mixin";
-
-type Req = AuthedRequest & { $ctx: Context; body?: unknown; $params?: Record<string, string> };
-
-/** The JSON body as an object with only `allowed` keys. */
-function pick(req: Req, allowed: string[]): Record<string, unknown> {
-  const body = req.body ?? {};
-  if (typeof body !== "object" || Array.isArray(body)) throw badRequest("The request body must be a JSON object.");
-  const src = body as Record<string, unknown>;
-  return Object.fromEntries(allowed.filter((k) => src[k] !== undefined).map((k) => [k, src[k]]));
-}
-
-function claims(req: Req): TokenClaims {
-  if (req.$auth?.kind !== "user") throw new Error("account route reached without a login");
-  return req.$auth.claims;
-}
-
-function clientIp(req: Req): string {
-  return req.socket.remoteAddress ?? "unknown";
-}
-
-/** Runs `work` and answers its result as JSON with `status`, or the error in OpenAI's shape. */
-function answer(this: Service, res: ServerResponse, work: () => Promise<unknown>, status = 200): void {
-  work().then(
-    (body) => sendJson(res, status, body),
-    (err: unknown) => {
-      if (sendError(res, err) >= 500) this.logger.warn(`account route failed: ${(err as Error)?.message}`);
-    },
-  );
-}
-
-type Alias = (this: Service, req: Req, res: ServerResponse) => void;
+import { answer, claims, clientIp, pick, type Alias } from "./route-helpers";
 
 export const accountAliases: Record<string, Alias> = {
   "POST /auth/login"(req, res) {

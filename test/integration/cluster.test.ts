@@ -132,6 +132,44 @@ describe("router + two inference nodes over NATS", () => {
     expect(nodes[nodeID].output).not.toMatch(/Unhandled|TypeError/);
   });
 
+  test("drain: in-flight requests finish, new ones go elsewhere, undrain brings the node back", async () => {
+    const admin = (method: string, path: string, body?: unknown) =>
+      fetch(`${router.url}/api/nodes${path}`, {
+        method,
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    const running = await chat({ stream: true, max_tokens: 300 });
+    const busy = running.headers.get("x-router-node")!;
+    const other = busy === "node-a" ? "node-b" : "node-a";
+    const drained = await admin("POST", `/${busy}/drain`);
+    expect(((await drained.json()) as { draining: boolean }).draining).toBe(true);
+
+    const burst = await Promise.all(Array.from({ length: 4 }, () => chat({ max_tokens: 20 })));
+    expect(burst.map((r) => r.headers.get("x-router-node"))).toEqual([other, other, other, other]);
+    await Promise.all(burst.map((r) => r.text()));
+    expect((await listModels())[0].nodes).toEqual([other]);
+
+    const events = (await running.text()).split("\n\n").filter(Boolean);
+    expect(events[events.length - 1]).toBe("data: [DONE]");
+    expect(JSON.parse(events[events.length - 2].slice(6)).choices[0].finish_reason).toBe("length");
+
+    await admin("POST", `/${busy}/undrain`);
+    expect((await listModels())[0].nodes).toEqual(["node-a", "node-b"]);
+
+    const named = await admin("PUT", `/${busy}/settings`, { name: "GPU box", tags: ["rack-2"], notes: "fan noisy" });
+    expect(await named.json()).toMatchObject({
+      id: busy,
+      display_name: "GPU box",
+      tags: ["rack-2"],
+      notes: "fan noisy",
+    });
+    expect(await (await admin("GET", `/${busy}`)).json()).toMatchObject({ display_name: "GPU box", draining: false });
+    expect((await admin("GET", "/ghost")).status).toBe(404);
+    const agents = await fetch(`${router.url}/api/agents`, { headers: { authorization: `Bearer ${token}` } });
+    expect(((await agents.json()) as NodeView[]).map((n) => n.id)).toEqual(["node-a", "node-b"]);
+  });
+
   test("kill -9 of a node during a run of requests: no request fails, and traffic moves to the other", async () => {
     let stop = false;
     const statuses: number[] = [];
