@@ -109,8 +109,9 @@ export function freePort(): Promise<number> {
   });
 }
 
-export async function startNats(): Promise<{ proc: Proc; url: string }> {
-  const port = await freePort();
+/** Starts a private nats-server (on a free port unless one is given). */
+export async function startNats(port?: number): Promise<{ proc: Proc; url: string }> {
+  port ??= await freePort();
   const bin = fs.existsSync("/usr/sbin/nats-server") ? "/usr/sbin/nats-server" : "nats-server";
   const child = spawn(bin, ["-a", "127.0.0.1", "-p", String(port)], { stdio: ["ignore", "pipe", "pipe"] });
   const proc = new Proc("nats-server", child);

@@ -1,0 +1,114 @@
+/**
+ * Failures a cluster meets in real life, on real processes over a private NATS:
+ * a node that hangs (SIGSTOP) is retried around, benched, and used again after
+ * its cooldown; NATS restarts and the cluster recovers without restarting anything.
+ */
+import { createKey, login, type Proc, startCli, startNats, startRouter, tempDir, writeModel } from "../helpers/procs";
+import { waitFor } from "../helpers/wait";
+
+const MODEL = "tiny-resilient";
+let nats: { proc: Proc; url: string };
+let router: { proc: Proc; url: string };
+const nodes: Record<string, Proc> = {};
+let key: string;
+let token: string;
+
+function chat() {
+  return fetch(`${router.url}/v1/chat/completions`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${key}` },
+    body: JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "hi" }], max_tokens: 4 }),
+  });
+}
+
+async function servingNodes(): Promise<string[]> {
+  const res = await fetch(`${router.url}/v1/models`, { headers: { authorization: `Bearer ${key}` } });
+  if (res.status !== 200) return [];
+  return ((await res.json()) as { data: Array<{ nodes: string[] }> }).data[0]?.nodes ?? [];
+}
+
+beforeAll(async () => {
+  nats = await startNats();
+  // a long Moleculer heartbeat timeout, so a stopped node stays "connected" and must be caught by timeouts
+  const cluster = {
+    TRANSPORTER: nats.url,
+    HEARTBEAT_INTERVAL: "1",
+    HEARTBEAT_TIMEOUT: "60",
+    LLM_NODE_HEARTBEAT_SECS: "1",
+  };
+  const models = tempDir("resilience-models");
+  writeModel(models, MODEL);
+  for (const id of ["node-a", "node-b"]) {
+    nodes[id] = startCli(id, { ...cluster, SERVICES: "inference", NODEID: id, LLM_NODE_MODELS_DIR: models });
+  }
+  router = await startRouter("router", {
+    ...cluster,
+    SERVICES: "router",
+    NODEID: "router-r",
+    LLM_ROUTER_REQUEST_TIMEOUT: "1",
+    LLM_ROUTER_NODE_FAILURE_THRESHOLD: "2",
+    LLM_ROUTER_NODE_COOLDOWN_SECS: "3",
+    LLM_ROUTER_NODE_TIMEOUT: "60",
+  });
+  key = await createKey(router.url);
+  token = await login(router.url);
+  await waitFor(async () => (await servingNodes()).length === 2, { timeoutMs: 60_000, what: "both nodes serving" });
+}, 90_000);
+
+afterAll(async () => {
+  for (const n of Object.values(nodes)) if (n.alive) n.child.kill("SIGCONT");
+  await Promise.all([router?.proc.stop(), ...Object.values(nodes).map((n) => n.stop())]);
+  await nats?.proc.stop();
+});
+
+test("a hung node: requests are retried on the other, it is benched, then tried again after its cooldown", async () => {
+  nodes["node-b"].child.kill("SIGSTOP");
+  try {
+    const statuses: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      const res = await chat();
+      statuses.push(res.status);
+      expect(res.headers.get("x-router-node")).toBe("node-a");
+      await res.text();
+    }
+    expect(statuses).toEqual([200, 200, 200, 200, 200, 200]);
+    expect(router.proc.output).toMatch(/Node node-b failed 2 times in a row: benched for 3s/);
+    const stats = await fetch(`${router.url}/api/nodes/node-b`, { headers: { authorization: `Bearer ${token}` } });
+    expect(stats.status).toBe(200);
+  } finally {
+    nodes["node-b"].child.kill("SIGCONT");
+  }
+  // after the cooldown node-b gets requests again
+  const served = new Set<string>();
+  await waitFor(
+    async () => {
+      const burst = await Promise.all([chat(), chat(), chat(), chat()]);
+      for (const r of burst) {
+        expect(r.status).toBe(200);
+        served.add(r.headers.get("x-router-node") ?? "");
+        await r.text();
+      }
+      return served.has("node-b");
+    },
+    { timeoutMs: 20_000, intervalMs: 500, what: "node-b to take requests again" },
+  );
+});
+
+test("NATS restarts: the cluster recovers without restarting the router or the nodes", async () => {
+  const port = Number(new URL(nats.url).port);
+  await nats.proc.stop();
+  const down = await chat();
+  expect(down.status).toBeGreaterThanOrEqual(500);
+  await down.text();
+  nats = await startNats(port);
+  await waitFor(
+    async () => {
+      const res = await chat();
+      await res.text();
+      return res.status === 200;
+    },
+    { timeoutMs: 30_000, intervalMs: 250, what: "requests to succeed again" },
+  );
+  await waitFor(async () => (await servingNodes()).length === 2, { timeoutMs: 30_000, what: "both nodes back" });
+  expect(router.proc.alive && nodes["node-a"].alive && nodes["node-b"].alive).toBe(true);
+});
