@@ -112,6 +112,11 @@ export const ENV_VARS: EnvVar[] = [
     default: "`30`",
     description: "How long a request may wait in that queue before a 503 with `Retry-After`.",
   },
+  {
+    name: "LLM_ROUTER_HEALTH_CHECK_INTERVAL",
+    default: "`30`",
+    description: "Seconds between health checks (`GET /models`) of registered external runtimes.",
+  },
   // storage and accounts
   {
     name: "LLM_ROUTER_DATA_DIR",
@@ -238,6 +243,7 @@ export interface RouterConfig {
   streamIdleTimeoutSecs: number;
   queueLimit: number;
   queueTimeoutSecs: number;
+  healthCheckSecs: number;
 }
 
 export function routerConfig(): RouterConfig {
@@ -255,6 +261,7 @@ export function routerConfig(): RouterConfig {
     streamIdleTimeoutSecs: envInt("LLM_ROUTER_STREAM_IDLE_TIMEOUT", 60, 1),
     queueLimit: envInt("LLM_ROUTER_QUEUE_LIMIT", 1024, 0),
     queueTimeoutSecs: envInt("LLM_ROUTER_QUEUE_TIMEOUT_SECS", 30, 1),
+    healthCheckSecs: envInt("LLM_ROUTER_HEALTH_CHECK_INTERVAL", 30, 1),
   };
 }
 

@@ -12,6 +12,7 @@ import ApiGateway from "moleculer-web";
 import { authConfig, routerConfig, type RouterConfig } from "../lib/config";
 import { openStream, relaySse, sendError, sendJson } from "../lib/http/respond";
 import { isRetryable } from "../lib/routing/retry";
+import { callUpstream } from "../lib/runtimes/openai-upstream";
 import { affinityKey } from "../lib/routing/affinity-key";
 import { modelNotFound } from "../lib/openai/errors";
 import { embeddingToBase64 } from "../lib/openai/format";
@@ -198,9 +199,15 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
           : completionJob(parseBody(this.schemas.completion, req.body));
       this.checkModelAllowed(req, job.model);
       const { maxRetries, streamIdleTimeoutSecs } = this.settings.router;
-      const cancelOn = (nodeID: string) =>
-        ctx.call("inference.cancel", { requestId: job.requestId }, { nodeID }).catch(() => undefined);
-      let current: string | null = null;
+      // external runtimes are cancelled by aborting the HTTP call; nodes by an explicit cancel
+      let upstream = new AbortController();
+      const cancelOn = (target: Selection) =>
+        target.runtime
+          ? upstream.abort()
+          : ctx
+              .call("inference.cancel", { requestId: job.requestId }, { nodeID: target.nodeID })
+              .catch(() => undefined);
+      let current: Selection | null = null;
       res.once("close", () => {
         if (!res.writableFinished && current) cancelOn(current);
       });
@@ -220,15 +227,16 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
           throw lastError ?? err;
         }
         tried.push(target.nodeID);
-        current = target.nodeID;
+        current = target;
+        upstream = new AbortController();
         res.setHeader("X-Router-Node", target.nodeID);
         let outcome: "ok" | "node_failed" | "client_error" = "node_failed";
         let ttftMs: number | undefined;
         const startedAt = performance.now();
         try {
-          const result = await ctx.call<unknown, ChatJob | CompletionJob>(`inference.${kind}`, job, {
-            nodeID: target.nodeID,
-          });
+          const result = target.runtime
+            ? await callUpstream(target.runtime, kind, job, upstream.signal)
+            : await ctx.call<unknown, ChatJob | CompletionJob>(`inference.${kind}`, job, { nodeID: target.nodeID });
           if (!job.stream) {
             sendJson(res, 200, result);
             outcome = "ok";
@@ -240,14 +248,14 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
           outcome = "ok";
           ttftMs = performance.now() - startedAt;
           const relay = await relaySse(res, opened, streamIdleTimeoutSecs * 1000);
-          if (relay.clientClosed || relay.error) cancelOn(target.nodeID);
+          if (relay.clientClosed || relay.error) cancelOn(target);
           if (relay.error) outcome = "node_failed";
           return;
         } catch (err) {
           const retry = isRetryable(err);
           outcome = retry ? "node_failed" : "client_error";
           if (!retry || attempt >= maxRetries || res.headersSent || res.destroyed) throw err;
-          cancelOn(target.nodeID);
+          cancelOn(target);
           lastError = err;
           this.logger.warn(
             `Node ${target.nodeID} failed (${(err as Error)?.message}); retrying ${job.requestId} elsewhere`,
@@ -266,13 +274,15 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
       const target = await ctx.call<Selection, { model: string }>("balancer.select", { model: job.model });
       res.setHeader("X-Router-Node", target.nodeID);
       try {
-        const result = await ctx.call<{ data: Array<{ embedding: number[] | string }> }, typeof job>(
-          "inference.embeddings",
-          job,
-          {
-            nodeID: target.nodeID,
-          },
-        );
+        type Embeddings = { data: Array<{ embedding: number[] | string }> };
+        const result = target.runtime
+          ? ((await callUpstream(
+              target.runtime,
+              "embeddings",
+              job,
+              AbortSignal.timeout(this.settings.router.requestTimeoutSecs * 1000),
+            )) as Embeddings)
+          : await ctx.call<Embeddings, typeof job>("inference.embeddings", job, { nodeID: target.nodeID });
         if (body.encoding_format === "base64") {
           for (const d of result.data) d.embedding = embeddingToBase64(d.embedding as number[]);
         }

@@ -15,6 +15,7 @@ import { apiError, modelNotFound } from "../lib/openai/errors";
 import { WaitQueue } from "../lib/routing/wait-queue";
 import { createStrategy, type Candidate, type RouteRequest, type Strategy } from "../lib/strategies";
 import { busyRatio } from "../lib/strategies/types";
+import type { Runtime } from "../lib/runtimes/openai-upstream";
 
 interface Settings {
   router: RouterConfig;
@@ -23,6 +24,8 @@ interface Settings {
 export interface Selection {
   nodeID: string;
   machineName: string;
+  /** Set when the node is an external runtime reached over HTTP. */
+  runtime?: Runtime;
 }
 
 interface Pending {
@@ -42,6 +45,7 @@ interface Vars {
   lastSelected: Map<string, number>;
   latency: Map<string, number>;
   table(): NodeTable;
+  runtimeOf(nodeID: string): Runtime | undefined;
 }
 
 interface Methods {
@@ -139,7 +143,7 @@ const BalancerService: ServiceSchema<Settings, Methods, Vars> = {
       const chosen = this.strategy.select(withRoom, p.request);
       this.inflight.set(chosen.nodeID, (this.inflight.get(chosen.nodeID) ?? 0) + 1);
       this.lastSelected.set(chosen.nodeID, Date.now());
-      return { nodeID: chosen.nodeID, machineName: chosen.machineName };
+      return { nodeID: chosen.nodeID, machineName: chosen.machineName, runtime: this.runtimeOf(chosen.nodeID) };
     },
 
     /** For the queue: true when `p` got a node (or a final error) and may go. */
@@ -185,12 +189,14 @@ const BalancerService: ServiceSchema<Settings, Methods, Vars> = {
     this.inflightAtReport = new Map();
     this.lastSelected = new Map();
     this.latency = new Map();
-    this.table = () => {
-      const registry = this.broker.getLocalService("registry") as (Service & { table?: NodeTable }) | undefined;
-      if (!registry?.table)
-        throw new Error("the balancer needs the registry service in the same process (SERVICES=router)");
-      return registry.table;
+    type Registry = Service & { table?: NodeTable; externals?: Map<string, Runtime> };
+    const registry = (): Registry => {
+      const r = this.broker.getLocalService("registry") as Registry | undefined;
+      if (!r?.table) throw new Error("the balancer needs the registry service in the same process (SERVICES=router)");
+      return r;
     };
+    this.table = () => registry().table!;
+    this.runtimeOf = (nodeID) => registry().externals?.get(nodeID);
   },
 };
 

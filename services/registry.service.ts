@@ -11,6 +11,7 @@ import { nodeView } from "../lib/cluster/node-view";
 import type { Heartbeat, NodeSettings } from "../lib/cluster/types";
 import { apiError } from "../lib/openai/errors";
 import { dbMixin } from "../mixins/db.mixin";
+import { ExternalRuntimesMixin, type ExternalRuntime } from "../mixins/external-runtimes.mixin";
 
 interface SettingsDoc extends NodeSettings {
   _id?: unknown;
@@ -23,6 +24,7 @@ interface Settings {
 
 interface Vars {
   table: NodeTable;
+  externals: Map<string, ExternalRuntime>;
   timer: NodeJS.Timeout | null;
   adapter: {
     find(q: { query: object }): Promise<SettingsDoc[]>;
@@ -36,13 +38,15 @@ interface Methods {
   ipOf(nodeID: string): string | null;
   view(id: string): ReturnType<typeof nodeView>;
   saveSettings(id: string, change: Partial<NodeSettings>): Promise<ReturnType<typeof nodeView>>;
+  dropExternal(id: string): Promise<boolean>;
+  loadExternals(): Promise<void>;
 }
 
 type This = Service<Settings> & Vars & Methods;
 
 const RegistryService: ServiceSchema<Settings, Methods, Vars> = {
   name: "registry",
-  mixins: [dbMixin("node_settings")],
+  mixins: [dbMixin("node_settings"), ExternalRuntimesMixin],
 
   settings: {
     nodeTimeoutSecs: routerConfig().nodeTimeoutSecs,
@@ -94,6 +98,7 @@ const RegistryService: ServiceSchema<Settings, Methods, Vars> = {
       params: { id: "string" },
       async handler(this: This, ctx: Context<{ id: string }>) {
         this.view(ctx.params.id);
+        await this.dropExternal(ctx.params.id);
         this.table.remove(ctx.params.id);
         await this.adapter.removeMany({ nodeId: ctx.params.id });
         return { deleted: true, id: ctx.params.id };
@@ -159,6 +164,7 @@ const RegistryService: ServiceSchema<Settings, Methods, Vars> = {
 
   created(this: This) {
     this.table = new NodeTable((nodeID) => {
+      if (this.externals.has(nodeID)) return true;
       const endpoint = this.broker.registry.getActionEndpointByNodeId("inference.chat", nodeID);
       return endpoint?.isAvailable === true;
     });
@@ -166,7 +172,7 @@ const RegistryService: ServiceSchema<Settings, Methods, Vars> = {
   },
 
   async started(this: This) {
-    for (const doc of await this.adapter.find({ query: {} })) {
+    for (const doc of await this.adapter.find({ query: { nodeId: { $exists: true } } })) {
       this.table.setSettings(doc.nodeId, {
         displayName: doc.displayName,
         tags: doc.tags,
@@ -174,6 +180,7 @@ const RegistryService: ServiceSchema<Settings, Methods, Vars> = {
         draining: doc.draining,
       });
     }
+    await this.loadExternals();
     const timeoutMs = this.settings.nodeTimeoutSecs * 1000;
     this.timer = setInterval(
       () => {

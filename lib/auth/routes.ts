@@ -42,6 +42,7 @@ export const ROUTES: RouteRule[] = [
   { method: "GET", path: "/api/nodes", access: "user" },
   { method: "GET", path: "/api/agents", access: "user" },
   { method: "GET", path: "/api/nodes/:id", access: "user" },
+  { method: "POST", path: "/api/nodes", access: "admin" },
   { method: "PUT", path: "/api/nodes/:id/settings", access: "admin" },
   { method: "POST", path: "/api/nodes/:id/drain", access: "admin" },
   { method: "POST", path: "/api/nodes/:id/undrain", access: "admin" },

@@ -7,6 +7,8 @@ export function nodeView(n: NodeRecord, ipAddress: string | null, settings: Node
   for (const name of gpuNames) counts.set(name, (counts.get(name) ?? 0) + 1);
   return {
     id: n.id,
+    kind: n.baseUrl ? "external" : "inference",
+    base_url: n.baseUrl ?? null,
     machine_name: n.machineName,
     display_name: settings.displayName ?? n.machineName,
     tags: settings.tags,

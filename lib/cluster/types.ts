@@ -34,6 +34,8 @@ export interface Heartbeat {
   /** Decode speed over recent requests. */
   tokensPerSecond: number;
   sentAt: number;
+  /** Set for an external OpenAI-compatible runtime the router reaches over HTTP. */
+  baseUrl?: string;
 }
 
 export type NodeStatus = "online" | "initializing" | "offline";

@@ -12,6 +12,15 @@ export const nodeAliases: Record<string, Alias> = {
   "GET /agents"(req, res) {
     answer.call(this, res, async () => req.$ctx.call("registry.list"));
   },
+  /** Registers an external OpenAI-compatible runtime by base URL. */
+  "POST /nodes"(req, res) {
+    answer.call(
+      this,
+      res,
+      async () => req.$ctx.call("registry.registerExternal", pick(req, ["base_url", "api_key", "name", "parallel"])),
+      201,
+    );
+  },
   "GET /nodes/:id"(req, res) {
     answer.call(this, res, async () => req.$ctx.call("registry.get", { id: id(req) }));
   },

@@ -1,0 +1,169 @@
+/**
+ * An external OpenAI-compatible runtime: a second router (with its own model
+ * and API key) registered by URL on a router that has no inference nodes. It
+ * is used, health-checked offline when it stops, and used again when it returns.
+ */
+import OpenAI from "openai";
+import { createKey, freePort, login, startRouter, tempDir, writeModel, type Proc } from "../helpers/procs";
+import { waitFor } from "../helpers/wait";
+
+const MODEL = "tiny-ext";
+let front: { proc: Proc; url: string };
+let back: { proc: Proc; url: string };
+let backEnv: Record<string, string>;
+let frontEnv: Record<string, string>;
+let backKey: string;
+let frontKey: string;
+let admin: string;
+
+async function node(id: string) {
+  const res = await fetch(`${front.url}/api/nodes/${id}`, { headers: { authorization: `Bearer ${admin}` } });
+  return (await res.json()) as { id: string; status: string; kind: string; models: string[]; base_url: string };
+}
+
+function register(body: unknown) {
+  return fetch(`${front.url}/api/nodes`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${admin}` },
+    body: JSON.stringify(body),
+  });
+}
+
+beforeAll(async () => {
+  const models = tempDir("ext-models");
+  writeModel(models, MODEL);
+  backEnv = {
+    LLM_NODE_MODELS_DIR: models,
+    LLM_ROUTER_PORT: String(await freePort()),
+    LLM_ROUTER_DATA_DIR: tempDir("ext-back"),
+  };
+  back = await startRouter("back", backEnv);
+  await back.proc.waitForOutput(/is online/);
+  backKey = await createKey(back.url);
+  frontEnv = { SERVICES: "router", LLM_ROUTER_HEALTH_CHECK_INTERVAL: "1", LLM_ROUTER_DATA_DIR: tempDir("ext-front") };
+  front = await startRouter("front", frontEnv);
+  frontKey = await createKey(front.url);
+  admin = await login(front.url);
+}, 90_000);
+
+afterAll(async () => {
+  await Promise.all([front?.proc.stop(), back?.proc.stop()]);
+});
+
+test("registered by URL, its models are served through the router, plain and streamed", async () => {
+  const res = await register({ base_url: `${back.url}/v1`, api_key: backKey, name: "router-b", parallel: 2 });
+  expect(res.status).toBe(201);
+  const view = (await res.json()) as {
+    id: string;
+    kind: string;
+    status: string;
+    models: string[];
+    machine_name: string;
+  };
+  expect(view).toMatchObject({ kind: "external", status: "online", models: [MODEL], machine_name: "router-b" });
+  expect(
+    JSON.stringify(
+      await (await fetch(`${front.url}/api/nodes`, { headers: { authorization: `Bearer ${admin}` } })).json(),
+    ),
+  ).not.toContain(backKey);
+
+  const client = new OpenAI({ baseURL: `${front.url}/v1`, apiKey: frontKey, maxRetries: 0 });
+  expect((await client.models.list()).data.map((m) => m.id)).toEqual([MODEL]);
+  const plain = await client.chat.completions.create({
+    model: MODEL,
+    messages: [{ role: "user", content: "hi" }],
+    max_tokens: 6,
+    temperature: 0,
+  });
+  expect(plain.choices[0].message.content).toHaveLength(6);
+  const stream = await client.chat.completions.create({
+    model: MODEL,
+    messages: [{ role: "user", content: "hi" }],
+    max_tokens: 6,
+    temperature: 0,
+    stream: true,
+  });
+  let text = "";
+  for await (const c of stream) text += c.choices[0]?.delta?.content ?? "";
+  expect(text).toBe(plain.choices[0].message.content);
+  const emb = await client.embeddings.create({ model: MODEL, input: "hi", encoding_format: "float" });
+  expect(emb.data[0].embedding).toHaveLength(64);
+});
+
+test("bad registrations are clear 4xx/5xx answers", async () => {
+  expect((await register({ base_url: `${back.url}/v1`, api_key: backKey })).status).toBe(409);
+  expect((await register({ base_url: "not a url" })).status).toBe(400);
+  const port = await freePort();
+  const dead = await register({ base_url: `http://127.0.0.1:${port}/v1` });
+  expect(dead.status).toBe(502);
+  expect(((await dead.json()) as { error: { code: string } }).error.code).toBe("upstream_unreachable");
+  // the same server under another name is another runtime; with a wrong key it is refused
+  const wrongKey = await register({
+    base_url: `${back.url.replace("127.0.0.1", "localhost")}/v1`,
+    api_key: "sk-wrong",
+  });
+  expect(wrongKey.status).toBe(401);
+});
+
+test("health checks mark it offline when it stops and online when it returns", async () => {
+  const list = (await (
+    await fetch(`${front.url}/api/nodes`, { headers: { authorization: `Bearer ${admin}` } })
+  ).json()) as Array<{ id: string }>;
+  const id = list[0].id;
+  await back.proc.stop();
+  await waitFor(async () => (await node(id)).status === "offline", {
+    timeoutMs: 15_000,
+    what: "the runtime to be offline",
+  });
+  const chat = () =>
+    fetch(`${front.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${frontKey}` },
+      body: JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "hi" }], max_tokens: 2 }),
+    });
+  expect((await chat()).status).toBe(503);
+
+  back = await startRouter("back-again", backEnv);
+  await back.proc.waitForOutput(/is online/);
+  // its HTTP side answers before its model is loaded: wait for the model, not just for "online"
+  await waitFor(
+    async () => {
+      const n = await node(id);
+      return n.status === "online" && n.models.includes(MODEL);
+    },
+    { timeoutMs: 15_000, what: "the runtime to be back with its model" },
+  );
+  const res = await chat();
+  expect(res.status).toBe(200);
+  expect(res.headers.get("x-router-node")).toBe(id);
+});
+
+test("a registered runtime survives a restart of the router", async () => {
+  await front.proc.stop();
+  front = await startRouter("front-again", frontEnv);
+  admin = await login(front.url);
+  await waitFor(
+    async () => {
+      const list = (await (
+        await fetch(`${front.url}/api/nodes`, { headers: { authorization: `Bearer ${admin}` } })
+      ).json()) as Array<{
+        kind: string;
+        status: string;
+        models: string[];
+      }>;
+      return (
+        list.length === 1 &&
+        list[0].kind === "external" &&
+        list[0].status === "online" &&
+        list[0].models.includes(MODEL)
+      );
+    },
+    { timeoutMs: 15_000, what: "the runtime to be back in the table" },
+  );
+  const res = await fetch(`${front.url}/v1/chat/completions`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${frontKey}` },
+    body: JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "hi" }], max_tokens: 2 }),
+  });
+  expect(res.status).toBe(200);
+});
