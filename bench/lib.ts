@@ -1,7 +1,7 @@
 /** Small helpers for the benchmarks: keep-alive HTTP timing and percentiles. */
 import http from "node:http";
 
-export const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+export const agent = new http.Agent({ keepAlive: true, maxSockets: 512 });
 
 export interface Timing {
   /** µs until the response is complete */

@@ -192,6 +192,12 @@ export const ENV_VARS: EnvVar[] = [
       "`llama` (node-llama-cpp) or `instant`: a simulated engine that answers at once without loading the files, for benchmarks.",
   },
   {
+    name: "LLM_NODE_INSTANT_MS_PER_TOKEN",
+    default: "`0`",
+    description:
+      "With `LLM_NODE_ENGINE=instant`: simulated milliseconds per token, holding one of `LLM_NODE_PARALLEL` slots (benchmarks).",
+  },
+  {
     name: "LLM_NODE_DEMO_MODEL",
     default: "`true`",
     description: "Write a random-weight demo model into an empty models dir at start (`false` to start with none).",
@@ -277,6 +283,7 @@ export interface NodeConfig {
   heartbeatSecs: number;
   demoModel: boolean;
   engine: "llama" | "instant";
+  instantMsPerToken: number;
 }
 
 function gpuSetting(): GpuSetting {
@@ -303,6 +310,7 @@ export function nodeConfig(): NodeConfig {
     heartbeatSecs: envInt("LLM_NODE_HEARTBEAT_SECS", 10, 1),
     demoModel: envBool("LLM_NODE_DEMO_MODEL", true),
     engine: engineSetting(),
+    instantMsPerToken: envInt("LLM_NODE_INSTANT_MS_PER_TOKEN", 0, 0),
   };
 }
 

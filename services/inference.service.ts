@@ -192,7 +192,7 @@ const InferenceService: ServiceSchema<Settings, Methods, Vars> = {
     this.sendHeartbeat();
     this.engine =
       cfg.engine === "instant"
-        ? new InstantEngine(cfg.modelsDir, cfg.parallel)
+        ? new InstantEngine(cfg.modelsDir, cfg.parallel, cfg.instantMsPerToken)
         : await LlamaEngine.create({ ...cfg, log: (m) => this.logger.warn(m) });
     this.runner = new JobRunner(this.engine, () => this.scheduleHeartbeat());
     const ids = this.engine.models().map((m) => m.id);

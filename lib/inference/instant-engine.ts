@@ -1,11 +1,13 @@
 /**
- * A simulated engine that answers at once: one "x" per requested token (16
- * when unset). For benchmarks that isolate the cost of the router and the
- * transporter from inference. It serves every `.gguf` name in the models dir
- * without loading the file.
+ * A simulated engine: one "x" per requested token (16 when unset), at once or,
+ * with `msPerToken`, after that long per token while holding one of
+ * `parallel` slots (a GPU of a given speed). For benchmarks that isolate the
+ * router and the transporter from inference, or compare balancing strategies.
+ * It serves every `.gguf` name in the models dir without loading the file.
  */
 import { findModelFiles } from "./llama-engine";
 import { apiError } from "../openai/errors";
+import { Pool } from "./pool";
 import type {
   ChatJob,
   CompletionJob,
@@ -21,8 +23,13 @@ export class InstantEngine implements Engine {
   readonly kind = "instant (simulated)";
   private readonly list: EngineModel[];
   private active = 0;
+  private readonly slots: Pool<number>;
 
-  constructor(modelsDir: string, parallel: number) {
+  constructor(
+    modelsDir: string,
+    parallel: number,
+    private readonly msPerToken = 0,
+  ) {
     this.list = findModelFiles(modelsDir).map(([id, path]) => ({
       id,
       path,
@@ -30,6 +37,7 @@ export class InstantEngine implements Engine {
       contextSize: 4096,
       parallel,
     }));
+    this.slots = new Pool(Array.from({ length: parallel }, (_, i) => i));
   }
 
   models(): EngineModel[] {
@@ -37,7 +45,7 @@ export class InstantEngine implements Engine {
   }
 
   load(): ModelLoad[] {
-    return this.list.map((m) => ({ id: m.id, active: this.active, queued: 0, capacity: m.parallel }));
+    return this.list.map((m) => ({ id: m.id, active: this.active, queued: this.slots.waiting, capacity: m.parallel }));
   }
 
   private check(model: string): void {
@@ -48,12 +56,15 @@ export class InstantEngine implements Engine {
   private async generate(job: ChatJob | CompletionJob, hooks: GenerationHooks): Promise<GenerationResult> {
     this.check(job.model);
     const n = job.maxTokens ?? 16;
+    const slot = this.msPerToken > 0 ? await this.slots.acquire(hooks.signal) : -1;
     this.active++;
     try {
+      if (this.msPerToken > 0) await new Promise((r) => setTimeout(r, n * this.msPerToken));
       if (hooks.onText) for (let i = 0; i < n && !hooks.signal.aborted; i++) hooks.onText("x");
       return { text: "x".repeat(n), finishReason: "length", promptTokens: 8, completionTokens: n };
     } finally {
       this.active--;
+      if (slot >= 0) this.slots.release(slot);
     }
   }
 
