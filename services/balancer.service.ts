@@ -51,7 +51,7 @@ interface Vars {
 interface Methods {
   toCandidate(n: NodeRecord, model: string): Candidate;
   pick(p: Pending): Selection | "wait";
-  admit(p: Pending): boolean;
+  admit(p: Pending, ahead: number): boolean;
 }
 
 type This = Service<Settings> & Vars & Methods;
@@ -113,11 +113,11 @@ const BalancerService: ServiceSchema<Settings, Methods, Vars> = {
         const { failureThreshold, cooldownSecs } = this.settings.router;
         this.logger.warn(`Node ${nodeID} failed ${failureThreshold} times in a row: benched for ${cooldownSecs}s`);
       }
-      this.queue.release((p) => this.admit(p));
+      this.queue.release((p, ahead) => this.admit(p, ahead));
     },
     "registry.changed"(this: This, ctx: Context<{ nodeID: string }>) {
       this.inflightAtReport.set(ctx.params.nodeID, this.inflight.get(ctx.params.nodeID) ?? 0);
-      this.queue.release((p) => this.admit(p));
+      this.queue.release((p, ahead) => this.admit(p, ahead));
     },
   },
 
@@ -131,23 +131,27 @@ const BalancerService: ServiceSchema<Settings, Methods, Vars> = {
       const healthy = untried.filter((n) => !this.health.isBenched(n.id));
       const candidates = (healthy.length ? healthy : untried).map((n) => this.toCandidate(n, model));
       const withRoom = candidates.filter((c) => busyRatio(c) < 1);
-      if (withRoom.length === 0) {
+      if (candidates.length === 0) {
         const loading = table.initializing(model).filter((n) => !p.exclude.includes(n.id));
-        if (candidates.length > 0 || loading.length > 0) return "wait";
+        if (loading.length > 0) return "wait";
         if (!table.knows(model)) throw modelNotFound(model);
         throw apiError(503, `No inference node is ready to serve '${model}' right now.`, "no_available_node", {
           param: "model",
           retryAfter: 5,
         });
       }
-      const chosen = this.strategy.select(withRoom, p.request);
+      if (!this.strategy.seesFullNodes && withRoom.length === 0) return "wait";
+      const chosen = this.strategy.select(this.strategy.seesFullNodes ? candidates : withRoom, p.request);
+      // a full node chosen means: wait for a slot there (the strategy judged it worth it)
+      if (busyRatio(chosen) >= 1) return "wait";
       this.inflight.set(chosen.nodeID, (this.inflight.get(chosen.nodeID) ?? 0) + 1);
       this.lastSelected.set(chosen.nodeID, Date.now());
       return { nodeID: chosen.nodeID, machineName: chosen.machineName, runtime: this.runtimeOf(chosen.nodeID) };
     },
 
     /** For the queue: true when `p` got a node (or a final error) and may go. */
-    admit(this: This, p: Pending): boolean {
+    admit(this: This, p: Pending, ahead: number): boolean {
+      p.request.waitingAhead = ahead;
       try {
         const r = this.pick(p);
         if (r === "wait") return false;

@@ -65,14 +65,13 @@ export class WaitQueue<T> {
   }
 
   /**
-   * Lets waiters go in order while `admit` accepts them; a waiter that cannot
-   * go yet keeps its place (and so do those behind it with the same item key
-   * when `admit` says so).
+   * Lets waiters go in order while `admit` accepts them (it is told how many
+   * still wait ahead); a waiter that cannot go yet keeps its place.
    */
-  release(admit: (item: T) => boolean): void {
+  release(admit: (item: T, ahead: number) => boolean): void {
     for (let i = 0; i < this.waiters.length;) {
       const w = this.waiters[i];
-      if (admit(w.item)) {
+      if (admit(w.item, i)) {
         this.waiters.splice(i, 1);
         clearTimeout(w.timer);
         w.resolve();

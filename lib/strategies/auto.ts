@@ -25,10 +25,42 @@ function relative(value: number | null, values: Array<number | null>, higherIsBe
   return higherIsBetter ? 1 - value / best : 1 - best / value;
 }
 
+/**
+ * Expected time until a request sent to `c` now would be answered: waiting for
+ * a slot (when all are busy, about one service time per `capacity` requests
+ * ahead, counting those waiting at the router) plus one service time (the
+ * smoothed answer time this router measured).
+ */
+export function expectedCompletionMs(c: Candidate, waitingAhead = 0): number {
+  const service = c.latencyMs ?? 0;
+  // a free slot is free now; for a full node, those already waiting (for such slots) go first
+  const ahead = busyRatio(c) < 1 ? 0 : c.active + c.queued - c.capacity + 1 + waitingAhead;
+  const wait = ahead > 0 ? (service * ahead) / Math.max(c.capacity, 1) : 0;
+  return wait + service;
+}
+
+const COMPLETION_TIE = 1.1;
+
 export class AutoStrategy implements Strategy {
   readonly name = "auto";
+  /** Sees full nodes: waiting for a fast node can beat a free slot on a slow one. */
+  readonly seesFullNodes = true;
 
-  select(candidates: Candidate[], _request?: RouteRequest): Candidate {
+  select(candidates: Candidate[], request?: RouteRequest): Candidate {
+    // once every node has been measured: the soonest expected answer
+    if (candidates.every((c) => c.latencyMs !== null)) {
+      const times = candidates.map((c) => ({ c, t: expectedCompletionMs(c, request?.waitingAhead ?? 0) }));
+      const best = Math.min(...times.map((x) => x.t));
+      const near = times.filter((x) => x.t <= best * COMPLETION_TIE).map((x) => x.c);
+      const withRoom = near.filter((c) => busyRatio(c) < 1);
+      return withRoom.length ? this.byLoad(withRoom) : this.byLoad(near);
+    }
+    // before that: the lowest load among nodes with a free slot
+    const withRoom = candidates.filter((c) => busyRatio(c) < 1);
+    return this.byLoad(withRoom.length ? withRoom : candidates);
+  }
+
+  private byLoad(candidates: Candidate[]): Candidate {
     const tps = candidates.map((c) => c.tokensPerSecond);
     const lat = candidates.map((c) => c.latencyMs);
     const scored = candidates.map((c) => ({

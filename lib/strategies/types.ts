@@ -26,6 +26,8 @@ export interface RouteRequest {
   user?: string;
   /** Same key = same conversation (its `user`, or a hash of its opening messages). */
   affinityKey?: string;
+  /** Requests waiting at this router ahead of this one. */
+  waitingAhead?: number;
 }
 
 /** Share of a node's slots in use, counting requests queued on it. */
@@ -38,8 +40,13 @@ export function leastRecent(cs: Candidate[]): Candidate {
   return cs.reduce((a, b) => (b.lastSelectedAt < a.lastSelectedAt ? b : a));
 }
 
-/** A balancing strategy: pure, given health-filtered candidates (never empty). */
+/**
+ * A balancing strategy: pure, given health-filtered candidates (never empty).
+ * Strategies see only nodes with a free slot, unless they set `seesFullNodes`:
+ * then they see all, and picking a full node means "wait for a slot there".
+ */
 export interface Strategy {
   readonly name: string;
+  readonly seesFullNodes?: boolean;
   select(candidates: Candidate[], request: RouteRequest): Candidate;
 }

@@ -1,5 +1,5 @@
 import { createStrategy, STRATEGY_NAMES, type Candidate } from "../../lib/strategies";
-import { AutoStrategy, loadScore } from "../../lib/strategies/auto";
+import { AutoStrategy, expectedCompletionMs, loadScore } from "../../lib/strategies/auto";
 import { RoundRobinStrategy } from "../../lib/strategies/round-robin";
 import { RandomStrategy } from "../../lib/strategies/random";
 
@@ -153,5 +153,36 @@ describe("auto speed terms", () => {
       s.select([node("a", { latencyMs: 500, lastSelectedAt: 0 }), node("b", { latencyMs: 50, lastSelectedAt: 5 })], req)
         .nodeID,
     ).toBe("b");
+  });
+});
+
+describe("auto: soonest expected answer once every node is measured", () => {
+  const auto = new AutoStrategy();
+  const fast = (id: string, over: Partial<Candidate> = {}) => node(id, { latencyMs: 100, ...over });
+  const slow = node("slow", { latencyMs: 400 });
+
+  test("waits for a fast node rather than take a free slot on a much slower one", () => {
+    const chosen = auto.select([fast("f1", { active: 4 }), fast("f2", { active: 4 }), slow], req);
+    expect(chosen.nodeID).toMatch(/^f/);
+    expect(chosen.active).toBe(4); // full: the balancer turns this into "wait for a slot there"
+  });
+
+  test("takes the slow node when the wait for a fast one grows past its service time", () => {
+    const chosen = auto.select([fast("f1", { active: 4 }), fast("f2", { active: 4 }), slow], {
+      ...req,
+      waitingAhead: 16,
+    });
+    expect(chosen.nodeID).toBe("slow");
+  });
+
+  test("a fast node with room wins; unmeasured clusters fall back to load", () => {
+    expect(auto.select([fast("f1", { active: 2 }), slow], req).nodeID).toBe("f1");
+    expect(auto.select([node("a", { active: 3 }), node("b", { active: 1, latencyMs: 10 })], req).nodeID).toBe("b");
+  });
+
+  test("expectedCompletionMs counts the requests ahead per slot", () => {
+    expect(expectedCompletionMs(fast("f"))).toBe(100);
+    expect(expectedCompletionMs(fast("f", { active: 4 }))).toBe(125);
+    expect(expectedCompletionMs(fast("f", { active: 4 }), 3)).toBe(200);
   });
 });
