@@ -212,6 +212,11 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
         if (!res.writableFinished && current) cancelOn(current);
       });
 
+      // hashed once, and only for the strategy that uses it
+      const conversation =
+        this.settings.router.balancerMode === "affinity"
+          ? affinityKey(job.model, job.user, "messages" in job ? job.messages : undefined)
+          : undefined;
       const tried: string[] = [];
       let lastError: unknown;
       for (let attempt = 0; ; attempt++) {
@@ -220,7 +225,7 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
           target = await ctx.call<Selection, object>("balancer.select", {
             model: job.model,
             exclude: tried,
-            affinityKey: affinityKey(job.model, job.user, "messages" in job ? job.messages : undefined),
+            affinityKey: conversation,
           });
         } catch (err) {
           // every node that had the model failed: the client hears about the failure, not "no node"
