@@ -10,13 +10,18 @@ import { accessFor } from "../lib/auth/routes";
 import type { TokenClaims } from "../lib/auth/jwt";
 import { WindowCounter } from "../lib/auth/throttle";
 import { looksLikeApiKey } from "../lib/auth/keys";
+import { looksLikeNodeToken } from "../lib/auth/node-tokens";
 import { apiKeyFrom, bearer } from "../lib/http/credentials";
 import { apiError } from "../lib/openai/errors";
 import { authConfig } from "../lib/config";
 import type { KeyIdentity } from "../services/apikeys.service";
 
 export type RequestAuth =
-  { kind: "public" } | { kind: "apiKey"; key: KeyIdentity | null } | { kind: "user"; claims: TokenClaims };
+  | { kind: "public" }
+  | { kind: "apiKey"; key: KeyIdentity | null }
+  | { kind: "user"; claims: TokenClaims }
+  /** The registry checks the token against the agent the body names. */
+  | { kind: "node"; token: string };
 
 export type AuthedRequest = IncomingMessage & { $auth?: RequestAuth };
 
@@ -73,6 +78,13 @@ export const AuthGateMixin: Partial<ServiceSchema> = {
         return null;
       }
       const token = bearer(req.headers);
+      if (access === "node") {
+        if (!token || !looksLikeNodeToken(token)) {
+          throw apiError(401, "Send the node token: 'Authorization: Bearer nt-…'.", "invalid_node_token");
+        }
+        req.$auth = { kind: "node", token };
+        return null;
+      }
       if (!token)
         throw apiError(
           401,

@@ -9,13 +9,17 @@ import { createHash } from "node:crypto";
 import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import type { NodeTable } from "../lib/cluster/node-table";
 import { routerConfig } from "../lib/config";
+import { generateNodeToken, hashNodeToken, nodeTokenMatches } from "../lib/auth/node-tokens";
 import { apiError, badRequest } from "../lib/openai/errors";
+import { applyAgentReport, type AgentReport } from "../lib/runtimes/agent-report";
 import { externalHeartbeat } from "../lib/runtimes/external-heartbeat";
 import { listModels, type Runtime } from "../lib/runtimes/openai-upstream";
 
 export interface ExternalRuntime extends Runtime {
   name: string;
   parallel: number;
+  /** SHA-256 of the node token its agent sends with `POST /api/health`. */
+  tokenHash?: string;
 }
 
 interface ExternalDoc extends ExternalRuntime {
@@ -29,6 +33,8 @@ interface Vars {
   checks: Map<string, NodeJS.Timeout>;
   /** Runtimes with a check in flight: one at a time, so an old answer never overwrites a newer one. */
   checking: Set<string>;
+  /** The latest heartbeat each runtime's agent pushed, with when it came. */
+  reports: Map<string, { report: AgentReport; at: number }>;
   adapter: {
     find(q: { query: object }): Promise<ExternalDoc[]>;
     insert(doc: ExternalDoc): Promise<unknown>;
@@ -49,6 +55,10 @@ type This = Service & Vars & Methods;
 
 const CHECK_TIMEOUT_MS = 5000;
 const healthCheckMs = routerConfig().healthCheckSecs * 1000;
+/** An agent's report counts for this long (it is expected once per health-check interval or so). */
+const reportTtlMs = routerConfig().nodeTimeoutSecs * 1000;
+
+const num = (max: number) => ({ type: "number", min: 0, max, optional: true, convert: true });
 
 export function externalId(baseUrl: string): string {
   return `ext-${createHash("sha256").update(baseUrl).digest("hex").slice(0, 10)}`;
@@ -74,12 +84,14 @@ const schema: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
         if (!/^https?:\/\//.test(baseUrl)) throw badRequest("base_url must be http(s).", "base_url", "invalid_value");
         const id = externalId(baseUrl);
         if (this.externals.has(id)) throw apiError(409, `${baseUrl} is registered already as ${id}.`, "node_exists");
+        const token = generateNodeToken();
         const rt: ExternalRuntime = {
           id,
           baseUrl,
           apiKey: ctx.params.api_key,
           name: ctx.params.name ?? new URL(baseUrl).host,
           parallel: ctx.params.parallel ?? 4,
+          tokenHash: hashNodeToken(token),
         };
         // it must answer now, so a typo fails here and not at the first request
         await listModels(rt, CHECK_TIMEOUT_MS);
@@ -88,7 +100,40 @@ const schema: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
         await this.checkExternal(id);
         this.watchExternal(rt);
         this.logger.info(`Registered the external runtime ${id} at ${baseUrl}`);
-        return this.view(id);
+        // the node token is shown once: its agent sends it with POST /api/health
+        return { ...(this.view(id) as object), node_token: token };
+      },
+    },
+
+    /** POST /api/health: a heartbeat pushed by an external runtime's agent, with its node token. */
+    agentHealth: {
+      visibility: "public",
+      params: {
+        token: { type: "string", max: 4096 },
+        agent_id: { type: "string", min: 1, max: 128 },
+        cpu_usage: num(100),
+        memory_usage: num(100),
+        active_requests: { ...num(1e6), integer: true },
+        gpu_usage: num(100),
+        gpu_memory_used_bytes: num(1e15),
+        gpu_memory_total_bytes: num(1e15),
+        gpu_model: { type: "string", max: 256, optional: true },
+      },
+      handler(this: This, ctx: Context<AgentReport & { token: string; agent_id: string }>) {
+        const { token, agent_id: id, ...report } = ctx.params;
+        const rt = this.externals.get(id);
+        // one answer for an unknown runtime and a wrong token
+        if (!rt || !nodeTokenMatches(token, rt.tokenHash)) {
+          throw apiError(401, "The node token does not match this agent_id.", "invalid_node_token");
+        }
+        const at = Date.now();
+        this.reports.set(id, { report, at });
+        const current = this.table.get(id);
+        if (current && current.status === "online") {
+          this.table.upsert(applyAgentReport({ ...current, sentAt: at }, report, at), at);
+          this.broker.broadcastLocal("registry.changed", { nodeID: id });
+        }
+        return { agent_id: id, status: current?.status ?? "offline", received_at: new Date(at).toISOString() };
       },
     },
   },
@@ -106,7 +151,10 @@ const schema: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
       try {
         const models = await listModels(rt, CHECK_TIMEOUT_MS);
         if (!this.externals.has(id)) return false;
-        const changed = this.table.upsert(externalHeartbeat(id, rt.name, rt.baseUrl, models, rt.parallel));
+        let hb = externalHeartbeat(id, rt.name, rt.baseUrl, models, rt.parallel);
+        const pushed = this.reports.get(id);
+        if (pushed && Date.now() - pushed.at < reportTtlMs) hb = applyAgentReport(hb, pushed.report);
+        const changed = this.table.upsert(hb);
         if (changed) this.logger.info(`External runtime ${id} is online: ${models.join(", ") || "no models"}`);
       } catch (err) {
         if (this.table.markOffline(id) || !this.table.get(id)) {
@@ -135,6 +183,7 @@ const schema: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
           apiKey: doc.apiKey,
           name: doc.name,
           parallel: doc.parallel,
+          tokenHash: doc.tokenHash,
         };
         this.externals.set(rt.id, rt);
         void this.checkExternal(rt.id);
@@ -148,6 +197,7 @@ const schema: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
       clearInterval(this.checks.get(id));
       this.checks.delete(id);
       this.externals.delete(id);
+      this.reports.delete(id);
       await this.adapter.removeMany({ kind: "external", id });
       return true;
     },
@@ -157,6 +207,7 @@ const schema: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
     this.externals = new Map();
     this.checks = new Map();
     this.checking = new Set();
+    this.reports = new Map();
   },
 
   stopped(this: This) {

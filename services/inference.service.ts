@@ -28,6 +28,8 @@ interface Vars {
   machine: Pick<Heartbeat, "cpu" | "memory" | "gpus">;
   timer: NodeJS.Timeout | null;
   pending: NodeJS.Timeout | null;
+  /** Asked to disconnect: takes nothing new and leaves once what runs has finished. */
+  leaving: boolean;
 }
 
 interface Methods {
@@ -36,6 +38,7 @@ interface Methods {
   sendHeartbeat(): void;
   scheduleHeartbeat(): void;
   collectMachine(): Promise<void>;
+  leaveWhenIdle(): void;
 }
 
 type This = Service<Settings> & Vars & Methods;
@@ -77,6 +80,20 @@ const InferenceService: ServiceSchema<Settings, Methods, Vars> = {
         return { cancelled: this.runner?.cancel(ctx.params.requestId) ?? false };
       },
     },
+    /** POST /api/nodes/:id/disconnect: finish what runs, then stop this node's process. */
+    leave: {
+      visibility: "public",
+      handler(this: This) {
+        const active = this.runner?.activeRequests ?? 0;
+        if (!this.leaving) {
+          this.leaving = true;
+          this.logger.warn(`Asked to leave the cluster: finishing ${active} request(s), then exiting`);
+          if (this.timer) clearInterval(this.timer);
+          setImmediate(() => this.leaveWhenIdle());
+        }
+        return { leaving: true, active_requests: active };
+      },
+    },
     status: {
       visibility: "public",
       handler(this: This) {
@@ -94,6 +111,7 @@ const InferenceService: ServiceSchema<Settings, Methods, Vars> = {
 
   methods: {
     requireRunner(this: This): JobRunner {
+      if (this.leaving) throw apiError(503, "This node is leaving the cluster.", "node_leaving");
       if (!this.runner) {
         throw apiError(503, "This node is still loading its models.", "node_initializing");
       }
@@ -130,6 +148,7 @@ const InferenceService: ServiceSchema<Settings, Methods, Vars> = {
     },
 
     sendHeartbeat(this: This) {
+      if (this.leaving) return;
       this.broker.broadcast("inference.heartbeat", this.heartbeat()).catch((err: Error) => {
         this.logger.warn(`heartbeat not sent: ${err.message}`);
       });
@@ -142,6 +161,15 @@ const InferenceService: ServiceSchema<Settings, Methods, Vars> = {
         this.pending = null;
         this.sendHeartbeat();
       }, CHANGE_DEBOUNCE_MS);
+    },
+
+    /** Called on leave and on every load change while leaving. */
+    leaveWhenIdle(this: This) {
+      if (!this.leaving || !this.runner || this.runner.activeRequests > 0) return;
+      this.runner = null; // once
+      this.logger.warn("Leaving the cluster now");
+      // a moment for the last stream chunks to leave over the transporter
+      setTimeout(() => void this.broker.stop().finally(() => process.exit(0)), 250);
     },
 
     async collectMachine(this: This) {
@@ -176,6 +204,7 @@ const InferenceService: ServiceSchema<Settings, Methods, Vars> = {
     this.machine = { cpu: { usage: 0, cores: os.cpus().length }, memory: { used: 0, total: os.totalmem() }, gpus: [] };
     this.timer = null;
     this.pending = null;
+    this.leaving = false;
   },
 
   async started(this: This) {
@@ -194,7 +223,10 @@ const InferenceService: ServiceSchema<Settings, Methods, Vars> = {
       cfg.engine === "instant"
         ? new InstantEngine(cfg.modelsDir, cfg.parallel, cfg.instantMsPerToken)
         : await LlamaEngine.create({ ...cfg, log: (m) => this.logger.warn(m) });
-    this.runner = new JobRunner(this.engine, () => this.scheduleHeartbeat());
+    this.runner = new JobRunner(this.engine, () => {
+      this.scheduleHeartbeat();
+      if (this.leaving) this.leaveWhenIdle();
+    });
     const ids = this.engine.models().map((m) => m.id);
     this.logger.info(`Loaded ${ids.length} model(s) from ${cfg.modelsDir}: ${ids.join(", ") || "(none)"}`);
     await this.collectMachine();

@@ -93,6 +93,32 @@ const RegistryService: ServiceSchema<Settings, Methods, Vars> = {
         return view;
       },
     },
+    /** The node finishes what it runs and leaves the cluster; it is offline from now on. */
+    disconnect: {
+      visibility: "public",
+      params: { id: "string" },
+      async handler(this: This, ctx: Context<{ id: string }>) {
+        const { id } = ctx.params;
+        const node = this.table.get(id);
+        this.view(id);
+        if (this.externals.has(id)) {
+          throw apiError(
+            409,
+            `${id} is an external runtime: it has no node process to disconnect. Drain or DELETE it.`,
+            "node_is_external",
+          );
+        }
+        if (id === this.broker.nodeID) {
+          throw apiError(409, `${id} runs in this router's process: stop the router instead.`, "node_is_local");
+        }
+        if (node?.status === "offline") throw apiError(409, `${id} is offline already.`, "node_offline");
+        const answer = await ctx.call<{ active_requests: number }, object>("inference.leave", {}, { nodeID: id });
+        this.table.markOffline(id);
+        this.broker.broadcastLocal("registry.changed", { nodeID: id });
+        this.logger.warn(`Node ${id} was asked to leave; it finishes ${answer.active_requests} request(s) first`);
+        return { id, disconnecting: true, active_requests: answer.active_requests };
+      },
+    },
     remove: {
       visibility: "public",
       params: { id: "string" },

@@ -6,8 +6,9 @@
  *   apiKey  an API key (`Authorization: Bearer sk-…` or `X-API-Key`), unless LLM_ROUTER_AUTH_DISABLED
  *   user    a login token (JWT) of any role
  *   admin   a login token of an admin
+ *   node    a node token (`Authorization: Bearer nt-…`), checked against the agent it names
  */
-export type Access = "public" | "apiKey" | "user" | "admin";
+export type Access = "public" | "apiKey" | "user" | "admin" | "node";
 
 export interface RouteRule {
   method: "GET" | "POST" | "PUT" | "DELETE";
@@ -43,9 +44,12 @@ export const ROUTES: RouteRule[] = [
   { method: "GET", path: "/api/agents", access: "user" },
   { method: "GET", path: "/api/nodes/:id", access: "user" },
   { method: "POST", path: "/api/nodes", access: "admin" },
+  { method: "POST", path: "/api/agents", access: "admin" },
+  { method: "POST", path: "/api/health", access: "node" },
   { method: "PUT", path: "/api/nodes/:id/settings", access: "admin" },
   { method: "POST", path: "/api/nodes/:id/drain", access: "admin" },
   { method: "POST", path: "/api/nodes/:id/undrain", access: "admin" },
+  { method: "POST", path: "/api/nodes/:id/disconnect", access: "admin" },
   { method: "DELETE", path: "/api/nodes/:id", access: "admin" },
 ];
 

@@ -21,6 +21,46 @@ export const nodeAliases: Record<string, Alias> = {
       201,
     );
   },
+  /** The seed's agent registration: `{machine_name, ip_address, runtime_port}` names an OpenAI-compatible runtime. */
+  "POST /agents"(req, res) {
+    answer.call(
+      this,
+      res,
+      async () => {
+        const b = pick(req, ["base_url", "api_key", "machine_name", "ip_address", "runtime_port", "parallel"]);
+        const baseUrl =
+          b.base_url ??
+          (typeof b.ip_address === "string" && typeof b.runtime_port === "number"
+            ? `http://${b.ip_address.includes(":") ? `[${b.ip_address}]` : b.ip_address}:${b.runtime_port}/v1`
+            : undefined);
+        const view = await req.$ctx.call<{ id: string }, object>("registry.registerExternal", {
+          base_url: baseUrl,
+          api_key: b.api_key,
+          name: b.machine_name,
+          parallel: b.parallel,
+        });
+        return { ...view, agent_id: view.id, status: "registered" };
+      },
+      201,
+    );
+  },
+  /** A heartbeat from an external runtime's agent (the seed's `POST /api/health`), with its node token. */
+  "POST /health"(req, res) {
+    answer.call(this, res, async () => {
+      if (req.$auth?.kind !== "node") throw new Error("node route reached without a node token");
+      const b = pick(req, [
+        "agent_id",
+        "cpu_usage",
+        "memory_usage",
+        "active_requests",
+        "gpu_usage",
+        "gpu_memory_used_bytes",
+        "gpu_memory_total_bytes",
+        "gpu_model",
+      ]);
+      return req.$ctx.call("registry.agentHealth", { ...b, token: req.$auth.token });
+    });
+  },
   "GET /nodes/:id"(req, res) {
     answer.call(this, res, async () => req.$ctx.call("registry.get", { id: id(req) }));
   },
@@ -34,6 +74,10 @@ export const nodeAliases: Record<string, Alias> = {
   },
   "POST /nodes/:id/undrain"(req, res) {
     answer.call(this, res, async () => req.$ctx.call("registry.drain", { id: id(req), draining: false }));
+  },
+  /** The node finishes what it is running and leaves the cluster (its process exits). */
+  "POST /nodes/:id/disconnect"(req, res) {
+    answer.call(this, res, async () => req.$ctx.call("registry.disconnect", { id: id(req) }));
   },
   "DELETE /nodes/:id"(req, res) {
     answer.call(this, res, async () => req.$ctx.call("registry.remove", { id: id(req) }));

@@ -42,6 +42,21 @@ function chat(body: Record<string, unknown> = {}, signal?: AbortSignal) {
   });
 }
 
+function admin(method: string, path: string, body?: unknown) {
+  return fetch(`${router.url}/api/nodes${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+}
+
+/** The SSE events of a finished stream: ends with [DONE] after a chunk with `finish_reason`. */
+async function finishReason(res: Response): Promise<string> {
+  const events = (await res.text()).split("\n\n").filter(Boolean);
+  expect(events[events.length - 1]).toBe("data: [DONE]");
+  return JSON.parse(events[events.length - 2].slice(6)).choices[0].finish_reason;
+}
+
 beforeAll(async () => {
   nats = await startNats();
   const cluster = {
@@ -133,12 +148,6 @@ describe("router + two inference nodes over NATS", () => {
   });
 
   test("drain: in-flight requests finish, new ones go elsewhere, undrain brings the node back", async () => {
-    const admin = (method: string, path: string, body?: unknown) =>
-      fetch(`${router.url}/api/nodes${path}`, {
-        method,
-        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
     const running = await chat({ stream: true, max_tokens: 300 });
     const busy = running.headers.get("x-router-node")!;
     const other = busy === "node-a" ? "node-b" : "node-a";
@@ -150,9 +159,7 @@ describe("router + two inference nodes over NATS", () => {
     await Promise.all(burst.map((r) => r.text()));
     expect((await listModels())[0].nodes).toEqual([other]);
 
-    const events = (await running.text()).split("\n\n").filter(Boolean);
-    expect(events[events.length - 1]).toBe("data: [DONE]");
-    expect(JSON.parse(events[events.length - 2].slice(6)).choices[0].finish_reason).toBe("length");
+    expect(await finishReason(running)).toBe("length");
 
     await admin("POST", `/${busy}/undrain`);
     expect((await listModels())[0].nodes).toEqual(["node-a", "node-b"]);
@@ -200,8 +207,20 @@ describe("router + two inference nodes over NATS", () => {
     expect(router.proc.output).toMatch(/Node node-a failed .* retrying/);
   });
 
-  test("with no node left for the model the router answers 503, not a hang", async () => {
-    await nodes["node-b"].stop("SIGKILL");
+  test("disconnect: the node finishes its stream and leaves (exit 0); with no node left the router answers 503", async () => {
+    expect((await admin("POST", "/ghost/disconnect")).status).toBe(404);
+    const running = await chat({ stream: true, max_tokens: 200 });
+    expect(running.headers.get("x-router-node")).toBe("node-b");
+    const asked = await admin("POST", "/node-b/disconnect");
+    expect(asked.status).toBe(200);
+    expect(await asked.json()).toEqual({ id: "node-b", disconnecting: true, active_requests: 1 });
+    const again = await admin("POST", "/node-b/disconnect");
+    expect(again.status).toBe(409);
+    expect(((await again.json()) as { error: { code: string } }).error.code).toBe("node_offline");
+
+    expect(await finishReason(running)).toBe("length");
+    expect(await nodes["node-b"].exited).toBe(0);
+    expect(nodes["node-b"].output).toMatch(/Asked to leave the cluster: finishing 1 request/);
     await waitFor(async () => (await listNodes()).every((n) => n.status === "offline"), {
       timeoutMs: 20_000,
       what: "all nodes offline",

@@ -3,6 +3,7 @@
  * and API key) registered by URL on a router that has no inference nodes. It
  * is used, health-checked offline when it stops, and used again when it returns.
  */
+import fs from "node:fs";
 import OpenAI from "openai";
 import { createKey, freePort, login, startRouter, tempDir, writeModel, type Proc } from "../helpers/procs";
 import { waitFor } from "../helpers/wait";
@@ -15,6 +16,9 @@ let frontEnv: Record<string, string>;
 let backKey: string;
 let frontKey: string;
 let admin: string;
+/** The first runtime's id and the node token its registration answered. */
+let extId: string;
+let nodeToken: string;
 
 async function node(id: string) {
   const res = await fetch(`${front.url}/api/nodes/${id}`, { headers: { authorization: `Bearer ${admin}` } });
@@ -59,8 +63,12 @@ test("registered by URL, its models are served through the router, plain and str
     status: string;
     models: string[];
     machine_name: string;
+    node_token: string;
   };
   expect(view).toMatchObject({ kind: "external", status: "online", models: [MODEL], machine_name: "router-b" });
+  expect(view.node_token).toMatch(/^nt-[A-Za-z0-9_-]{43}$/);
+  extId = view.id;
+  nodeToken = view.node_token;
   expect(
     JSON.stringify(
       await (await fetch(`${front.url}/api/nodes`, { headers: { authorization: `Bearer ${admin}` } })).json(),
@@ -103,6 +111,96 @@ test("bad registrations are clear 4xx/5xx answers", async () => {
     api_key: "sk-wrong",
   });
   expect(wrongKey.status).toBe(401);
+});
+
+function health(token: string | null, body: unknown) {
+  return fetch(`${front.url}/api/health`, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify(body),
+  });
+}
+
+test("its agent pushes heartbeats with the node token, and the router shows them", async () => {
+  const report = {
+    agent_id: extId,
+    cpu_usage: 45.5,
+    memory_usage: 60.2,
+    active_requests: 1,
+    gpu_usage: 80,
+    gpu_memory_used_bytes: 4e9,
+    gpu_memory_total_bytes: 8e9,
+    gpu_model: "NVIDIA RTX 4090",
+  };
+  const ok = await health(nodeToken, report);
+  expect(ok.status).toBe(200);
+  expect(await ok.json()).toMatchObject({ agent_id: extId, status: "online" });
+  expect(await node(extId)).toMatchObject({
+    cpu_usage: 45.5,
+    memory_usage: 60.2,
+    active_requests: 1,
+    gpu_available: true,
+    gpu_model: "NVIDIA RTX 4090",
+    gpus: [{ utilization: 80, vram_used_bytes: 4e9, vram_total_bytes: 8e9 }],
+  });
+  // still there after the next health check
+  const seen = (await node(extId)) as unknown as { last_seen: string };
+  await waitFor(async () => ((await node(extId)) as unknown as { last_seen: string }).last_seen !== seen.last_seen, {
+    what: "a health check",
+  });
+  expect(await node(extId)).toMatchObject({ cpu_usage: 45.5, gpu_model: "NVIDIA RTX 4090" });
+
+  const code = async (r: Response) => [r.status, ((await r.json()) as { error: { code: string } }).error.code];
+  expect(await code(await health(null, report))).toEqual([401, "invalid_node_token"]);
+  expect(await code(await health(frontKey, report))).toEqual([401, "invalid_node_token"]);
+  expect(await code(await health(admin, report))).toEqual([401, "invalid_node_token"]);
+  expect(await code(await health(`nt-${"A".repeat(43)}`, report))).toEqual([401, "invalid_node_token"]);
+  expect(await code(await health(nodeToken, { ...report, agent_id: "ext-other" }))).toEqual([
+    401,
+    "invalid_node_token",
+  ]);
+  expect((await health(nodeToken, { ...report, cpu_usage: "lots" })).status).toBe(400);
+  expect((await health(nodeToken, { ...report, cpu_usage: 500 })).status).toBe(400);
+  expect((await health(nodeToken, { ...report, active_requests: 0 })).status).toBe(200);
+});
+
+test("the seed's POST /api/agents registers a runtime by machine name, address and port", async () => {
+  const res = await fetch(`${front.url}/api/agents`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${admin}` },
+    body: JSON.stringify({
+      machine_name: "gpu-box",
+      ip_address: "localhost",
+      runtime_port: Number(backEnv.LLM_ROUTER_PORT),
+      api_key: backKey,
+    }),
+  });
+  expect(res.status).toBe(201);
+  const body = (await res.json()) as { agent_id: string; id: string; status: string; node_token: string };
+  expect(body).toMatchObject({
+    status: "registered",
+    machine_name: "gpu-box",
+    base_url: expect.stringContaining("localhost"),
+  });
+  expect(body.agent_id).toBe(body.id);
+  expect(body.node_token).toMatch(/^nt-/);
+  expect((await health(body.node_token, { agent_id: body.agent_id, cpu_usage: 1 })).status).toBe(200);
+  // a token works only for its own runtime
+  expect((await health(body.node_token, { agent_id: extId, cpu_usage: 1 })).status).toBe(401);
+  const del = await fetch(`${front.url}/api/nodes/${body.id}`, {
+    method: "DELETE",
+    headers: { authorization: `Bearer ${admin}` },
+  });
+  expect(del.status).toBe(200);
+});
+
+test("an external runtime cannot be disconnected, only drained or deleted", async () => {
+  const r = await fetch(`${front.url}/api/nodes/${extId}/disconnect`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${admin}` },
+  });
+  expect(r.status).toBe(409);
+  expect(((await r.json()) as { error: { code: string } }).error.code).toBe("node_is_external");
 });
 
 test("health checks mark it offline when it stops and online when it returns", async () => {
@@ -159,6 +257,11 @@ test("a registered runtime survives a restart of the router", async () => {
       );
     },
     { timeoutMs: 15_000, what: "the runtime to be back in the table" },
+  );
+  // its agent's token is kept (hashed) across the restart
+  expect((await health(nodeToken, { agent_id: extId, cpu_usage: 2 })).status).toBe(200);
+  expect(await fs.promises.readFile(`${frontEnv.LLM_ROUTER_DATA_DIR}/node_settings.db`, "utf8")).not.toContain(
+    nodeToken,
   );
   const res = await fetch(`${front.url}/v1/chat/completions`, {
     method: "POST",
