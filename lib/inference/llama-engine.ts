@@ -16,6 +16,7 @@ import type {
 } from "node-llama-cpp" with { "resolution-mode": "import" };
 import { apiError, badRequest } from "../openai/errors";
 import { Pool } from "./pool";
+import { affinityKey } from "../routing/affinity-key";
 import type {
   ChatJob,
   CompletionJob,
@@ -180,7 +181,9 @@ export class LlamaEngine implements Engine {
     );
     if (history[history.length - 1]?.type !== "model") history.push({ type: "model", response: [] });
 
-    const sequence = await m.pool.acquire(hooks.signal);
+    // a conversation's next turn takes back the sequence whose KV cache holds its beginning
+    const conversation = affinityKey(job.model, undefined, job.messages);
+    const sequence = await m.pool.acquire(hooks.signal, conversation);
     const chat = new this.lib.LlamaChat({
       contextSequence: sequence,
       chatWrapper: m.chatWrapper,
@@ -210,7 +213,7 @@ export class LlamaEngine implements Engine {
       };
     } finally {
       chat.dispose();
-      m.pool.release(sequence);
+      m.pool.release(sequence, conversation);
     }
   }
 

@@ -4,6 +4,9 @@
  * items are reused last-in first-out, so a lightly loaded node keeps using
  * the same sequence: its KV cache holds the previous prompt (prefix reuse) and
  * the other sequences stay empty, which keeps attention over the cache small.
+ * An item can be released with a key (the conversation it served); `acquire`
+ * with the same key takes that item back if it is free, so a conversation's
+ * next turn finds its own KV cache.
  */
 export class Pool<T> {
   private readonly free: T[];
@@ -13,6 +16,8 @@ export class Pool<T> {
     signal?: AbortSignal;
     onAbort?: () => void;
   }> = [];
+  /** The key each free item was last released with. */
+  private readonly keys = new Map<T, string>();
   readonly capacity: number;
 
   constructor(items: T[]) {
@@ -28,9 +33,10 @@ export class Pool<T> {
     return this.waiters.length;
   }
 
-  acquire(signal?: AbortSignal): Promise<T> {
+  acquire(signal?: AbortSignal, key?: string): Promise<T> {
     if (signal?.aborted) return Promise.reject(abortError(signal));
-    const item = this.free.shift();
+    const mine = key === undefined ? -1 : this.free.findIndex((it) => this.keys.get(it) === key);
+    const [item] = this.free.splice(Math.max(mine, 0), 1);
     if (item !== undefined) return Promise.resolve(item);
     return new Promise<T>((resolve, reject) => {
       const waiter: (typeof this.waiters)[number] = { resolve, reject, signal };
@@ -46,7 +52,9 @@ export class Pool<T> {
     });
   }
 
-  release(item: T): void {
+  release(item: T, key?: string): void {
+    if (key === undefined) this.keys.delete(item);
+    else this.keys.set(item, key);
     const waiter = this.waiters.shift();
     if (!waiter) {
       this.free.unshift(item);

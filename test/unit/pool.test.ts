@@ -28,6 +28,22 @@ describe("Pool", () => {
     expect(await pool.acquire()).toBe(b);
   });
 
+  test("a conversation gets back the free item it last used; others get the LIFO head", async () => {
+    const pool = new Pool(["s1", "s2", "s3"]);
+    const [a, b] = [await pool.acquire(undefined, "conv-a"), await pool.acquire(undefined, "conv-b")];
+    pool.release(a, "conv-a");
+    pool.release(b, "conv-b");
+    expect(await pool.acquire(undefined, "conv-a")).toBe(a);
+    // an unknown conversation takes the most recently freed item
+    expect(await pool.acquire(undefined, "conv-c")).toBe(b);
+    pool.release(b, "conv-c");
+    // conv-b's cache was overwritten by conv-c: it no longer prefers b
+    expect(await pool.acquire(undefined, "conv-b")).toBe(b);
+    pool.release(b);
+    pool.release(a);
+    expect(await pool.acquire(undefined, "conv-a")).toBe(a);
+  });
+
   test("an aborted waiter leaves the queue and does not take an item", async () => {
     const pool = new Pool([1]);
     const held = await pool.acquire();
