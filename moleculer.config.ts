@@ -1,6 +1,6 @@
 import os from "node:os";
 import type { BrokerOptions, LogLevels } from "moleculer";
-import { envInt, envString, routerConfig } from "./lib/config";
+import { envInt, envString, metricsConfig, routerConfig } from "./lib/config";
 
 const LEVELS = ["fatal", "error", "warn", "info", "debug", "trace"];
 
@@ -17,6 +17,20 @@ export function transporter(raw: string): BrokerOptions["transporter"] {
   const scheme = raw.split(":")[0].toLowerCase();
   if (scheme === "nats" || scheme === "tls") return { type: "NATS", options: { url: raw } };
   throw new Error(`TRANSPORTER must be a nats:// URL, got "${raw.replace(/\/\/[^@]*@/, "//***@")}"`);
+}
+
+/**
+ * Metrics for a router process (one hosting the api): Moleculer's own and
+ * ours, read through `/metrics`, and on LLM_ROUTER_METRICS_PORT by Moleculer's
+ * Prometheus reporter when that is set.
+ */
+export function metricsOptions(hostsApi: boolean): BrokerOptions["metrics"] {
+  if (!hostsApi) return false;
+  const port = metricsConfig().port;
+  return {
+    enabled: true,
+    reporter: port === null ? [] : [{ type: "Prometheus", options: { port, path: "/metrics" } }],
+  };
 }
 
 /** Broker options, every one from the environment (see the README's table). */

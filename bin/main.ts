@@ -10,7 +10,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { ServiceBroker, type ServiceSchema } from "moleculer";
-import { brokerConfig } from "../moleculer.config";
+import { brokerConfig, metricsOptions } from "../moleculer.config";
 import { ENV_VARS, nodeConfig, selectedServices } from "../lib/config";
 import { buildTinyLlama, tinyModelOptions, TINY_MODEL_PRESETS, type TinyModelPreset } from "../lib/gguf/tiny-llama";
 import ApiService from "../services/api.service";
@@ -19,6 +19,7 @@ import InferenceService from "../services/inference.service";
 import RegistryService from "../services/registry.service";
 import AuthService from "../services/auth.service";
 import ApiKeysService from "../services/apikeys.service";
+import HistoryService from "../services/history.service";
 import { keyCommand, userCommand } from "./accounts-cli";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each schema has its own settings/methods types
@@ -28,6 +29,7 @@ const SCHEMAS: Record<string, ServiceSchema<any, any, any>> = {
   balancer: BalancerService,
   auth: AuthService,
   apikeys: ApiKeysService,
+  history: HistoryService,
   inference: InferenceService,
 };
 
@@ -39,6 +41,7 @@ async function start(args: string[]): Promise<void> {
   if (values.node && !options.transporter) {
     throw new Error("An inference node joins a cluster: set TRANSPORTER=nats://host:4222 (the router's NATS).");
   }
+  options.metrics = metricsOptions(services.includes("api"));
   const broker = new ServiceBroker(options);
   for (const name of services) broker.createService(SCHEMAS[name]);
   broker.logger.info(

@@ -25,9 +25,9 @@ export const ENV_VARS: EnvVar[] = [
   },
   {
     name: "SERVICES",
-    default: "`api,registry,balancer,auth,apikeys,inference`",
+    default: "`api,registry,balancer,auth,apikeys,history,inference`",
     description:
-      "Comma-separated services this process hosts. `inference` alone makes an inference node; `router` is short for `api,registry,balancer,auth,apikeys`.",
+      "Comma-separated services this process hosts. `inference` alone makes an inference node; `router` is short for `api,registry,balancer,auth,apikeys,history`.",
   },
   {
     name: "NAMESPACE",
@@ -153,6 +153,46 @@ export const ENV_VARS: EnvVar[] = [
     default: "(none: CORS off)",
     description: "Comma-separated origins allowed to call the API from a browser.",
   },
+  // history and metrics
+  {
+    name: "LLM_ROUTER_HISTORY_ENABLED",
+    default: "`true`",
+    description: "Record every inference request (request/response bodies, timings, tokens, nodes tried).",
+  },
+  {
+    name: "LLM_ROUTER_HISTORY_RETENTION_DAYS",
+    default: "`7`",
+    description: "Days request records are kept; older ones are purged at start and hourly.",
+  },
+  {
+    name: "LLM_ROUTER_HISTORY_MAX_RECORDS",
+    default: "`100000`",
+    description:
+      "Most records the embedded store keeps (oldest dropped first), so its memory stays bounded. Not applied with MongoDB.",
+  },
+  {
+    name: "LLM_ROUTER_HISTORY_MAX_BODY_BYTES",
+    default: "`65536`",
+    description: "Request and response bodies larger than this are stored cut, marked `truncated`.",
+  },
+  {
+    name: "LLM_ROUTER_TRUSTED_PROXIES",
+    default: "(none)",
+    description:
+      "Comma-separated proxy addresses or CIDRs (`loopback`, `10.0.0.0/8`) whose `X-Forwarded-For` names the client IP.",
+  },
+  {
+    name: "LLM_ROUTER_METRICS_TOKEN",
+    default: "(none)",
+    description:
+      "Bearer token that may read `/metrics` and `/metrics/cloud` on the API port (a login token works too).",
+  },
+  {
+    name: "LLM_ROUTER_METRICS_PORT",
+    default: "(none)",
+    description:
+      "Also serve Moleculer's Prometheus `/metrics` (ours included), open, on this port — for a network only Prometheus reaches.",
+  },
   // inference node
   {
     name: "LLM_NODE_MODELS_DIR",
@@ -252,6 +292,40 @@ export interface RouterConfig {
   healthCheckSecs: number;
 }
 
+export interface HistoryConfig {
+  enabled: boolean;
+  retentionDays: number;
+  maxRecords: number;
+  maxBodyBytes: number;
+}
+
+export function historyConfig(): HistoryConfig {
+  return {
+    enabled: envBool("LLM_ROUTER_HISTORY_ENABLED", true),
+    retentionDays: envInt("LLM_ROUTER_HISTORY_RETENTION_DAYS", 7, 1),
+    maxRecords: envInt("LLM_ROUTER_HISTORY_MAX_RECORDS", 100_000, 1),
+    maxBodyBytes: envInt("LLM_ROUTER_HISTORY_MAX_BODY_BYTES", 65_536, 256),
+  };
+}
+
+export interface MetricsConfig {
+  token: string | null;
+  port: number | null;
+  trustedProxies: string[];
+}
+
+export function metricsConfig(): MetricsConfig {
+  const port = env("LLM_ROUTER_METRICS_PORT");
+  return {
+    token: env("LLM_ROUTER_METRICS_TOKEN") || null,
+    port: port ? envInt("LLM_ROUTER_METRICS_PORT", 0, 0) : null,
+    trustedProxies: (env("LLM_ROUTER_TRUSTED_PROXIES") ?? "")
+      .split(",")
+      .map((s) => s.trim())
+      .filter(Boolean),
+  };
+}
+
 export function routerConfig(): RouterConfig {
   return {
     host: envString("LLM_ROUTER_HOST", "0.0.0.0"),
@@ -314,9 +388,9 @@ export function nodeConfig(): NodeConfig {
   };
 }
 
-export const ALL_SERVICES = ["api", "registry", "balancer", "auth", "apikeys", "inference"];
+export const ALL_SERVICES = ["api", "registry", "balancer", "auth", "apikeys", "history", "inference"];
 export const SERVICE_GROUPS: Record<string, string[]> = {
-  router: ["api", "registry", "balancer", "auth", "apikeys"],
+  router: ["api", "registry", "balancer", "auth", "apikeys", "history"],
   all: ALL_SERVICES,
 };
 

@@ -4,6 +4,7 @@
  * A route missing from the table is refused. What it learns is put on the
  * request (`req.$auth`), not in ctx.meta, so it never travels to other nodes.
  */
+import { timingSafeEqual } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import type { Context, Service, ServiceSchema } from "moleculer";
 import { accessFor } from "../lib/auth/routes";
@@ -13,7 +14,7 @@ import { looksLikeApiKey } from "../lib/auth/keys";
 import { looksLikeNodeToken } from "../lib/auth/node-tokens";
 import { apiKeyFrom, bearer } from "../lib/http/credentials";
 import { apiError } from "../lib/openai/errors";
-import { authConfig } from "../lib/config";
+import { authConfig, metricsConfig } from "../lib/config";
 import type { KeyIdentity } from "../services/apikeys.service";
 
 export type RequestAuth =
@@ -33,6 +34,12 @@ interface Alias {
 type This = Service;
 
 const authDisabled = authConfig().authDisabled;
+const metricsToken = metricsConfig().token;
+
+function constantTimeEqual(a: string, b: string): boolean {
+  const [x, y] = [Buffer.from(a), Buffer.from(b)];
+  return x.length === y.length && timingSafeEqual(x, y);
+}
 /** Requests per API key in the current minute (per router process). */
 const rpm = new WindowCounter(60_000);
 
@@ -83,6 +90,10 @@ export const AuthGateMixin: Partial<ServiceSchema> = {
           throw apiError(401, "Send the node token: 'Authorization: Bearer nt-…'.", "invalid_node_token");
         }
         req.$auth = { kind: "node", token };
+        return null;
+      }
+      if (access === "metrics" && metricsToken && token && constantTimeEqual(token, metricsToken)) {
+        req.$auth = { kind: "public" };
         return null;
       }
       if (!token)

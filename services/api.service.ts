@@ -9,7 +9,11 @@ import type { AddressInfo } from "node:net";
 import type { Readable } from "node:stream";
 import type { Context, Service, ServiceSchema } from "moleculer";
 import ApiGateway from "moleculer-web";
-import { authConfig, routerConfig, type RouterConfig } from "../lib/config";
+import { authConfig, historyConfig, metricsConfig, routerConfig, type RouterConfig } from "../lib/config";
+import { RequestTrace, StreamAssembler, type RequestKind } from "../lib/history/record";
+import { clientIpResolver } from "../lib/http/client-ip";
+import { prometheusText, recordRequest, registerRouterMetrics, setNodeGauges } from "../lib/metrics/router-metrics";
+import { toOpenAIError } from "../lib/openai/errors";
 import { openStream, relaySse, sendError, sendJson } from "../lib/http/respond";
 import { isRetryable } from "../lib/routing/retry";
 import { callUpstream } from "../lib/runtimes/openai-upstream";
@@ -23,6 +27,8 @@ import type { ChatJob, CompletionJob } from "../lib/inference/types";
 import type { Selection } from "./balancer.service";
 import { accountAliases } from "./api/accounts-routes";
 import { nodeAliases } from "./api/node-routes";
+import { historyAliases } from "./api/history-routes";
+import type { NodeRecord } from "../lib/cluster/types";
 import { AuthGateMixin, type AuthedRequest } from "../mixins/auth-gate.mixin";
 
 type Req = AuthedRequest & { $ctx: Context; body?: unknown; $params?: Record<string, string> };
@@ -41,8 +47,11 @@ interface Vars {
 }
 
 interface Methods {
-  generate(req: Req, res: ServerResponse, kind: Kind): Promise<void>;
-  embeddings(req: Req, res: ServerResponse): Promise<void>;
+  generate(req: Req, res: ServerResponse, kind: Kind, trace: RequestTrace): Promise<void>;
+  embeddings(req: Req, res: ServerResponse, trace: RequestTrace): Promise<void>;
+  runTraced(req: Req, res: ServerResponse, kind: RequestKind, work: (trace: RequestTrace) => Promise<void>): void;
+  finishTrace(trace: RequestTrace, status: number, error: string | null): void;
+  metrics(req: Req, res: ServerResponse, cloudOnly: boolean): Promise<void>;
   listModels(req: Req, res: ServerResponse): Promise<void>;
   getModel(req: Req, res: ServerResponse): Promise<void>;
   runHandler(res: ServerResponse, work: () => Promise<unknown>): void;
@@ -61,6 +70,8 @@ const quiet = {
   authentication: "authenticate",
 };
 const corsOrigins = authConfig().corsOrigins;
+const history = historyConfig();
+const clientIp = clientIpResolver(metricsConfig().trustedProxies);
 
 /** Every route answers errors in OpenAI's shape. */
 function onError(this: This, _req: IncomingMessage, res: ServerResponse, err: Error) {
@@ -71,6 +82,12 @@ function onError(this: This, _req: IncomingMessage, res: ServerResponse, err: Er
 function visibleTo(req: Req, model: string): boolean {
   const auth = req.$auth;
   return !(auth?.kind === "apiKey" && auth.key?.allowedModels && !auth.key.allowedModels.includes(model));
+}
+
+/** The extra last chunk of `include_usage`: usage and no choices. */
+function isUsageChunk(chunk: unknown): boolean {
+  const c = chunk as { usage?: unknown; choices?: unknown[] };
+  return !!c.usage && (!c.choices || c.choices.length === 0);
 }
 
 function modelObject(m: ModelEntry) {
@@ -109,13 +126,13 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
         onError,
         aliases: {
           "POST /chat/completions"(this: This, req: Req, res: ServerResponse) {
-            this.runHandler(res, () => this.generate(req, res, "chat"));
+            this.runTraced(req, res, "chat", (t) => this.generate(req, res, "chat", t));
           },
           "POST /completions"(this: This, req: Req, res: ServerResponse) {
-            this.runHandler(res, () => this.generate(req, res, "completion"));
+            this.runTraced(req, res, "completion", (t) => this.generate(req, res, "completion", t));
           },
           "POST /embeddings"(this: This, req: Req, res: ServerResponse) {
-            this.runHandler(res, () => this.embeddings(req, res));
+            this.runTraced(req, res, "embedding", (t) => this.embeddings(req, res, t));
           },
           "GET /models"(this: This, req: Req, res: ServerResponse) {
             this.runHandler(res, () => this.listModels(req, res));
@@ -133,12 +150,13 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
         aliases: {
           // legacy endpoints of the seed: OpenAI-format answers
           "POST /chat"(this: This, req: Req, res: ServerResponse) {
-            this.runHandler(res, () => this.generate(req, res, "chat"));
+            this.runTraced(req, res, "legacy", (t) => this.generate(req, res, "chat", t));
           },
           "POST /generate"(this: This, req: Req, res: ServerResponse) {
-            this.runHandler(res, () => this.generate(req, res, "completion"));
+            this.runTraced(req, res, "legacy", (t) => this.generate(req, res, "completion", t));
           },
           ...nodeAliases,
+          ...historyAliases,
           ...accountAliases,
         },
       },
@@ -149,6 +167,12 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
         onError,
         aliases: {
           "GET /health": "api.health",
+          "GET /metrics"(this: This, req: Req, res: ServerResponse) {
+            this.runHandler(res, () => this.metrics(req, res, false));
+          },
+          "GET /metrics/cloud"(this: This, req: Req, res: ServerResponse) {
+            this.runHandler(res, () => this.metrics(req, res, true));
+          },
         },
       },
     ],
@@ -191,13 +215,74 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
       });
     },
 
-    async generate(this: This, req: Req, res: ServerResponse, kind: Kind) {
+    /**
+     * Serves an inference request and, when it has ended (answered, failed or
+     * abandoned), records it: metrics now, history as an event the client
+     * never waits for.
+     */
+    runTraced(this: This, req: Req, res: ServerResponse, kind: RequestKind, work: (t: RequestTrace) => Promise<void>) {
+      const auth = req.$auth;
+      const trace = new RequestTrace({
+        id: `req-${req.$ctx.id}`,
+        endpoint: ((req as Req & { originalUrl?: string }).originalUrl ?? req.url ?? "").split("?")[0],
+        kind,
+        clientIp: clientIp(req),
+        apiKey: auth?.kind === "apiKey" && auth.key ? auth.key : null,
+        body: req.body,
+        maxBodyBytes: history.maxBodyBytes,
+      });
+      work(trace).then(
+        () => this.finishTrace(trace, res.destroyed && !res.writableFinished ? 499 : 200, null),
+        (err: unknown) => {
+          const status = sendError(res, err);
+          if (status >= 500) this.logger.warn(`request failed (${status}): ${(err as Error)?.message ?? err}`);
+          this.finishTrace(trace, status, toOpenAIError(err).body.error.message);
+        },
+      );
+    },
+
+    finishTrace(this: This, trace: RequestTrace, status: number, error: string | null) {
+      const rec = trace.record(status, error);
+      recordRequest(this.broker.metrics, {
+        model: rec.model,
+        node: rec.node_id,
+        status,
+        durationMs: rec.duration_ms,
+        ttftMs: rec.ttft_ms,
+        tokensIn: rec.tokens_in,
+        tokensOut: rec.tokens_out,
+        retries: rec.retries,
+      });
+      if (history.enabled) {
+        this.broker.emit("history.record", rec).catch((err: Error) => this.logger.warn(`history: ${err.message}`));
+      }
+    },
+
+    async metrics(this: This, req: Req, res: ServerResponse, cloudOnly: boolean) {
+      const ctx = req.$ctx;
+      if (!cloudOnly && ctx.broker.registry.hasService("registry", ctx.broker.nodeID)) {
+        const [nodes, stats] = await Promise.all([
+          ctx.call<NodeRecord[]>("registry.records"),
+          ctx.call<{ queued: number }>("balancer.stats"),
+        ]);
+        setNodeGauges(this.broker.metrics, nodes, stats.queued);
+      }
+      res.writeHead(200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" });
+      res.end(prometheusText(this.broker, cloudOnly ? ["cloud_*"] : undefined));
+    },
+
+    async generate(this: This, req: Req, res: ServerResponse, kind: Kind, trace: RequestTrace) {
       const ctx = req.$ctx;
       const job: ChatJob | CompletionJob =
         kind === "chat"
           ? chatJob(parseBody(this.schemas.chat, req.body))
           : completionJob(parseBody(this.schemas.completion, req.body));
+      trace.model = job.model;
+      trace.stream = job.stream;
       this.checkModelAllowed(req, job.model);
+      // usage is always asked for (history and metrics count tokens) and passed on only when the client asked
+      const clientWantsUsage = job.includeUsage;
+      job.includeUsage = true;
       const { maxRetries, streamIdleTimeoutSecs } = this.settings.router;
       // external runtimes are cancelled by aborting the HTTP call; nodes by an explicit cancel
       let upstream = new AbortController();
@@ -232,6 +317,7 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
           throw lastError ?? err;
         }
         tried.push(target.nodeID);
+        trace.attempt(target.nodeID, target.machineName);
         current = target;
         upstream = new AbortController();
         res.setHeader("X-Router-Node", target.nodeID);
@@ -243,6 +329,8 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
             ? await callUpstream(target.runtime, kind, job, upstream.signal)
             : await ctx.call<unknown, ChatJob | CompletionJob>(`inference.${kind}`, job, { nodeID: target.nodeID });
           if (!job.stream) {
+            trace.firstByte();
+            trace.answered(result);
             sendJson(res, 200, result);
             outcome = "ok";
             ttftMs = performance.now() - startedAt;
@@ -252,14 +340,24 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
           const opened = await openStream(result as Readable, streamIdleTimeoutSecs * 1000);
           outcome = "ok";
           ttftMs = performance.now() - startedAt;
-          const relay = await relaySse(res, opened, streamIdleTimeoutSecs * 1000);
+          trace.firstByte();
+          const assembled = new StreamAssembler();
+          const relay = await relaySse(res, opened, streamIdleTimeoutSecs * 1000, (chunk) => {
+            assembled.add(chunk);
+            return clientWantsUsage || !isUsageChunk(chunk);
+          });
+          trace.answered(assembled.body(), assembled.usage);
           if (relay.clientClosed || relay.error) cancelOn(target);
-          if (relay.error) outcome = "node_failed";
+          if (relay.error) {
+            outcome = "node_failed";
+            throw relay.error; // recorded as failed; the client already has the error event
+          }
           return;
         } catch (err) {
           const retry = isRetryable(err);
           outcome = retry ? "node_failed" : "client_error";
           if (!retry || attempt >= maxRetries || res.headersSent || res.destroyed) throw err;
+          if (!job.stream) trace.answered(null);
           cancelOn(target);
           lastError = err;
           this.logger.warn(
@@ -271,12 +369,14 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
       }
     },
 
-    async embeddings(this: This, req: Req, res: ServerResponse) {
+    async embeddings(this: This, req: Req, res: ServerResponse, trace: RequestTrace) {
       const ctx = req.$ctx;
       const body = parseBody(embeddingSchema, req.body);
       const job = embeddingJob(body);
+      trace.model = job.model;
       this.checkModelAllowed(req, job.model);
       const target = await ctx.call<Selection, { model: string }>("balancer.select", { model: job.model });
+      trace.attempt(target.nodeID, target.machineName);
       res.setHeader("X-Router-Node", target.nodeID);
       try {
         type Embeddings = { data: Array<{ embedding: number[] | string }> };
@@ -291,6 +391,10 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
         if (body.encoding_format === "base64") {
           for (const d of result.data) d.embedding = embeddingToBase64(d.embedding as number[]);
         }
+        trace.firstByte();
+        // the vectors are not worth keeping: their count and usage are
+        const usage = (result as { usage?: { prompt_tokens?: number } }).usage;
+        trace.answered({ object: "list", embeddings: result.data.length, usage }, usage);
         sendJson(res, 200, result);
       } finally {
         ctx.broker.broadcastLocal("router.request.finished", { nodeID: target.nodeID, outcome: "other" });
@@ -314,6 +418,7 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
   created(this: This) {
     const limit = this.settings.router.maxTokensLimit;
     this.schemas = { chat: chatSchema(limit), completion: completionSchema(limit) };
+    registerRouterMetrics(this.broker.metrics);
   },
 };
 

@@ -130,6 +130,13 @@ const RegistryService: ServiceSchema<Settings, Methods, Vars> = {
         return { deleted: true, id: ctx.params.id };
       },
     },
+    /** The raw node records (metrics read them). */
+    records: {
+      visibility: "public",
+      handler(this: This) {
+        return this.table.list();
+      },
+    },
     models: {
       visibility: "public",
       handler(this: This) {

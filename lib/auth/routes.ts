@@ -7,8 +7,9 @@
  *   user    a login token (JWT) of any role
  *   admin   a login token of an admin
  *   node    a node token (`Authorization: Bearer nt-…`), checked against the agent it names
+ *   metrics LLM_ROUTER_METRICS_TOKEN as a bearer token, or a login token
  */
-export type Access = "public" | "apiKey" | "user" | "admin" | "node";
+export type Access = "public" | "apiKey" | "user" | "admin" | "node" | "metrics";
 
 export interface RouteRule {
   method: "GET" | "POST" | "PUT" | "DELETE";
@@ -51,6 +52,14 @@ export const ROUTES: RouteRule[] = [
   { method: "POST", path: "/api/nodes/:id/undrain", access: "admin" },
   { method: "POST", path: "/api/nodes/:id/disconnect", access: "admin" },
   { method: "DELETE", path: "/api/nodes/:id", access: "admin" },
+  // history and metrics
+  { method: "GET", path: "/api/dashboard/request-responses", access: "user" },
+  { method: "GET", path: "/api/dashboard/request-responses/export", access: "user" },
+  { method: "GET", path: "/api/dashboard/request-responses/:id", access: "user" },
+  { method: "GET", path: "/api/dashboard/stats", access: "user" },
+  { method: "GET", path: "/api/dashboard/overview", access: "user" },
+  { method: "GET", path: "/metrics", access: "metrics" },
+  { method: "GET", path: "/metrics/cloud", access: "metrics" },
 ];
 
 const BY_KEY = new Map(ROUTES.map((r) => [`${r.method} ${r.path}`, r.access]));

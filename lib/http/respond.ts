@@ -82,13 +82,19 @@ export async function openStream(source: Readable, idleMs: number): Promise<Open
  * `data: [DONE]`. A break after the first chunk (node lost, idle too long)
  * ends the stream with an OpenAI error event; it never hangs.
  */
-export async function relaySse(res: ServerResponse, { it, first }: OpenedStream, idleMs: number): Promise<RelayResult> {
+export async function relaySse(
+  res: ServerResponse,
+  { it, first }: OpenedStream,
+  idleMs: number,
+  /** Sees every chunk; a chunk it answers false for is not sent. */
+  observe: (chunk: unknown) => boolean = () => true,
+): Promise<RelayResult> {
   let next = first;
   res.writeHead(200, SSE_HEADERS);
   try {
     while (!next.done) {
       if (res.destroyed) break;
-      if (!res.write(`data: ${JSON.stringify(next.value)}\n\n`)) {
+      if (observe(next.value) && !res.write(`data: ${JSON.stringify(next.value)}\n\n`)) {
         await Promise.race([once(res, "drain"), once(res, "close")]);
       }
       next = await nextWithin(it, idleMs);

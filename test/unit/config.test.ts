@@ -37,9 +37,17 @@ describe("configuration", () => {
   });
 
   test("SERVICES expands groups and refuses unknown names", () => {
-    expect(selectedServices(undefined)).toEqual(["api", "registry", "balancer", "auth", "apikeys", "inference"]);
+    expect(selectedServices(undefined)).toEqual([
+      "api",
+      "registry",
+      "balancer",
+      "auth",
+      "apikeys",
+      "history",
+      "inference",
+    ]);
     expect(selectedServices("inference")).toEqual(["inference"]);
-    expect(selectedServices("router")).toEqual(["api", "registry", "balancer", "auth", "apikeys"]);
+    expect(selectedServices("router")).toEqual(["api", "registry", "balancer", "auth", "apikeys", "history"]);
     expect(selectedServices(" inference , api ")).toEqual(["api", "inference"]);
     expect(() => selectedServices("api,gpu")).toThrow(/unknown service "gpu"/);
   });

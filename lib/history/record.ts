@@ -1,0 +1,147 @@
+/**
+ * One request's history record, built while the api serves it (RequestTrace)
+ * and sent to the history service when it ends. Only bodies, never headers:
+ * credentials have no way in.
+ */
+export type RequestKind = "chat" | "completion" | "embedding" | "legacy" | "cloud";
+
+export interface HistoryRecord {
+  id: string;
+  /** Start, as epoch ms (sorting and range filters) and ISO text. */
+  ts: number;
+  started_at: string;
+  finished_at: string;
+  endpoint: string;
+  kind: RequestKind;
+  stream: boolean;
+  model: string | null;
+  node_id: string | null;
+  node_name: string | null;
+  client_ip: string;
+  api_key_id: string | null;
+  api_key_name: string | null;
+  user: string | null;
+  request_body: unknown;
+  response_body: unknown;
+  status: number;
+  error: string | null;
+  duration_ms: number;
+  ttft_ms: number | null;
+  tokens_in: number | null;
+  tokens_out: number | null;
+  retries: number;
+  nodes_tried: string[];
+}
+
+/** A body over `maxBytes` of JSON is kept as its first `maxBytes` characters, marked. */
+export function capBody(body: unknown, maxBytes: number): unknown {
+  if (body === undefined) return null;
+  const text = typeof body === "string" ? body : JSON.stringify(body);
+  if (text === undefined || Buffer.byteLength(text) <= maxBytes) return body;
+  return { truncated: true, bytes: Buffer.byteLength(text), preview: text.slice(0, maxBytes) };
+}
+
+interface Usage {
+  prompt_tokens?: number;
+  completion_tokens?: number;
+}
+
+interface Chunk {
+  choices?: Array<{ delta?: { content?: string | null }; text?: string; finish_reason?: string | null }>;
+  usage?: Usage | null;
+}
+
+/** A streamed answer put back together: the text, why it ended, and its usage. */
+export class StreamAssembler {
+  text = "";
+  finishReason: string | null = null;
+  usage: Usage | null = null;
+  chunks = 0;
+
+  add(chunk: unknown): void {
+    const c = chunk as Chunk;
+    this.chunks++;
+    for (const choice of c.choices ?? []) {
+      this.text += choice.delta?.content ?? choice.text ?? "";
+      if (choice.finish_reason) this.finishReason = choice.finish_reason;
+    }
+    if (c.usage) this.usage = c.usage;
+  }
+
+  body(): { text: string; finish_reason: string | null; usage: Usage | null } {
+    return { text: this.text, finish_reason: this.finishReason, usage: this.usage };
+  }
+}
+
+export interface TraceStart {
+  id: string;
+  endpoint: string;
+  kind: RequestKind;
+  clientIp: string;
+  apiKey: { id: string; name: string; owner: string } | null;
+  body: unknown;
+  maxBodyBytes: number;
+  now?: number;
+}
+
+/** What the api learns about one request while serving it. */
+export class RequestTrace {
+  private readonly startedAt: number;
+  private readonly startedPerf = performance.now();
+  private ttft: number | null = null;
+  private readonly tried: Array<{ id: string; name: string | null }> = [];
+  private response: unknown = null;
+  private usage: Usage | null = null;
+  model: string | null = null;
+  stream = false;
+
+  constructor(private readonly start: TraceStart) {
+    this.startedAt = start.now ?? Date.now();
+  }
+
+  /** A node (or runtime) was chosen for an attempt. */
+  attempt(nodeId: string, nodeName: string | null = null): void {
+    this.tried.push({ id: nodeId, name: nodeName });
+  }
+
+  firstByte(): void {
+    this.ttft ??= performance.now() - this.startedPerf;
+  }
+
+  /** The answer sent (a completion object, or an assembled stream). */
+  answered(response: unknown, usage?: Usage | null): void {
+    this.response = response;
+    this.usage = usage ?? (response as { usage?: Usage } | null)?.usage ?? null;
+  }
+
+  record(status: number, error: string | null, now = Date.now()): HistoryRecord {
+    const last = this.tried[this.tried.length - 1];
+    const s = this.start;
+    return {
+      id: s.id,
+      ts: this.startedAt,
+      started_at: new Date(this.startedAt).toISOString(),
+      finished_at: new Date(now).toISOString(),
+      endpoint: s.endpoint,
+      kind: s.kind,
+      stream: this.stream,
+      model: this.model,
+      node_id: last?.id ?? null,
+      node_name: last?.name ?? null,
+      client_ip: s.clientIp,
+      api_key_id: s.apiKey?.id ?? null,
+      api_key_name: s.apiKey?.name ?? null,
+      user: s.apiKey?.owner ?? null,
+      request_body: capBody(s.body, s.maxBodyBytes),
+      response_body: capBody(this.response, s.maxBodyBytes),
+      status,
+      error,
+      duration_ms: Math.round((performance.now() - this.startedPerf) * 10) / 10,
+      ttft_ms: this.ttft === null ? null : Math.round(this.ttft * 10) / 10,
+      tokens_in: this.usage?.prompt_tokens ?? null,
+      tokens_out: this.usage?.completion_tokens ?? null,
+      retries: Math.max(0, this.tried.length - 1),
+      nodes_tried: this.tried.map((t) => t.id),
+    };
+  }
+}

@@ -1,0 +1,60 @@
+/** Dashboard numbers from the last hour of history records. */
+export interface StatSample {
+  ts: number;
+  status: number;
+  duration_ms: number;
+  ttft_ms: number | null;
+  tokens_out: number | null;
+}
+
+export interface MinuteBucket {
+  minute: string;
+  success: number;
+  error: number;
+}
+
+function percentile(sorted: number[], p: number): number | null {
+  if (!sorted.length) return null;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+export function hourStats(samples: StatSample[], now: number) {
+  const start = Math.floor(now / 60_000) * 60_000 - 59 * 60_000;
+  const minutes: MinuteBucket[] = Array.from({ length: 60 }, (_, i) => ({
+    minute: new Date(start + i * 60_000).toISOString(),
+    success: 0,
+    error: 0,
+  }));
+  const latencies: number[] = [];
+  const ttfts: number[] = [];
+  let tokens = 0;
+  let generatingMs = 0;
+  for (const s of samples) {
+    const i = Math.floor((s.ts - start) / 60_000);
+    if (i < 0 || i >= 60) continue;
+    if (s.status < 400) minutes[i].success++;
+    else minutes[i].error++;
+    latencies.push(s.duration_ms);
+    if (s.ttft_ms !== null) ttfts.push(s.ttft_ms);
+    if (s.status < 400 && s.tokens_out) {
+      tokens += s.tokens_out;
+      generatingMs += Math.max(1, s.duration_ms - (s.ttft_ms ?? 0));
+    }
+  }
+  latencies.sort((a, b) => a - b);
+  ttfts.sort((a, b) => a - b);
+  const total = minutes.reduce((a, m) => a + m.success + m.error, 0);
+  const errors = minutes.reduce((a, m) => a + m.error, 0);
+  return {
+    window_minutes: 60,
+    per_minute: minutes,
+    total_requests: total,
+    error_requests: errors,
+    success_rate: total ? Math.round(((total - errors) / total) * 1000) / 10 : null,
+    latency_ms: { p50: percentile(latencies, 50), p90: percentile(latencies, 90), p99: percentile(latencies, 99) },
+    ttft_ms: { p50: percentile(ttfts, 50), p90: percentile(ttfts, 90), p99: percentile(ttfts, 99) },
+    tokens_out: tokens,
+    /** Output tokens per second of generation, over successful requests. */
+    tokens_per_second: generatingMs ? Math.round((tokens / generatingMs) * 10_000) / 10 : null,
+  };
+}

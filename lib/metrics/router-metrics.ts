@@ -1,0 +1,104 @@
+/**
+ * Our Prometheus metrics, on Moleculer's metric registry (so they sit beside
+ * its built-in ones), and the text format `/metrics` answers.
+ */
+import { MetricReporters, type ServiceBroker } from "moleculer";
+import type { NodeRecord } from "../cluster/types";
+
+const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
+
+export const M = {
+  requests: "llm_router_requests_total",
+  latency: "llm_router_request_duration_seconds",
+  ttft: "llm_router_time_to_first_token_seconds",
+  tokensIn: "llm_router_tokens_in_total",
+  tokensOut: "llm_router_tokens_out_total",
+  retries: "llm_router_retries_total",
+  queue: "llm_router_queue_length",
+  nodeActive: "llm_router_node_active_requests",
+  nodeCapacity: "llm_router_node_capacity",
+  nodeUp: "llm_router_node_up",
+  nodeGpuUtil: "llm_router_node_gpu_utilization_percent",
+  nodeVramUsed: "llm_router_node_vram_used_bytes",
+  nodeVramTotal: "llm_router_node_vram_total_bytes",
+  cloudRequests: "cloud_requests_total",
+  cloudLatency: "cloud_request_latency_seconds",
+} as const;
+
+type Registry = NonNullable<ServiceBroker["metrics"]>;
+
+export function registerRouterMetrics(metrics: Registry): void {
+  if (!metrics.isEnabled() || metrics.hasMetric(M.requests)) return;
+  const counter = (name: string, description: string, labelNames: string[]) =>
+    metrics.register({ type: "counter", name, description, labelNames });
+  const gauge = (name: string, description: string, labelNames: string[] = []) =>
+    metrics.register({ type: "gauge", name, description, labelNames });
+  const histogram = (name: string, description: string, labelNames: string[]) =>
+    metrics.register({ type: "histogram", name, description, labelNames, buckets: LATENCY_BUCKETS });
+  counter(M.requests, "Inference requests answered, by model, node and HTTP status", ["model", "node", "status"]);
+  histogram(M.latency, "Request duration in seconds", ["model"]);
+  histogram(M.ttft, "Time to the first token (or the whole answer when not streamed) in seconds", ["model"]);
+  counter(M.tokensIn, "Prompt tokens", ["model"]);
+  counter(M.tokensOut, "Completion tokens", ["model"]);
+  counter(M.retries, "Attempts retried on another node", ["model"]);
+  gauge(M.queue, "Requests waiting at the router for a free node");
+  gauge(M.nodeUp, "1 when the node is online", ["node"]);
+  gauge(M.nodeActive, "Requests running on the node", ["node"]);
+  gauge(M.nodeCapacity, "Requests the node serves at once", ["node"]);
+  gauge(M.nodeGpuUtil, "GPU utilisation (percent)", ["node", "gpu"]);
+  gauge(M.nodeVramUsed, "VRAM in use (bytes)", ["node", "gpu"]);
+  gauge(M.nodeVramTotal, "VRAM in total (bytes)", ["node", "gpu"]);
+  counter(M.cloudRequests, "Requests sent to cloud providers, by provider and status", ["provider", "status"]);
+  histogram(M.cloudLatency, "Cloud provider request latency in seconds", ["provider"]);
+}
+
+export interface FinishedRequest {
+  model: string | null;
+  node: string | null;
+  status: number;
+  durationMs: number;
+  ttftMs: number | null;
+  tokensIn: number | null;
+  tokensOut: number | null;
+  retries: number;
+}
+
+export function recordRequest(metrics: Registry, r: FinishedRequest): void {
+  if (!metrics.isEnabled()) return;
+  const model = r.model ?? "";
+  metrics.increment(M.requests, { model, node: r.node ?? "", status: String(r.status) });
+  metrics.observe(M.latency, r.durationMs / 1000, { model });
+  if (r.ttftMs !== null) metrics.observe(M.ttft, r.ttftMs / 1000, { model });
+  if (r.tokensIn) metrics.increment(M.tokensIn, { model }, r.tokensIn);
+  if (r.tokensOut) metrics.increment(M.tokensOut, { model }, r.tokensOut);
+  if (r.retries) metrics.increment(M.retries, { model }, r.retries);
+}
+
+/** Per-node gauges from the registry's table, set just before a scrape. */
+export function setNodeGauges(metrics: Registry, nodes: NodeRecord[], queued: number): void {
+  metrics.set(M.queue, queued);
+  for (const n of nodes) {
+    const node = { node: n.id };
+    metrics.set(M.nodeUp, n.status === "online" ? 1 : 0, node);
+    metrics.set(M.nodeActive, n.active, node);
+    metrics.set(M.nodeCapacity, n.capacity, node);
+    n.gpus.forEach((g, i) => {
+      const labels = { node: n.id, gpu: `${i}:${g.name}` };
+      if (g.utilization !== null) metrics.set(M.nodeGpuUtil, g.utilization, labels);
+      metrics.set(M.nodeVramUsed, g.vramUsed, labels);
+      metrics.set(M.nodeVramTotal, g.vramTotal, labels);
+    });
+  }
+}
+
+/** The Prometheus text of every metric (or of those matching `includes`), without its own HTTP server. */
+export function prometheusText(broker: ServiceBroker, includes?: string[]): string {
+  const reporter = new MetricReporters.Prometheus({ includes }) as unknown as {
+    registry: Registry;
+    defaultLabels: Record<string, string>;
+    generatePrometheusResponse(): string;
+  };
+  reporter.registry = broker.metrics!;
+  reporter.defaultLabels = { namespace: broker.namespace, nodeID: broker.nodeID };
+  return reporter.generatePrometheusResponse();
+}
