@@ -14,7 +14,7 @@ export const CSV_COLUMNS = [
   "client_ip",
   "api_key_id",
   "api_key_name",
-  "user",
+  "user_id",
   "status",
   "error",
   "duration_ms",

@@ -20,7 +20,7 @@ export interface HistoryRecord {
   client_ip: string;
   api_key_id: string | null;
   api_key_name: string | null;
-  user: string | null;
+  user_id: string | null;
   request_body: unknown;
   response_body: unknown;
   status: number;
@@ -131,7 +131,7 @@ export class RequestTrace {
       client_ip: s.clientIp,
       api_key_id: s.apiKey?.id ?? null,
       api_key_name: s.apiKey?.name ?? null,
-      user: s.apiKey?.owner ?? null,
+      user_id: s.apiKey?.owner ?? null,
       request_body: capBody(s.body, s.maxBodyBytes),
       response_body: capBody(this.response, s.maxBodyBytes),
       status,
