@@ -12,7 +12,7 @@ import ApiGateway from "moleculer-web";
 import { authConfig, historyConfig, metricsConfig, routerConfig, type RouterConfig } from "../lib/config";
 import { RequestTrace, StreamAssembler, type RequestKind } from "../lib/history/record";
 import { clientIpResolver } from "../lib/http/client-ip";
-import { prometheusText, recordRequest, registerRouterMetrics, setNodeGauges } from "../lib/metrics/router-metrics";
+import { recordRequest, registerRouterMetrics } from "../lib/metrics/router-metrics";
 import { toOpenAIError } from "../lib/openai/errors";
 import { openStream, relaySse, sendError, sendJson } from "../lib/http/respond";
 import { isRetryable } from "../lib/routing/retry";
@@ -28,7 +28,7 @@ import type { Selection } from "./balancer.service";
 import { accountAliases } from "./api/accounts-routes";
 import { nodeAliases } from "./api/node-routes";
 import { historyAliases } from "./api/history-routes";
-import type { NodeRecord } from "../lib/cluster/types";
+import { metricsAliases } from "./api/metrics-routes";
 import { AuthGateMixin, type AuthedRequest } from "../mixins/auth-gate.mixin";
 
 type Req = AuthedRequest & { $ctx: Context; body?: unknown; $params?: Record<string, string> };
@@ -51,7 +51,6 @@ interface Methods {
   embeddings(req: Req, res: ServerResponse, trace: RequestTrace): Promise<void>;
   runTraced(req: Req, res: ServerResponse, kind: RequestKind, work: (trace: RequestTrace) => Promise<void>): void;
   finishTrace(trace: RequestTrace, status: number, error: string | null): void;
-  metrics(req: Req, res: ServerResponse, cloudOnly: boolean): Promise<void>;
   listModels(req: Req, res: ServerResponse): Promise<void>;
   getModel(req: Req, res: ServerResponse): Promise<void>;
   runHandler(res: ServerResponse, work: () => Promise<unknown>): void;
@@ -167,12 +166,7 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
         onError,
         aliases: {
           "GET /health": "api.health",
-          "GET /metrics"(this: This, req: Req, res: ServerResponse) {
-            this.runHandler(res, () => this.metrics(req, res, false));
-          },
-          "GET /metrics/cloud"(this: This, req: Req, res: ServerResponse) {
-            this.runHandler(res, () => this.metrics(req, res, true));
-          },
+          ...metricsAliases,
         },
       },
     ],
@@ -256,19 +250,6 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
       if (history.enabled) {
         this.broker.emit("history.record", rec).catch((err: Error) => this.logger.warn(`history: ${err.message}`));
       }
-    },
-
-    async metrics(this: This, req: Req, res: ServerResponse, cloudOnly: boolean) {
-      const ctx = req.$ctx;
-      if (!cloudOnly && ctx.broker.registry.hasService("registry", ctx.broker.nodeID)) {
-        const [nodes, stats] = await Promise.all([
-          ctx.call<NodeRecord[]>("registry.records"),
-          ctx.call<{ queued: number }>("balancer.stats"),
-        ]);
-        setNodeGauges(this.broker.metrics, nodes, stats.queued);
-      }
-      res.writeHead(200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" });
-      res.end(prometheusText(this.broker, cloudOnly ? ["cloud_*"] : undefined));
     },
 
     async generate(this: This, req: Req, res: ServerResponse, kind: Kind, trace: RequestTrace) {

@@ -109,6 +109,9 @@ describe("route table", () => {
     for (const r of ROUTES) {
       if (r.path.startsWith("/v1/") || r.path === "/api/chat" || r.path === "/api/generate")
         expect(r.access).toBe("apiKey");
+      // an agent's heartbeat carries its node token; metrics take a scrape token or a login
+      else if (r.path === "/api/health") expect(r.access).toBe("node");
+      else if (r.path.startsWith("/metrics")) expect(r.access).toBe("metrics");
       else if (r.access === "public") expect(["/health", "/api/auth/login"]).toContain(r.path);
       else if (r.method !== "GET" && !r.path.startsWith("/api/auth/")) expect(r.access).toBe("admin");
     }

@@ -1,0 +1,33 @@
+/** `/metrics` (ours and Moleculer's) and `/metrics/cloud`, in Prometheus text format. */
+import type { ServerResponse } from "node:http";
+import type { Service } from "moleculer";
+import type { NodeRecord } from "../../lib/cluster/types";
+import { sendError } from "../../lib/http/respond";
+import { prometheusText, setNodeGauges } from "../../lib/metrics/router-metrics";
+import type { Alias, Req } from "./route-helpers";
+
+async function scrape(this: Service, req: Req, res: ServerResponse, cloudOnly: boolean): Promise<void> {
+  const ctx = req.$ctx;
+  if (!cloudOnly && ctx.broker.registry.hasService("registry", ctx.broker.nodeID)) {
+    const [nodes, stats] = await Promise.all([
+      ctx.call<NodeRecord[]>("registry.records"),
+      ctx.call<{ queued: number }>("balancer.stats"),
+    ]);
+    setNodeGauges(this.broker.metrics, nodes, stats.queued);
+  }
+  res.writeHead(200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" });
+  res.end(prometheusText(this.broker, cloudOnly ? ["cloud_*"] : undefined));
+}
+
+function serve(this: Service, req: Req, res: ServerResponse, cloudOnly: boolean): void {
+  scrape.call(this, req, res, cloudOnly).catch((err: unknown) => sendError(res, err));
+}
+
+export const metricsAliases: Record<string, Alias> = {
+  "GET /metrics"(req, res) {
+    serve.call(this, req, res, false);
+  },
+  "GET /metrics/cloud"(req, res) {
+    serve.call(this, req, res, true);
+  },
+};
