@@ -173,10 +173,11 @@ const HistoryService: ServiceSchema<Settings, Methods, Vars> = {
         }
       }
       this.stored = await this.adapter.count({});
-      // NeDB appends removals to its file: rewrite it so the file shrinks too
-      if (expired || capped)
-        (this.adapter as { db?: { persistence?: { compactDatafile?(): void } } }).db?.persistence?.compactDatafile?.();
-      if (expired || capped) this.logger.info(`history: purged ${expired} expired and ${capped} over-cap record(s)`);
+      if (expired || capped) {
+        // NeDB appends removals to its file: rewrite it so the file shrinks too (MongoDB has no such call)
+        await (this.adapter as { db?: { compactDatafileAsync?(): Promise<void> } }).db?.compactDatafileAsync?.();
+        this.logger.info(`history: purged ${expired} expired and ${capped} over-cap record(s)`);
+      }
       return { expired, capped };
     },
   },
