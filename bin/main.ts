@@ -20,6 +20,7 @@ import RegistryService from "../services/registry.service";
 import AuthService from "../services/auth.service";
 import ApiKeysService from "../services/apikeys.service";
 import HistoryService from "../services/history.service";
+import CloudService from "../services/cloud.service";
 import { keyCommand, userCommand } from "./accounts-cli";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each schema has its own settings/methods types
@@ -30,6 +31,7 @@ const SCHEMAS: Record<string, ServiceSchema<any, any, any>> = {
   auth: AuthService,
   apikeys: ApiKeysService,
   history: HistoryService,
+  cloud: CloudService,
   inference: InferenceService,
 };
 

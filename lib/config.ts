@@ -25,9 +25,9 @@ export const ENV_VARS: EnvVar[] = [
   },
   {
     name: "SERVICES",
-    default: "`api,registry,balancer,auth,apikeys,history,inference`",
+    default: "`api,registry,balancer,auth,apikeys,history,cloud,inference`",
     description:
-      "Comma-separated services this process hosts. `inference` alone makes an inference node; `router` is short for `api,registry,balancer,auth,apikeys,history`.",
+      "Comma-separated services this process hosts. `inference` alone makes an inference node; `router` is short for `api,registry,balancer,auth,apikeys,history,cloud`.",
   },
   {
     name: "NAMESPACE",
@@ -192,6 +192,40 @@ export const ENV_VARS: EnvVar[] = [
     default: "(none)",
     description:
       "Also serve Moleculer's Prometheus `/metrics` (ours included), open, on this port — for a network only Prometheus reaches.",
+  },
+  // cloud providers
+  {
+    name: "OPENAI_API_KEY",
+    default: "(none)",
+    description: "Enables `openai:<model>`; sent to OpenAI only, never logged or recorded.",
+  },
+  { name: "OPENAI_BASE_URL", default: "`https://api.openai.com`", description: "OpenAI API base URL (no `/v1`)." },
+  {
+    name: "OPENAI_MODELS",
+    default: "a built-in list",
+    description: "Comma-separated `openai:` models `/v1/models` lists.",
+  },
+  { name: "GOOGLE_API_KEY", default: "(none)", description: "Enables `google:<model>` (Gemini API)." },
+  {
+    name: "GOOGLE_API_BASE_URL",
+    default: "`https://generativelanguage.googleapis.com/v1beta`",
+    description: "Gemini API base URL.",
+  },
+  {
+    name: "GOOGLE_MODELS",
+    default: "a built-in list",
+    description: "Comma-separated `google:` models `/v1/models` lists.",
+  },
+  {
+    name: "ANTHROPIC_API_KEY",
+    default: "(none)",
+    description: "Enables `anthropic:<model>` (and the seed's alias `ahtnorpic:<model>`).",
+  },
+  { name: "ANTHROPIC_API_BASE_URL", default: "`https://api.anthropic.com`", description: "Anthropic API base URL." },
+  {
+    name: "ANTHROPIC_MODELS",
+    default: "a built-in list",
+    description: "Comma-separated `anthropic:` models `/v1/models` lists.",
   },
   // inference node
   {
@@ -388,9 +422,9 @@ export function nodeConfig(): NodeConfig {
   };
 }
 
-export const ALL_SERVICES = ["api", "registry", "balancer", "auth", "apikeys", "history", "inference"];
+export const ALL_SERVICES = ["api", "registry", "balancer", "auth", "apikeys", "history", "cloud", "inference"];
 export const SERVICE_GROUPS: Record<string, string[]> = {
-  router: ["api", "registry", "balancer", "auth", "apikeys", "history"],
+  router: ["api", "registry", "balancer", "auth", "apikeys", "history", "cloud"],
   all: ALL_SERVICES,
 };
 

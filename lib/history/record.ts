@@ -94,9 +94,12 @@ export class RequestTrace {
   private usage: Usage | null = null;
   model: string | null = null;
   stream = false;
+  /** Set to "cloud" when the model turns out to be a cloud one. */
+  kind: RequestKind;
 
   constructor(private readonly start: TraceStart) {
     this.startedAt = start.now ?? Date.now();
+    this.kind = start.kind;
   }
 
   /** A node (or runtime) was chosen for an attempt. */
@@ -123,7 +126,7 @@ export class RequestTrace {
       started_at: new Date(this.startedAt).toISOString(),
       finished_at: new Date(now).toISOString(),
       endpoint: s.endpoint,
-      kind: s.kind,
+      kind: this.kind,
       stream: this.stream,
       model: this.model,
       node_id: last?.id ?? null,

@@ -77,10 +77,27 @@ export async function openStream(source: Readable, idleMs: number): Promise<Open
   }
 }
 
+/** How a relay writes chunks in a client's event format. */
+export interface SseFormat {
+  /** SSE text for one chunk ("" for none). */
+  chunk(chunk: unknown): string;
+  /** SSE text that ends a complete stream. */
+  end(): string;
+  /** SSE text that ends a broken stream. */
+  error(err: unknown): string;
+}
+
+/** OpenAI's: `data: <chunk>` events ending with `data: [DONE]`, an error as an error object event. */
+export const openAISse: SseFormat = {
+  chunk: (c) => `data: ${JSON.stringify(c)}\n\n`,
+  end: () => "data: [DONE]\n\n",
+  error: (err) => `data: ${JSON.stringify(toOpenAIError(err).body)}\n\ndata: [DONE]\n\n`,
+};
+
 /**
- * Relays an opened stream of OpenAI chunks as Server-Sent Events ending with
- * `data: [DONE]`. A break after the first chunk (node lost, idle too long)
- * ends the stream with an OpenAI error event; it never hangs.
+ * Relays an opened stream of OpenAI chunks as Server-Sent Events in `format`
+ * (OpenAI's unless told). A break after the first chunk (node lost, idle too
+ * long) ends the stream with an error event; it never hangs.
  */
 export async function relaySse(
   res: ServerResponse,
@@ -88,29 +105,28 @@ export async function relaySse(
   idleMs: number,
   /** Sees every chunk; a chunk it answers false for is not sent. */
   observe: (chunk: unknown) => boolean = () => true,
+  format: SseFormat = openAISse,
 ): Promise<RelayResult> {
   let next = first;
   res.writeHead(200, SSE_HEADERS);
   try {
     while (!next.done) {
       if (res.destroyed) break;
-      if (observe(next.value) && !res.write(`data: ${JSON.stringify(next.value)}\n\n`)) {
+      const text = observe(next.value) ? format.chunk(next.value) : "";
+      if (text && !res.write(text)) {
         await Promise.race([once(res, "drain"), once(res, "close")]);
       }
       next = await nextWithin(it, idleMs);
     }
   } catch (err) {
     await it.return?.().catch(() => undefined);
-    if (!res.destroyed) {
-      res.write(`data: ${JSON.stringify(toOpenAIError(err).body)}\n\n`);
-      res.end("data: [DONE]\n\n");
-    }
+    if (!res.destroyed) res.end(format.error(err));
     return { clientClosed: false, error: err };
   }
   if (res.destroyed) {
     await it.return?.().catch(() => undefined);
     return { clientClosed: true };
   }
-  res.end("data: [DONE]\n\n");
+  res.end(format.end());
   return { clientClosed: false };
 }

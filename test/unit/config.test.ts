@@ -47,7 +47,7 @@ describe("configuration", () => {
       "inference",
     ]);
     expect(selectedServices("inference")).toEqual(["inference"]);
-    expect(selectedServices("router")).toEqual(["api", "registry", "balancer", "auth", "apikeys", "history"]);
+    expect(selectedServices("router")).toEqual(["api", "registry", "balancer", "auth", "apikeys", "history", "cloud"]);
     expect(selectedServices(" inference , api ")).toEqual(["api", "inference"]);
     expect(() => selectedServices("api,gpu")).toThrow(/unknown service "gpu"/);
   });

@@ -1,0 +1,49 @@
+/**
+ * Which cloud a model name goes to: `openai:`, `google:`, `anthropic:` (and
+ * the seed's typo `ahtnorpic:`), the provider's key and base URL from the
+ * environment, and the cloud models /v1/models lists.
+ */
+import { anthropic } from "./anthropic";
+import { google } from "./google";
+import { openai } from "./openai";
+import type { Provider, ProviderConfig } from "./types";
+
+export const PROVIDERS: Record<string, Provider> = { openai, google, anthropic };
+const ALIASES: Record<string, string> = { ahtnorpic: "anthropic" };
+
+export interface CloudModel {
+  provider: Provider;
+  /** The model name at the provider (prefix stripped). */
+  model: string;
+}
+
+/** The provider and model of `openai:gpt-4o`, or null for a local model name. */
+export function cloudModel(name: string): CloudModel | null {
+  const i = name.indexOf(":");
+  if (i <= 0) return null;
+  const prefix = name.slice(0, i).toLowerCase();
+  const provider = PROVIDERS[ALIASES[prefix] ?? prefix];
+  const model = name.slice(i + 1);
+  return provider && model ? { provider, model } : null;
+}
+
+/** The provider's key and base URL, or null when its key is not set. */
+export function providerConfig(p: Provider, env: NodeJS.ProcessEnv = process.env): ProviderConfig | null {
+  const apiKey = env[p.keyEnv]?.trim();
+  if (!apiKey) return null;
+  return { apiKey, baseUrl: (env[p.baseUrlEnv]?.trim() || p.defaultBaseUrl).replace(/\/+$/, "") };
+}
+
+/** `<provider>:<model>` for every configured provider: `<NAME>_MODELS` (comma-separated) or its default list. */
+export function cloudModelNames(env: NodeJS.ProcessEnv = process.env): string[] {
+  const names: string[] = [];
+  for (const p of Object.values(PROVIDERS)) {
+    if (!providerConfig(p, env)) continue;
+    const listed = env[`${p.name.toUpperCase()}_MODELS`]
+      ?.split(",")
+      .map((s) => s.trim())
+      .filter(Boolean);
+    for (const m of listed?.length ? listed : p.defaultModels) names.push(`${p.name}:${m}`);
+  }
+  return names;
+}

@@ -1,0 +1,252 @@
+/**
+ * Serving inference requests: local nodes and external runtimes through the
+ * balancer (with retries before the first byte), cloud models through the
+ * cloud service, embeddings. What reaches the client is written by a
+ * Responder: OpenAI's format, or Anthropic's for `/v1/messages`.
+ */
+import { randomUUID } from "node:crypto";
+import type { ServerResponse } from "node:http";
+import type { Readable } from "node:stream";
+import type { RequestTrace } from "../../lib/history/record";
+import { StreamAssembler } from "../../lib/history/record";
+import { openStream, relaySse, sendError, sendJson, type OpenedStream, type RelayResult } from "../../lib/http/respond";
+import type { ChatJob, CompletionJob } from "../../lib/inference/types";
+import { apiError } from "../../lib/openai/errors";
+import { embeddingToBase64 } from "../../lib/openai/format";
+import { chatJob, completionJob, embeddingJob } from "../../lib/openai/jobs";
+import { embeddingSchema, parseBody, type ChatBody } from "../../lib/openai/schemas";
+import { cloudModel } from "../../lib/providers/index";
+import type { OpenAIChatRequest } from "../../lib/providers/types";
+import { affinityKey } from "../../lib/routing/affinity-key";
+import { isRetryable } from "../../lib/routing/retry";
+import { callUpstream } from "../../lib/runtimes/openai-upstream";
+import type { ApiThis } from "../api.service";
+import type { Selection } from "../balancer.service";
+import type { Req } from "./route-helpers";
+
+type Kind = "chat" | "completion";
+
+/** Writes answers in the client's API format. */
+export interface Responder {
+  json(res: ServerResponse, completion: unknown): void;
+  relay(
+    res: ServerResponse,
+    opened: OpenedStream,
+    idleMs: number,
+    observe: (chunk: unknown) => boolean,
+  ): Promise<RelayResult>;
+  error(res: ServerResponse, err: unknown): number;
+}
+
+export const openAIResponder: Responder = {
+  json: (res, completion) => sendJson(res, 200, completion),
+  relay: relaySse,
+  error: sendError,
+};
+
+/** The request body and how to answer it. */
+export interface Io {
+  body: unknown;
+  responder: Responder;
+}
+
+/** The extra last chunk of `include_usage`: usage and no choices. */
+function isUsageChunk(chunk: unknown): boolean {
+  const c = chunk as { usage?: unknown; choices?: unknown[] };
+  return !!c.usage && (!c.choices || c.choices.length === 0);
+}
+
+function cloudOnlyChat(model: string) {
+  return apiError(
+    400,
+    `Cloud models serve chat completions only; '${model}' cannot be used here.`,
+    "unsupported_model",
+    {
+      param: "model",
+    },
+  );
+}
+
+/** A cloud model: no balancer; the cloud service retries 429/5xx itself. */
+async function cloudChat(
+  this: ApiThis,
+  req: Req,
+  res: ServerResponse,
+  body: ChatBody,
+  trace: RequestTrace,
+  out: Responder,
+): Promise<void> {
+  this.checkModelAllowed(req, body.model);
+  const provider = cloudModel(body.model)!.provider.name;
+  trace.kind = "cloud";
+  trace.model = body.model;
+  trace.stream = !!body.stream;
+  trace.attempt(`cloud:${provider}`, provider);
+  res.setHeader("X-Router-Node", `cloud:${provider}`);
+  const clientGone = new AbortController();
+  res.once("close", () => {
+    if (!res.writableFinished) clientGone.abort();
+  });
+  const meta = {
+    id: `chatcmpl-${randomUUID().replace(/-/g, "")}`,
+    model: body.model,
+    created: Math.floor(Date.now() / 1000),
+  };
+  const result = await req.$ctx.call<unknown, object>("cloud.chat", {
+    request: body as unknown as OpenAIChatRequest,
+    meta,
+    signal: clientGone.signal,
+  });
+  if (!body.stream) {
+    trace.firstByte();
+    trace.answered(result);
+    out.json(res, result);
+    return;
+  }
+  const idleMs = this.settings.router.streamIdleTimeoutSecs * 1000;
+  const opened = await openStream(result as Readable, idleMs);
+  trace.firstByte();
+  const assembled = new StreamAssembler();
+  const wantsUsage = !!body.stream_options?.include_usage;
+  const relay = await out.relay(res, opened, idleMs, (chunk) => {
+    assembled.add(chunk);
+    return wantsUsage || !isUsageChunk(chunk);
+  });
+  trace.answered(assembled.body(), assembled.usage);
+  if (relay.error) throw relay.error;
+}
+
+export async function generate(this: ApiThis, req: Req, res: ServerResponse, kind: Kind, trace: RequestTrace, io: Io) {
+  const ctx = req.$ctx;
+  const out = io.responder;
+  if (kind === "chat") {
+    const body = parseBody(this.schemas.chat, io.body);
+    if (cloudModel(body.model)) return cloudChat.call(this, req, res, body, trace, out);
+  }
+  const job: ChatJob | CompletionJob =
+    kind === "chat"
+      ? chatJob(parseBody(this.schemas.chat, io.body))
+      : completionJob(parseBody(this.schemas.completion, io.body));
+  if (cloudModel(job.model)) throw cloudOnlyChat(job.model);
+  trace.model = job.model;
+  trace.stream = job.stream;
+  this.checkModelAllowed(req, job.model);
+  // usage is always asked for (history and metrics count tokens) and passed on only when the client asked
+  const clientWantsUsage = job.includeUsage;
+  job.includeUsage = true;
+  const { maxRetries, streamIdleTimeoutSecs } = this.settings.router;
+  // external runtimes are cancelled by aborting the HTTP call; nodes by an explicit cancel
+  let upstream = new AbortController();
+  const cancelOn = (target: Selection) =>
+    target.runtime
+      ? upstream.abort()
+      : ctx.call("inference.cancel", { requestId: job.requestId }, { nodeID: target.nodeID }).catch(() => undefined);
+  let current: Selection | null = null;
+  res.once("close", () => {
+    if (!res.writableFinished && current) cancelOn(current);
+  });
+
+  // hashed once, and only for the strategy that uses it
+  const conversation =
+    this.settings.router.balancerMode === "affinity"
+      ? affinityKey(job.model, job.user, "messages" in job ? job.messages : undefined)
+      : undefined;
+  const tried: string[] = [];
+  let lastError: unknown;
+  for (let attempt = 0; ; attempt++) {
+    let target: Selection;
+    try {
+      target = await ctx.call<Selection, object>("balancer.select", {
+        model: job.model,
+        exclude: tried,
+        affinityKey: conversation,
+      });
+    } catch (err) {
+      // every node that had the model failed: the client hears about the failure, not "no node"
+      throw lastError ?? err;
+    }
+    tried.push(target.nodeID);
+    trace.attempt(target.nodeID, target.machineName);
+    current = target;
+    upstream = new AbortController();
+    res.setHeader("X-Router-Node", target.nodeID);
+    let outcome: "ok" | "node_failed" | "client_error" = "node_failed";
+    let ttftMs: number | undefined;
+    const startedAt = performance.now();
+    try {
+      const result = target.runtime
+        ? await callUpstream(target.runtime, kind, job, upstream.signal)
+        : await ctx.call<unknown, ChatJob | CompletionJob>(`inference.${kind}`, job, { nodeID: target.nodeID });
+      if (!job.stream) {
+        trace.firstByte();
+        trace.answered(result);
+        out.json(res, result);
+        outcome = "ok";
+        ttftMs = performance.now() - startedAt;
+        return;
+      }
+      // a stream counts as started once its first chunk arrives; failing before that is retried
+      const opened = await openStream(result as Readable, streamIdleTimeoutSecs * 1000);
+      outcome = "ok";
+      ttftMs = performance.now() - startedAt;
+      trace.firstByte();
+      const assembled = new StreamAssembler();
+      const relay = await out.relay(res, opened, streamIdleTimeoutSecs * 1000, (chunk) => {
+        assembled.add(chunk);
+        return clientWantsUsage || !isUsageChunk(chunk);
+      });
+      trace.answered(assembled.body(), assembled.usage);
+      if (relay.clientClosed || relay.error) cancelOn(target);
+      if (relay.error) {
+        outcome = "node_failed";
+        throw relay.error; // recorded as failed; the client already has the error event
+      }
+      return;
+    } catch (err) {
+      const retry = isRetryable(err);
+      outcome = retry ? "node_failed" : "client_error";
+      if (!retry || attempt >= maxRetries || res.headersSent || res.destroyed) throw err;
+      if (!job.stream) trace.answered(null);
+      cancelOn(target);
+      lastError = err;
+      this.logger.warn(
+        `Node ${target.nodeID} failed (${(err as Error)?.message}); retrying ${job.requestId} elsewhere`,
+      );
+    } finally {
+      ctx.broker.broadcastLocal("router.request.finished", { nodeID: target.nodeID, outcome, ttftMs });
+    }
+  }
+}
+
+export async function embeddings(this: ApiThis, req: Req, res: ServerResponse, trace: RequestTrace) {
+  const ctx = req.$ctx;
+  const body = parseBody(embeddingSchema, req.body);
+  if (cloudModel(body.model)) throw cloudOnlyChat(body.model);
+  const job = embeddingJob(body);
+  trace.model = job.model;
+  this.checkModelAllowed(req, job.model);
+  const target = await ctx.call<Selection, { model: string }>("balancer.select", { model: job.model });
+  trace.attempt(target.nodeID, target.machineName);
+  res.setHeader("X-Router-Node", target.nodeID);
+  try {
+    type Embeddings = { data: Array<{ embedding: number[] | string }> };
+    const result = target.runtime
+      ? ((await callUpstream(
+          target.runtime,
+          "embeddings",
+          job,
+          AbortSignal.timeout(this.settings.router.requestTimeoutSecs * 1000),
+        )) as Embeddings)
+      : await ctx.call<Embeddings, typeof job>("inference.embeddings", job, { nodeID: target.nodeID });
+    if (body.encoding_format === "base64") {
+      for (const d of result.data) d.embedding = embeddingToBase64(d.embedding as number[]);
+    }
+    trace.firstByte();
+    // the vectors are not worth keeping: their count and usage are
+    const usage = (result as { usage?: { prompt_tokens?: number } }).usage;
+    trace.answered({ object: "list", embeddings: result.data.length, usage }, usage);
+    sendJson(res, 200, result);
+  } finally {
+    ctx.broker.broadcastLocal("router.request.finished", { nodeID: target.nodeID, outcome: "other" });
+  }
+}

@@ -1,0 +1,85 @@
+/**
+ * A stand-in for OpenAI's chat completions API, answering with the documented
+ * formats (test/fixtures/openai, sources noted there). Answers can be queued
+ * (errors, 429s); a last user message containing "SLOW" streams forever until
+ * the client closes.
+ */
+import fs from "node:fs";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import path from "node:path";
+
+export interface StandIn {
+  url: string;
+  requests: Array<{ method: string; path: string; headers: http.IncomingHttpHeaders; body: any }>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  queue: Array<{ status: number; body?: unknown; headers?: Record<string, string> }>;
+  closedEarly: number;
+  close(): Promise<void>;
+}
+
+export const OPENAI_TEST_KEY = "test-openai-key";
+const FIXTURES = path.join(__dirname, "../../fixtures/openai");
+const fixture = (name: string) => {
+  const { _source: _s, ...body } = JSON.parse(fs.readFileSync(path.join(FIXTURES, name), "utf8"));
+  void _s;
+  return body;
+};
+
+function lastUserText(body: { messages?: Array<{ role: string; content?: unknown }> }): string {
+  const last = [...(body.messages ?? [])].reverse().find((m) => m.role === "user");
+  return typeof last?.content === "string" ? last.content : JSON.stringify(last?.content ?? "");
+}
+
+export async function startOpenAIStandIn(): Promise<StandIn> {
+  const standIn: StandIn = { url: "", requests: [], queue: [], closedEarly: 0, close: async () => undefined };
+  const server = http.createServer((req, res) => {
+    let raw = "";
+    req.setEncoding("utf8");
+    req.on("data", (d: string) => (raw += d));
+    req.on("end", () => {
+      const body = raw ? JSON.parse(raw) : null;
+      standIn.requests.push({ method: req.method ?? "", path: req.url ?? "", headers: req.headers, body });
+      const json = (status: number, b: unknown, headers: Record<string, string> = {}) => {
+        res.writeHead(status, { "content-type": "application/json", ...headers });
+        res.end(JSON.stringify(b));
+      };
+      if (req.headers.authorization !== `Bearer ${OPENAI_TEST_KEY}`) {
+        return json(401, {
+          error: {
+            message: "Incorrect API key provided.",
+            type: "invalid_request_error",
+            param: null,
+            code: "invalid_api_key",
+          },
+        });
+      }
+      const queued = standIn.queue.shift();
+      if (queued) return json(queued.status, queued.body ?? {}, queued.headers);
+      if (req.url !== "/v1/chat/completions")
+        return json(404, { error: { message: "Unknown path", type: "invalid_request_error" } });
+      if (!body.stream) return json(200, fixture(body.tools ? "tool-call.json" : "chat-completion.json"));
+      res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
+      if (lastUserText(body).includes("SLOW")) {
+        const timer = setInterval(() => {
+          res.write(
+            `data: ${JSON.stringify({ id: "chatcmpl-slow", object: "chat.completion.chunk", created: 1, model: body.model, choices: [{ index: 0, delta: { content: "tick " }, logprobs: null, finish_reason: null }] })}\n\n`,
+          );
+        }, 100);
+        res.on("close", () => {
+          clearInterval(timer);
+          standIn.closedEarly++;
+        });
+        return;
+      }
+      res.end(fs.readFileSync(path.join(FIXTURES, "stream.txt"), "utf8"));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  standIn.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  standIn.close = () =>
+    new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    });
+  return standIn;
+}
