@@ -44,6 +44,7 @@ describe("configuration", () => {
       "auth",
       "apikeys",
       "history",
+      "cloud",
       "inference",
     ]);
     expect(selectedServices("inference")).toEqual(["inference"]);
