@@ -4,6 +4,8 @@
  *   make-model [opts]    write a tiny random-weight GGUF model
  *   user add|list|delete  manage users in the data store (recovery)
  *   key create|list|revoke manage API keys in the data store (recovery)
+ *   model add|download|list|rm  the model catalog, through a running router's API
+ *   nodes                the node table, through a running router's API
  *   env                  print the environment variables as a Markdown table
  */
 import fs from "node:fs";
@@ -21,7 +23,9 @@ import AuthService from "../services/auth.service";
 import ApiKeysService from "../services/apikeys.service";
 import HistoryService from "../services/history.service";
 import CloudService from "../services/cloud.service";
+import ModelsService from "../services/models.service";
 import { keyCommand, userCommand } from "./accounts-cli";
+import { modelCommand, nodesCommand } from "./models-cli";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each schema has its own settings/methods types
 const SCHEMAS: Record<string, ServiceSchema<any, any, any>> = {
@@ -32,6 +36,7 @@ const SCHEMAS: Record<string, ServiceSchema<any, any, any>> = {
   apikeys: ApiKeysService,
   history: HistoryService,
   cloud: CloudService,
+  models: ModelsService,
   inference: InferenceService,
 };
 
@@ -105,12 +110,16 @@ async function main(argv: string[]): Promise<void> {
       return userCommand(rest);
     case "key":
       return keyCommand(rest);
+    case "model":
+      return modelCommand(rest);
+    case "nodes":
+      return nodesCommand();
     case "env":
       console.log("| variable | default | meaning |\n| --- | --- | --- |");
       for (const v of ENV_VARS) console.log(`| \`${v.name}\` | ${v.default} | ${v.description} |`);
       return;
     default:
-      throw new Error(`unknown command "${command}" (commands: start, make-model, user, key, env)`);
+      throw new Error(`unknown command "${command}" (commands: start, make-model, model, nodes, user, key, env)`);
   }
 }
 

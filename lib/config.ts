@@ -25,9 +25,9 @@ export const ENV_VARS: EnvVar[] = [
   },
   {
     name: "SERVICES",
-    default: "`api,registry,balancer,auth,apikeys,history,cloud,inference`",
+    default: "`api,registry,balancer,auth,apikeys,history,cloud,models,inference`",
     description:
-      "Comma-separated services this process hosts. `inference` alone makes an inference node; `router` is short for `api,registry,balancer,auth,apikeys,history,cloud`.",
+      "Comma-separated services this process hosts. `inference` alone makes an inference node; `router` is short for `api,registry,balancer,auth,apikeys,history,cloud,models`.",
   },
   {
     name: "NAMESPACE",
@@ -227,6 +227,31 @@ export const ENV_VARS: EnvVar[] = [
     default: "a built-in list",
     description: "Comma-separated `anthropic:` models `/v1/models` lists.",
   },
+  // models
+  {
+    name: "HF_BASE_URL",
+    default: "`https://huggingface.co`",
+    description: "Hugging Face Hub (or a mirror) for model registration, search and downloads; router and nodes.",
+  },
+  {
+    name: "HF_TOKEN",
+    default: "(none)",
+    description:
+      "Hub token for gated or private repos. The router uses it for the hub API, each node its own for downloads.",
+  },
+  // command line
+  {
+    name: "LLM_ROUTER_URL",
+    default: "`http://localhost:8080`",
+    description: "The router the `model` and `nodes` commands talk to.",
+  },
+  {
+    name: "LLM_ROUTER_TOKEN",
+    default: "(none)",
+    description: "A login token for the `model` and `nodes` commands (else they log in with the next two).",
+  },
+  { name: "LLM_ROUTER_USER", default: "`admin`", description: "User the `model` and `nodes` commands log in as." },
+  { name: "LLM_ROUTER_PASSWORD", default: "(none)", description: "Its password." },
   // inference node
   {
     name: "LLM_NODE_MODELS_DIR",
@@ -422,9 +447,19 @@ export function nodeConfig(): NodeConfig {
   };
 }
 
-export const ALL_SERVICES = ["api", "registry", "balancer", "auth", "apikeys", "history", "cloud", "inference"];
+export const ALL_SERVICES = [
+  "api",
+  "registry",
+  "balancer",
+  "auth",
+  "apikeys",
+  "history",
+  "cloud",
+  "models",
+  "inference",
+];
 export const SERVICE_GROUPS: Record<string, string[]> = {
-  router: ["api", "registry", "balancer", "auth", "apikeys", "history", "cloud"],
+  router: ["api", "registry", "balancer", "auth", "apikeys", "history", "cloud", "models"],
   all: ALL_SERVICES,
 };
 

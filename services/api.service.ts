@@ -23,6 +23,7 @@ import { embeddings, generate, openAIResponder, type Io, type Responder } from "
 import { anthropicResponder } from "./api/anthropic-responder";
 import { parseMessagesRequest } from "../lib/providers/anthropic-ingress";
 import { historyAliases } from "./api/history-routes";
+import { modelAliases } from "./api/model-routes";
 import { metricsAliases } from "./api/metrics-routes";
 import { AuthGateMixin, type AuthedRequest } from "../mixins/auth-gate.mixin";
 
@@ -173,6 +174,7 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
             this.runTraced(req, res, "legacy", (t) => generate.call(this, req, res, "completion", t, openAI(req)));
           },
           ...nodeAliases,
+          ...modelAliases,
           ...historyAliases,
           ...accountAliases,
         },

@@ -3,10 +3,11 @@
  * in LLM_NODE_MODELS_DIR with node-llama-cpp, and broadcasts heartbeats with
  * its models, load and machine metrics.
  */
+import fs from "node:fs";
 import os from "node:os";
 import type { Context, Service, ServiceSchema } from "moleculer";
 import si from "systeminformation";
-import { nodeConfig, type NodeConfig } from "../lib/config";
+import { envString, nodeConfig, type NodeConfig } from "../lib/config";
 import type { Heartbeat } from "../lib/cluster/types";
 import { ensureDemoModel } from "../lib/inference/demo-model";
 import { LlamaEngine } from "../lib/inference/llama-engine";
@@ -16,6 +17,8 @@ import type { ChatJob, CompletionJob, EmbeddingJob, Engine } from "../lib/infere
 import { embeddingList } from "../lib/openai/format";
 import { apiError } from "../lib/openai/errors";
 import { NvidiaSmi } from "../lib/metrics/gpu";
+import { downloadFile } from "../lib/models/download";
+import { modelFileFor, resolveInside } from "../lib/models/names";
 
 interface Settings {
   node: NodeConfig;
@@ -30,6 +33,8 @@ interface Vars {
   pending: NodeJS.Timeout | null;
   /** Asked to disconnect: takes nothing new and leaves once what runs has finished. */
   leaving: boolean;
+  /** Downloads running on this node, by task id. */
+  downloads: Map<string, AbortController>;
 }
 
 interface Methods {
@@ -39,6 +44,15 @@ interface Methods {
   scheduleHeartbeat(): void;
   collectMachine(): Promise<void>;
   leaveWhenIdle(): void;
+  runDownload(p: DownloadParams, ac: AbortController): Promise<void>;
+}
+
+interface DownloadParams {
+  taskId: string;
+  modelId: string;
+  url: string;
+  sha256: string | null;
+  size: number | null;
 }
 
 type This = Service<Settings> & Vars & Methods;
@@ -78,6 +92,58 @@ const InferenceService: ServiceSchema<Settings, Methods, Vars> = {
       params: { requestId: "string" },
       handler(this: This, ctx: Context<{ requestId: string }>) {
         return { cancelled: this.runner?.cancel(ctx.params.requestId) ?? false };
+      },
+    },
+    /**
+     * Fetches a model file from the hub (or a mirror) itself, into the models
+     * dir, then loads it; progress goes out as `models.progress` events. The
+     * hub token, if any, is this node's own HF_TOKEN: it never crosses the
+     * transporter.
+     */
+    download: {
+      visibility: "public",
+      params: {
+        taskId: { type: "string", max: 128 },
+        modelId: { type: "string", max: 512 },
+        url: { type: "url", max: 4096 },
+        sha256: { type: "string", length: 64, nullable: true, optional: true },
+        size: { type: "number", integer: true, min: 0, nullable: true, optional: true },
+      },
+      handler(this: This, ctx: Context<DownloadParams>) {
+        this.requireRunner();
+        modelFileFor(ctx.params.modelId); // a bad name is refused here, before anything starts
+        if (this.engine!.models().some((m) => m.id === ctx.params.modelId)) {
+          throw apiError(409, `The model '${ctx.params.modelId}' is on this node already.`, "model_exists");
+        }
+        const ac = new AbortController();
+        this.downloads.set(ctx.params.taskId, ac);
+        void this.runDownload(ctx.params, ac).finally(() => this.downloads.delete(ctx.params.taskId));
+        return { accepted: true, nodeID: this.broker.nodeID };
+      },
+    },
+    cancelDownload: {
+      visibility: "public",
+      params: { taskId: { type: "string", max: 128 } },
+      handler(this: This, ctx: Context<{ taskId: string }>) {
+        const ac = this.downloads.get(ctx.params.taskId);
+        ac?.abort(apiError(499, "The download was cancelled.", "cancelled"));
+        return { cancelled: !!ac };
+      },
+    },
+    /** Unloads a model and deletes its file. */
+    removeModel: {
+      visibility: "public",
+      params: { modelId: { type: "string", max: 512 } },
+      async handler(this: This, ctx: Context<{ modelId: string }>) {
+        const engine = this.requireRunner() && this.engine!;
+        const model = engine.models().find((m) => m.id === ctx.params.modelId);
+        if (!model) throw apiError(404, `The model '${ctx.params.modelId}' is not on this node.`, "model_not_found");
+        await engine.removeModel(model.id);
+        const file = resolveInside(this.settings.node.modelsDir, modelFileFor(model.id));
+        await fs.promises.rm(file, { force: true });
+        this.logger.info(`Removed the model ${model.id}`);
+        this.sendHeartbeat();
+        return { removed: true, model: model.id, node: this.broker.nodeID };
       },
     },
     /** POST /api/nodes/:id/disconnect: finish what runs, then stop this node's process. */
@@ -163,6 +229,43 @@ const InferenceService: ServiceSchema<Settings, Methods, Vars> = {
       }, CHANGE_DEBOUNCE_MS);
     },
 
+    async runDownload(this: This, p: DownloadParams, ac: AbortController) {
+      const progress = (status: string, extra: Record<string, unknown> = {}) =>
+        this.broker
+          .broadcast("models.progress", {
+            taskId: p.taskId,
+            nodeID: this.broker.nodeID,
+            modelId: p.modelId,
+            status,
+            ...extra,
+          })
+          .catch(() => undefined);
+      void progress("downloading", { bytes: 0, total: p.size });
+      try {
+        const rel = modelFileFor(p.modelId);
+        const got = await downloadFile({
+          url: p.url,
+          token: envString("HF_TOKEN", "") || undefined,
+          destDir: this.settings.node.modelsDir,
+          relPath: rel,
+          sha256: p.sha256,
+          size: p.size,
+          signal: ac.signal,
+          onProgress: (x) => void progress("downloading", { ...x }),
+        });
+        void progress("loading", { bytes: got.bytes, total: got.bytes });
+        await this.engine!.addModel(p.modelId, got.path);
+        this.logger.info(`Downloaded and loaded the model ${p.modelId}`);
+        this.sendHeartbeat();
+        void progress("done", { bytes: got.bytes, total: got.bytes });
+      } catch (err) {
+        const e = err as Error & { type?: string };
+        const status = ac.signal.aborted ? "cancelled" : "failed";
+        this.logger.warn(`Download of ${p.modelId} ${status}: ${e.message}`);
+        void progress(status, { error: e.message, code: e.type ?? null });
+      }
+    },
+
     /** Called on leave and on every load change while leaving. */
     leaveWhenIdle(this: This) {
       if (!this.leaving || !this.runner || this.runner.activeRequests > 0) return;
@@ -205,6 +308,7 @@ const InferenceService: ServiceSchema<Settings, Methods, Vars> = {
     this.timer = null;
     this.pending = null;
     this.leaving = false;
+    this.downloads = new Map();
   },
 
   async started(this: This) {
@@ -239,6 +343,7 @@ const InferenceService: ServiceSchema<Settings, Methods, Vars> = {
   },
 
   async stopped(this: This) {
+    for (const ac of this.downloads.values()) ac.abort(new Error("the node is stopping"));
     if (this.timer) clearInterval(this.timer);
     if (this.pending) clearTimeout(this.pending);
     this.runner?.abortAll();

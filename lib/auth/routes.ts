@@ -53,6 +53,16 @@ export const ROUTES: RouteRule[] = [
   { method: "POST", path: "/api/nodes/:id/undrain", access: "admin" },
   { method: "POST", path: "/api/nodes/:id/disconnect", access: "admin" },
   { method: "DELETE", path: "/api/nodes/:id", access: "admin" },
+  // models and tasks
+  { method: "GET", path: "/api/models", access: "user" },
+  { method: "POST", path: "/api/models/register", access: "admin" },
+  { method: "GET", path: "/api/models/available", access: "user" },
+  { method: "POST", path: "/api/models/:id/download", access: "admin" },
+  { method: "DELETE", path: "/api/models/:id", access: "admin" },
+  { method: "GET", path: "/api/tasks", access: "user" },
+  { method: "GET", path: "/api/tasks/:id", access: "user" },
+  { method: "POST", path: "/api/tasks/:id/cancel", access: "admin" },
+  { method: "DELETE", path: "/api/nodes/:id/models/:model", access: "admin" },
   // history and metrics
   { method: "GET", path: "/api/dashboard/request-responses", access: "user" },
   { method: "GET", path: "/api/dashboard/request-responses/export", access: "user" },

@@ -44,6 +44,21 @@ export class InstantEngine implements Engine {
     return this.list;
   }
 
+  async addModel(id: string, file: string): Promise<EngineModel> {
+    if (this.list.some((m) => m.id === id)) throw apiError(409, `The model '${id}' is loaded already.`, "model_exists");
+    const m = { id, path: file, sizeBytes: 0, contextSize: 4096, parallel: this.slots.capacity };
+    this.list.push(m);
+    return m;
+  }
+
+  async removeModel(id: string): Promise<void> {
+    this.check(id);
+    this.list.splice(
+      this.list.findIndex((m) => m.id === id),
+      1,
+    );
+  }
+
   load(): ModelLoad[] {
     return this.list.map((m) => ({ id: m.id, active: this.active, queued: this.slots.waiting, capacity: m.parallel }));
   }

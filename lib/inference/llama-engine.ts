@@ -274,12 +274,29 @@ export class LlamaEngine implements Engine {
     return { backend, devices, vram: { used: vram.used, total: vram.total } };
   }
 
-  async dispose(): Promise<void> {
-    for (const m of this.loaded.values()) {
-      if (m.embedding) await (await m.embedding).dispose();
-      await m.context.dispose();
-      await m.model.dispose();
+  async addModel(id: string, file: string): Promise<EngineModel> {
+    if (this.loaded.has(id)) throw apiError(409, `The model '${id}' is loaded already.`, "model_exists");
+    await this.loadModel(id, file);
+    return this.get(id).info;
+  }
+
+  async removeModel(id: string): Promise<void> {
+    const m = this.get(id);
+    if (m.pool.inUse > 0 || m.pool.waiting > 0) {
+      throw apiError(409, `The model '${id}' is serving requests; drain the node first.`, "model_busy");
     }
+    this.loaded.delete(id);
+    await this.unload(m);
+  }
+
+  private async unload(m: LoadedModel): Promise<void> {
+    if (m.embedding) await (await m.embedding).dispose();
+    await m.context.dispose();
+    await m.model.dispose();
+  }
+
+  async dispose(): Promise<void> {
+    for (const m of this.loaded.values()) await this.unload(m);
     this.loaded.clear();
     await this.llama.dispose();
   }

@@ -76,5 +76,9 @@ export interface Engine {
   complete(job: CompletionJob, hooks: GenerationHooks): Promise<GenerationResult>;
   embed(job: EmbeddingJob): Promise<{ vectors: number[][]; promptTokens: number }>;
   gpuInfo(): Promise<{ backend: string | false; devices: string[]; vram: { used: number; total: number } | null }>;
+  /** Loads a model file that arrived after start (a download). */
+  addModel(id: string, file: string): Promise<EngineModel>;
+  /** Unloads a model; 409 while it serves requests. */
+  removeModel(id: string): Promise<void>;
   dispose(): Promise<void>;
 }

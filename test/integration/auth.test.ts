@@ -2,6 +2,7 @@
  * The locked-down surface, against a started router (one process, real HTTP,
  * NeDB files in a temp data dir): the whole route table, tokens, keys, limits.
  */
+import { startHubStandIn, type HubStandIn } from "../helpers/standins/hub";
 import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
@@ -51,13 +52,18 @@ async function call(
   return { status: res.status, body: body as Record<string, any>, headers: res.headers };
 }
 
+let hub: HubStandIn;
+
 beforeAll(async () => {
+  // the model routes talk to the hub: a local stand-in
+  hub = await startHubStandIn();
   const models = tempDir("auth-models");
   writeModel(models, MODEL);
   router = await startRouter("router", {
     LLM_NODE_MODELS_DIR: models,
     LLM_ROUTER_DATA_DIR: dataDir,
     LLM_ROUTER_JWT_SECRET: SECRET,
+    HF_BASE_URL: hub.url,
   });
   await router.proc.waitForOutput(/is online/);
   admin = await login(router.url);
@@ -73,6 +79,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await router?.proc.stop();
+  await hub?.close();
 });
 
 /** A request that the route accepts once past the gate (bodies valid enough not to matter). */

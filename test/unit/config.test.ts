@@ -45,10 +45,20 @@ describe("configuration", () => {
       "apikeys",
       "history",
       "cloud",
+      "models",
       "inference",
     ]);
     expect(selectedServices("inference")).toEqual(["inference"]);
-    expect(selectedServices("router")).toEqual(["api", "registry", "balancer", "auth", "apikeys", "history", "cloud"]);
+    expect(selectedServices("router")).toEqual([
+      "api",
+      "registry",
+      "balancer",
+      "auth",
+      "apikeys",
+      "history",
+      "cloud",
+      "models",
+    ]);
     expect(selectedServices(" inference , api ")).toEqual(["api", "inference"]);
     expect(() => selectedServices("api,gpu")).toThrow(/unknown service "gpu"/);
   });

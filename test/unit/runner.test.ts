@@ -12,6 +12,10 @@ function scriptedEngine(pieces: string[]): Engine & { aborted: boolean } {
     embed: async () => ({ vectors: [], promptTokens: 0 }),
     gpuInfo: async () => ({ backend: false as const, devices: [], vram: null }),
     dispose: async () => undefined,
+    addModel: async () => {
+      throw new Error("not in this test");
+    },
+    removeModel: async () => undefined,
     complete: (_job: unknown, hooks: GenerationHooks) => engine.chat(_job as ChatJob, hooks),
     async chat(_job: ChatJob, hooks: GenerationHooks): Promise<GenerationResult> {
       let text = "";

@@ -1,0 +1,162 @@
+/**
+ * `llm-router model …` and `llm-router nodes`: the model catalog and the node
+ * table through a running router's API (LLM_ROUTER_URL), logged in with
+ * LLM_ROUTER_TOKEN or LLM_ROUTER_USER + LLM_ROUTER_PASSWORD.
+ */
+import { setTimeout as sleep } from "node:timers/promises";
+import { parseArgs } from "node:util";
+import cliProgress from "cli-progress";
+import { envString } from "../lib/config";
+
+interface TaskView {
+  id: string;
+  model: string;
+  node: string;
+  status: string;
+  bytes: number;
+  total: number | null;
+  rate: number;
+  error: string | null;
+}
+
+const USAGE_MODEL =
+  "usage: llm-router model add <org/repo | hub URL> [--file F.gguf] | model download <id> (--all | --node ID…) | model list | model rm <id>";
+
+class Api {
+  private token: string | null = null;
+  constructor(private readonly base: string) {}
+
+  private async login(): Promise<string> {
+    if (this.token) return this.token;
+    const given = envString("LLM_ROUTER_TOKEN", "");
+    if (given) return (this.token = given);
+    const username = envString("LLM_ROUTER_USER", "admin");
+    const password = envString("LLM_ROUTER_PASSWORD", "");
+    if (!password) throw new Error("set LLM_ROUTER_TOKEN, or LLM_ROUTER_USER and LLM_ROUTER_PASSWORD, to log in");
+    const body = await this.send("POST", "/api/auth/login", { username, password }, false);
+    return (this.token = (body as { token: string }).token);
+  }
+
+  async send(method: string, path: string, body?: unknown, auth = true): Promise<unknown> {
+    const headers: Record<string, string> = { "content-type": "application/json" };
+    if (auth) headers.authorization = `Bearer ${await this.login()}`;
+    const res = await fetch(`${this.base}${path}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    const parsed = text ? (JSON.parse(text) as unknown) : null;
+    if (!res.ok) {
+      const m = (parsed as { error?: { message?: string } } | null)?.error?.message ?? text;
+      throw new Error(`${method} ${path}: ${res.status} ${m}`);
+    }
+    return parsed;
+  }
+}
+
+const api = () => new Api(envString("LLM_ROUTER_URL", "http://localhost:8080").replace(/\/+$/, ""));
+const enc = encodeURIComponent;
+
+/** Follows download tasks with one progress bar each until all have ended; false if any failed. */
+async function follow(a: Api, tasks: TaskView[]): Promise<boolean> {
+  const interactive = process.stdout.isTTY === true;
+  const bars = new cliProgress.MultiBar(
+    {
+      format: "{node} |{bar}| {percentage}% {value}/{total} bytes {rate}/s {status}",
+      hideCursor: true,
+      clearOnComplete: false,
+      noTTYOutput: !interactive,
+      notTTYSchedule: 1000,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  const bar = new Map(
+    tasks.map((t) => [t.id, bars.create(t.total ?? 0, 0, { node: t.node, rate: 0, status: t.status })]),
+  );
+  const ended = new Map<string, TaskView>();
+  while (ended.size < tasks.length) {
+    for (const t of tasks) {
+      if (ended.has(t.id)) continue;
+      const now = (await a.send("GET", `/api/tasks/${enc(t.id)}`)) as TaskView;
+      const b = bar.get(t.id)!;
+      if (now.total) b.setTotal(now.total);
+      b.update(now.bytes, { node: now.node, rate: Math.round(now.rate), status: now.status });
+      if (["done", "failed", "cancelled"].includes(now.status)) ended.set(t.id, now);
+    }
+    if (ended.size < tasks.length) await sleep(300);
+  }
+  bars.stop();
+  for (const t of ended.values()) {
+    console.log(`${t.node}: ${t.status}${t.error ? ` (${t.error})` : ""}`);
+  }
+  return [...ended.values()].every((t) => t.status === "done");
+}
+
+export async function modelCommand(args: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      file: { type: "string" },
+      all: { type: "boolean", default: false },
+      node: { type: "string", multiple: true },
+      json: { type: "boolean", default: false },
+    },
+  });
+  const [sub, arg] = positionals;
+  const a = api();
+  switch (sub) {
+    case "add": {
+      if (!arg) throw new Error(USAGE_MODEL);
+      const m = (await a.send("POST", "/api/models/register", { repo: arg, file: values.file })) as {
+        id: string;
+        size: number | null;
+      };
+      console.log(`registered ${m.id}${m.size ? ` (${m.size} bytes)` : ""}`);
+      return;
+    }
+    case "download": {
+      if (!arg || (!values.all && !values.node?.length)) throw new Error(USAGE_MODEL);
+      const { tasks } = (await a.send(
+        "POST",
+        `/api/models/${enc(arg)}/download`,
+        values.all ? { all: true } : { nodes: values.node },
+      )) as { tasks: TaskView[] };
+      if (!(await follow(a, tasks))) process.exitCode = 1;
+      return;
+    }
+    case "list": {
+      const list = (await a.send("GET", "/api/models")) as Array<{ id: string; size: number | null; nodes: string[] }>;
+      if (values.json) return console.log(JSON.stringify(list, null, 2));
+      if (!list.length) return console.log("(no models registered)");
+      for (const m of list) console.log(`${m.id}\t${m.size ?? "?"} bytes\ton: ${m.nodes.join(", ") || "(none)"}`);
+      return;
+    }
+    case "rm": {
+      if (!arg) throw new Error(USAGE_MODEL);
+      await a.send("DELETE", `/api/models/${enc(arg)}`);
+      console.log(`removed ${arg} from the catalog`);
+      return;
+    }
+    default:
+      throw new Error(USAGE_MODEL);
+  }
+}
+
+export async function nodesCommand(): Promise<void> {
+  const nodes = (await api().send("GET", "/api/nodes")) as Array<{
+    id: string;
+    status: string;
+    machine_name: string;
+    models: string[];
+    active_requests: number;
+    capacity: number;
+  }>;
+  if (!nodes.length) return console.log("(no nodes)");
+  for (const n of nodes) {
+    console.log(
+      `${n.id}\t${n.status}\t${n.machine_name}\t${n.active_requests}/${n.capacity} busy\t${n.models.join(", ")}`,
+    );
+  }
+}
