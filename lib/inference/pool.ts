@@ -6,7 +6,8 @@
  * the other sequences stay empty, which keeps attention over the cache small.
  * An item can be released with a key (the conversation it served); `acquire`
  * with the same key takes that item back if it is free, so a conversation's
- * next turn finds its own KV cache.
+ * next turn finds its own KV cache; another conversation takes an unused item
+ * or the one whose conversation went quiet longest ago.
  */
 export class Pool<T> {
   private readonly free: T[];
@@ -35,8 +36,7 @@ export class Pool<T> {
 
   acquire(signal?: AbortSignal, key?: string): Promise<T> {
     if (signal?.aborted) return Promise.reject(abortError(signal));
-    const mine = key === undefined ? -1 : this.free.findIndex((it) => this.keys.get(it) === key);
-    const [item] = this.free.splice(Math.max(mine, 0), 1);
+    const [item] = this.free.splice(this.pick(key), 1);
     if (item !== undefined) return Promise.resolve(item);
     return new Promise<T>((resolve, reject) => {
       const waiter: (typeof this.waiters)[number] = { resolve, reject, signal };
@@ -50,6 +50,19 @@ export class Pool<T> {
       }
       this.waiters.push(waiter);
     });
+  }
+
+  /**
+   * Which free item to hand out: without a key the most recently freed (LIFO);
+   * with one, the item holding that conversation, else one holding none, else
+   * the one freed longest ago (the conversation least likely to come back).
+   */
+  private pick(key: string | undefined): number {
+    if (key === undefined) return 0;
+    const mine = this.free.findIndex((it) => this.keys.get(it) === key);
+    if (mine >= 0) return mine;
+    const empty = this.free.findIndex((it) => !this.keys.has(it));
+    return empty >= 0 ? empty : this.free.length - 1;
   }
 
   release(item: T, key?: string): void {

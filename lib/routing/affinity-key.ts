@@ -11,6 +11,7 @@ export function affinityKey(
   if (user) return `user:${user}`;
   if (!messages?.length) return undefined;
   const firstUser = messages.findIndex((m) => m.role === "user");
-  const opening = messages.slice(0, firstUser + 1);
+  // without a user message the whole list is the opening (else every such request would share one key)
+  const opening = firstUser < 0 ? messages : messages.slice(0, firstUser + 1);
   return `prefix:${createHash("sha1").update(model).update("\0").update(JSON.stringify(opening)).digest("base64url")}`;
 }

@@ -19,4 +19,9 @@ describe("affinityKey", () => {
     expect(affinityKey("n", undefined, turn1)).not.toBe(affinityKey("m", undefined, turn1));
     expect(affinityKey("m", undefined, undefined)).toBeUndefined();
   });
+  test("requests without a user message do not all share one key", () => {
+    expect(affinityKey("m", undefined, [sys])).not.toBe(
+      affinityKey("m", undefined, [{ role: "system", content: "other" }]),
+    );
+  });
 });

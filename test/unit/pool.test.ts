@@ -28,20 +28,29 @@ describe("Pool", () => {
     expect(await pool.acquire()).toBe(b);
   });
 
-  test("a conversation gets back the free item it last used; others get the LIFO head", async () => {
+  test("a conversation gets back its item; a new one takes an unused item, else the longest-idle one", async () => {
     const pool = new Pool(["s1", "s2", "s3"]);
-    const [a, b] = [await pool.acquire(undefined, "conv-a"), await pool.acquire(undefined, "conv-b")];
+    const a = await pool.acquire(undefined, "conv-a");
+    const b = await pool.acquire(undefined, "conv-b");
+    expect([a, b]).toEqual(["s1", "s2"]);
     pool.release(a, "conv-a");
     pool.release(b, "conv-b");
     expect(await pool.acquire(undefined, "conv-a")).toBe(a);
-    // an unknown conversation takes the most recently freed item
-    expect(await pool.acquire(undefined, "conv-c")).toBe(b);
-    pool.release(b, "conv-c");
-    // conv-b's cache was overwritten by conv-c: it no longer prefers b
-    expect(await pool.acquire(undefined, "conv-b")).toBe(b);
-    pool.release(b);
-    pool.release(a);
-    expect(await pool.acquire(undefined, "conv-a")).toBe(a);
+    pool.release(a, "conv-a");
+    // s3 holds no conversation: a new one takes it and leaves a's and b's caches alone
+    expect(await pool.acquire(undefined, "conv-c")).toBe("s3");
+    pool.release("s3", "conv-c");
+    // every item holds one now: the one freed longest ago (b's) is given up
+    expect(await pool.acquire(undefined, "conv-d")).toBe(b);
+    pool.release(b, "conv-d");
+    expect(await pool.acquire(undefined, "conv-b")).toBe(a);
+  });
+
+  test("without a key, free items are still reused last-in first-out", async () => {
+    const pool = new Pool(["s1", "s2"]);
+    const x = await pool.acquire(undefined, "k");
+    pool.release(x, "k");
+    expect(await pool.acquire()).toBe(x);
   });
 
   test("an aborted waiter leaves the queue and does not take an item", async () => {
