@@ -94,8 +94,13 @@ export async function startRouter(
   nodeArgs: string[] = [],
 ): Promise<{ proc: Proc; url: string }> {
   const proc = startCli(name, env, ["start"], nodeArgs);
-  const m = await proc.waitForOutput(/LLM Router listening on (http:\/\/\S+)/);
-  return { proc, url: m[1] };
+  try {
+    const m = await proc.waitForOutput(/LLM Router listening on (http:\/\/\S+)/);
+    return { proc, url: m[1] };
+  } catch (err) {
+    await proc.stop("SIGKILL"); // never leave a router behind a failed start
+    throw err;
+  }
 }
 
 export function freePort(): Promise<number> {
