@@ -1,3 +1,4 @@
+import { waitFor } from "../helpers/wait";
 import { createHash } from "node:crypto";
 import fs from "node:fs";
 import { createServer } from "node:http";
@@ -116,8 +117,8 @@ describe("downloadFile", () => {
     const ac = new AbortController();
     const done = downloadFile(options("model.gguf", { signal: ac.signal, backoffMs: 60_000 }));
     const part = path.join(dest, "hf", REPO, "model.gguf.part");
-    while (!(fs.existsSync(part) && fs.statSync(part).size >= 100_000)) await new Promise((r) => setTimeout(r, 20));
-    await new Promise((r) => setTimeout(r, 100));
+    // the connection is cut once the part holds 100 kB; from then on the download waits 60 s to retry
+    await waitFor(() => fs.existsSync(part) && fs.statSync(part).size >= 100_000, { what: "the cut" });
     ac.abort();
     await expect(done).rejects.toMatchObject({ name: "AbortError" });
     expect(filesIn(dest)).toEqual([]);
