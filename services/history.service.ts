@@ -38,6 +38,7 @@ interface Vars {
 }
 
 interface Methods {
+  count(query: object): Promise<number>;
   flush(): Promise<void>;
   purge(now: number, keep?: number): Promise<{ expired: number; capped: number }>;
 }
@@ -83,7 +84,7 @@ const HistoryService: ServiceSchema<Settings, Methods, Vars> = {
         const query = storeQuery(f);
         const [docs, total] = await Promise.all([
           this.adapter.find({ query, sort: ["-ts"], offset: (f.page - 1) * f.per_page, limit: f.per_page }),
-          this.adapter.count({ query }),
+          this.count(query),
         ]);
         return { records: docs.map(view), total_count: total, page: f.page, per_page: f.per_page };
       },
@@ -119,7 +120,7 @@ const HistoryService: ServiceSchema<Settings, Methods, Vars> = {
       async handler(this: This) {
         const now = Date.now();
         const docs = await this.adapter.find({ query: { ts: { $gte: now - HOUR_MS } } });
-        return { ...hourStats(docs as StatSample[], now), total_records: await this.adapter.count({}) };
+        return { ...hourStats(docs as StatSample[], now), total_records: await this.count({}) };
       },
     },
     /** Writes what is buffered now (tests and shutdown). */
@@ -141,6 +142,15 @@ const HistoryService: ServiceSchema<Settings, Methods, Vars> = {
   },
 
   methods: {
+    /**
+     * NeDB's own count: moleculer-db's NeDB adapter counts by copying every
+     * matching document (about 15 times slower at 100,000 records).
+     */
+    count(this: This, query: object) {
+      const db = (this.adapter as { db?: { countAsync?(q: object): Promise<number> } }).db;
+      return db?.countAsync ? db.countAsync(query) : this.adapter.count({ query });
+    },
+
     async flush(this: This) {
       if (this.flushTimer) clearTimeout(this.flushTimer);
       this.flushTimer = null;
@@ -166,16 +176,19 @@ const HistoryService: ServiceSchema<Settings, Methods, Vars> = {
       const expired = await this.adapter.removeMany({ ts: { $lt: cutoff } });
       let capped = 0;
       if (this.settings.capped) {
-        const excess = (await this.adapter.count({})) - keep;
+        const excess = (await this.count({})) - keep;
         if (excess > 0) {
           const oldest = await this.adapter.find({ sort: ["ts"], limit: excess });
           capped = await this.adapter.removeMany({ _id: { $in: oldest.map((d) => d._id) } });
         }
       }
-      this.stored = await this.adapter.count({});
-      if (expired || capped) {
-        // NeDB appends removals to its file: rewrite it so the file shrinks too (MongoDB has no such call)
+      this.stored = await this.count({});
+      if (expired) {
+        // NeDB appends removals to its file: rewrite it so the file shrinks too (MongoDB has no such call).
+        // Only for the hourly retention purge: rewriting the whole file on every trim at the cap stalls the router.
         await (this.adapter as { db?: { compactDatafileAsync?(): Promise<void> } }).db?.compactDatafileAsync?.();
+      }
+      if (expired || capped) {
         this.logger.info(`history: purged ${expired} expired and ${capped} over-cap record(s)`);
       }
       return { expired, capped };
@@ -191,6 +204,10 @@ const HistoryService: ServiceSchema<Settings, Methods, Vars> = {
   },
 
   async started(this: This) {
+    // range filters and retention on `ts` use an index in NeDB too (MongoDB: create it in the database)
+    await (this.adapter as { db?: { ensureIndexAsync?(o: object): Promise<void> } }).db?.ensureIndexAsync?.({
+      fieldName: "ts",
+    });
     await this.purge(Date.now());
     this.purgeTimer = setInterval(() => void this.purge(Date.now()), HOUR_MS);
   },
