@@ -6,6 +6,7 @@
  * docs.anthropic.com/en/api/messages, /en/api/messages-streaming,
  * /en/docs/build-with-claude/tool-use, /en/api/errors.
  */
+import { chatCompletion } from "./completion";
 import type {
   OpenAIChatCompletion,
   OpenAIChunk,
@@ -230,25 +231,13 @@ export const anthropic: Provider = {
           ]
         : [],
     );
-    return {
-      id: meta.id,
-      object: "chat.completion",
-      created: meta.created,
-      model: meta.model,
-      choices: [
-        {
-          index: 0,
-          message: {
-            role: "assistant",
-            content: calls.length && !text ? null : text,
-            ...(calls.length ? { tool_calls: calls } : {}),
-          },
-          logprobs: null,
-          finish_reason: finishReason(r.stop_reason, calls.length > 0),
-        },
-      ],
-      usage: toUsage(inputTokens(r.usage), r.usage?.output_tokens ?? 0),
-    };
+    return chatCompletion(
+      meta,
+      text,
+      calls,
+      finishReason(r.stop_reason, calls.length > 0),
+      toUsage(inputTokens(r.usage), r.usage?.output_tokens ?? 0),
+    );
   },
 
   stream(meta) {

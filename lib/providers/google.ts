@@ -5,6 +5,7 @@
  * and stream events come back as OpenAI completions and chunks. Formats:
  * ai.google.dev/api/generate-content, ai.google.dev/gemini-api/docs/function-calling.
  */
+import { chatCompletion } from "./completion";
 import { randomUUID } from "node:crypto";
 import type {
   OpenAIChatCompletion,
@@ -241,25 +242,13 @@ export const google: Provider = {
     const candidate = r.candidates?.[0];
     const { text, calls } = readParts(candidate?.content?.parts ?? []);
     const blocked = !candidate && !!r.promptFeedback?.blockReason;
-    return {
-      id: meta.id,
-      object: "chat.completion",
-      created: meta.created,
-      model: meta.model,
-      choices: [
-        {
-          index: 0,
-          message: {
-            role: "assistant",
-            content: calls.length && !text ? null : text,
-            ...(calls.length ? { tool_calls: calls } : {}),
-          },
-          logprobs: null,
-          finish_reason: blocked ? "content_filter" : finishReason(candidate?.finishReason, calls.length > 0),
-        },
-      ],
-      usage: toUsage(r.usageMetadata),
-    };
+    return chatCompletion(
+      meta,
+      text,
+      calls,
+      blocked ? "content_filter" : finishReason(candidate?.finishReason, calls.length > 0),
+      toUsage(r.usageMetadata),
+    );
   },
 
   stream(meta) {

@@ -67,6 +67,29 @@ function cloudOnlyChat(model: string) {
   );
 }
 
+/**
+ * Relays an opened stream in the client's format while the trace assembles
+ * it for history; the usage chunk (always asked for) goes only to a client
+ * that asked.
+ */
+async function relayRecorded(
+  res: ServerResponse,
+  opened: OpenedStream,
+  idleMs: number,
+  out: Responder,
+  trace: RequestTrace,
+  wantsUsage: boolean,
+): Promise<RelayResult> {
+  trace.firstByte();
+  const assembled = new StreamAssembler();
+  const relay = await out.relay(res, opened, idleMs, (chunk) => {
+    assembled.add(chunk);
+    return wantsUsage || !isUsageChunk(chunk);
+  });
+  trace.answered(assembled.body(), assembled.usage);
+  return relay;
+}
+
 /** A cloud model: no balancer; the cloud service retries 429/5xx itself. */
 async function cloudChat(
   this: ApiThis,
@@ -105,28 +128,20 @@ async function cloudChat(
   }
   const idleMs = this.settings.router.streamIdleTimeoutSecs * 1000;
   const opened = await openStream(result as Readable, idleMs);
-  trace.firstByte();
-  const assembled = new StreamAssembler();
-  const wantsUsage = !!body.stream_options?.include_usage;
-  const relay = await out.relay(res, opened, idleMs, (chunk) => {
-    assembled.add(chunk);
-    return wantsUsage || !isUsageChunk(chunk);
-  });
-  trace.answered(assembled.body(), assembled.usage);
+  const relay = await relayRecorded(res, opened, idleMs, out, trace, !!body.stream_options?.include_usage);
   if (relay.error) throw relay.error;
 }
 
 export async function generate(this: ApiThis, req: Req, res: ServerResponse, kind: Kind, trace: RequestTrace, io: Io) {
   const ctx = req.$ctx;
   const out = io.responder;
+  // the body is validated once; a cloud model takes it as it is, a node gets a job
+  let job: ChatJob | CompletionJob;
   if (kind === "chat") {
     const body = parseBody(this.schemas.chat, io.body);
     if (cloudModel(body.model)) return cloudChat.call(this, req, res, body, trace, out);
-  }
-  const job: ChatJob | CompletionJob =
-    kind === "chat"
-      ? chatJob(parseBody(this.schemas.chat, io.body))
-      : completionJob(parseBody(this.schemas.completion, io.body));
+    job = chatJob(body);
+  } else job = completionJob(parseBody(this.schemas.completion, io.body));
   if (cloudModel(job.model)) throw cloudOnlyChat(job.model);
   trace.model = job.model;
   trace.stream = job.stream;
@@ -189,13 +204,7 @@ export async function generate(this: ApiThis, req: Req, res: ServerResponse, kin
       const opened = await openStream(result as Readable, streamIdleTimeoutSecs * 1000);
       outcome = "ok";
       ttftMs = performance.now() - startedAt;
-      trace.firstByte();
-      const assembled = new StreamAssembler();
-      const relay = await out.relay(res, opened, streamIdleTimeoutSecs * 1000, (chunk) => {
-        assembled.add(chunk);
-        return clientWantsUsage || !isUsageChunk(chunk);
-      });
-      trace.answered(assembled.body(), assembled.usage);
+      const relay = await relayRecorded(res, opened, streamIdleTimeoutSecs * 1000, out, trace, clientWantsUsage);
       if (relay.clientClosed || relay.error) cancelOn(target);
       if (relay.error) {
         outcome = "node_failed";
