@@ -20,7 +20,7 @@ interface TaskView {
 }
 
 const USAGE_MODEL =
-  "usage: llm-router model add <org/repo | hub URL> [--file F.gguf] | model download <id> (--all | --node ID…) | model list | model rm <id>";
+  "usage: llm-router model add <org/repo | hub URL> [--file F.gguf] [--outtype T] | model download <id> (--all | --node ID…) | model list | model rm <id> | model restart <task id>";
 
 class Api {
   private token: string | null = null;
@@ -99,6 +99,7 @@ export async function modelCommand(args: string[]): Promise<void> {
     allowPositionals: true,
     options: {
       file: { type: "string" },
+      outtype: { type: "string" },
       all: { type: "boolean", default: false },
       node: { type: "string", multiple: true },
       json: { type: "boolean", default: false },
@@ -109,11 +110,22 @@ export async function modelCommand(args: string[]): Promise<void> {
   switch (sub) {
     case "add": {
       if (!arg) throw new Error(USAGE_MODEL);
-      const m = (await a.send("POST", "/api/models/register", { repo: arg, file: values.file })) as {
-        id: string;
-        size: number | null;
-      };
-      console.log(`registered ${m.id}${m.size ? ` (${m.size} bytes)` : ""}`);
+      const m = (await a.send("POST", "/api/models/register", {
+        repo: arg,
+        file: values.file,
+        outtype: values.outtype,
+      })) as { id: string; size: number | null; task?: TaskView };
+      if (!m.task) return console.log(`registered ${m.id}${m.size ? ` (${m.size} bytes)` : ""}`);
+      console.log(`converting ${arg} into ${m.id} (task ${m.task.id})`);
+      if (await follow(a, [m.task])) console.log(`registered ${m.id}`);
+      else process.exitCode = 1;
+      return;
+    }
+    case "restart": {
+      if (!arg) throw new Error(USAGE_MODEL);
+      const t = (await a.send("POST", `/api/tasks/${enc(arg)}/restart`)) as TaskView;
+      console.log(`restarted ${t.id} (${t.model})`);
+      if (!(await follow(a, [t]))) process.exitCode = 1;
       return;
     }
     case "download": {

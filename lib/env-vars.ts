@@ -236,6 +236,23 @@ export const ENV_VARS: EnvVar[] = [
     description:
       "Hub token for gated or private repos. The router uses it for the hub API, each node its own for downloads.",
   },
+  {
+    name: "LLM_ROUTER_CONVERT_SCRIPT",
+    default: "(none: no conversion)",
+    description:
+      "Path to llama.cpp's `convert_hf_to_gguf.py` (with its `requirements.txt` installed). Set, a repo with safetensors or PyTorch weights but no GGUF is converted on the router into `<data dir>/converted/`.",
+  },
+  {
+    name: "LLM_ROUTER_CONVERT_OUTTYPE",
+    default: "`q8_0`",
+    description:
+      "`--outtype` of conversions (`f32`, `f16`, `bf16`, `q8_0`, `tq1_0`, `tq2_0`, `auto`); a registration may name another.",
+  },
+  {
+    name: "LLM_ROUTER_CONVERT_PYTHON",
+    default: "`python3`",
+    description: "The Python that runs the conversion script (e.g. a virtualenv's `bin/python`).",
+  },
   // command line
   {
     name: "LLM_ROUTER_URL",

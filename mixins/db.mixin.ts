@@ -8,24 +8,23 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import type { ServiceSchema } from "moleculer";
+import type { Service, ServiceSchema } from "moleculer";
 import DbService, { type DbAdapter } from "moleculer-db";
 import MongoAdapter from "moleculer-db-adapter-mongo";
 import { storageConfig } from "../lib/config";
 
 const CRUD_ACTIONS = ["find", "count", "list", "create", "insert", "get", "update", "remove"];
 
-export function dbMixin(collection: string): Partial<ServiceSchema> {
+function createAdapter(collection: string): DbAdapter {
   const cfg = storageConfig();
-  let adapter: DbAdapter;
-  if (cfg.mongoUri) {
-    adapter = new MongoAdapter(cfg.mongoUri);
-  } else if (cfg.dataDir === ":memory:") {
-    adapter = new DbService.MemoryAdapter();
-  } else {
-    fs.mkdirSync(cfg.dataDir, { recursive: true, mode: 0o700 });
-    adapter = new DbService.MemoryAdapter({ filename: path.join(cfg.dataDir, `${collection}.db`) });
-  }
+  if (cfg.mongoUri) return new MongoAdapter(cfg.mongoUri);
+  if (cfg.dataDir === ":memory:") return new DbService.MemoryAdapter();
+  fs.mkdirSync(cfg.dataDir, { recursive: true, mode: 0o700 });
+  return new DbService.MemoryAdapter({ filename: path.join(cfg.dataDir, `${collection}.db`) });
+}
+
+export function dbMixin(collection: string): Partial<ServiceSchema> {
+  const adapter = createAdapter(collection);
   const schema: Partial<ServiceSchema> & { adapter: DbAdapter; collection: string } = {
     mixins: [DbService as unknown as Partial<ServiceSchema>],
     adapter,
@@ -33,6 +32,19 @@ export function dbMixin(collection: string): Partial<ServiceSchema> {
     actions: Object.fromEntries(CRUD_ACTIONS.map((a) => [a, false])),
   };
   return schema;
+}
+
+/**
+ * A second collection for a service that has one from `dbMixin` already
+ * (e.g. the models service's tasks): the same adapter choice, connected now.
+ * The caller disconnects it when the service stops.
+ */
+export async function openCollection(collection: string, service: Service): Promise<DbAdapter> {
+  const adapter = createAdapter(collection);
+  // adapters read only the collection name and the logger from the service
+  adapter.init(service.broker, { schema: { collection }, logger: service.logger } as unknown as Service);
+  await adapter.connect();
+  return adapter;
 }
 
 /** The string form of an entity id (NeDB strings, Mongo ObjectIds). */

@@ -17,6 +17,7 @@ import type { ChatJob, CompletionJob, EmbeddingJob, Engine } from "../lib/infere
 import { embeddingList } from "../lib/openai/format";
 import { apiError } from "../lib/openai/errors";
 import { NvidiaSmi } from "../lib/metrics/gpu";
+import { sliceSource } from "../lib/models/cluster-source";
 import { downloadFile } from "../lib/models/download";
 import { modelFileFor, resolveInside } from "../lib/models/names";
 
@@ -49,8 +50,13 @@ interface Methods {
 
 interface DownloadParams {
   taskId: string;
+  /** Echoed in progress events, so that the router can tell a restarted task's events from the earlier start's. */
+  attempt?: number;
   modelId: string;
-  url: string;
+  /** From the hub (or a mirror)… */
+  url?: string;
+  /** …or, for a model converted on the router, from that router's node ID (`models.readFile`). */
+  source?: string;
   sha256: string | null;
   size: number | null;
 }
@@ -95,23 +101,29 @@ const InferenceService: ServiceSchema<Settings, Methods, Vars> = {
       },
     },
     /**
-     * Fetches a model file from the hub (or a mirror) itself, into the models
-     * dir, then loads it; progress goes out as `models.progress` events. The
-     * hub token, if any, is this node's own HF_TOKEN: it never crosses the
-     * transporter.
+     * Fetches a model file from the hub (or a mirror) itself, or a converted
+     * one from the router over the cluster, into the models dir, then loads
+     * it; progress goes out as `models.progress` events. The hub token, if
+     * any, is this node's own HF_TOKEN: it never crosses the transporter.
      */
     download: {
       visibility: "public",
       params: {
         taskId: { type: "string", max: 128 },
+        attempt: { type: "number", integer: true, min: 1, optional: true },
         modelId: { type: "string", max: 512 },
-        url: { type: "url", max: 4096 },
+        url: { type: "url", max: 4096, optional: true },
+        source: { type: "string", max: 256, optional: true },
         sha256: { type: "string", length: 64, nullable: true, optional: true },
         size: { type: "number", integer: true, min: 0, nullable: true, optional: true },
       },
       handler(this: This, ctx: Context<DownloadParams>) {
         this.requireRunner();
         modelFileFor(ctx.params.modelId); // a bad name is refused here, before anything starts
+        if (!ctx.params.url === !ctx.params.source)
+          throw apiError(400, "A download needs either a url or a source node.", "invalid_request");
+        if (ctx.params.source && typeof ctx.params.size !== "number")
+          throw apiError(400, "A download from the router needs the size.", "invalid_request");
         if (this.engine!.models().some((m) => m.id === ctx.params.modelId)) {
           throw apiError(409, `The model '${ctx.params.modelId}' is on this node already.`, "model_exists");
         }
@@ -234,6 +246,7 @@ const InferenceService: ServiceSchema<Settings, Methods, Vars> = {
         this.broker
           .broadcast("models.progress", {
             taskId: p.taskId,
+            attempt: p.attempt,
             nodeID: this.broker.nodeID,
             modelId: p.modelId,
             status,
@@ -243,8 +256,16 @@ const InferenceService: ServiceSchema<Settings, Methods, Vars> = {
       void progress("downloading", { bytes: 0, total: p.size });
       try {
         const rel = modelFileFor(p.modelId);
+        const source = p.source;
         const got = await downloadFile({
           url: p.url,
+          source: source
+            ? sliceSource(
+                (offset, length) =>
+                  this.broker.call("models.readFile", { id: p.modelId, offset, length }, { nodeID: source }),
+                p.size ?? 0,
+              )
+            : undefined,
           token: envString("HF_TOKEN", "") || undefined,
           destDir: this.settings.node.modelsDir,
           relPath: rel,

@@ -4,14 +4,21 @@
  * inference nodes, which fetch the file themselves. Download tasks and their
  * progress (from `models.progress` events) are kept here.
  */
-import { randomUUID } from "node:crypto";
+import fs from "node:fs";
 import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
+import type { DbAdapter } from "moleculer-db";
 import type { NodeTable } from "../lib/cluster/node-table";
 import { envString } from "../lib/config";
 import { apiError } from "../lib/openai/errors";
+import { readSlice, READ_SLICE_BYTES } from "../lib/models/cluster-source";
+import { ConversionQueue, convertedFile } from "../lib/models/conversions";
+import { conversionId, convertConfig, OUTTYPES, requireScript } from "../lib/models/convert";
 import { convertibleWeights, fileUrl, pickGguf, repoFiles, searchModels, type Hub } from "../lib/models/hub";
 import { catalogId, parseRepoRef, safeRelativePath } from "../lib/models/names";
-import { dbMixin } from "../mixins/db.mixin";
+import { isFinal, newTask, TaskStore, type Task, type TaskStatus } from "../lib/models/tasks";
+import { dbMixin, openCollection } from "../mixins/db.mixin";
+
+export type { Task, TaskStatus } from "../lib/models/tasks";
 
 interface CatalogDoc {
   _id?: unknown;
@@ -20,30 +27,17 @@ interface CatalogDoc {
   file: string;
   size: number | null;
   sha256: string | null;
-  url: string;
+  /** The hub URL; null for a converted model, which nodes read from the router. */
+  url: string | null;
+  /** Absent in entries from before conversions: "hub". */
+  source?: "hub" | "converted";
   registered_at: string;
 }
 
-export type TaskStatus = "queued" | "downloading" | "loading" | "done" | "failed" | "cancelled";
-
-export interface Task {
-  id: string;
-  kind: "download";
-  model: string;
-  node: string;
-  status: TaskStatus;
-  bytes: number;
-  total: number | null;
-  rate: number;
-  error: string | null;
-  /** Progress events received from the node. */
-  events: number;
-  created_at: string;
-  updated_at: string;
-}
-
 interface Vars {
-  tasks: Map<string, Task>;
+  store: TaskStore;
+  tasksDb: DbAdapter | null;
+  conversions: ConversionQueue;
   searchCache: Map<string, { at: number; result: unknown }>;
   adapter: {
     find(q: { query?: object; sort?: string[] }): Promise<CatalogDoc[]>;
@@ -57,12 +51,14 @@ interface Methods {
   table(): NodeTable;
   entry(id: string): Promise<CatalogDoc>;
   view(doc: CatalogDoc): unknown;
+  task(id: string): Task;
+  startDownload(ctx: Context, task: Task, doc: CatalogDoc): Promise<void>;
+  startConversion(repo: string, outtype: string): Promise<unknown>;
 }
 
 type This = Service & Vars & Methods;
 
 const SEARCH_TTL_MS = 5 * 60_000;
-const DONE: TaskStatus[] = ["done", "failed", "cancelled"];
 
 const ModelsService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
   name: "models",
@@ -73,6 +69,7 @@ const ModelsService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
       this: This,
       ctx: Context<{
         taskId: string;
+        attempt?: number;
         status: TaskStatus;
         bytes?: number;
         total?: number | null;
@@ -80,16 +77,16 @@ const ModelsService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
         error?: string;
       }>,
     ) {
-      const t = this.tasks.get(ctx.params.taskId);
-      if (!t || DONE.includes(t.status)) return;
+      const t = this.store?.get(ctx.params.taskId);
       const p = ctx.params;
-      t.events++;
-      t.status = p.status;
-      if (p.bytes !== undefined) t.bytes = p.bytes;
-      if (p.total !== undefined) t.total = p.total;
-      if (p.rate !== undefined) t.rate = p.rate;
-      if (p.error) t.error = p.error;
-      t.updated_at = new Date().toISOString();
+      if (!t || t.kind !== "download" || isFinal(t)) return;
+      if (p.attempt !== undefined && p.attempt !== t.attempt) return; // an earlier start
+      const patch: Partial<Task> = { events: t.events + 1, status: p.status };
+      if (p.bytes !== undefined) patch.bytes = p.bytes;
+      if (p.total !== undefined) patch.total = p.total;
+      if (p.rate !== undefined) patch.rate = p.rate;
+      if (p.error) patch.error = p.error;
+      this.store.update(t, patch, p.status === t.status);
     },
   },
 
@@ -106,8 +103,9 @@ const ModelsService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
       params: {
         repo: { type: "string", min: 3, max: 512 },
         file: { type: "string", max: 512, optional: true },
+        outtype: { type: "enum", values: OUTTYPES, optional: true },
       },
-      async handler(this: This, ctx: Context<{ repo: string; file?: string }>) {
+      async handler(this: This, ctx: Context<{ repo: string; file?: string; outtype?: string }>) {
         const hub = this.hub();
         const ref = parseRepoRef(ctx.params.repo, hub.baseUrl);
         const wanted = ctx.params.file ?? ref.file;
@@ -117,14 +115,11 @@ const ModelsService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
         if (!gguf) {
           if (wanted)
             throw apiError(404, `${ref.repo} has no GGUF file '${wanted}'.`, "file_not_found", { param: "file" });
-          throw convertibleWeights(files)
-            ? apiError(
-                422,
-                `${ref.repo} has weights but no GGUF. Converting needs llama.cpp's convert_hf_to_gguf.py (pip install -r llama.cpp/requirements.txt) and LLM_ROUTER_CONVERT_SCRIPT pointing to it; not supported in this version yet.`,
-                "conversion_required",
-                { param: "repo" },
-              )
-            : apiError(422, `${ref.repo} has no GGUF file and no weights to convert.`, "no_gguf", { param: "repo" });
+          if (!convertibleWeights(files))
+            throw apiError(422, `${ref.repo} has no GGUF file and no weights to convert.`, "no_gguf", {
+              param: "repo",
+            });
+          return this.startConversion(ref.repo, ctx.params.outtype ?? convertConfig().outtype);
         }
         const id = catalogId(ref.repo, gguf.path);
         const [existing] = await this.adapter.find({ query: { id } });
@@ -136,6 +131,7 @@ const ModelsService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
           size: gguf.size,
           sha256: gguf.sha256,
           url: fileUrl(hub, ref.repo, gguf.path),
+          source: "hub",
           registered_at: new Date().toISOString(),
         });
         this.logger.info(`Registered the model ${id}`);
@@ -188,35 +184,13 @@ const ModelsService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
           targets = [...new Set(ctx.params.nodes)];
         } else throw apiError(400, 'Say where: {"all": true} or {"nodes": ["<node id>", …]}.', "missing_target");
         if (!targets.length) throw apiError(409, "No inference node is online.", "no_available_node");
+        if (doc.source === "converted" && !fs.existsSync(convertedFile(doc.id)))
+          throw apiError(409, `The converted file of ${doc.id} is not on this router.`, "file_missing");
         const tasks: Task[] = [];
         for (const node of targets) {
-          const now = new Date().toISOString();
-          const task: Task = {
-            id: `task-${randomUUID()}`,
-            kind: "download",
-            model: doc.id,
-            node,
-            status: "queued",
-            bytes: 0,
-            total: doc.size,
-            rate: 0,
-            error: null,
-            events: 0,
-            created_at: now,
-            updated_at: now,
-          };
-          this.tasks.set(task.id, task);
+          const task = this.store.add(newTask({ kind: "download", model: doc.id, node, total: doc.size }));
           tasks.push(task);
-          try {
-            await ctx.call(
-              "inference.download",
-              { taskId: task.id, modelId: doc.id, url: doc.url, sha256: doc.sha256, size: doc.size },
-              { nodeID: node },
-            );
-          } catch (err) {
-            task.status = "failed";
-            task.error = (err as Error).message;
-          }
+          await this.startDownload(ctx, task, doc);
         }
         return { tasks };
       },
@@ -224,29 +198,74 @@ const ModelsService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
     tasks: {
       visibility: "public",
       handler(this: This) {
-        return [...this.tasks.values()].sort((a, b) => b.created_at.localeCompare(a.created_at));
+        return this.store.list();
       },
     },
     task: {
       visibility: "public",
       params: { id: { type: "string", max: 128 } },
       handler(this: This, ctx: Context<{ id: string }>) {
-        const t = this.tasks.get(ctx.params.id);
-        if (!t) throw apiError(404, `No task '${ctx.params.id}'.`, "task_not_found");
-        return t;
+        return this.task(ctx.params.id);
       },
     },
     cancelTask: {
       visibility: "public",
       params: { id: { type: "string", max: 128 } },
       async handler(this: This, ctx: Context<{ id: string }>) {
-        const t = this.tasks.get(ctx.params.id);
-        if (!t) throw apiError(404, `No task '${ctx.params.id}'.`, "task_not_found");
-        if (DONE.includes(t.status)) throw apiError(409, `The task is ${t.status} already.`, "task_finished");
-        await ctx.call("inference.cancelDownload", { taskId: t.id }, { nodeID: t.node }).catch(() => undefined);
-        t.status = "cancelled";
-        t.updated_at = new Date().toISOString();
+        const t = this.task(ctx.params.id);
+        if (isFinal(t)) throw apiError(409, `The task is ${t.status} already.`, "task_finished");
+        if (t.kind === "convert") this.conversions.cancel(t);
+        else await ctx.call("inference.cancelDownload", { taskId: t.id }, { nodeID: t.node }).catch(() => undefined);
+        return this.store.update(t, { status: "cancelled", rate: 0 });
+      },
+    },
+    /** POST /api/tasks/:id/restart: a failed or cancelled task starts again (its id stays). */
+    restartTask: {
+      visibility: "public",
+      params: { id: { type: "string", max: 128 } },
+      async handler(this: This, ctx: Context<{ id: string }>) {
+        const t = this.task(ctx.params.id);
+        if (t.status !== "failed" && t.status !== "cancelled")
+          throw apiError(
+            409,
+            `Only a failed or cancelled task can be restarted; this one is ${t.status}.`,
+            "task_active",
+          );
+        const [existing] = await this.adapter.find({ query: { id: t.model } });
+        const reset = { status: "queued" as const, attempt: t.attempt + 1, error: null, bytes: 0, rate: 0, events: 0 };
+        if (t.kind === "convert") {
+          if (existing) throw apiError(409, `${t.model} is registered already.`, "model_exists");
+          this.conversions.enqueue(this.store.update(t, { ...reset, total: null, detail: null }));
+        } else {
+          const doc = await this.entry(t.model);
+          const n = this.table().get(t.node);
+          if (!n || n.baseUrl || n.status !== "online")
+            throw apiError(409, `The node '${t.node}' is not online.`, "node_not_found");
+          await this.startDownload(ctx, this.store.update(t, { ...reset, total: doc.size }), doc);
+        }
         return t;
+      },
+    },
+    /**
+     * A slice of a converted model's file, for a node downloading it: an
+     * object-mode stream of base64 strings (see lib/models/cluster-source.ts).
+     */
+    readFile: {
+      visibility: "public",
+      params: {
+        id: { type: "string", max: 512 },
+        offset: { type: "number", integer: true, min: 0 },
+        length: { type: "number", integer: true, min: 1, max: READ_SLICE_BYTES },
+      },
+      async handler(this: This, ctx: Context<{ id: string; offset: number; length: number }>) {
+        const doc = await this.entry(ctx.params.id);
+        if (doc.source !== "converted") throw apiError(400, `${doc.id} is downloaded from the hub.`, "not_converted");
+        const file = convertedFile(doc.id);
+        const size = (await fs.promises.stat(file).catch(() => null))?.size;
+        if (size === undefined) throw apiError(404, `The converted file of ${doc.id} is missing.`, "file_missing");
+        const { offset, length } = ctx.params;
+        if (offset >= size) throw apiError(416, `${doc.id} has ${size} bytes.`, "range_not_satisfiable");
+        return readSlice(file, offset, Math.min(length, size - offset));
       },
     },
     /** DELETE /api/nodes/:id/models/:model: the node unloads the model and deletes its file. */
@@ -275,6 +294,36 @@ const ModelsService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
       if (!registry) throw apiError(503, "The models service runs beside the registry.", "registry_missing");
       return registry.table;
     },
+    task(this: This, id: string) {
+      const t = this.store.get(id);
+      if (!t) throw apiError(404, `No task '${id}'.`, "task_not_found");
+      return t;
+    },
+    /** Asks the node to fetch the model: from the hub, or a converted one from this router. */
+    async startDownload(this: This, ctx: Context, task: Task, doc: CatalogDoc) {
+      const from = doc.source === "converted" ? { source: this.broker.nodeID } : { url: doc.url };
+      try {
+        await ctx.call(
+          "inference.download",
+          { taskId: task.id, attempt: task.attempt, modelId: doc.id, ...from, sha256: doc.sha256, size: doc.size },
+          { nodeID: task.node },
+        );
+      } catch (err) {
+        this.store.update(task, { status: "failed", error: (err as Error).message });
+      }
+    },
+    async startConversion(this: This, repo: string, outtype: string) {
+      requireScript(convertConfig(), repo);
+      const id = conversionId(repo, outtype);
+      const [existing] = await this.adapter.find({ query: { id } });
+      if (existing) throw apiError(409, `${id} is registered already.`, "model_exists");
+      const running = this.store.list().find((t) => t.kind === "convert" && t.model === id && !isFinal(t));
+      if (running) throw apiError(409, `${repo} is being converted already (${running.id}).`, "conversion_running");
+      const task = this.store.add(newTask({ kind: "convert", model: id, node: this.broker.nodeID, repo, outtype }));
+      this.conversions.enqueue(task);
+      this.logger.info(`Queued the conversion of ${repo} into ${id}`);
+      return { id, repo, source: "converted", task };
+    },
     async entry(this: This, id: string) {
       const [doc] = await this.adapter.find({ query: { id } });
       if (!doc) throw apiError(404, `No model '${id}' in the catalog.`, "model_not_found", { param: "id" });
@@ -287,13 +336,48 @@ const ModelsService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
         .map((n) => n.id);
       const { _id: _omit, ...rest } = d;
       void _omit;
-      return { ...rest, nodes };
+      return { source: "hub", ...rest, nodes };
     },
   },
 
   created(this: This) {
-    this.tasks = new Map();
     this.searchCache = new Map();
+    this.tasksDb = null;
+  },
+
+  async started(this: This) {
+    this.tasksDb = await openCollection("model_tasks", this);
+    this.store = new TaskStore(this.tasksDb, this.logger);
+    this.conversions = new ConversionQueue({
+      store: this.store,
+      hub: () => this.hub(),
+      log: this.logger,
+      register: async (task, result) => {
+        const [existing] = await this.adapter.find({ query: { id: task.model } });
+        if (existing) throw apiError(409, `${task.model} is registered already.`, "model_exists");
+        await this.adapter.insert({
+          id: task.model,
+          repo: task.repo ?? "",
+          file: safeRelativePath(`${task.model.split("/").pop()}.gguf`),
+          size: result.size,
+          sha256: result.sha256,
+          url: null,
+          source: "converted",
+          registered_at: new Date().toISOString(),
+        });
+      },
+    });
+    const unfinished = (await this.store.load()).filter((t) => t.kind === "convert" && !isFinal(t));
+    for (const t of unfinished.reverse()) {
+      this.logger.info(`Conversion of ${t.repo} was not finished: queued again (${t.id})`);
+      this.conversions.enqueue(this.store.update(t, { status: "queued", node: this.broker.nodeID, rate: 0 }));
+    }
+  },
+
+  async stopped(this: This) {
+    await this.conversions?.stop();
+    await this.store?.flush();
+    await this.tasksDb?.disconnect();
   },
 };
 

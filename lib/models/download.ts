@@ -20,8 +20,21 @@ export type DownloadProgress = {
   rate: number;
 };
 
+/**
+ * Where the bytes come from when not from a URL (a converted model on the
+ * router, read over the cluster): the file from `offset` on. An error it (or
+ * its body) throws is retried, unless it is a client error (4xx other than
+ * 408/429) or the signal was aborted.
+ */
+export type ByteSource = (
+  offset: number,
+  signal: AbortSignal,
+) => Promise<{ total: number | null; body: AsyncIterable<Uint8Array> }>;
+
 export interface DownloadOptions {
-  url: string;
+  /** An HTTP(S) URL (with Range support for resume); or `source`. */
+  url?: string;
+  source?: ByteSource;
   token?: string;
   /** The models dir. */
   destDir: string;
@@ -170,45 +183,42 @@ async function fetchOnce(
 ): Promise<number | null> {
   const stall = new AbortController();
   const signal = AbortSignal.any([opts.signal, stall.signal]);
-  const headers: Record<string, string> = { "accept-encoding": "identity" };
-  if (opts.token) headers.authorization = `Bearer ${opts.token}`;
-  if (state.bytes > 0) headers.range = `bytes=${state.bytes}-`;
   let timer = setTimeout(() => stall.abort(), opts.stallTimeoutMs ?? 60_000);
   const touch = () => {
     clearTimeout(timer);
     timer = setTimeout(() => stall.abort(), opts.stallTimeoutMs ?? 60_000);
   };
   try {
-    let res: Response;
-    try {
-      res = await fetch(opts.url, { headers, signal, redirect: "follow" });
-    } catch (err) {
-      throw retryable(opts, stall, err);
-    }
-    const total = await startResponse(opts, state, rel, res);
-    if (res.status === 416) return total; // everything was already here
+    const opened = opts.source
+      ? await openSource(opts, state, stall, signal)
+      : await openUrl(opts, state, rel, stall, signal);
+    if (opened.body === null) return opened.total; // everything was already here
+    const total = opened.total;
     if (total !== null && opts.size !== null && total !== opts.size)
       throw apiError(422, `${rel}: the server offers ${total} bytes, expected ${opts.size}.`, "size_mismatch");
     const limit = total ?? opts.size;
-    try {
-      for await (const chunk of (res.body ?? []) as unknown as AsyncIterable<Uint8Array>) {
-        touch();
-        const buf = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-        if (limit !== null && state.bytes + buf.length > limit)
-          throw apiError(422, `${rel}: the server sent more than ${limit} bytes.`, "size_mismatch");
-        await write(state, buf);
-        if (wantsGguf(rel) && state.head.length < 4) {
-          state.head = Buffer.concat([state.head, buf.subarray(0, 4 - state.head.length)]);
-          if (state.head.length === 4 && !state.head.equals(GGUF_MAGIC))
-            throw apiError(422, `${rel} is not a GGUF file.`, "not_gguf");
-        }
-        progress(state.bytes, limit);
+    const it = opened.body[Symbol.asyncIterator]();
+    for (;;) {
+      let next: IteratorResult<Uint8Array>;
+      try {
+        next = await it.next();
+      } catch (err) {
+        throw opts.source && isFinal(err) && !stall.signal.aborted ? err : retryable(opts, stall, err);
       }
-    } catch (err) {
-      // our own verdicts (apiError: a numeric code) and disk errors are final
-      const code = (err as { code?: unknown }).code;
-      if (typeof code === "number" || code === "ENOSPC") throw err;
-      throw retryable(opts, stall, err);
+      if (next.done) break;
+      touch();
+      const chunk = next.value;
+      const buf = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+      // our own verdicts and disk errors are final
+      if (limit !== null && state.bytes + buf.length > limit)
+        throw apiError(422, `${rel}: the server sent more than ${limit} bytes.`, "size_mismatch");
+      await write(state, buf);
+      if (wantsGguf(rel) && state.head.length < 4) {
+        state.head = Buffer.concat([state.head, buf.subarray(0, 4 - state.head.length)]);
+        if (state.head.length === 4 && !state.head.equals(GGUF_MAGIC))
+          throw apiError(422, `${rel} is not a GGUF file.`, "not_gguf");
+      }
+      progress(state.bytes, limit);
     }
     if (limit !== null && state.bytes < limit)
       throw new Retryable(`the connection closed after ${state.bytes} of ${limit} bytes`);
@@ -216,6 +226,55 @@ async function fetchOnce(
   } finally {
     clearTimeout(timer);
   }
+}
+
+interface Opened {
+  total: number | null;
+  /** null: nothing more to read. */
+  body: AsyncIterable<Uint8Array> | null;
+}
+
+async function openUrl(
+  opts: DownloadOptions,
+  state: State,
+  rel: string,
+  stall: AbortController,
+  signal: AbortSignal,
+): Promise<Opened> {
+  if (!opts.url) throw apiError(400, "A download needs a URL or a source.", "invalid_request");
+  const headers: Record<string, string> = { "accept-encoding": "identity" };
+  if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+  if (state.bytes > 0) headers.range = `bytes=${state.bytes}-`;
+  let res: Response;
+  try {
+    res = await fetch(opts.url, { headers, signal, redirect: "follow" });
+  } catch (err) {
+    throw retryable(opts, stall, err);
+  }
+  const total = await startResponse(opts, state, rel, res);
+  if (res.status === 416) return { total, body: null };
+  return { total, body: (res.body ?? []) as unknown as AsyncIterable<Uint8Array> };
+}
+
+async function openSource(
+  opts: DownloadOptions,
+  state: State,
+  stall: AbortController,
+  signal: AbortSignal,
+): Promise<Opened> {
+  try {
+    const got = await opts.source!(state.bytes, signal);
+    return state.bytes === got.total ? { total: got.total, body: null } : got;
+  } catch (err) {
+    if (isFinal(err) && !opts.signal.aborted && !stall.signal.aborted) throw err;
+    throw retryable(opts, stall, err);
+  }
+}
+
+/** A client error from a source (4xx other than 408/429): not worth another try. */
+function isFinal(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === "number" && code >= 400 && code < 500 && code !== 408 && code !== 429;
 }
 
 function retryable(opts: DownloadOptions, stall: AbortController, err: unknown): Error {

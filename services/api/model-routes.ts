@@ -4,6 +4,7 @@
  * (`hf%2Forg%2Frepo%2Ffile`).
  */
 import type { Alias, Req } from "./route-helpers";
+import { sendError, sendJson } from "../../lib/http/respond";
 import { answer, pick } from "./route-helpers";
 
 const param = (req: Req, name: string) => req.$params?.[name];
@@ -13,8 +14,14 @@ export const modelAliases: Record<string, Alias> = {
   "GET /models"(req, res) {
     answer.call(this, res, async () => req.$ctx.call("models.list"));
   },
+  /** 201 with the catalog entry; 202 with the task when the repository has to be converted first. */
   "POST /models/register"(req, res) {
-    answer.call(this, res, async () => req.$ctx.call("models.register", pick(req, ["repo", "file"])), 201);
+    void (async () => req.$ctx.call("models.register", pick(req, ["repo", "file", "outtype"])))().then(
+      (body) => sendJson(res, (body as { task?: unknown }).task ? 202 : 201, body),
+      (err: unknown) => {
+        if (sendError(res, err) >= 500) this.logger.warn(`model registration failed: ${(err as Error)?.message}`);
+      },
+    );
   },
   "GET /models/available"(req, res) {
     answer.call(this, res, async () => {
@@ -41,6 +48,9 @@ export const modelAliases: Record<string, Alias> = {
   },
   "POST /tasks/:id/cancel"(req, res) {
     answer.call(this, res, async () => req.$ctx.call("models.cancelTask", { id: param(req, "id") }));
+  },
+  "POST /tasks/:id/restart"(req, res) {
+    answer.call(this, res, async () => req.$ctx.call("models.restartTask", { id: param(req, "id") }));
   },
   "DELETE /nodes/:id/models/:model"(req, res) {
     answer.call(this, res, async () =>

@@ -140,6 +140,12 @@ describe("registration", () => {
     expect(r.body.sha256).toMatch(/^[0-9a-f]{64}$/);
   });
 
+  test("weights without GGUF and no LLM_ROUTER_CONVERT_SCRIPT: 422 saying what to install", async () => {
+    const r = await api("POST", "/api/models/register", { repo: "org/weights-only" });
+    expect(r.status).toBe(422);
+    expect(r.body.error.message).toMatch(/convert_hf_to_gguf\.py.*pip install -r .*LLM_ROUTER_CONVERT_SCRIPT/);
+  });
+
   test("a hub URL naming a file takes that file", async () => {
     const r = await api("POST", "/api/models/register", { repo: `${hub.url}/org/other/blob/main/weights/other.gguf` });
     expect(r.status).toBe(201);
@@ -219,6 +225,17 @@ describe("distribution", () => {
     const dir = path.join(nodes["node-a"].dir, "hf/org/bad");
     expect(fs.existsSync(dir) ? fs.readdirSync(dir) : []).toEqual([]);
     expect((await modelsOnV1()).some((m) => m.id === reg.body.id)).toBe(false);
+
+    // once the hub serves it right, the same task restarted succeeds
+    expect((await api("POST", `/api/tasks/${task.id}/restart`)).status).toBe(200);
+    expect((await api("POST", `/api/tasks/${task.id}/restart`)).status).toBe(409);
+    await finish(task.id); // the corrupt file again: restarted tasks can fail again
+    hub.corrupt.delete("org/bad/bad-Q4_K_M.gguf");
+    const restarted = await api("POST", `/api/tasks/${task.id}/restart`);
+    expect(restarted.body).toMatchObject({ id: task.id, attempt: 3, error: null });
+    const again = await finish(task.id);
+    expect(again.task).toMatchObject({ status: "done", node: "node-a", error: null });
+    await waitFor(async () => (await modelsOnV1()).some((m) => m.id === reg.body.id), { what: "the restarted model" });
   });
 
   test("a running download can be cancelled: nothing is left behind", async () => {

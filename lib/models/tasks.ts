@@ -1,0 +1,139 @@
+/**
+ * Model tasks (a download to one node, or a conversion on the router), in
+ * memory for reads and progress, and written to a collection so that they
+ * outlive a restart: failed ones stay listed, unfinished conversions are
+ * picked up again. Progress alone is written at most every few seconds.
+ */
+import { randomUUID } from "node:crypto";
+import type { DbAdapter } from "moleculer-db";
+
+export type TaskKind = "download" | "convert";
+export type TaskStatus = "queued" | "downloading" | "converting" | "loading" | "done" | "failed" | "cancelled";
+
+export interface Task {
+  id: string;
+  kind: TaskKind;
+  /** The catalog id (for a conversion: the one it will create). */
+  model: string;
+  /** The node that does the work (for a conversion: the router). */
+  node: string;
+  status: TaskStatus;
+  bytes: number;
+  total: number | null;
+  rate: number;
+  error: string | null;
+  /** Progress events received. */
+  events: number;
+  /** Starts so far; a restart counts one up, and events of an earlier start are ignored. */
+  attempt: number;
+  /** Conversions: the repository and the GGUF type. */
+  repo?: string;
+  outtype?: string;
+  /** Conversions: the last line the converter wrote. */
+  detail?: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export const FINAL: readonly TaskStatus[] = ["done", "failed", "cancelled"];
+export const isFinal = (t: Task) => FINAL.includes(t.status);
+
+const PROGRESS_SAVE_MS = 3_000;
+/** Finished tasks kept beyond this many are dropped, oldest first, at start. */
+const KEEP_FINISHED = 1000;
+
+type Logger = { warn(...args: unknown[]): void };
+
+export function newTask(fields: Pick<Task, "kind" | "model" | "node"> & Partial<Task>): Task {
+  const now = new Date().toISOString();
+  return {
+    id: `task-${randomUUID()}`,
+    status: "queued",
+    bytes: 0,
+    total: null,
+    rate: 0,
+    error: null,
+    events: 0,
+    attempt: 1,
+    created_at: now,
+    updated_at: now,
+    ...fields,
+  };
+}
+
+export class TaskStore {
+  private readonly tasks = new Map<string, Task>();
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private chain: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly db: DbAdapter,
+    private readonly log: Logger,
+  ) {}
+
+  /** Reads the saved tasks (dropping the oldest finished ones beyond a thousand); returns them. */
+  async load(): Promise<Task[]> {
+    const docs = (await this.db.find({})) as Array<Task & { _id?: unknown }>;
+    docs.sort((a, b) => b.created_at.localeCompare(a.created_at));
+    let finished = 0;
+    for (const { _id: _omit, ...t } of docs) {
+      void _omit;
+      if (isFinal(t) && ++finished > KEEP_FINISHED) {
+        await this.db.removeMany({ id: t.id });
+        continue;
+      }
+      this.tasks.set(t.id, { ...t, attempt: t.attempt ?? 1 });
+    }
+    return [...this.tasks.values()];
+  }
+
+  get(id: string): Task | undefined {
+    return this.tasks.get(id);
+  }
+
+  /** Newest first. */
+  list(): Task[] {
+    return [...this.tasks.values()].sort((a, b) => b.created_at.localeCompare(a.created_at));
+  }
+
+  add(task: Task): Task {
+    this.tasks.set(task.id, task);
+    this.write(() => this.db.insert({ ...task }));
+    return task;
+  }
+
+  /** Applies `patch`; saved now, or within a few seconds when it is progress only (`progress`). */
+  update(task: Task, patch: Partial<Task>, progress = false): Task {
+    Object.assign(task, patch, { updated_at: new Date().toISOString() });
+    if (progress) {
+      if (!this.timers.has(task.id))
+        this.timers.set(
+          task.id,
+          setTimeout(() => this.save(task), PROGRESS_SAVE_MS),
+        );
+    } else this.save(task);
+    return task;
+  }
+
+  /** Writes what is pending and waits for every write. */
+  async flush(): Promise<void> {
+    for (const id of [...this.timers.keys()]) {
+      const t = this.tasks.get(id);
+      if (t) this.save(t);
+    }
+    await this.chain;
+  }
+
+  private save(task: Task): void {
+    const timer = this.timers.get(task.id);
+    if (timer) clearTimeout(timer);
+    this.timers.delete(task.id);
+    const doc = { ...task };
+    this.write(() => this.db.updateMany({ id: task.id }, { $set: doc }));
+  }
+
+  /** Writes one after the other, in order; a failed write is logged, not thrown. */
+  private write(op: () => Promise<unknown>): void {
+    this.chain = this.chain.then(op).catch((err: Error) => this.log.warn(`Saving a task failed: ${err.message}`));
+  }
+}
