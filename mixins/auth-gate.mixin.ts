@@ -7,7 +7,7 @@
 import { timingSafeEqual } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import type { Context, Service, ServiceSchema } from "moleculer";
-import { accessFor } from "../lib/auth/routes";
+import { accessFor, routePath } from "../lib/auth/routes";
 import type { TokenClaims } from "../lib/auth/jwt";
 import { WindowCounter } from "../lib/auth/throttle";
 import { looksLikeApiKey } from "../lib/auth/keys";
@@ -46,7 +46,7 @@ const rpm = new WindowCounter(60_000);
 export const AuthGateMixin: Partial<ServiceSchema> = {
   methods: {
     async authenticate(this: This, ctx: Context, _route: unknown, req: AuthedRequest, _res: unknown, alias: Alias) {
-      const path = alias.fullPath.replace(/\/{2,}/g, "/");
+      const path = routePath(alias.fullPath);
       const access = accessFor(alias.method, path);
       if (!access) {
         this.logger.error(`route ${alias.method} ${path} is not in the route table; refused`);

@@ -25,6 +25,8 @@ import { parseMessagesRequest } from "../lib/providers/anthropic-ingress";
 import { historyAliases } from "./api/history-routes";
 import { modelAliases } from "./api/model-routes";
 import { metricsAliases } from "./api/metrics-routes";
+import { dashboardAliases, rootAliases } from "./api/dashboard-static";
+import { LiveHub } from "../lib/http/live-hub";
 import { AuthGateMixin, type AuthedRequest } from "../mixins/auth-gate.mixin";
 
 type Req = AuthedRequest & { $ctx: Context; body?: unknown; $params?: Record<string, string> };
@@ -39,6 +41,8 @@ interface Settings {
 interface Vars {
   schemas: { chat: ReturnType<typeof chatSchema>; completion: ReturnType<typeof completionSchema> };
   server: import("node:http").Server;
+  /** The dashboard's event streams. */
+  live: LiveHub;
 }
 
 interface Methods {
@@ -173,6 +177,21 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
           "POST /generate"(this: This, req: Req, res: ServerResponse) {
             this.runTraced(req, res, "legacy", (t) => generate.call(this, req, res, "completion", t, openAI(req)));
           },
+          // the dashboard's playground: a chat with the login instead of an API key
+          "POST /playground/chat"(this: This, req: Req, res: ServerResponse) {
+            this.runTraced(req, res, "chat", (t) => generate.call(this, req, res, "chat", t, openAI(req)));
+          },
+          "GET /playground/models"(this: This, req: Req, res: ServerResponse) {
+            this.runHandler(res, async () => sendJson(res, 200, { object: "list", data: await allModels(req.$ctx) }));
+          },
+          // the dashboard's live updates: nodes, finished requests, task progress
+          "GET /dashboard/events"(this: This, req: Req, res: ServerResponse) {
+            this.live.add(res);
+            req.$ctx
+              .call("registry.list")
+              .then((nodes) => this.live.send("nodes", nodes, res))
+              .catch(() => undefined);
+          },
           ...nodeAliases,
           ...modelAliases,
           ...historyAliases,
@@ -186,8 +205,16 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
         onError,
         aliases: {
           "GET /health": "api.health",
+          ...rootAliases,
           ...metricsAliases,
         },
+      },
+      {
+        path: "/dashboard",
+        ...quiet,
+        bodyParsers: false,
+        onError,
+        aliases: dashboardAliases,
       },
     ],
   },
@@ -210,6 +237,12 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
   },
 
   events: {
+    "registry.changed"(this: This) {
+      this.live.signal("nodes", 2000, () => this.broker.call("registry.list"));
+    },
+    "models.progress"(this: This) {
+      this.live.signal("tasks", 1000, () => ({}));
+    },
     // logged once every local service has started, so the URL means "ready"
     "$broker.started"(this: This) {
       const addr = this.server.address() as AddressInfo;
@@ -248,7 +281,12 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
         endpoint: ((req as Req & { originalUrl?: string }).originalUrl ?? req.url ?? "").split("?")[0],
         kind,
         clientIp: clientIp(req),
-        apiKey: auth?.kind === "apiKey" && auth.key ? auth.key : null,
+        apiKey:
+          auth?.kind === "apiKey" && auth.key
+            ? auth.key
+            : auth?.kind === "user"
+              ? { id: "playground", name: "dashboard playground", owner: auth.claims.sub }
+              : null,
         body: req.body,
         maxBodyBytes: history.maxBodyBytes,
       });
@@ -275,6 +313,10 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
         tokensOut: rec.tokens_out,
         retries: rec.retries,
       });
+      if (this.live.size) {
+        const { id, ts, model, node_name, status: code, duration_ms, kind } = rec;
+        this.live.send("request", { id, ts, model, node_name, status: code, duration_ms, kind });
+      }
       if (history.enabled) {
         this.broker.emit("history.record", rec).catch((err: Error) => this.logger.warn(`history: ${err.message}`));
       }
@@ -297,6 +339,11 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
     const limit = this.settings.router.maxTokensLimit;
     this.schemas = { chat: chatSchema(limit), completion: completionSchema(limit) };
     registerRouterMetrics(this.broker.metrics);
+    this.live = new LiveHub();
+  },
+
+  stopped(this: This) {
+    this.live.close();
   },
 };
 

@@ -59,6 +59,14 @@ const RegistryService: ServiceSchema<Settings, Methods, Vars> = {
         return this.table.list().map((n) => this.view(n.id));
       },
     },
+    /** GET /api/nodes/:id/metrics: the node's samples of the last hour. */
+    metrics: {
+      params: { id: "string" },
+      handler(this: This, ctx: Context<{ id: string }>) {
+        this.view(ctx.params.id);
+        return { node_id: ctx.params.id, samples: this.table.metrics.of(ctx.params.id) };
+      },
+    },
     get: {
       visibility: "public",
       params: { id: "string" },

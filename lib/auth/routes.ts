@@ -19,6 +19,10 @@ export interface RouteRule {
 
 export const ROUTES: RouteRule[] = [
   { method: "GET", path: "/health", access: "public" },
+  // the dashboard's files (its data comes from the routes below, with a login)
+  { method: "GET", path: "/", access: "public" },
+  { method: "GET", path: "/dashboard", access: "public" },
+  { method: "GET", path: "/dashboard/*path", access: "public" },
   // OpenAI-compatible inference and the seed's legacy endpoints
   { method: "POST", path: "/v1/chat/completions", access: "apiKey" },
   { method: "POST", path: "/v1/completions", access: "apiKey" },
@@ -45,6 +49,7 @@ export const ROUTES: RouteRule[] = [
   { method: "GET", path: "/api/nodes", access: "user" },
   { method: "GET", path: "/api/agents", access: "user" },
   { method: "GET", path: "/api/nodes/:id", access: "user" },
+  { method: "GET", path: "/api/nodes/:id/metrics", access: "user" },
   { method: "POST", path: "/api/nodes", access: "admin" },
   { method: "POST", path: "/api/agents", access: "admin" },
   { method: "POST", path: "/api/health", access: "node" },
@@ -62,6 +67,7 @@ export const ROUTES: RouteRule[] = [
   { method: "GET", path: "/api/tasks", access: "user" },
   { method: "GET", path: "/api/tasks/:id", access: "user" },
   { method: "POST", path: "/api/tasks/:id/cancel", access: "admin" },
+  { method: "POST", path: "/api/tasks/:id/restart", access: "admin" },
   { method: "DELETE", path: "/api/nodes/:id/models/:model", access: "admin" },
   // history and metrics
   { method: "GET", path: "/api/dashboard/request-responses", access: "user" },
@@ -69,9 +75,18 @@ export const ROUTES: RouteRule[] = [
   { method: "GET", path: "/api/dashboard/request-responses/:id", access: "user" },
   { method: "GET", path: "/api/dashboard/stats", access: "user" },
   { method: "GET", path: "/api/dashboard/overview", access: "user" },
+  { method: "GET", path: "/api/dashboard/events", access: "user" },
+  { method: "POST", path: "/api/playground/chat", access: "user" },
+  { method: "GET", path: "/api/playground/models", access: "user" },
   { method: "GET", path: "/metrics", access: "metrics" },
   { method: "GET", path: "/metrics/cloud", access: "metrics" },
 ];
+
+/** A route's path as the table spells it: single slashes, no trailing slash (but "/"). */
+export function routePath(fullPath: string): string {
+  const p = fullPath.replace(/\/{2,}/g, "/");
+  return p.length > 1 && p.endsWith("/") ? p.slice(0, -1) : p;
+}
 
 const BY_KEY = new Map(ROUTES.map((r) => [`${r.method} ${r.path}`, r.access]));
 

@@ -2,6 +2,7 @@
  * The live node table, kept from heartbeats and connect/disconnect events.
  * Pure: time comes in as arguments, so it is tested without a broker.
  */
+import { MetricHistory, sampleOf } from "./metric-history";
 import { DEFAULT_NODE_SETTINGS, type Heartbeat, type NodeRecord, type NodeSettings } from "./types";
 
 export interface ModelEntry {
@@ -15,6 +16,8 @@ export class NodeTable {
   private readonly nodes = new Map<string, NodeRecord>();
   private readonly modelFirstSeen = new Map<string, number>();
   private readonly settings = new Map<string, NodeSettings>();
+  /** Each node's recent samples, for the dashboard's charts. */
+  readonly metrics = new MetricHistory();
 
   /**
    * @param reachable whether requests can be sent to a node now. A heartbeat
@@ -37,6 +40,7 @@ export class NodeTable {
   /** Forgets a node (it comes back with its next heartbeat); returns false when unknown. */
   remove(nodeID: string): boolean {
     this.settings.delete(nodeID);
+    this.metrics.remove(nodeID);
     return this.nodes.delete(nodeID);
   }
 
@@ -53,6 +57,7 @@ export class NodeTable {
       registeredAt: prev?.registeredAt ?? new Date(now).toISOString(),
       lastSeen: new Date(now).toISOString(),
     });
+    this.metrics.add(hb.nodeID, sampleOf(rest, now));
     for (const m of hb.models) {
       if (!this.modelFirstSeen.has(m.id)) this.modelFirstSeen.set(m.id, Math.floor(now / 1000));
     }

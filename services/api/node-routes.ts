@@ -64,6 +64,9 @@ export const nodeAliases: Record<string, Alias> = {
   "GET /nodes/:id"(req, res) {
     answer.call(this, res, async () => req.$ctx.call("registry.get", { id: id(req) }));
   },
+  "GET /nodes/:id/metrics"(req, res) {
+    answer.call(this, res, async () => req.$ctx.call("registry.metrics", { id: id(req) }));
+  },
   "PUT /nodes/:id/settings"(req, res) {
     answer.call(this, res, async () =>
       req.$ctx.call("registry.updateSettings", { ...pick(req, ["name", "tags", "notes"]), id: id(req) }),

@@ -41,7 +41,10 @@ async function call(
     headers,
     body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
   });
-  const text = await res.text();
+  // an event stream never ends: its headers are the answer
+  const streaming = res.ok && res.headers.get("content-type")?.startsWith("text/event-stream");
+  if (streaming) await res.body?.cancel();
+  const text = streaming ? "" : await res.text();
   let body: unknown = text;
   try {
     body = JSON.parse(text);
@@ -84,13 +87,14 @@ afterAll(async () => {
 
 /** A request that the route accepts once past the gate (bodies valid enough not to matter). */
 function sample(method: string, p: string): { path: string; body?: unknown } {
-  const concrete = p.replace("*id", MODEL).replace(":id", "does-not-exist");
+  const concrete = p.replace("*id", MODEL).replace("*path", "app.js").replace(":id", "does-not-exist");
   const bodies: Record<string, unknown> = {
     "POST /v1/chat/completions": { model: MODEL, messages: [{ role: "user", content: "hi" }], max_tokens: 2 },
     "POST /v1/completions": { model: MODEL, prompt: "hi", max_tokens: 2 },
     "POST /v1/embeddings": { model: MODEL, input: "hi" },
     "POST /api/chat": { model: MODEL, messages: [{ role: "user", content: "hi" }], max_tokens: 2 },
     "POST /api/generate": { model: MODEL, prompt: "hi", max_tokens: 2 },
+    "POST /api/playground/chat": { model: MODEL, messages: [{ role: "user", content: "hi" }], max_tokens: 2 },
   };
   return {
     path: concrete,

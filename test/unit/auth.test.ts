@@ -2,7 +2,7 @@ import jwt from "jsonwebtoken";
 import { displayKey, generateApiKey, hashApiKey, looksLikeApiKey } from "../../lib/auth/keys";
 import { signToken, verifyToken } from "../../lib/auth/jwt";
 import { generatePassword, hashPassword, verifyPassword } from "../../lib/auth/passwords";
-import { accessFor, ROUTES } from "../../lib/auth/routes";
+import { accessFor, routePath, ROUTES } from "../../lib/auth/routes";
 import { WindowCounter } from "../../lib/auth/throttle";
 import { apiKeyFrom, bearer } from "../../lib/http/credentials";
 import { toOpenAIError } from "../../lib/openai/errors";
@@ -99,20 +99,23 @@ describe("route table", () => {
     for (const r of routes) {
       for (const alias of Object.keys(r.aliases)) {
         const [method, p] = alias.split(" ");
-        served.push(`${method} ${`${r.path}/${p}`.replace(/\/{2,}/g, "/")}`);
+        served.push(`${method} ${routePath(`${r.path}/${p}`)}`);
       }
     }
     expect(served.sort()).toEqual(ROUTES.map((r) => `${r.method} ${r.path}`).sort());
   });
 
-  test("management mutations need an admin; inference needs a key; only health and login are open", () => {
+  test("management mutations need an admin; inference needs a key; only health, login and the dashboard's files are open", () => {
     for (const r of ROUTES) {
       if (r.path.startsWith("/v1/") || r.path === "/api/chat" || r.path === "/api/generate")
         expect(r.access).toBe("apiKey");
       // an agent's heartbeat carries its node token; metrics take a scrape token or a login
       else if (r.path === "/api/health") expect(r.access).toBe("node");
       else if (r.path.startsWith("/metrics")) expect(r.access).toBe("metrics");
-      else if (r.access === "public") expect(["/health", "/api/auth/login"]).toContain(r.path);
+      else if (r.access === "public")
+        expect(["/health", "/api/auth/login", "/", "/dashboard", "/dashboard/*path"]).toContain(r.path);
+      // the dashboard's playground chats with a login instead of a key
+      else if (r.path === "/api/playground/chat") expect(r.access).toBe("user");
       else if (r.method !== "GET" && !r.path.startsWith("/api/auth/")) expect(r.access).toBe("admin");
     }
     expect(accessFor("GET", "/nope")).toBeUndefined();

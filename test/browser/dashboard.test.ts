@@ -1,0 +1,326 @@
+/**
+ * The dashboard in a real browser (Debian's Chromium driven by playwright-core)
+ * against a real cluster: a private nats-server, a router and two inference
+ * node processes. Screenshots of each page go to test/artifacts/dashboard/.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { parse } from "csv-parse/sync";
+import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import {
+  ADMIN_PASSWORD,
+  createKey,
+  login,
+  startCli,
+  startNats,
+  startRouter,
+  tempDir,
+  writeModel,
+  type Proc,
+} from "../helpers/procs";
+import { waitFor } from "../helpers/wait";
+
+const MODEL = "tiny-dash";
+const XSS = `<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>`;
+const SHOTS = path.resolve(__dirname, "../artifacts/dashboard");
+const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+
+let nats: { proc: Proc; url: string };
+let router: { proc: Proc; url: string };
+const nodes: Proc[] = [];
+let browser: Browser;
+let admin: BrowserContext;
+let page: Page;
+let token: string;
+
+async function api(method: string, p: string, body?: unknown, auth = `Bearer ${token}`) {
+  const res = await fetch(`${router.url}${p}`, {
+    method,
+    headers: { authorization: auth, "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- test assertions read arbitrary JSON
+  return { status: res.status, body: (await res.json().catch(() => null)) as any };
+}
+
+async function shot(p: Page, name: string) {
+  await p.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+}
+
+/** Logs in through the login page of a fresh context. */
+async function loggedIn(username: string, password: string, viewport = { width: 1280, height: 860 }) {
+  const context = await browser.newContext({ viewport, acceptDownloads: true });
+  const p = await context.newPage();
+  p.on("pageerror", (err) => {
+    throw err;
+  });
+  await p.goto(`${router.url}/dashboard/`);
+  await p.getByLabel("Username").fill(username);
+  await p.getByLabel("Password").fill(password);
+  await p.getByRole("button", { name: "Log in" }).click();
+  await p.getByRole("navigation", { name: "Pages" }).waitFor();
+  return { context, page: p };
+}
+
+beforeAll(async () => {
+  fs.mkdirSync(SHOTS, { recursive: true });
+  nats = await startNats();
+  const cluster = {
+    TRANSPORTER: nats.url,
+    HEARTBEAT_INTERVAL: "1",
+    HEARTBEAT_TIMEOUT: "3",
+    LLM_NODE_HEARTBEAT_SECS: "1",
+  };
+  const models = tempDir("dash-models");
+  writeModel(models, MODEL);
+  for (const id of ["node-a", "node-b"]) {
+    nodes.push(
+      startCli(id, {
+        ...cluster,
+        SERVICES: "inference",
+        NODEID: id,
+        LLM_NODE_NAME: `machine-${id}`,
+        LLM_NODE_MODELS_DIR: models,
+        LLM_NODE_PARALLEL: "2",
+      }),
+    );
+  }
+  router = await startRouter("router", { ...cluster, SERVICES: "router", NODEID: "router-1" });
+  token = await login(router.url);
+  const key = await createKey(router.url, { name: "seed" });
+  // served means reachable over the transporter too, not only heartbeating
+  await waitFor(
+    async () => {
+      const models = (await api("GET", "/v1/models", undefined, `Bearer ${key}`)).body as {
+        data: Array<{ id: string; nodes: string[] }>;
+      };
+      return models.data.find((m) => m.id === MODEL)?.nodes.length === 2;
+    },
+    { timeoutMs: 60_000, what: "both inference nodes serving the model" },
+  );
+  // network text that must stay text: a node's notes and a history body
+  expect((await api("PUT", "/api/nodes/node-a/settings", { notes: XSS })).status).toBe(200);
+  const res = await api(
+    "POST",
+    "/v1/chat/completions",
+    { model: MODEL, messages: [{ role: "user", content: XSS }], max_tokens: 4 },
+    `Bearer ${key}`,
+  );
+  expect(res).toMatchObject({ status: 200 });
+  expect(
+    (await api("POST", "/api/users", { username: "vera", password: "viewer-password", role: "viewer" })).status,
+  ).toBe(201);
+
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+  });
+  ({ context: admin, page } = await loggedIn("admin", ADMIN_PASSWORD));
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await Promise.all([router?.proc.stop(), ...nodes.map((n) => n.stop())]);
+  await nats?.proc.stop();
+});
+
+describe("the dashboard in Chromium", () => {
+  test("a wrong password is refused on the login page; the API's data needs the login", async () => {
+    const context = await browser.newContext();
+    const p = await context.newPage();
+    await p.goto(`${router.url}/dashboard/`);
+    await p.getByLabel("Username").fill("admin");
+    await p.getByLabel("Password").fill("wrong-password");
+    await p.getByRole("button", { name: "Log in" }).click();
+    await p.getByRole("alert").filter({ hasText: "Wrong username or password." }).waitFor();
+    await shot(p, "login");
+    expect((await fetch(`${router.url}/api/nodes`)).status).toBe(401);
+    await context.close();
+  });
+
+  test("overview: cards show both nodes online; charts are drawn", async () => {
+    await page.goto(`${router.url}/dashboard/#/overview`);
+    const card = page.locator(".card.stat", { hasText: "Nodes online" });
+    await card.locator(".stat-value", { hasText: "2 / 2" }).waitFor();
+    await page
+      .locator(".card.stat", { hasText: "Requests (1 h)" })
+      .locator(".stat-value", { hasText: /^[1-9]/ })
+      .waitFor();
+    expect(await page.locator("canvas").count()).toBe(2);
+    await shot(page, "overview");
+  });
+
+  test("nodes: both inference nodes with their machine, model, utilisation and capacity; a node's detail", async () => {
+    await page.goto(`${router.url}/dashboard/#/nodes`);
+    for (const id of ["node-a", "node-b"]) {
+      const row = page.locator(`tr[data-node="${id}"]`);
+      await row.waitFor();
+      await expect(row.textContent()).resolves.toContain(`machine-${id}`);
+      await expect(row.textContent()).resolves.toContain(MODEL);
+      await expect(row.textContent()).resolves.toContain("/ 2"); // active / capacity
+      await expect(row.locator("meter").count()).resolves.toBeGreaterThan(0);
+      await expect(row.locator(".badge").textContent()).resolves.toBe("online");
+    }
+    // search filters the table
+    await page.getByLabel("Search nodes").fill("machine-node-b");
+    await waitFor(async () => (await page.locator("tbody tr[data-node]").count()) === 1, { what: "one row left" });
+    await page.getByLabel("Search nodes").fill("");
+    await shot(page, "nodes");
+
+    await page.locator('tr[data-node="node-a"] a').click();
+    await page.getByRole("heading", { name: /machine-node-a/ }).waitFor();
+    // the notes are shown as the text they are
+    await page.locator("dd", { hasText: XSS }).waitFor();
+    expect(await page.evaluate("window.__xss")).toBeUndefined();
+    await page.getByRole("button", { name: "Drain" }).waitFor();
+    await shot(page, "node-detail");
+  });
+
+  test("playground: a chat streams into the page", async () => {
+    await page.goto(`${router.url}/dashboard/#/playground`);
+    await page.locator(`select[name=model] option[value="${MODEL}"]`).waitFor({ state: "attached" });
+    await page.getByLabel("Model").selectOption(MODEL);
+    await page.getByLabel("Max tokens").fill("24");
+    // count the distinct texts the answer goes through while it streams
+    await page.getByLabel("Message").fill("Hello from the playground");
+    // (a script string: the test's TypeScript has no DOM types)
+    await page.evaluate(`(() => {
+      const seen = (window.__seen = []);
+      new MutationObserver(() => {
+        const el = document.querySelector(".msg.assistant .msg-text");
+        if (el?.textContent && seen[seen.length - 1] !== el.textContent) seen.push(el.textContent);
+      }).observe(document.querySelector(".chat-log"), { subtree: true, childList: true, characterData: true });
+    })()`);
+    await page.getByRole("button", { name: "Send" }).click();
+    await page.locator(".muted.small", { hasText: /first token \d+ ms/ }).waitFor({ timeout: 30_000 });
+    const seen = (await page.evaluate("window.__seen")) as string[];
+    expect(seen.length).toBeGreaterThan(1);
+    expect(seen[seen.length - 1].startsWith(seen[0])).toBe(true);
+    await shot(page, "playground");
+  }, 60_000);
+
+  test("history: the playground's request is listed; its detail shows both bodies; a hostile body stays text", async () => {
+    // history is written in batches off the request path: wait until it is stored
+    await waitFor(
+      async () => (await api("GET", "/api/dashboard/request-responses?q=playground")).body.total_count === 1,
+      { what: "the playground request in history" },
+    );
+    await page.goto(`${router.url}/dashboard/#/history`);
+    const row = page.locator("tr[data-record]", { hasText: "Hello from the playground" });
+    await row.waitFor({ timeout: 15_000 });
+    await expect(row.textContent()).resolves.toContain("(stream)");
+    await shot(page, "history");
+    await row.locator("a").click();
+    await page.locator('pre[data-body="request"]', { hasText: "Hello from the playground" }).waitFor();
+    const response = await page.locator('pre[data-body="response"]').textContent();
+    expect(response).toMatch(/"finish_reason"/);
+    await shot(page, "history-detail");
+
+    // the record whose prompt is markup: listed and shown as text, no element made, no script run
+    await page.goto(`${router.url}/dashboard/#/history`);
+    await page.getByLabel("Text").fill("onerror");
+    await page.getByRole("button", { name: "Apply" }).click();
+    const hostile = page.locator("tr[data-record]");
+    await waitFor(async () => (await hostile.count()) === 1, { what: "the search finding one record" });
+    await expect(hostile.locator("td.preview").textContent()).resolves.toBe(XSS);
+    await hostile.locator("a").click();
+    const pre = page.locator('pre[data-body="request"]', { hasText: "<img src=x onerror=" });
+    await pre.waitFor();
+    expect(JSON.parse((await pre.textContent())!).messages[0].content).toBe(XSS);
+    expect(await page.locator("img").count()).toBe(0);
+    expect(await page.evaluate("window.__xss")).toBeUndefined();
+    await shot(page, "history-hostile");
+  });
+
+  test("history: CSV export with the current filters downloads the matching records", async () => {
+    await page.goto(`${router.url}/dashboard/#/history`);
+    await page.getByLabel("Text").fill("");
+    await page.getByLabel("Kind").selectOption("chat");
+    await page.getByRole("button", { name: "Apply" }).click();
+    const total = (await api("GET", "/api/dashboard/request-responses?kind=chat")).body.total_count as number;
+    const [download] = await Promise.all([
+      page.waitForEvent("download"),
+      page.getByRole("button", { name: "Export CSV" }).click(),
+    ]);
+    expect(download.suggestedFilename()).toMatch(/\.csv$/);
+    const rows = parse(fs.readFileSync((await download.path())!), { columns: true }) as Array<Record<string, string>>;
+    expect(rows.length).toBe(total);
+    expect(rows.some((r) => r.request_body.includes(XSS.replace(/"/g, '\\"')))).toBe(true);
+    expect(rows.every((r) => r.kind === "chat")).toBe(true);
+    await page.getByLabel("Kind").selectOption("");
+  });
+
+  test("keys: a key is created and shown once, works, and is revoked", async () => {
+    await page.goto(`${router.url}/dashboard/#/keys`);
+    await page.getByLabel("Name").fill("from-the-dashboard");
+    await page.getByRole("button", { name: "Create key" }).click();
+    const shown = page.locator("input[data-new-key]");
+    await shown.waitFor();
+    const key = await shown.inputValue();
+    expect(key).toMatch(/^sk-/);
+    await shot(page, "keys");
+    expect((await api("GET", "/v1/models", undefined, `Bearer ${key}`)).status).toBe(200);
+
+    const row = page.locator("tr[data-key]", { hasText: "from-the-dashboard" });
+    await row.getByRole("button", { name: "Revoke" }).click();
+    await page.locator("dialog button[data-confirm]").click();
+    await row.waitFor({ state: "detached" });
+    expect((await api("GET", "/v1/models", undefined, `Bearer ${key}`)).status).toBe(401);
+    // reloading shows the list without the key itself
+    await page.reload();
+    await page.locator("tr[data-key]").first().waitFor();
+    expect(await page.locator("input[data-new-key]").count()).toBe(0);
+  });
+
+  test("users and models pages render for an admin", async () => {
+    await page.goto(`${router.url}/dashboard/#/users`);
+    await page.locator("tr[data-user]", { hasText: "vera" }).waitFor();
+    await shot(page, "users");
+    await page.goto(`${router.url}/dashboard/#/models`);
+    await page.getByRole("form", { name: "Register a model" }).waitFor();
+    await shot(page, "models");
+  });
+
+  test("a viewer sees no admin controls", async () => {
+    const { context, page: p } = await loggedIn("vera", "viewer-password");
+    await p.locator(".card.stat", { hasText: "Nodes online" }).waitFor();
+    expect(await p.getByRole("link", { name: "Users" }).count()).toBe(0);
+    for (const hash of ["nodes", "nodes/node-a", "models", "keys", "history"]) {
+      await p.goto(`${router.url}/dashboard/#/${hash}`);
+      await p.locator("main h1").waitFor();
+      // wait for the page's data, so that controls drawn with it would be there
+      if (hash === "nodes") await p.locator("tr[data-node]").first().waitFor();
+      else if (hash === "nodes/node-a") await p.locator("dl.props").waitFor();
+      else if (hash === "models") await p.locator(".tasks > *").first().waitFor();
+      else await p.locator("tbody tr").first().waitFor();
+      expect(await p.locator("button.danger").count()).toBe(0);
+      expect(
+        await p.getByRole("button", { name: /Drain|Disconnect|Register|Create key|Revoke|Download/ }).count(),
+      ).toBe(0);
+      expect(await p.locator("form[aria-label]").count()).toBe(hash === "history" ? 1 : 0); // history's filter form only
+    }
+    await shot(p, "viewer-nodes");
+    // the Users page is not offered; its hash falls back to the overview
+    await p.goto(`${router.url}/dashboard/#/users`);
+    await p.getByRole("heading", { name: "Overview" }).waitFor();
+    await context.close();
+  });
+
+  test("on a phone-sized screen the overview and nodes stay usable", async () => {
+    const { context, page: p } = await loggedIn("admin", ADMIN_PASSWORD, { width: 390, height: 844 });
+    await p.locator(".card.stat .stat-value", { hasText: "2 / 2" }).waitFor();
+    const overflow = await p.evaluate("document.documentElement.scrollWidth - window.innerWidth");
+    expect(overflow).toBeLessThanOrEqual(0);
+    await shot(p, "overview-phone");
+    await context.close();
+  });
+
+  test("logging out returns to the login page and drops the token", async () => {
+    await page.goto(`${router.url}/dashboard/#/overview`);
+    await page.getByRole("button", { name: "Log out" }).click();
+    await page.getByRole("button", { name: "Log in" }).waitFor();
+    expect(await page.evaluate("sessionStorage.length")).toBe(0);
+    await admin.close();
+  });
+});
