@@ -125,6 +125,28 @@ afterAll(async () => {
   await nats?.proc.stop();
 });
 
+describe("the dashboard's files over HTTP", () => {
+  test("served with a strict CSP; the root leads to it; nothing outside public/ is served", async () => {
+    const root = await fetch(`${router.url}/`, { redirect: "manual" });
+    expect(root.status).toBe(302);
+    expect(root.headers.get("location")).toBe("/dashboard/");
+    const index = await fetch(`${router.url}/dashboard/`);
+    expect(index.status).toBe(200);
+    expect(index.headers.get("content-security-policy")).toContain("script-src 'self'");
+    expect(index.headers.get("x-content-type-options")).toBe("nosniff");
+    const chart = await fetch(`${router.url}/dashboard/vendor/chart.umd.min.js`);
+    expect(chart.status).toBe(200);
+    expect(chart.headers.get("content-type")).toMatch(/javascript/);
+    for (const p of [
+      "/dashboard/%2e%2e/package.json",
+      "/dashboard/js/%2e%2e%2f%2e%2e%2fpackage.json",
+      "/dashboard/.env",
+    ]) {
+      expect((await fetch(`${router.url}${p}`)).status).toBe(404);
+    }
+  });
+});
+
 describe("the dashboard in Chromium", () => {
   test("a wrong password is refused on the login page; the API's data needs the login", async () => {
     const context = await browser.newContext();

@@ -165,7 +165,7 @@ export function render(main, ctx) {
               ctx.isAdmin && !FINISHED.has(t.status)
                 ? h("button", { class: "secondary small", onclick: () => cancelTask(t.id) }, "Cancel")
                 : null,
-              ctx.isAdmin && (t.status === "failed" || t.status === "cancelled") && t.kind === "convert"
+              ctx.isAdmin && (t.status === "failed" || t.status === "cancelled")
                 ? h("button", { class: "secondary small", onclick: () => restartTask(t.id) }, "Restart")
                 : null,
             );
