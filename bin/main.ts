@@ -13,7 +13,8 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { ServiceBroker, type ServiceSchema } from "moleculer";
 import { brokerConfig, metricsOptions } from "../moleculer.config";
-import { ENV_VARS, nodeConfig, selectedServices } from "../lib/config";
+import { ENV_VARS, nodeConfig, selectedServices, shutdownTimeoutSecs } from "../lib/config";
+import { stopGracefully } from "./shutdown";
 import { buildTinyLlama, tinyModelOptions, TINY_MODEL_PRESETS, type TinyModelPreset } from "../lib/gguf/tiny-llama";
 import ApiService from "../services/api.service";
 import BalancerService from "../services/balancer.service";
@@ -49,7 +50,10 @@ async function start(args: string[]): Promise<void> {
     throw new Error("An inference node joins a cluster: set TRANSPORTER=nats://host:4222 (the router's NATS).");
   }
   options.metrics = metricsOptions(services.includes("api"));
+  // our own signal handling: drain first, then stop (bin/shutdown.ts)
+  options.skipProcessEventRegistration = true;
   const broker = new ServiceBroker(options);
+  stopGracefully(broker, shutdownTimeoutSecs());
   for (const name of services) broker.createService(SCHEMAS[name]);
   broker.logger.info(
     `Starting ${services.join(", ")} as node '${broker.nodeID}'` +

@@ -89,6 +89,11 @@ export function metricsConfig(): MetricsConfig {
   };
 }
 
+/** Seconds a process drains on SIGTERM before it stops anyway. */
+export function shutdownTimeoutSecs(): number {
+  return envInt("LLM_SHUTDOWN_TIMEOUT_SECS", 30, 0);
+}
+
 export function routerConfig(): RouterConfig {
   return {
     host: envString("LLM_ROUTER_HOST", "0.0.0.0"),

@@ -62,6 +62,12 @@ export const ENV_VARS: EnvVar[] = [
     description: "Seconds without an inference heartbeat before a node is marked offline.",
   },
   {
+    name: "LLM_SHUTDOWN_TIMEOUT_SECS",
+    default: "`30`",
+    description:
+      "On SIGTERM/SIGINT, seconds a process waits for what it serves to finish (a node: its generations; a router: its open requests and streams) before it stops anyway. A second signal stops at once.",
+  },
+  {
     name: "LLM_ROUTER_REQUEST_TIMEOUT",
     default: "`600`",
     description: "Seconds a request to an inference node may take before it fails with 504.",

@@ -43,6 +43,9 @@ interface Vars {
   server: import("node:http").Server;
   /** The dashboard's event streams. */
   live: LiveHub;
+  /** Inference requests being served now, and who waits for them to end (SIGTERM). */
+  inFlight: number;
+  onIdle: (() => void) | null;
 }
 
 interface Methods {
@@ -58,6 +61,7 @@ interface Methods {
   getModel(req: Req, res: ServerResponse): Promise<void>;
   runHandler(res: ServerResponse, work: () => Promise<unknown>): void;
   checkModelAllowed(req: Req, model: string): void;
+  drain(timeoutMs: number): Promise<void>;
 }
 
 type This = Service<Settings> & Vars & Methods;
@@ -290,6 +294,7 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
         body: req.body,
         maxBodyBytes: history.maxBodyBytes,
       });
+      this.inFlight++;
       // async, so that a synchronous throw (a bad body) is answered by the responder too
       (async () => work(trace))().then(
         () => this.finishTrace(trace, res.destroyed && !res.writableFinished ? 499 : 200, null),
@@ -302,6 +307,8 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
     },
 
     finishTrace(this: This, trace: RequestTrace, status: number, error: string | null) {
+      this.inFlight--;
+      this.onIdle?.();
       const rec = trace.record(status, error);
       recordRequest(this.broker.metrics, {
         model: rec.model,
@@ -322,6 +329,27 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
       }
     },
 
+    /**
+     * SIGTERM: stop accepting connections, end the dashboard's event streams,
+     * and wait up to `timeoutMs` for the requests and streams in flight.
+     */
+    async drain(this: This, timeoutMs: number) {
+      this.server.close();
+      this.server.closeIdleConnections();
+      this.live.close();
+      if (this.inFlight <= 0) return;
+      this.logger.warn(`Draining: finishing ${this.inFlight} request(s) (at most ${timeoutMs / 1000} s)`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, timeoutMs);
+        this.onIdle = () => {
+          if (this.inFlight > 0) return;
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.onIdle = null;
+    },
+
     async listModels(this: This, req: Req, res: ServerResponse) {
       const models = await allModels(req.$ctx);
       sendJson(res, 200, { object: "list", data: models.filter((m) => visibleTo(req, m.id)) });
@@ -340,6 +368,8 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
     this.schemas = { chat: chatSchema(limit), completion: completionSchema(limit) };
     registerRouterMetrics(this.broker.metrics);
     this.live = new LiveHub();
+    this.inFlight = 0;
+    this.onIdle = null;
   },
 
   stopped(this: This) {

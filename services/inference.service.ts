@@ -34,6 +34,10 @@ interface Vars {
   pending: NodeJS.Timeout | null;
   /** Asked to disconnect: takes nothing new and leaves once what runs has finished. */
   leaving: boolean;
+  /** Asked by the disconnect route (not a signal): the process exits itself once idle. */
+  exitWhenIdle: boolean;
+  /** While draining: called on every load change. */
+  onIdle: (() => void) | null;
   /** Downloads running on this node, by task id. */
   downloads: Map<string, AbortController>;
 }
@@ -45,6 +49,8 @@ interface Methods {
   scheduleHeartbeat(): void;
   collectMachine(): Promise<void>;
   leaveWhenIdle(): void;
+  startLeaving(): void;
+  drain(timeoutMs: number): Promise<void>;
   runDownload(p: DownloadParams, ac: AbortController): Promise<void>;
 }
 
@@ -164,9 +170,9 @@ const InferenceService: ServiceSchema<Settings, Methods, Vars> = {
       handler(this: This) {
         const active = this.runner?.activeRequests ?? 0;
         if (!this.leaving) {
-          this.leaving = true;
           this.logger.warn(`Asked to leave the cluster: finishing ${active} request(s), then exiting`);
-          if (this.timer) clearInterval(this.timer);
+          this.startLeaving();
+          this.exitWhenIdle = true;
           setImmediate(() => this.leaveWhenIdle());
         }
         return { leaving: true, active_requests: active };
@@ -287,9 +293,36 @@ const InferenceService: ServiceSchema<Settings, Methods, Vars> = {
       }
     },
 
+    /** Takes nothing new and tells the routers at once (a last heartbeat saying so). */
+    startLeaving(this: This) {
+      if (this.leaving) return;
+      if (this.timer) clearInterval(this.timer);
+      this.broker.broadcast("inference.heartbeat", { ...this.heartbeat(), leaving: true }).catch(() => undefined);
+      this.leaving = true;
+    },
+
+    /** SIGTERM: leave, and wait up to `timeoutMs` for the generations in flight to finish. */
+    async drain(this: This, timeoutMs: number) {
+      this.startLeaving();
+      const runner = this.runner;
+      const busy = () => (runner?.activeRequests ?? 0) > 0;
+      if (!busy()) return;
+      this.logger.warn(`Draining: finishing ${runner!.activeRequests} request(s) (at most ${timeoutMs / 1000} s)`);
+      const deadline = Date.now() + timeoutMs;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, timeoutMs);
+        this.onIdle = () => {
+          if (busy() && Date.now() < deadline) return;
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.onIdle = null;
+    },
+
     /** Called on leave and on every load change while leaving. */
     leaveWhenIdle(this: This) {
-      if (!this.leaving || !this.runner || this.runner.activeRequests > 0) return;
+      if (!this.exitWhenIdle || !this.runner || this.runner.activeRequests > 0) return;
       this.runner = null; // once
       this.logger.warn("Leaving the cluster now");
       // a moment for the last stream chunks to leave over the transporter
@@ -329,6 +362,8 @@ const InferenceService: ServiceSchema<Settings, Methods, Vars> = {
     this.timer = null;
     this.pending = null;
     this.leaving = false;
+    this.exitWhenIdle = false;
+    this.onIdle = null;
     this.downloads = new Map();
   },
 
@@ -351,6 +386,7 @@ const InferenceService: ServiceSchema<Settings, Methods, Vars> = {
     this.runner = new JobRunner(this.engine, () => {
       this.scheduleHeartbeat();
       if (this.leaving) this.leaveWhenIdle();
+      this.onIdle?.();
     });
     const ids = this.engine.models().map((m) => m.id);
     this.logger.info(`Loaded ${ids.length} model(s) from ${cfg.modelsDir}: ${ids.join(", ") || "(none)"}`);

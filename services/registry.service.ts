@@ -163,6 +163,14 @@ const RegistryService: ServiceSchema<Settings, Methods, Vars> = {
   events: {
     "inference.heartbeat"(this: This, ctx: Context<Heartbeat>) {
       const hb = ctx.params;
+      if (hb.leaving) {
+        // no new requests go there; those in flight finish over their own streams
+        if (this.table.markOffline(hb.nodeID)) {
+          this.broker.broadcastLocal("registry.changed", { nodeID: hb.nodeID });
+          this.logger.warn(`Node ${hb.nodeID} (${hb.machineName}) is leaving: finishing what it runs`);
+        }
+        return;
+      }
       const changed = this.table.upsert(hb);
       // the balancer re-checks its wait queue on every change of load or status
       this.broker.broadcastLocal("registry.changed", { nodeID: hb.nodeID });

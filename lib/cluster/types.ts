@@ -20,6 +20,8 @@ export interface NodeModel {
 
 export interface Heartbeat {
   nodeID: string;
+  /** The node's last word: it takes nothing new and leaves when what runs has finished. */
+  leaving?: boolean;
   machineName: string;
   engine: string;
   initializing: boolean;

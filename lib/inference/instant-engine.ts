@@ -74,8 +74,17 @@ export class InstantEngine implements Engine {
     const slot = this.msPerToken > 0 ? await this.slots.acquire(hooks.signal) : -1;
     this.active++;
     try {
-      if (this.msPerToken > 0) await new Promise((r) => setTimeout(r, n * this.msPerToken));
-      if (hooks.onText) for (let i = 0; i < n && !hooks.signal.aborted; i++) hooks.onText("x");
+      const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+      if (hooks.onText && this.msPerToken > 0) {
+        // a stream gets its tokens one by one, as a real engine sends them
+        for (let i = 0; i < n && !hooks.signal.aborted; i++) {
+          await sleep(this.msPerToken);
+          hooks.onText("x");
+        }
+      } else {
+        if (this.msPerToken > 0) await sleep(n * this.msPerToken);
+        if (hooks.onText) for (let i = 0; i < n && !hooks.signal.aborted; i++) hooks.onText("x");
+      }
       return { text: "x".repeat(n), finishReason: "length", promptTokens: 8, completionTokens: n };
     } finally {
       this.active--;

@@ -68,6 +68,8 @@ export function baseEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
     LLM_NODE_DEMO_MODEL: "false",
     LLM_ROUTER_HOST: "127.0.0.1",
     LLM_ROUTER_PORT: "0",
+    // a process stopped with work in flight drains at most this long (test/integration/lifecycle.test.ts sets more)
+    LLM_SHUTDOWN_TIMEOUT_SECS: "5",
     ...extra,
   };
 }

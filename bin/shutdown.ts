@@ -1,0 +1,35 @@
+/**
+ * SIGTERM/SIGINT: every local service that can drain does (an inference node
+ * takes nothing new and finishes its generations; a router stops accepting
+ * and finishes its requests and streams), within LLM_SHUTDOWN_TIMEOUT_SECS;
+ * then the broker stops (history flushes on stop) and the process exits 0.
+ * A second signal stops at once.
+ */
+import type { ServiceBroker } from "moleculer";
+
+type Drainable = { name: string; drain?: (timeoutMs: number) => Promise<void> };
+
+export function stopGracefully(broker: ServiceBroker, timeoutSecs: number): void {
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      broker.logger.warn(`${signal} again: stopping now`);
+      process.exit(1);
+    }
+    stopping = true;
+    broker.logger.info(`${signal}: draining (at most ${timeoutSecs} s), then stopping`);
+    const services = broker.services as unknown as Drainable[];
+    Promise.all(services.map((s) => s.drain?.(timeoutSecs * 1000)))
+      .catch((err: Error) => broker.logger.warn(`drain: ${err.message}`))
+      .then(() => broker.stop())
+      .then(
+        () => process.exit(0),
+        (err: Error) => {
+          broker.logger.error(`stop failed: ${err.message}`);
+          process.exit(1);
+        },
+      );
+  };
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
+}
