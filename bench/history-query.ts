@@ -14,9 +14,12 @@
  *   2. reports RSS and heapUsed after a GC, before and after, and the file size;
  *   3. times `history.list` (broker.call) for several filters, interleaved:
  *      RUNS times each, or fewer (at least MIN_RUNS) once a filter has taken
- *      BUDGET_S seconds; and the store calls one list makes (sorted find, count);
+ *      BUDGET_S seconds; `history.stats`, `history.get`, an export page, and the
+ *      parts of one list (the in-memory index's selection, the store's fetch
+ *      of the page's documents by `_id`);
  *   4. writes 200 more records, which takes the store past its cap and trims it
- *      to 95 %: the time of that flush and the longest event-loop stall;
+ *      to 95 %: the time of that flush and the longest event-loop stall; then
+ *      the hourly purge, which compacts the NeDB file after removals;
  *   5. with HTTP=1 (or HTTP=only: steps 1, 2 and 5), starts a router (SERVICES=router) on a copy of the full
  *      file and times `GET /api/dashboard/request-responses` with the same
  *      filters, plus its start-up time and RSS against a router with an
@@ -29,9 +32,11 @@ import path from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { ServiceBroker, type ServiceSchema } from "moleculer";
 import type { HistoryRecord } from "../lib/history/record";
-import { searchText } from "../lib/history/query";
+import { parseFilter } from "../lib/history/query";
+import { HistoryIndex, type IndexEntry, type StoredDoc } from "../lib/history/record-index";
 import { login, startCli, tempDir, type Proc } from "../test/helpers/procs";
 import { waitFor } from "../test/helpers/wait";
+import { CHUNK, makeRecords, MODELS, queries, RARE_WORD, take } from "./history-data";
 import { percentile } from "./lib";
 
 const N = Number(process.env.N ?? 100_000);
@@ -40,178 +45,6 @@ const MIN_RUNS = Number(process.env.MIN_RUNS ?? 5);
 const BUDGET_S = Number(process.env.BUDGET_S ?? 4);
 /** "1": also over HTTP; "only": fill, then only the HTTP part. */
 const HTTP = process.env.HTTP ?? "0";
-const DAY = 86_400_000;
-/** Records per flush while filling: the service's own batch size. */
-const CHUNK = 200;
-
-export const MODELS = ["llama-3.1-8b-instruct", "qwen2.5-7b-instruct", "mistral-7b-instruct", "phi-3-mini"];
-export const NODES = ["gpu-a-1", "gpu-a-2", "gpu-b-1", "cpu-1"];
-/** A word in about 0.5 % of prompts, for the text search. */
-export const RARE_WORD = "invoice";
-const WORDS = (
-  "the a of to and in is it you that for on with as are this be at have from or one had by word but not what all " +
-  "were we when your can said there use an each which she do how their if will up other about out many then them " +
-  "these so some her would make like him into time has look two more write go see number no way could people my " +
-  "than first water been call who oil its now find long down day did get come made may part summary translate " +
-  "explain code python function error list table weather recipe email draft review"
-).split(" ");
-
-/** A small seeded PRNG (mulberry32), so every run stores the same records. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Records as the api would send them: ts spread over the last `spanMs` before `now`. */
-export function* makeRecords(
-  n: number,
-  now: number,
-  spanMs = 7 * DAY - 3_600_000,
-  seed = 42,
-): Generator<HistoryRecord> {
-  const r = rng(seed);
-  const pick = <T>(xs: readonly T[]) => xs[Math.floor(r() * xs.length)];
-  const sentence = (min: number, max: number) =>
-    Array.from({ length: min + Math.floor(r() * (max - min)) }, () => pick(WORDS)).join(" ");
-  const hex = (len: number) => Array.from({ length: len }, () => Math.floor(r() * 16).toString(16)).join("");
-  for (let i = 0; i < n; i++) {
-    const ts = Math.floor(now - r() * spanMs);
-    const model = r() < 0.4 ? MODELS[0] : pick(MODELS);
-    const node = pick(NODES);
-    const u = r();
-    const status =
-      u < 0.94 ? 200 : u < 0.96 ? 400 : u < 0.97 ? 404 : u < 0.98 ? 429 : u < 0.99 ? 499 : pick([500, 502, 503]);
-    const k = r();
-    const kind = k < 0.8 ? "chat" : k < 0.9 ? "completion" : k < 0.97 ? "embedding" : "legacy";
-    const stream = kind !== "embedding" && r() < 0.5;
-    let prompt = sentence(20, 50);
-    if (r() < 0.005) prompt += ` please check the ${RARE_WORD} total`;
-    const tokensIn = 20 + Math.floor(r() * 200);
-    const tokensOut = status === 200 && kind !== "embedding" ? 10 + Math.floor(r() * 300) : null;
-    const duration = status === 200 ? Math.round((50 + r() * 3000) * 10) / 10 : Math.round(r() * 200 * 10) / 10;
-    const reqId = `req-${hex(8)}-${hex(4)}-${hex(4)}-${hex(4)}-${hex(12)}`;
-    const request_body =
-      kind === "embedding"
-        ? { model, input: prompt }
-        : kind === "completion"
-          ? { model, prompt, max_tokens: 256, temperature: 0.7, stream }
-          : {
-              model,
-              messages: [
-                { role: "system", content: "You are a helpful assistant." },
-                { role: "user", content: prompt },
-              ],
-              max_tokens: 256,
-              temperature: 0.7,
-              stream,
-            };
-    const usage = {
-      prompt_tokens: tokensIn,
-      completion_tokens: tokensOut ?? 0,
-      total_tokens: tokensIn + (tokensOut ?? 0),
-    };
-    const response_body =
-      status !== 200
-        ? null
-        : kind === "embedding"
-          ? { object: "list", embeddings: 1, usage }
-          : stream
-            ? { text: sentence(30, 70), finish_reason: "stop", usage }
-            : {
-                id: `chatcmpl-${hex(32)}`,
-                object: "chat.completion",
-                created: Math.floor(ts / 1000),
-                model,
-                choices: [
-                  { index: 0, message: { role: "assistant", content: sentence(30, 70) }, finish_reason: "stop" },
-                ],
-                usage,
-              };
-    const tried = status === 502 || status === 503 ? [node, pick(NODES)] : [node];
-    yield {
-      id: reqId,
-      ts,
-      started_at: new Date(ts).toISOString(),
-      finished_at: new Date(ts + duration).toISOString(),
-      endpoint:
-        kind === "embedding" ? "/v1/embeddings" : kind === "completion" ? "/v1/completions" : "/v1/chat/completions",
-      kind,
-      stream,
-      model,
-      node_id: status === 404 ? null : node,
-      node_name: status === 404 ? null : node,
-      client_ip: `10.0.${Math.floor(r() * 4)}.${1 + Math.floor(r() * 250)}`,
-      api_key_id: `key-${Math.floor(r() * 20)}`,
-      api_key_name: `team-${Math.floor(r() * 20)}`,
-      user_id: `user-${Math.floor(r() * 10)}`,
-      request_body,
-      response_body,
-      status,
-      error: status === 200 ? null : `upstream answered ${status}`,
-      duration_ms: duration,
-      ttft_ms: status === 200 ? Math.round(r() * 300 * 10) / 10 : null,
-      tokens_in: tokensIn,
-      tokens_out: tokensOut,
-      retries: tried.length - 1,
-      nodes_tried: tried,
-    };
-  }
-}
-
-/** The next `n` of a generator's values. */
-export function take<T>(it: Iterator<T>, n: number): T[] {
-  const out: T[] = [];
-  while (out.length < n) {
-    const r = it.next();
-    if (r.done) break;
-    out.push(r.value);
-  }
-  return out;
-}
-
-/**
- * Writes `n` records as a NeDB file, one JSON line each, as the history service
- * stores them (with `search_text` and an `_id`): a full store without the wait.
- */
-export function writeNedbFile(file: string, n: number, now: number): void {
-  const fd = fs.openSync(file, "w");
-  try {
-    const it = makeRecords(n, now);
-    for (let i = 0; i < n; i += CHUNK) {
-      const lines = take(it, CHUNK).map((rec, j) =>
-        JSON.stringify({
-          ...rec,
-          search_text: searchText(rec.request_body, rec.response_body),
-          _id: `b${(i + j).toString(36).padStart(15, "0")}`,
-        }),
-      );
-      fs.writeSync(fd, `${lines.join("\n")}\n`);
-    }
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-/** The list filters timed, as query-string values. */
-export function queries(now: number): Array<[string, Record<string, string>]> {
-  const iso = (t: number) => new Date(t).toISOString();
-  return [
-    ["no filter, page 1", {}],
-    ["model", { model: MODELS[1] }],
-    ["model + status=error", { model: MODELS[1], status: "error" }],
-    ["node + kind", { node: NODES[2], kind: "chat" }],
-    ["time range (1 day of 7)", { from: iso(now - 3 * DAY), to: iso(now - 2 * DAY) }],
-    ["no filter, page 50", { page: "50" }],
-    [`text search q=${RARE_WORD}`, { q: RARE_WORD }],
-    ["model + range + q, per_page 200", { model: MODELS[0], from: iso(now - 5 * DAY), q: "weather", per_page: "200" }],
-  ];
-}
 
 const mb = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
 const ms = (v: number) => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
@@ -275,7 +108,7 @@ interface Adapter {
   find(q: { query?: object; sort?: string[]; offset?: number; limit?: number }): Promise<unknown[]>;
   count(q: { query?: object }): Promise<number>;
   /** The NeDB datastore under moleculer-db's adapter. */
-  db: { countAsync(q: object): Promise<number> };
+  db: { countAsync(q: object): Promise<number>; getAllData(): StoredDoc[] };
 }
 
 async function main() {
@@ -309,32 +142,45 @@ async function main() {
     // 1. fill (records made as they are sent, so only the store holds them), a service batch at a time
     const records = makeRecords(N, now);
     const flushMs: number[] = [];
+    // event-loop delay while the service takes and writes the records (not while this bench makes them)
     const fillLag = monitorEventLoopDelay({ resolution: 2 });
-    fillLag.enable();
     for (let i = 0; i < N; i += CHUNK) {
       const chunk = take(records, CHUNK);
+      fillLag.enable();
       const f0 = performance.now();
       await Promise.all(chunk.map((r) => broker.emit("history.record", r)));
       await broker.call("history.flush");
       flushMs.push(performance.now() - f0);
+      fillLag.disable();
     }
-    fillLag.disable();
     const fillS = flushMs.reduce((a, b) => a + b, 0) / 1000;
     const stored = await adapter.db.countAsync({});
     const after = memory();
     const fileBytes = fs.statSync(file).size;
+    // the index's own share: a second index over the same documents (their texts are shared, not copied)
+    let extra: HistoryIndex | null = new HistoryIndex();
+    extra.load(adapter.db.getAllData());
+    extra.signSome(Infinity);
+    const withExtra = memory();
+    const indexHeap = withExtra.heapUsed - after.heapUsed;
+    const indexBuffers = withExtra.arrayBuffers - after.arrayBuffers;
+    extra = null;
+    void extra;
 
     log(
       `Machine: ${os.cpus().length} × ${os.cpus()[0].model}, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}`,
     );
     log(
-      `${N.toLocaleString("en")} records (about ${avgJson.toFixed(0)} bytes of JSON each) written through \`history.record\` events in ${fillS.toFixed(1)} s (${Math.round(N / fillS).toLocaleString("en")} records/s), ${CHUNK} per flush as the service batches them: a flush takes ${ms(percentile(flushMs, 50))} ms median, ${ms(percentile(flushMs, 99))} ms p99; longest event-loop stall while filling ${(fillLag.max / 1e6).toFixed(0)} ms; ${stored.toLocaleString("en")} stored.`,
+      `${N.toLocaleString("en")} records (about ${avgJson.toFixed(0)} bytes of JSON each) written through \`history.record\` events in ${fillS.toFixed(1)} s (${Math.round(N / fillS).toLocaleString("en")} records/s), ${CHUNK} per flush as the service batches them: a flush takes ${ms(percentile(flushMs, 50))} ms median, ${ms(percentile(flushMs, 99))} ms p99; event-loop delay while filling p99 ${(fillLag.percentile(99) / 1e6).toFixed(1)} ms, longest ${(fillLag.max / 1e6).toFixed(0)} ms; ${stored.toLocaleString("en")} stored.`,
     );
     log("");
     log("| memory (this process, after GC) | before | after | added |");
     log("| --- | --- | --- | --- |");
     log(`| RSS | ${mb(before.rss)} | ${mb(after.rss)} | ${mb(after.rss - before.rss)} |`);
     log(`| heapUsed | ${mb(before.heapUsed)} | ${mb(after.heapUsed)} | ${mb(after.heapUsed - before.heapUsed)} |`);
+    log(
+      `| of which the in-memory index | | | ${mb(indexHeap)} heap + ${mb(indexBuffers)} signatures (${((indexHeap + indexBuffers) / N).toFixed(0)} bytes/record) |`,
+    );
     log(`| NeDB file \`history.db\` | | ${mb(fileBytes)} | ${(fileBytes / N).toFixed(0)} bytes/record |`);
     log("");
 
@@ -368,30 +214,38 @@ async function main() {
       );
       log("");
 
-      // what one unfiltered list costs in the store, call by call
+      // the other reads the dashboard makes, and the parts of one list
+      const latest = (await broker.call<{ records: HistoryRecord[] }, object>("history.list", { query: {} }))
+        .records[0];
+      const svc = broker.getLocalService("history") as unknown as {
+        index: HistoryIndex;
+        docsOf(e: IndexEntry[]): Promise<unknown>;
+      };
+      const page50 = svc.index.select(parseFilter({}), 0, 50).entries;
       const parts: Array<[string, () => Promise<unknown>]> = [
-        ["find, sort -ts, limit 50 (the list's page)", () => adapter.find({ query: {}, sort: ["-ts"], limit: 50 })],
-        ["count (the list's total)", () => adapter.count({ query: {} })],
-        ["find, no sort, limit 50", () => adapter.find({ query: {}, limit: 50 })],
+        ["`history.stats` (last hour)", () => broker.call("history.stats")],
+        ["`history.get` (one record by id)", () => broker.call("history.get", { id: latest.id })],
         [
-          "find model=…, sort -ts, limit 50",
-          () => adapter.find({ query: { model: MODELS[1] }, sort: ["-ts"], limit: 50 }),
+          "`history.page` (an export page of 500, no filter)",
+          () => broker.call("history.page", { filter: parseFilter({}), limit: 500 }),
         ],
-        ["count model=…", () => adapter.count({ query: { model: MODELS[1] } })],
-        ["NeDB's own countAsync({}) (no copies)", () => adapter.db.countAsync({})],
+        ["index: select, no filter (page + total)", async () => svc.index.select(parseFilter({}), 0, 50)],
+        ["index: select, model (page + total)", async () => svc.index.select(parseFilter({ model: MODELS[1] }), 0, 50)],
+        ["index: select, q (page + total)", async () => svc.index.select(parseFilter({ q: RARE_WORD }), 0, 50)],
+        ["store: the page's 50 documents by `_id`", () => svc.docsOf(page50)],
       ];
       const ptimes = await timeAll(parts);
-      log("Store calls alone (moleculer-db's NeDB adapter, no broker); ms:");
+      log("Other reads, and the parts of one list (the index alone, the store fetch alone); ms:");
       log("");
-      log("| store call | runs | median | p90 |");
+      log("| call | runs | median | p90 |");
       log("| --- | --- | --- | --- |");
       parts.forEach(([name], i) =>
         log(`| ${name} | ${ptimes[i].length} | ${ms(percentile(ptimes[i], 50))} | ${ms(percentile(ptimes[i], 90))} |`),
       );
       log("");
 
-      // 4. past the cap: one flush that trims to 95 % and compacts the file
-      const lag = monitorEventLoopDelay({ resolution: 5 });
+      // 4. past the cap: one flush that trims to 95 % (the file is compacted by the hourly purge, timed after)
+      const lag = monitorEventLoopDelay({ resolution: 2 });
       lag.enable();
       await Promise.all([...makeRecords(200, Date.now(), 1000, 7)].map((r) => broker.emit("history.record", r)));
       const trimMs = await timeIt(() => broker.call("history.flush"));
@@ -399,7 +253,14 @@ async function main() {
       const trimmed = await adapter.db.countAsync({});
       const afterTrim = memory();
       log(
-        `Past the cap: 200 more records, one flush that trims to 95 % (count, sorted find of the oldest, remove, file compaction): **${trimMs.toFixed(0)} ms**, longest event-loop stall ${(lag.max / 1e6).toFixed(0)} ms; ${trimmed.toLocaleString("en")} records left, file ${mb(fs.statSync(file).size)}, RSS ${mb(afterTrim.rss)}, heapUsed ${mb(afterTrim.heapUsed)}.`,
+        `Past the cap: 200 more records, one flush that trims to 95 % (the index drops the oldest, the store removes them by \`_id\`, 100 at a time): **${trimMs.toFixed(0)} ms**, longest event-loop stall ${(lag.max / 1e6).toFixed(1)} ms; ${trimmed.toLocaleString("en")} records left, file ${mb(fs.statSync(file).size)}, RSS ${mb(afterTrim.rss)}, heapUsed ${mb(afterTrim.heapUsed)}.`,
+      );
+      const plag = monitorEventLoopDelay({ resolution: 2 });
+      plag.enable();
+      const purgeMs = await timeIt(() => broker.call("history.purge"));
+      plag.disable();
+      log(
+        `The hourly purge after that trim (nothing expired; it rewrites the NeDB file because records were removed): ${purgeMs.toFixed(0)} ms, longest event-loop stall ${(plag.max / 1e6).toFixed(0)} ms; file ${mb(fs.statSync(file).size)}.`,
       );
       log("");
     }

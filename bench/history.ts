@@ -27,7 +27,8 @@ import path from "node:path";
 import { login, tempDir, writeModel, type Proc } from "../test/helpers/procs";
 import { waitFor } from "../test/helpers/wait";
 import { percentile, post } from "./lib";
-import { startTracked, writeNedbFile } from "./history-query";
+import { writeNedbFile } from "./history-data";
+import { startTracked } from "./history-query";
 
 const RATE = Number(process.env.RATE ?? 400);
 const SECONDS = Number(process.env.SECONDS ?? 5);

@@ -85,3 +85,33 @@ test("the embedded store keeps at most LLM_ROUTER_HISTORY_MAX_RECORDS, dropping 
   expect(kept).toContain("r29");
   expect(kept).not.toContain("r00");
 });
+
+test("one record by id, keyset pages, and stats of the last hour from the index", async () => {
+  const now = Date.now();
+  for (let i = 0; i < 3; i++) {
+    broker.emit("history.record", { ...record(`s${i}`, now - i * 1000), status: i === 1 ? 500 : 200 });
+  }
+  await broker.call("history.flush");
+  const one = await broker.call<HistoryRecord, object>("history.get", { id: "s1" });
+  expect(one).toMatchObject({ id: "s1", status: 500, request_body: { id: "s1" } });
+  expect(one).not.toHaveProperty("_id");
+  expect(one).not.toHaveProperty("search_text");
+  await expect(broker.call("history.get", { id: "nope" })).rejects.toMatchObject({ code: 404 });
+
+  const first = await broker.call<HistoryRecord[], object>("history.page", { filter: { q: "s" }, limit: 2 });
+  expect(first.map((r) => r.id)).toEqual(["s0", "s1"]);
+  const next = await broker.call<HistoryRecord[], object>("history.page", {
+    filter: { q: "s" },
+    after: { ts: first[1].ts, id: first[1].id },
+    limit: 2,
+  });
+  expect(next.map((r) => r.id)).toEqual(["s2"]);
+
+  const stats = await broker.call<{ total_requests: number; error_requests: number; total_records: number }>(
+    "history.stats",
+  );
+  expect(stats.error_requests).toBe(1);
+  expect(stats.total_requests).toBeGreaterThanOrEqual(3);
+  const all = await broker.call<{ total_count: number }, object>("history.list", { query: {} });
+  expect(stats.total_records).toBe(all.total_count);
+});
