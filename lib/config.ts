@@ -169,6 +169,8 @@ export const ALL_SERVICES = [
 ];
 export const SERVICE_GROUPS: Record<string, string[]> = {
   router: ["api", "registry", "balancer", "auth", "apikeys", "history", "cloud", "models"],
+  /** A router replica: the HTTP gateway and routing; accounts, keys, history and models are called on a `router`. */
+  gateway: ["api", "registry", "balancer", "cloud"],
   all: ALL_SERVICES,
 };
 

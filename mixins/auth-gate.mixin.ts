@@ -9,7 +9,6 @@ import type { IncomingMessage } from "node:http";
 import type { Context, Service, ServiceSchema } from "moleculer";
 import { accessFor, routePath } from "../lib/auth/routes";
 import type { TokenClaims } from "../lib/auth/jwt";
-import { WindowCounter } from "../lib/auth/throttle";
 import { looksLikeApiKey } from "../lib/auth/keys";
 import { looksLikeNodeToken } from "../lib/auth/node-tokens";
 import { apiKeyFrom, bearer } from "../lib/http/credentials";
@@ -40,8 +39,6 @@ function constantTimeEqual(a: string, b: string): boolean {
   const [x, y] = [Buffer.from(a), Buffer.from(b)];
   return x.length === y.length && timingSafeEqual(x, y);
 }
-/** Requests per API key in the current minute (per router process). */
-const rpm = new WindowCounter(60_000);
 
 export const AuthGateMixin: Partial<ServiceSchema> = {
   methods: {
@@ -70,17 +67,11 @@ export const AuthGateMixin: Partial<ServiceSchema> = {
           );
         }
         if (!looksLikeApiKey(key)) throw apiError(401, "The API key is not valid.", "invalid_api_key");
-        const identity = await ctx.call<KeyIdentity, { key: string }>("apikeys.verify", { key });
-        if (identity.rateLimitRpm !== null && rpm.hit(identity.id) > identity.rateLimitRpm) {
-          throw apiError(
-            429,
-            `This key is limited to ${identity.rateLimitRpm} requests per minute.`,
-            "rate_limit_exceeded",
-            {
-              retryAfter: rpm.retryAfterSecs(identity.id),
-            },
-          );
-        }
+        // apikeys counts the key's requests (its RPM limit holds across router replicas)
+        const identity = await ctx.call<KeyIdentity, { key: string; hit: boolean }>("apikeys.verify", {
+          key,
+          hit: true,
+        });
         req.$auth = { kind: "apiKey", key: identity };
         return null;
       }

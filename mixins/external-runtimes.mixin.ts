@@ -49,6 +49,8 @@ interface Methods {
   dropExternal(id: string): Promise<boolean>;
   /** The registry's node view. */
   view(id: string): unknown;
+  /** The registry's replica sync (mixins/registry-sync.mixin.ts). */
+  publishSync(): void;
 }
 
 type This = Service & Vars & Methods;
@@ -100,6 +102,7 @@ const schema: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
         await this.checkExternal(id);
         this.watchExternal(rt);
         this.logger.info(`Registered the external runtime ${id} at ${baseUrl}`);
+        this.publishSync();
         // the node token is shown once: its agent sends it with POST /api/health
         return { ...(this.view(id) as object), node_token: token };
       },

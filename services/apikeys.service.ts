@@ -6,6 +6,7 @@
  */
 import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { displayKey, generateApiKey, hashApiKey, looksLikeApiKey } from "../lib/auth/keys";
+import { WindowCounter } from "../lib/auth/throttle";
 import { apiError } from "../lib/openai/errors";
 import { dbMixin, idOf } from "../mixins/db.mixin";
 
@@ -34,6 +35,8 @@ export interface KeyIdentity {
 interface Vars {
   byHash: Map<string, KeyDoc>;
   lastTouched: Map<string, number>;
+  /** Requests per key in the current minute. */
+  rpm: WindowCounter;
   adapter: {
     find(q: { query: object }): Promise<KeyDoc[]>;
     findById(id: string): Promise<KeyDoc | null>;
@@ -47,6 +50,7 @@ interface Methods {
   view(k: KeyDoc): Record<string, unknown>;
   byId(id: string): Promise<KeyDoc>;
   reindex(): Promise<void>;
+  announce(): void;
 }
 
 type This = Service & Vars & Methods;
@@ -104,6 +108,7 @@ const ApiKeysService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
           rateLimitRpm: ctx.params.rate_limit_rpm ?? null,
         });
         this.byHash.set(doc.hash, doc);
+        this.announce();
         // the only time the key itself leaves this service
         return { ...this.view(doc), key };
       },
@@ -121,6 +126,7 @@ const ApiKeysService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
         if (ctx.params.rate_limit_rpm !== undefined) set.rateLimitRpm = ctx.params.rate_limit_rpm;
         await this.adapter.updateById(ctx.params.id, { $set: set });
         await this.reindex();
+        this.announce();
         return this.view(await this.byId(ctx.params.id));
       },
     },
@@ -133,6 +139,7 @@ const ApiKeysService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
         const doc = await this.byId(ctx.params.id);
         await this.adapter.removeById(ctx.params.id);
         this.byHash.delete(doc.hash);
+        this.announce();
         return { deleted: true, id: ctx.params.id };
       },
     },
@@ -140,8 +147,8 @@ const ApiKeysService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
     /** The identity of a key, or a 401 when it is unknown or expired. */
     verify: {
       visibility: "public",
-      params: { key: { type: "string", max: 256 } },
-      handler(this: This, ctx: Context<{ key: string }>): KeyIdentity {
+      params: { key: { type: "string", max: 256 }, hit: { type: "boolean", optional: true } },
+      handler(this: This, ctx: Context<{ key: string; hit?: boolean }>): KeyIdentity {
         const doc = looksLikeApiKey(ctx.params.key) ? this.byHash.get(hashApiKey(ctx.params.key)) : undefined;
         if (!doc) throw apiError(401, "The API key is not valid.", "invalid_api_key");
         const now = Date.now();
@@ -149,6 +156,17 @@ const ApiKeysService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
           throw apiError(401, "The API key has expired.", "expired_api_key");
         }
         const id = idOf(doc);
+        // a request made with the key: counted here, so the limit holds across router replicas
+        if (ctx.params.hit && doc.rateLimitRpm !== null && this.rpm.hit(id, now) > doc.rateLimitRpm) {
+          throw apiError(
+            429,
+            `This key is limited to ${doc.rateLimitRpm} requests per minute.`,
+            "rate_limit_exceeded",
+            {
+              retryAfter: this.rpm.retryAfterSecs(id, now),
+            },
+          );
+        }
         if (now - (this.lastTouched.get(id) ?? 0) > TOUCH_EVERY_MS) {
           this.lastTouched.set(id, now);
           doc.lastUsedAt = new Date(now).toISOString();
@@ -167,7 +185,18 @@ const ApiKeysService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
     },
   },
 
+  events: {
+    // another apikeys instance (router replicas on one MongoDB) changed a key: read them again
+    "apikeys.changed"(this: This, ctx: Context) {
+      if (ctx.nodeID !== this.broker.nodeID) this.reindex().catch((err: Error) => this.logger.warn(err.message));
+    },
+  },
+
   methods: {
+    announce(this: This) {
+      this.broker.broadcast("apikeys.changed", {}).catch(() => undefined);
+    },
+
     view(k: KeyDoc) {
       return {
         id: idOf(k),
@@ -197,6 +226,7 @@ const ApiKeysService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
   created(this: This) {
     this.byHash = new Map();
     this.lastTouched = new Map();
+    this.rpm = new WindowCounter(60_000);
   },
 
   async started(this: This) {

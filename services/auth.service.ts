@@ -50,6 +50,7 @@ interface Vars {
 }
 
 interface Methods {
+  revoke(jti: string, exp: number): void;
   view(u: UserDoc): UserView;
   byName(username: string): Promise<UserDoc | null>;
   byId(id: string): Promise<UserDoc>;
@@ -128,9 +129,9 @@ const AuthService: ServiceSchema<Settings, Methods, Vars> = {
       visibility: "public",
       params: { jti: "string", exp: "number" },
       handler(this: This, ctx: Context<{ jti: string; exp: number }>) {
-        const now = Date.now() / 1000;
-        for (const [jti, exp] of this.revoked) if (exp < now) this.revoked.delete(jti);
-        this.revoked.set(ctx.params.jti, ctx.params.exp);
+        this.revoke(ctx.params.jti, ctx.params.exp);
+        // other auth instances (router replicas on one MongoDB) refuse it too
+        this.broker.broadcast("auth.loggedOut", { jti: ctx.params.jti, exp: ctx.params.exp }).catch(() => undefined);
         return { logged_out: true };
       },
     },
@@ -230,7 +231,19 @@ const AuthService: ServiceSchema<Settings, Methods, Vars> = {
     },
   },
 
+  events: {
+    "auth.loggedOut"(this: This, ctx: Context<{ jti: string; exp: number }>) {
+      if (ctx.nodeID !== this.broker.nodeID) this.revoke(ctx.params.jti, ctx.params.exp);
+    },
+  },
+
   methods: {
+    revoke(this: This, jti: string, exp: number) {
+      const now = Date.now() / 1000;
+      for (const [id, e] of this.revoked) if (e < now) this.revoked.delete(id);
+      this.revoked.set(jti, exp);
+    },
+
     view(u: UserDoc): UserView {
       return { id: idOf(u), username: u.username, role: u.role, created_at: u.createdAt, updated_at: u.updatedAt };
     },

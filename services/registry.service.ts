@@ -12,6 +12,7 @@ import type { Heartbeat, NodeSettings } from "../lib/cluster/types";
 import { apiError } from "../lib/openai/errors";
 import { dbMixin } from "../mixins/db.mixin";
 import { ExternalRuntimesMixin, type ExternalRuntime } from "../mixins/external-runtimes.mixin";
+import { RegistrySyncMixin } from "../mixins/registry-sync.mixin";
 
 interface SettingsDoc extends NodeSettings {
   _id?: unknown;
@@ -39,6 +40,8 @@ interface Methods {
   view(id: string): ReturnType<typeof nodeView>;
   saveSettings(id: string, change: Partial<NodeSettings>): Promise<ReturnType<typeof nodeView>>;
   dropExternal(id: string): Promise<boolean>;
+  persistSettings(id: string, s: NodeSettings | null): Promise<void>;
+  publishSync(): void;
   loadExternals(): Promise<void>;
 }
 
@@ -46,7 +49,7 @@ type This = Service<Settings> & Vars & Methods;
 
 const RegistryService: ServiceSchema<Settings, Methods, Vars> = {
   name: "registry",
-  mixins: [dbMixin("node_settings"), ExternalRuntimesMixin],
+  mixins: [dbMixin("node_settings"), ExternalRuntimesMixin, RegistrySyncMixin],
 
   settings: {
     nodeTimeoutSecs: routerConfig().nodeTimeoutSecs,
@@ -135,6 +138,7 @@ const RegistryService: ServiceSchema<Settings, Methods, Vars> = {
         await this.dropExternal(ctx.params.id);
         this.table.remove(ctx.params.id);
         await this.adapter.removeMany({ nodeId: ctx.params.id });
+        this.publishSync();
         return { deleted: true, id: ctx.params.id };
       },
     },
@@ -197,12 +201,21 @@ const RegistryService: ServiceSchema<Settings, Methods, Vars> = {
 
     async saveSettings(this: This, id: string, change: Partial<NodeSettings>) {
       this.view(id);
-      const next = { ...this.table.settingsOf(id), ...change };
-      this.table.setSettings(id, next);
-      const [existing] = await this.adapter.find({ query: { nodeId: id } });
-      if (existing) await this.adapter.updateMany({ nodeId: id }, { $set: next });
-      else await this.adapter.insert({ nodeId: id, ...next });
+      await this.persistSettings(id, { ...this.table.settingsOf(id), ...change });
+      this.publishSync();
       return this.view(id);
+    },
+
+    /** Sets a node's settings in the table and the store (null: back to the defaults). */
+    async persistSettings(this: This, id: string, s: NodeSettings | null) {
+      this.table.setSettings(id, s);
+      if (!s) {
+        await this.adapter.removeMany({ nodeId: id });
+        return;
+      }
+      const [existing] = await this.adapter.find({ query: { nodeId: id } });
+      if (existing) await this.adapter.updateMany({ nodeId: id }, { $set: s });
+      else await this.adapter.insert({ nodeId: id, ...s });
     },
 
     ipOf(this: This, nodeID: string): string | null {

@@ -33,8 +33,14 @@ export class NodeTable {
     return this.settings.get(nodeID) ?? DEFAULT_NODE_SETTINGS;
   }
 
-  setSettings(nodeID: string, s: NodeSettings): void {
-    this.settings.set(nodeID, s);
+  setSettings(nodeID: string, s: NodeSettings | null): void {
+    if (s) this.settings.set(nodeID, s);
+    else this.settings.delete(nodeID);
+  }
+
+  /** Every node's settings that differ from the defaults (set by an operator). */
+  settingsEntries(): Array<[string, NodeSettings]> {
+    return [...this.settings];
   }
 
   /** Forgets a node (it comes back with its next heartbeat); returns false when unknown. */
