@@ -22,7 +22,22 @@ import { hourStats, type StatSample } from "../lib/history/stats";
 import { apiError } from "../lib/openai/errors";
 import { dbMixin } from "../mixins/db.mixin";
 
-type Doc = HistoryRecord & { _id?: unknown; search_text: string };
+/**
+ * A stored record. Bodies are kept as JSON text: a store refuses field names
+ * such as `$ref` or `a.b`, which JSON schemas in tool calls carry, and a
+ * record must never be lost for its body. (Records stored before kept them
+ * as objects in `request_body`/`response_body`.)
+ */
+type Doc = Omit<HistoryRecord, "request_body" | "response_body"> & {
+  _id?: unknown;
+  search_text: string;
+  request_json?: string;
+  response_json?: string;
+  request_body?: unknown;
+  response_body?: unknown;
+};
+
+const parsed = (json: string | undefined, old: unknown) => (json === undefined ? (old ?? null) : JSON.parse(json));
 
 interface Settings {
   history: HistoryConfig;
@@ -77,10 +92,14 @@ const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** A record as clients see it. */
 function view(d: Doc): HistoryRecord {
-  const { _id: _omit, search_text: _text, ...rec } = d;
+  const { _id: _omit, search_text: _text, request_json, response_json, request_body, response_body, ...rec } = d;
   void _omit;
   void _text;
-  return rec;
+  return {
+    ...rec,
+    request_body: parsed(request_json, request_body),
+    response_body: parsed(response_json, response_body),
+  };
 }
 
 const HistoryService: ServiceSchema<Settings, Methods, Vars> = {
@@ -94,8 +113,13 @@ const HistoryService: ServiceSchema<Settings, Methods, Vars> = {
 
   events: {
     "history.record"(this: This, ctx: Context<HistoryRecord>) {
-      const rec = ctx.params;
-      this.buffer.push({ ...rec, search_text: searchText(rec.request_body, rec.response_body) });
+      const { request_body, response_body, ...rec } = ctx.params;
+      this.buffer.push({
+        ...rec,
+        request_json: JSON.stringify(request_body ?? null),
+        response_json: JSON.stringify(response_body ?? null),
+        search_text: searchText(request_body, response_body),
+      });
       if (this.buffer.length >= BATCH) void this.flush();
       else this.flushTimer ??= setTimeout(() => void this.flush(), FLUSH_MS);
     },

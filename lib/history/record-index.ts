@@ -32,18 +32,9 @@ export interface IndexEntry {
 /** A stored document as the index reads it. */
 export type StoredDoc = Pick<
   HistoryRecord,
-  | "id"
-  | "ts"
-  | "model"
-  | "node_id"
-  | "kind"
-  | "status"
-  | "duration_ms"
-  | "ttft_ms"
-  | "tokens_out"
-  | "request_body"
-  | "response_body"
-> & { _id?: unknown; search_text?: string };
+  "id" | "ts" | "model" | "node_id" | "kind" | "status" | "duration_ms" | "ttft_ms" | "tokens_out"
+> &
+  Partial<Pick<HistoryRecord, "request_body" | "response_body">> & { _id?: unknown; search_text?: string };
 
 export function entryOf(d: StoredDoc): IndexEntry {
   return {

@@ -361,3 +361,26 @@ describe("a restart", () => {
     expect((await list("")).total_count).toBe(before + 1);
   });
 });
+
+describe("bodies a store would refuse", () => {
+  test("a body whose keys a store refuses ($ref, dotted names) is kept whole", async () => {
+    const schema = { $schema: "https://json-schema.org/draft/2020-12/schema", $defs: { x: { type: "string" } } };
+    const body = {
+      model: "m-a",
+      messages: [{ role: "user", content: "schema-keys" }],
+      max_tokens: 2,
+      tools: [
+        {
+          type: "function",
+          function: { name: "f", parameters: { ...schema, properties: { "a.b": { $ref: "#/$defs/x" } } } },
+        },
+      ],
+    };
+    const res = await post("/v1/chat/completions", body);
+    expect(res.status).toBe(200);
+    await res.text();
+    await waitFor(async () => (await list("q=schema-keys")).total_count === 1, { what: "the record with $-keys" });
+    const [rec] = (await list("q=schema-keys")).records;
+    expect(rec.request_body).toEqual(body);
+  });
+});
