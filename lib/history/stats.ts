@@ -11,6 +11,9 @@ export interface MinuteBucket {
   minute: string;
   success: number;
   error: number;
+  /** Median latency and time to first token of the minute's requests (null without any). */
+  latency_p50_ms: number | null;
+  ttft_p50_ms: number | null;
 }
 
 function percentile(sorted: Float64Array, p: number): number | null {
@@ -25,7 +28,10 @@ export function hourStats(samples: Iterable<StatSample>, now: number) {
     minute: new Date(start + i * 60_000).toISOString(),
     success: 0,
     error: 0,
+    latency_p50_ms: null as number | null,
+    ttft_p50_ms: null as number | null,
   }));
+  const perMinute = Array.from({ length: 60 }, () => ({ lat: [] as number[], ttft: [] as number[] }));
   const latencies: number[] = [];
   const ttfts: number[] = [];
   let tokens = 0;
@@ -36,12 +42,20 @@ export function hourStats(samples: Iterable<StatSample>, now: number) {
     if (s.status < 400) minutes[i].success++;
     else minutes[i].error++;
     latencies.push(s.duration_ms);
-    if (s.ttft_ms !== null) ttfts.push(s.ttft_ms);
+    perMinute[i].lat.push(s.duration_ms);
+    if (s.ttft_ms !== null) {
+      ttfts.push(s.ttft_ms);
+      perMinute[i].ttft.push(s.ttft_ms);
+    }
     if (s.status < 400 && s.tokens_out) {
       tokens += s.tokens_out;
       generatingMs += Math.max(1, s.duration_ms - (s.ttft_ms ?? 0));
     }
   }
+  perMinute.forEach((m, i) => {
+    minutes[i].latency_p50_ms = percentile(Float64Array.from(m.lat).sort(), 50);
+    minutes[i].ttft_p50_ms = percentile(Float64Array.from(m.ttft).sort(), 50);
+  });
   // typed arrays sort numerically without a comparator call per pair
   const lat = Float64Array.from(latencies).sort();
   const ttf = Float64Array.from(ttfts).sort();

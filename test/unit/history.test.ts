@@ -128,8 +128,15 @@ describe("hour stats", () => {
       now,
     );
     expect(s.per_minute).toHaveLength(60);
-    expect(s.per_minute[59]).toEqual({ minute: "2026-11-28T10:30:00.000Z", success: 1, error: 0 });
-    expect(s.per_minute[58]).toMatchObject({ success: 0, error: 1 });
+    expect(s.per_minute[59]).toEqual({
+      minute: "2026-11-28T10:30:00.000Z",
+      success: 1,
+      error: 0,
+      latency_p50_ms: 100,
+      ttft_p50_ms: 20,
+    });
+    expect(s.per_minute[58]).toMatchObject({ success: 0, error: 1, latency_p50_ms: 10, ttft_p50_ms: null });
+    expect(s.per_minute[0]).toMatchObject({ success: 0, error: 0, latency_p50_ms: null });
     expect(s).toMatchObject({ total_requests: 2, error_requests: 1, success_rate: 50, tokens_out: 8 });
     expect(s.tokens_per_second).toBe(100); // 8 tokens over 80 ms of generation
     expect(s.latency_ms.p50).toBe(100);
