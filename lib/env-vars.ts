@@ -24,7 +24,7 @@ export const ENV_VARS: EnvVar[] = [
     name: "SERVICES",
     default: "`api,registry,balancer,auth,apikeys,history,cloud,models,inference`",
     description:
-      "Comma-separated services this process hosts. `inference` alone makes an inference node; `router` is short for `api,registry,balancer,auth,apikeys,history,cloud,models`.",
+      "Comma-separated services this process hosts. `inference` alone makes an inference node; `router` is short for `api,registry,balancer,auth,apikeys,history,cloud,models`; `gateway` (a router replica) for `api,registry,balancer,cloud`.",
   },
   {
     name: "NAMESPACE",
