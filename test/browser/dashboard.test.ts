@@ -19,6 +19,7 @@ import {
   type Proc,
 } from "../helpers/procs";
 import { waitFor } from "../helpers/wait";
+import { ggufBytes, startHubStandIn, type HubStandIn } from "../helpers/standins/hub";
 
 const MODEL = "tiny-dash";
 const XSS = `<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>`;
@@ -32,6 +33,7 @@ let browser: Browser;
 let admin: BrowserContext;
 let page: Page;
 let token: string;
+let hub: HubStandIn;
 
 async function api(method: string, p: string, body?: unknown, auth = `Bearer ${token}`) {
   const res = await fetch(`${router.url}${p}`, {
@@ -64,6 +66,11 @@ async function loggedIn(username: string, password: string, viewport = { width: 
 
 beforeAll(async () => {
   fs.mkdirSync(SHOTS, { recursive: true });
+  hub = await startHubStandIn();
+  const dashModel = ggufBytes("dash", 9);
+  hub.repos.set("org/dash-model", new Map([["dash-Q4_K_M.gguf", dashModel]]));
+  // about 4 s for the download, so its progress shows on the way
+  hub.bytesPerSecond = Math.ceil(dashModel.length / 4);
   nats = await startNats();
   const cluster = {
     TRANSPORTER: nats.url,
@@ -85,7 +92,7 @@ beforeAll(async () => {
       }),
     );
   }
-  router = await startRouter("router", { ...cluster, SERVICES: "router", NODEID: "router-1" });
+  router = await startRouter("router", { ...cluster, SERVICES: "router", NODEID: "router-1", HF_BASE_URL: hub.url });
   token = await login(router.url);
   const key = await createKey(router.url, { name: "seed" });
   // served means reachable over the transporter too, not only heartbeating
@@ -123,6 +130,7 @@ afterAll(async () => {
   await browser?.close();
   await Promise.all([router?.proc.stop(), ...nodes.map((n) => n.stop())]);
   await nats?.proc.stop();
+  await hub?.close();
 });
 
 describe("the dashboard's files over HTTP", () => {
@@ -294,6 +302,34 @@ describe("the dashboard in Chromium", () => {
     await page.locator("tr[data-key]").first().waitFor();
     expect(await page.locator("input[data-new-key]").count()).toBe(0);
   });
+
+  test("models: register from the hub, download to a chosen node with live progress, then it is there", async () => {
+    await page.goto(`${router.url}/dashboard/#/models`);
+    await page.getByLabel("Repository or URL").fill("https://huggingface.co/org/dash-model");
+    await page.getByRole("button", { name: "Register" }).click();
+    const row = page.locator('tr[data-model^="hf/org/dash-model/"]');
+    await row.waitFor();
+    // every progress value the task card shows, as it changes
+    await page.evaluate(`(() => {
+      const seen = (window.__progress = []);
+      new MutationObserver(() => {
+        for (const p of document.querySelectorAll(".task progress")) seen.push(Number(p.value));
+      }).observe(document.querySelector(".tasks"), { subtree: true, childList: true, attributes: true });
+    })()`);
+    await row.getByText("Download…").click();
+    await row.getByLabel("all online nodes").uncheck();
+    await row.getByLabel("machine-node-a").check();
+    await row.getByRole("button", { name: "Start download" }).click();
+    await page
+      .locator(".task", { hasText: "machine-node-a" })
+      .locator(".badge", { hasText: "done" })
+      .waitFor({ timeout: 30_000 });
+    const seen = (await page.evaluate("window.__progress")) as number[];
+    expect(seen.some((v) => v > 0 && v < 100)).toBe(true);
+    await row.locator(".chip", { hasText: "machine-node-a" }).waitFor({ timeout: 15_000 });
+    expect(await row.locator(".chip", { hasText: "machine-node-b" }).count()).toBe(0);
+    await shot(page, "models-download");
+  }, 60_000);
 
   test("users and models pages render for an admin", async () => {
     await page.goto(`${router.url}/dashboard/#/users`);

@@ -78,21 +78,30 @@ export function render(main, ctx) {
     );
   };
 
+  /** "Download…": to every online inference node, or to the ones ticked. */
   const downloadControl = (m) => {
     const online = nodes.filter((n) => n.kind === "inference" && n.status === "online");
-    const select = h(
-      "select",
-      { "aria-label": `Download ${m.id} to` },
-      h("option", { value: "*" }, "all nodes"),
-      online.map((n) => h("option", { value: n.id }, n.display_name)),
+    const all = h("input", { type: "checkbox", checked: true, name: "all" });
+    const boxes = online.map((n) => h("input", { type: "checkbox", name: "node", value: n.id, disabled: true }));
+    all.addEventListener("change", () => boxes.forEach((b) => (b.disabled = all.checked)));
+    const form = h(
+      "form",
+      { class: "download-form", "aria-label": `Download ${m.id}` },
+      h("label", {}, all, " all online nodes"),
+      online.map((n, i) => h("label", {}, boxes[i], " ", n.display_name)),
+      h("button", { type: "submit", class: "small" }, "Start download"),
     );
-    const go = h("button", { class: "small", onclick: () => download(m.id, select.value) }, "Download");
-    return h("span", { class: "row tight" }, select, go);
+    form.addEventListener("submit", (e) => {
+      e.preventDefault();
+      const chosen = boxes.filter((b) => b.checked).map((b) => b.value);
+      if (!all.checked && !chosen.length) return toast("Tick at least one node.", "error");
+      download(m.id, all.checked ? { all: true } : { nodes: chosen });
+    });
+    return h("details", { class: "download" }, h("summary", {}, "Download…"), form);
   };
 
-  const download = async (id, target) => {
+  const download = async (id, body) => {
     try {
-      const body = target === "*" ? { all: true } : { nodes: [target] };
       const { tasks } = await api.post(`/api/models/${encodeURIComponent(id)}/download`, body);
       toast(`Downloading to ${tasks.length} node${tasks.length === 1 ? "" : "s"}.`);
       loadTasks();
