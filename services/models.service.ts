@@ -15,7 +15,7 @@ import { ConversionQueue, convertedFile } from "../lib/models/conversions";
 import { conversionId, convertConfig, OUTTYPES, requireScript } from "../lib/models/convert";
 import { convertibleWeights, fileUrl, pickGguf, repoFiles, searchModels, type Hub } from "../lib/models/hub";
 import { catalogId, parseRepoRef, safeRelativePath } from "../lib/models/names";
-import { isFinal, newTask, TaskStore, type Task, type TaskStatus } from "../lib/models/tasks";
+import { isFinal, newTask, settleQuiet, TaskStore, type Task, type TaskStatus } from "../lib/models/tasks";
 import { dbMixin, openCollection } from "../mixins/db.mixin";
 
 export type { Task, TaskStatus } from "../lib/models/tasks";
@@ -39,6 +39,7 @@ interface Vars {
   tasksDb: DbAdapter | null;
   conversions: ConversionQueue;
   searchCache: Map<string, { at: number; result: unknown }>;
+  reviewTimer: NodeJS.Timeout | null;
   adapter: {
     find(q: { query?: object; sort?: string[] }): Promise<CatalogDoc[]>;
     insert(doc: CatalogDoc): Promise<CatalogDoc>;
@@ -54,11 +55,13 @@ interface Methods {
   task(id: string): Task;
   startDownload(ctx: Context, task: Task, doc: CatalogDoc): Promise<void>;
   startConversion(repo: string, outtype: string): Promise<unknown>;
+  reviewDownloads(now?: number): void;
 }
 
 type This = Service & Vars & Methods;
 
 const SEARCH_TTL_MS = 5 * 60_000;
+const REVIEW_EVERY_MS = 30_000;
 
 const ModelsService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
   name: "models",
@@ -329,6 +332,18 @@ const ModelsService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
       if (!doc) throw apiError(404, `No model '${id}' in the catalog.`, "model_not_found", { param: "id" });
       return doc;
     },
+    /** Settles downloads gone quiet (lib/models/tasks.ts#settleQuiet) by what their node serves now. */
+    reviewDownloads(this: This, now = Date.now()) {
+      const serves = (nodeId: string, model: string) => {
+        const node = this.table().get(nodeId);
+        return node?.status === "online" && node.models.some((m) => m.id === model);
+      };
+      for (const t of this.store.list()) {
+        const patch = settleQuiet(t, now, serves);
+        if (patch) this.store.update(t, patch);
+      }
+    },
+
     view(this: This, d: CatalogDoc) {
       const nodes = this.table()
         .list()
@@ -343,6 +358,7 @@ const ModelsService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
   created(this: This) {
     this.searchCache = new Map();
     this.tasksDb = null;
+    this.reviewTimer = null;
   },
 
   async started(this: This) {
@@ -367,7 +383,10 @@ const ModelsService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
         });
       },
     });
-    const unfinished = (await this.store.load()).filter((t) => t.kind === "convert" && !isFinal(t));
+    const loaded = await this.store.load();
+    // downloads run on the nodes: a quiet one is settled by what its node reports (reviewDownloads)
+    this.reviewTimer = setInterval(() => this.reviewDownloads(), REVIEW_EVERY_MS);
+    const unfinished = loaded.filter((t) => t.kind === "convert" && !isFinal(t));
     for (const t of unfinished.reverse()) {
       this.logger.info(`Conversion of ${t.repo} was not finished: queued again (${t.id})`);
       this.conversions.enqueue(this.store.update(t, { status: "queued", node: this.broker.nodeID, rate: 0 }));
@@ -375,6 +394,7 @@ const ModelsService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
   },
 
   async stopped(this: This) {
+    if (this.reviewTimer) clearInterval(this.reviewTimer);
     await this.conversions?.stop();
     await this.store?.flush();
     await this.tasksDb?.disconnect();

@@ -137,3 +137,24 @@ export class TaskStore {
     this.chain = this.chain.then(op).catch((err: Error) => this.log.warn(`Saving a task failed: ${err.message}`));
   }
 }
+
+/** A node reports a download's progress several times a second; this long without a word settles it. */
+export const QUIET_MS = 2 * 60_000;
+
+/**
+ * What an unfinished download that has been quiet for QUIET_MS becomes (its
+ * node went away, or the router restarted and missed the end): done when the
+ * node serves the model now, failed (restartable) otherwise; null to wait on.
+ */
+export function settleQuiet(
+  t: Task,
+  now: number,
+  serves: (nodeId: string, model: string) => boolean,
+): Partial<Task> | null {
+  if (t.kind !== "download" || isFinal(t) || now - Date.parse(t.updated_at) < QUIET_MS) return null;
+  if (serves(t.node, t.model)) return { status: "done", error: null };
+  return {
+    status: "failed",
+    error: `No progress from ${t.node} for ${QUIET_MS / 60_000} minutes (the node or the router restarted?). Restart the task: the node resumes from its partial file.`,
+  };
+}
