@@ -19,12 +19,14 @@ import {
   type Proc,
 } from "../helpers/procs";
 import { waitFor } from "../helpers/wait";
+import { signToken } from "../../lib/auth/jwt";
 import { ggufBytes, startHubStandIn, type HubStandIn } from "../helpers/standins/hub";
 
 const MODEL = "tiny-dash";
 const XSS = `<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>`;
 const SHOTS = path.resolve(__dirname, "../artifacts/dashboard");
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+const JWT_SECRET = "dashboard-test-secret-that-is-long-enough-0123456789";
 
 let nats: { proc: Proc; url: string };
 let router: { proc: Proc; url: string };
@@ -92,7 +94,13 @@ beforeAll(async () => {
       }),
     );
   }
-  router = await startRouter("router", { ...cluster, SERVICES: "router", NODEID: "router-1", HF_BASE_URL: hub.url });
+  router = await startRouter("router", {
+    ...cluster,
+    SERVICES: "router",
+    NODEID: "router-1",
+    HF_BASE_URL: hub.url,
+    LLM_ROUTER_JWT_SECRET: JWT_SECRET,
+  });
   token = await login(router.url);
   const key = await createKey(router.url, { name: "seed" });
   // served means reachable over the transporter too, not only heartbeating
@@ -373,6 +381,20 @@ describe("the dashboard in Chromium", () => {
     await shot(p, "overview-phone");
     await context.close();
   });
+
+  test("the session ends when its token expires", async () => {
+    const me = (await api("GET", "/api/auth/me")).body as { id: string };
+    // a login token of the admin that lives 4 s, put where the login page would put it
+    const { token: shortLived } = signToken({ id: me.id, username: "admin", role: "admin" }, JWT_SECRET, 4);
+    const context = await browser.newContext();
+    await context.addInitScript(`sessionStorage.setItem("llm-router-token", ${JSON.stringify(shortLived)})`);
+    const p = await context.newPage();
+    await p.goto(`${router.url}/dashboard/#/overview`);
+    await p.getByRole("heading", { name: "Overview" }).waitFor();
+    await p.getByRole("alert").filter({ hasText: "Your session has expired" }).waitFor({ timeout: 15_000 });
+    await p.getByRole("button", { name: "Log in" }).waitFor();
+    await context.close();
+  }, 30_000);
 
   test("logging out returns to the login page and drops the token", async () => {
     await page.goto(`${router.url}/dashboard/#/overview`);
