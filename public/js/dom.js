@@ -117,6 +117,28 @@ export function toast(message, kind = "info") {
   setTimeout(() => t.remove(), kind === "error" ? 8000 : 4000);
 }
 
+/**
+ * Runs an API call for a button: `ok` (a message, or a function of the
+ * result) is shown when it worked, the error's message when it did not.
+ * Resolves to the result, or undefined after an error.
+ */
+export async function attempt(work, ok) {
+  try {
+    const result = await work();
+    const message = typeof ok === "function" ? ok(result) : ok;
+    if (message) toast(message);
+    return result ?? true;
+  } catch (err) {
+    toast(err.message, "error");
+    return undefined;
+  }
+}
+
+/** Table rows for `items`, or one row that says `empty` across `colspan` columns. */
+export function rows(items, row, colspan, empty) {
+  return items.length ? items.map(row) : h("tr", {}, h("td", { colspan: String(colspan), class: "muted" }, empty));
+}
+
 /** A labelled form field. */
 export function field(label, input) {
   return h("label", { class: "field" }, h("span", {}, label), input);

@@ -1,6 +1,6 @@
 /** History: filters, pagination, a record's detail, export with the current filters. */
 import { api, qs } from "../api.js";
-import { h, mount, fmtMs, fmtNum, fmtTime, badge, toast, field } from "../dom.js";
+import { h, mount, fmtMs, fmtNum, fmtTime, badge, toast, field, rows } from "../dom.js";
 import * as live from "../live.js";
 
 const PER_PAGE = 25;
@@ -110,22 +110,24 @@ export function render(main, ctx) {
       const pages = Math.max(1, Math.ceil(res.total_count / PER_PAGE));
       mount(
         tbody,
-        res.records.length
-          ? res.records.map((r) =>
-              h(
-                "tr",
-                { "data-record": r.id },
-                h("td", {}, h("a", { href: `#/history/${encodeURIComponent(r.id)}` }, fmtTime(r.started_at))),
-                h("td", { class: "mono small" }, r.model ?? "–"),
-                h("td", {}, r.node_name ?? "–"),
-                h("td", {}, r.kind, r.stream ? " (stream)" : ""),
-                h("td", {}, statusBadge(r.status)),
-                h("td", {}, fmtMs(r.duration_ms)),
-                h("td", {}, `${fmtNum(r.tokens_in)} / ${fmtNum(r.tokens_out)}`),
-                h("td", { class: "preview" }, preview(r.request_body)),
-              ),
-            )
-          : h("tr", {}, h("td", { colspan: "8", class: "muted" }, "No request matches.")),
+        rows(
+          res.records,
+          (r) =>
+            h(
+              "tr",
+              { "data-record": r.id },
+              h("td", {}, h("a", { href: `#/history/${encodeURIComponent(r.id)}` }, fmtTime(r.started_at))),
+              h("td", { class: "mono small" }, r.model ?? "–"),
+              h("td", {}, r.node_name ?? "–"),
+              h("td", {}, r.kind, r.stream ? " (stream)" : ""),
+              h("td", {}, statusBadge(r.status)),
+              h("td", {}, fmtMs(r.duration_ms)),
+              h("td", {}, `${fmtNum(r.tokens_in)} / ${fmtNum(r.tokens_out)}`),
+              h("td", { class: "preview" }, preview(r.request_body)),
+            ),
+          8,
+          "No request matches.",
+        ),
       );
       mount(
         pager,

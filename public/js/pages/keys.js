@@ -1,6 +1,6 @@
 /** API keys: the list (a viewer sees their own), and for admins: create (shown once) and revoke. */
 import { api } from "../api.js";
-import { h, mount, fmtTime, fmtAgo, toast, field, confirmDialog, badge } from "../dom.js";
+import { h, mount, fmtTime, fmtAgo, toast, field, confirmDialog, badge, attempt, rows } from "../dom.js";
 
 export function render(main, ctx) {
   const tbody = h("tbody");
@@ -14,29 +14,31 @@ export function render(main, ctx) {
       const expired = (k) => k.expires_at && new Date(k.expires_at).getTime() < Date.now();
       mount(
         tbody,
-        keys.length
-          ? keys.map((k) =>
+        rows(
+          keys,
+          (k) =>
+            h(
+              "tr",
+              { "data-key": k.id },
+              h("td", {}, k.name, expired(k) ? [" ", badge("expired", "bad")] : null),
+              h("td", { class: "mono" }, k.key_preview),
+              h("td", {}, users.get(k.owner) ?? (k.owner === ctx.claims?.sub ? ctx.claims.username : k.owner)),
               h(
-                "tr",
-                { "data-key": k.id },
-                h("td", {}, k.name, expired(k) ? [" ", badge("expired", "bad")] : null),
-                h("td", { class: "mono" }, k.key_preview),
-                h("td", {}, users.get(k.owner) ?? (k.owner === ctx.claims?.sub ? ctx.claims.username : k.owner)),
-                h(
-                  "td",
-                  {},
-                  k.allowed_models?.length ? k.allowed_models.join(", ") : h("span", { class: "muted" }, "all"),
-                ),
-                h("td", {}, k.rate_limit_rpm ? `${k.rate_limit_rpm}/min` : h("span", { class: "muted" }, "none")),
-                h("td", {}, fmtTime(k.created_at)),
-                h("td", {}, k.last_used_at ? fmtAgo(k.last_used_at) : "never"),
-                h("td", {}, k.expires_at ? fmtTime(k.expires_at) : "never"),
-                ctx.isAdmin
-                  ? h("td", {}, h("button", { class: "danger small", onclick: () => revoke(k) }, "Revoke"))
-                  : null,
+                "td",
+                {},
+                k.allowed_models?.length ? k.allowed_models.join(", ") : h("span", { class: "muted" }, "all"),
               ),
-            )
-          : h("tr", {}, h("td", { colspan: "9", class: "muted" }, "No API keys yet.")),
+              h("td", {}, k.rate_limit_rpm ? `${k.rate_limit_rpm}/min` : h("span", { class: "muted" }, "none")),
+              h("td", {}, fmtTime(k.created_at)),
+              h("td", {}, k.last_used_at ? fmtAgo(k.last_used_at) : "never"),
+              h("td", {}, k.expires_at ? fmtTime(k.expires_at) : "never"),
+              ctx.isAdmin
+                ? h("td", {}, h("button", { class: "danger small", onclick: () => revoke(k) }, "Revoke"))
+                : null,
+            ),
+          9,
+          "No API keys yet.",
+        ),
       );
     } catch (err) {
       toast(err.message, "error");
@@ -45,13 +47,7 @@ export function render(main, ctx) {
 
   const revoke = async (k) => {
     if (!(await confirmDialog(`Revoke the key "${k.name}"? Clients using it get 401 at once.`, "Revoke"))) return;
-    try {
-      await api.del(`/api/api-keys/${encodeURIComponent(k.id)}`);
-      toast("Key revoked.");
-      load();
-    } catch (err) {
-      toast(err.message, "error");
-    }
+    if (await attempt(() => api.del(`/api/api-keys/${encodeURIComponent(k.id)}`), "Key revoked.")) load();
   };
 
   const showOnce = (key) => {
@@ -110,14 +106,11 @@ export function render(main, ctx) {
         .filter(Boolean);
       if (list.length) body.allowed_models = list;
       if (rpm.value) body.rate_limit_rpm = Number(rpm.value);
-      try {
-        const res = await api.post("/api/api-keys", body);
-        form.reset();
-        showOnce(res.key);
-        load();
-      } catch (err) {
-        toast(err.message, "error");
-      }
+      const res = await attempt(() => api.post("/api/api-keys", body));
+      if (!res) return;
+      form.reset();
+      showOnce(res.key);
+      load();
     });
     return form;
   };

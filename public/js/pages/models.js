@@ -1,6 +1,6 @@
 /** Models: the catalog with per-node presence, registration, downloads with live progress, removal. */
 import { api } from "../api.js";
-import { h, mount, fmtBytes, fmtAgo, badge, toast, field, confirmDialog } from "../dom.js";
+import { h, mount, fmtBytes, fmtAgo, badge, toast, field, confirmDialog, attempt } from "../dom.js";
 import * as live from "../live.js";
 
 const TASK_KIND = {
@@ -101,35 +101,27 @@ export function render(main, ctx) {
   };
 
   const download = async (id, body) => {
-    try {
-      const { tasks } = await api.post(`/api/models/${encodeURIComponent(id)}/download`, body);
-      toast(`Downloading to ${tasks.length} node${tasks.length === 1 ? "" : "s"}.`);
-      loadTasks();
-    } catch (err) {
-      toast(err.message, "error");
-    }
+    const started = await attempt(
+      () => api.post(`/api/models/${encodeURIComponent(id)}/download`, body),
+      ({ tasks }) => `Downloading to ${tasks.length} node${tasks.length === 1 ? "" : "s"}.`,
+    );
+    if (started) loadTasks();
   };
 
   const removeModel = async (id) => {
     if (!(await confirmDialog(`Remove ${id} from the catalog?`, "Remove"))) return;
-    try {
-      await api.del(`/api/models/${encodeURIComponent(id)}`);
-      toast("Removed from the catalog.");
-      load();
-    } catch (err) {
-      toast(err.message, "error");
-    }
+    if (await attempt(() => api.del(`/api/models/${encodeURIComponent(id)}`), "Removed from the catalog.")) load();
   };
 
   const removeFromNode = async (nodeId, model) => {
     if (!(await confirmDialog(`Unload ${model} and delete its file on ${nodeName(nodeId)}?`, "Delete file"))) return;
-    try {
-      await api.del(`/api/nodes/${encodeURIComponent(nodeId)}/models/${encodeURIComponent(model)}`);
-      toast("Removed from the node.");
+    if (
+      await attempt(
+        () => api.del(`/api/nodes/${encodeURIComponent(nodeId)}/models/${encodeURIComponent(model)}`),
+        "Removed from the node.",
+      )
+    )
       load();
-    } catch (err) {
-      toast(err.message, "error");
-    }
   };
 
   const drawTasks = (tasks) => {
@@ -184,20 +176,10 @@ export function render(main, ctx) {
   };
 
   const cancelTask = async (id) => {
-    try {
-      await api.post(`/api/tasks/${encodeURIComponent(id)}/cancel`);
-      loadTasks();
-    } catch (err) {
-      toast(err.message, "error");
-    }
+    if (await attempt(() => api.post(`/api/tasks/${encodeURIComponent(id)}/cancel`))) loadTasks();
   };
   const restartTask = async (id) => {
-    try {
-      await api.post(`/api/tasks/${encodeURIComponent(id)}/restart`);
-      loadTasks();
-    } catch (err) {
-      toast(err.message, "error");
-    }
+    if (await attempt(() => api.post(`/api/tasks/${encodeURIComponent(id)}/restart`))) loadTasks();
   };
 
   mount(
@@ -270,16 +252,15 @@ function registerForm(done) {
   );
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
-    try {
-      const body = { repo: repo.value.trim() };
-      if (file.value.trim()) body.file = file.value.trim();
-      const res = await api.post("/api/models/register", body);
-      toast(res.task ? `Conversion task started for ${res.id ?? body.repo}.` : `Registered ${res.id}.`);
-      form.reset();
-      done();
-    } catch (err) {
-      toast(err.message, "error");
-    }
+    const body = { repo: repo.value.trim() };
+    if (file.value.trim()) body.file = file.value.trim();
+    const res = await attempt(
+      () => api.post("/api/models/register", body),
+      (r) => (r.task ? `Conversion task started for ${r.id ?? body.repo}.` : `Registered ${r.id}.`),
+    );
+    if (!res) return;
+    form.reset();
+    done();
   });
   return form;
 }

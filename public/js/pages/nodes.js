@@ -1,6 +1,6 @@
 /** Nodes: the live table (sort, filter, search), a node's detail, and admin actions. */
 import { api } from "../api.js";
-import { h, mount, bar, badge, fmtAgo, fmtBytes, fmtNum, toast, field, confirmDialog } from "../dom.js";
+import { h, mount, bar, badge, fmtAgo, fmtBytes, fmtNum, toast, field, confirmDialog, attempt } from "../dom.js";
 import { lineChart } from "../charts.js";
 import * as live from "../live.js";
 
@@ -187,17 +187,18 @@ function registerForm(done) {
   );
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
-    try {
-      const body = { base_url: url.value };
-      if (name.value) body.name = name.value;
-      if (key.value) body.api_key = key.value;
-      const node = await api.post("/api/nodes", body);
-      toast(`Registered ${node.display_name}.`);
-      form.reset();
-      done();
-    } catch (err) {
-      toast(err.message, "error");
-    }
+    const body = { base_url: url.value };
+    if (name.value) body.name = name.value;
+    if (key.value) body.api_key = key.value;
+    if (
+      !(await attempt(
+        () => api.post("/api/nodes", body),
+        (node) => `Registered ${node.display_name}.`,
+      ))
+    )
+      return;
+    form.reset();
+    done();
   });
   return form;
 }
@@ -349,14 +350,9 @@ function renderDetail(main, ctx, id) {
     if (await confirmDialog(question, label)) await act(work, done, leave);
   };
   const act = async (work, done, leave = false) => {
-    try {
-      await work();
-      toast(done);
-      if (leave) location.hash = "#/nodes";
-      else load();
-    } catch (err) {
-      toast(err.message, "error");
-    }
+    if (!(await attempt(work, done))) return;
+    if (leave) location.hash = "#/nodes";
+    else load();
   };
 
   const load = async () => {

@@ -1,6 +1,6 @@
 /** Users and roles (admins only; the API refuses viewers anyway). */
 import { api } from "../api.js";
-import { h, mount, fmtTime, toast, field, confirmDialog } from "../dom.js";
+import { h, mount, fmtTime, toast, field, confirmDialog, attempt } from "../dom.js";
 
 export function render(main, ctx) {
   const tbody = h("tbody");
@@ -39,12 +39,7 @@ export function render(main, ctx) {
   };
 
   const update = async (u, change) => {
-    try {
-      await api.put(`/api/users/${encodeURIComponent(u.id)}`, change);
-      toast(`Updated ${u.username}.`);
-    } catch (err) {
-      toast(err.message, "error");
-    }
+    await attempt(() => api.put(`/api/users/${encodeURIComponent(u.id)}`, change), `Updated ${u.username}.`);
     load();
   };
 
@@ -75,13 +70,7 @@ export function render(main, ctx) {
 
   const remove = async (u) => {
     if (!(await confirmDialog(`Delete the user ${u.username}?`, "Delete"))) return;
-    try {
-      await api.del(`/api/users/${encodeURIComponent(u.id)}`);
-      toast("User deleted.");
-      load();
-    } catch (err) {
-      toast(err.message, "error");
-    }
+    if (await attempt(() => api.del(`/api/users/${encodeURIComponent(u.id)}`), "User deleted.")) load();
   };
 
   const username = h("input", { name: "username", required: true, autocomplete: "off" });
@@ -109,14 +98,10 @@ export function render(main, ctx) {
   );
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
-    try {
-      await api.post("/api/users", { username: username.value, password: password.value, role: role.value });
-      toast(`Added ${username.value}.`);
-      form.reset();
-      load();
-    } catch (err) {
-      toast(err.message, "error");
-    }
+    const body = { username: username.value, password: password.value, role: role.value };
+    if (!(await attempt(() => api.post("/api/users", body), `Added ${body.username}.`))) return;
+    form.reset();
+    load();
   });
 
   mount(
