@@ -6,6 +6,7 @@
  *   key create|list|revoke manage API keys in the data store (recovery)
  *   model add|download|list|rm  the model catalog, through a running router's API
  *   nodes                the node table, through a running router's API
+ *   repl                 the ops console: joins the cluster (TRANSPORTER) with Moleculer's REPL
  *   env                  print the environment variables as a Markdown table
  */
 import fs from "node:fs";
@@ -27,6 +28,7 @@ import CloudService from "../services/cloud.service";
 import ModelsService from "../services/models.service";
 import { keyCommand, userCommand } from "./accounts-cli";
 import { modelCommand, nodesCommand } from "./models-cli";
+import { replCommand } from "./repl";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each schema has its own settings/methods types
 const SCHEMAS: Record<string, ServiceSchema<any, any, any>> = {
@@ -118,12 +120,14 @@ async function main(argv: string[]): Promise<void> {
       return modelCommand(rest);
     case "nodes":
       return nodesCommand();
+    case "repl":
+      return replCommand();
     case "env":
       console.log("| variable | default | meaning |\n| --- | --- | --- |");
       for (const v of ENV_VARS) console.log(`| \`${v.name}\` | ${v.default} | ${v.description} |`);
       return;
     default:
-      throw new Error(`unknown command "${command}" (commands: start, make-model, model, nodes, user, key, env)`);
+      throw new Error(`unknown command "${command}" (commands: start, make-model, model, nodes, repl, user, key, env)`);
   }
 }
 

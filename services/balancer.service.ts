@@ -15,6 +15,7 @@ import { apiError, modelNotFound } from "../lib/openai/errors";
 import { WaitQueue } from "../lib/routing/wait-queue";
 import { createStrategy, type Candidate, type RouteRequest, type Strategy } from "../lib/strategies";
 import { busyRatio } from "../lib/strategies/types";
+import { explainRoute } from "../lib/routing/explain";
 import type { Runtime } from "../lib/runtimes/openai-upstream";
 
 interface Settings {
@@ -49,6 +50,7 @@ interface Vars {
 }
 
 interface Methods {
+  eligible(model: string, exclude: string[]): Candidate[];
   toCandidate(n: NodeRecord, model: string): Candidate;
   pick(p: Pending): Selection | "wait";
   admit(p: Pending, ahead: number): boolean;
@@ -81,6 +83,28 @@ const BalancerService: ServiceSchema<Settings, Methods, Vars> = {
         await this.queue.wait(pending);
         if (pending.error) throw pending.error;
         return pending.selection!;
+      },
+    },
+    /** What `select` would do for `model` now and why (the ops console's `route`); reserves nothing. */
+    explain: {
+      visibility: "public",
+      params: { model: "string" },
+      handler(this: This, ctx: Context<{ model: string }>) {
+        const { model } = ctx.params;
+        const candidates = this.eligible(model, []);
+        return explainRoute({
+          router: this.broker.nodeID,
+          model,
+          strategy: this.strategy,
+          candidates,
+          nodes: this.table().list(),
+          serving: this.table()
+            .serving(model)
+            .map((n) => n.id),
+          draining: (id) => this.table().settingsOf(id).draining,
+          benched: (id) => this.health.isBenched(id),
+          queued: this.queue.count((p) => p.request.model === model),
+        });
       },
     },
     stats: {
@@ -126,10 +150,7 @@ const BalancerService: ServiceSchema<Settings, Methods, Vars> = {
     pick(this: This, p: Pending): Selection | "wait" {
       const { model } = p.request;
       const table = this.table();
-      const untried = table.serving(model).filter((n) => !p.exclude.includes(n.id));
-      // benched nodes only when nothing else is left
-      const healthy = untried.filter((n) => !this.health.isBenched(n.id));
-      const candidates = (healthy.length ? healthy : untried).map((n) => this.toCandidate(n, model));
+      const candidates = this.eligible(model, p.exclude);
       const withRoom = candidates.filter((c) => busyRatio(c) < 1);
       if (candidates.length === 0) {
         const loading = table.initializing(model).filter((n) => !p.exclude.includes(n.id));
@@ -147,6 +168,16 @@ const BalancerService: ServiceSchema<Settings, Methods, Vars> = {
       this.inflight.set(chosen.nodeID, (this.inflight.get(chosen.nodeID) ?? 0) + 1);
       this.lastSelected.set(chosen.nodeID, Date.now());
       return { nodeID: chosen.nodeID, machineName: chosen.machineName, runtime: this.runtimeOf(chosen.nodeID) };
+    },
+
+    /** Candidates for `model`: serving, not excluded, and not benched unless nothing else is left. */
+    eligible(this: This, model: string, exclude: string[]): Candidate[] {
+      const untried = this.table()
+        .serving(model)
+        .filter((n) => !exclude.includes(n.id));
+      // benched nodes only when nothing else is left
+      const healthy = untried.filter((n) => !this.health.isBenched(n.id));
+      return (healthy.length ? healthy : untried).map((n) => this.toCandidate(n, model));
     },
 
     /** For the queue: true when `p` got a node (or a final error) and may go. */

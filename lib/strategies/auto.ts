@@ -5,7 +5,16 @@
  * alike, the one this router used least recently wins, so idle nodes share
  * sequential traffic instead of one taking all of it.
  */
-import { busyRatio, leastRecent, type Candidate, type RouteRequest, type Strategy } from "./types";
+import {
+  busyRatio,
+  freeSlots,
+  leastRecent,
+  type Candidate,
+  type CandidateScore,
+  type Explanation,
+  type RouteRequest,
+  type Strategy,
+} from "./types";
 
 const WEIGHTS = { busy: 1, utilization: 0.3, vram: 0.1, slowness: 0.2, latency: 0.2 };
 const TIE = 0.05;
@@ -25,6 +34,27 @@ function relative(value: number | null, values: Array<number | null>, higherIsBe
   return higherIsBetter ? 1 - value / best : 1 - best / value;
 }
 
+export interface LoadTerms {
+  c: Candidate;
+  /** loadScore plus the speed terms. */
+  score: number;
+  /** 0 for the most tokens/s among `pool`, towards 1 for much slower. */
+  slowness: number;
+  /** 0 for the lowest time to first token among `pool`, towards 1 for much slower. */
+  latency: number;
+}
+
+/** Each node's full load score, its speed terms relative to the others in `pool`. */
+export function loadScores(pool: Candidate[]): LoadTerms[] {
+  const tps = pool.map((c) => c.tokensPerSecond);
+  const lat = pool.map((c) => c.latencyMs);
+  return pool.map((c) => {
+    const slowness = relative(c.tokensPerSecond, tps, true);
+    const latency = relative(c.latencyMs, lat, false);
+    return { c, slowness, latency, score: loadScore(c) + WEIGHTS.slowness * slowness + WEIGHTS.latency * latency };
+  });
+}
+
 /**
  * Expected time until a request sent to `c` now would be answered: waiting for
  * a slot (when all are busy, about one service time per `capacity` requests
@@ -41,35 +71,69 @@ export function expectedCompletionMs(c: Candidate, waitingAhead = 0): number {
 
 const COMPLETION_TIE = 1.1;
 
+/** Which nodes the load score decides among, and on what grounds. */
+interface Stage {
+  /** Every node measured: expected completion per node; otherwise null. */
+  times: Map<Candidate, number> | null;
+  pool: Candidate[];
+}
+
 export class AutoStrategy implements Strategy {
   readonly name = "auto";
   /** Sees full nodes: waiting for a fast node can beat a free slot on a slow one. */
   readonly seesFullNodes = true;
 
   select(candidates: Candidate[], request?: RouteRequest): Candidate {
+    return this.byLoad(this.stage(candidates, request).pool);
+  }
+
+  explain(candidates: Candidate[], request?: RouteRequest): Explanation {
+    const { times, pool } = this.stage(candidates, request);
+    const load = new Map(loadScores(pool).map((t) => [t.c, t]));
+    const rule = times
+      ? "every node measured: the soonest expected answer (slot wait + service time); near-equals (within 10%) by load score, then least recently used"
+      : "not every node measured yet: the lowest load score among nodes with a free slot, then least recently used";
+    const scores: CandidateScore[] = candidates.map((c) => {
+      const t = load.get(c);
+      const expected = times?.get(c) ?? null;
+      return {
+        nodeID: c.nodeID,
+        score: times ? expected : (t?.score ?? null),
+        factors: {
+          free_slots: freeSlots(c),
+          busy_ratio: busyRatio(c),
+          expected_wait_ms: expected === null ? null : expected - (c.latencyMs ?? 0),
+          service_ms: c.latencyMs,
+          expected_ms: expected,
+          gpu_util: c.gpuUtilization,
+          cpu_usage: c.cpuUsage,
+          vram_used_ratio: c.vramFreeRatio === null ? null : 1 - c.vramFreeRatio,
+          tokens_per_second: c.tokensPerSecond,
+          load_score: t?.score ?? null,
+          slowness: t?.slowness ?? null,
+          considered: t !== undefined,
+        },
+      };
+    });
+    return { strategy: this.name, rule, picked: this.select(candidates, request).nodeID, candidates: scores };
+  }
+
+  private stage(candidates: Candidate[], request?: RouteRequest): Stage {
     // once every node has been measured: the soonest expected answer
     if (candidates.every((c) => c.latencyMs !== null)) {
-      const times = candidates.map((c) => ({ c, t: expectedCompletionMs(c, request?.waitingAhead ?? 0) }));
-      const best = Math.min(...times.map((x) => x.t));
-      const near = times.filter((x) => x.t <= best * COMPLETION_TIE).map((x) => x.c);
+      const times = new Map(candidates.map((c) => [c, expectedCompletionMs(c, request?.waitingAhead ?? 0)]));
+      const best = Math.min(...times.values());
+      const near = candidates.filter((c) => times.get(c)! <= best * COMPLETION_TIE);
       const withRoom = near.filter((c) => busyRatio(c) < 1);
-      return withRoom.length ? this.byLoad(withRoom) : this.byLoad(near);
+      return { times, pool: withRoom.length ? withRoom : near };
     }
     // before that: the lowest load among nodes with a free slot
     const withRoom = candidates.filter((c) => busyRatio(c) < 1);
-    return this.byLoad(withRoom.length ? withRoom : candidates);
+    return { times: null, pool: withRoom.length ? withRoom : candidates };
   }
 
   private byLoad(candidates: Candidate[]): Candidate {
-    const tps = candidates.map((c) => c.tokensPerSecond);
-    const lat = candidates.map((c) => c.latencyMs);
-    const scored = candidates.map((c) => ({
-      c,
-      score:
-        loadScore(c) +
-        WEIGHTS.slowness * relative(c.tokensPerSecond, tps, true) +
-        WEIGHTS.latency * relative(c.latencyMs, lat, false),
-    }));
+    const scored = loadScores(candidates);
     const best = Math.min(...scored.map((s) => s.score));
     return leastRecent(scored.filter((s) => s.score <= best + TIE).map((s) => s.c));
   }

@@ -26,4 +26,4 @@ export function createStrategy(name: string): Strategy {
   return make();
 }
 
-export type { Candidate, RouteRequest, Strategy } from "./types";
+export type { Candidate, CandidateScore, Explanation, RouteRequest, Strategy } from "./types";

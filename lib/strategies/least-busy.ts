@@ -1,5 +1,13 @@
 /** `least_busy`: the smallest share of busy slots; among equals, the least recently used. */
-import { busyRatio, leastRecent, type Candidate, type RouteRequest, type Strategy } from "./types";
+import {
+  busyRatio,
+  freeSlots,
+  leastRecent,
+  type Candidate,
+  type Explanation,
+  type RouteRequest,
+  type Strategy,
+} from "./types";
 
 export class LeastBusyStrategy implements Strategy {
   readonly name = "least_busy";
@@ -7,5 +15,18 @@ export class LeastBusyStrategy implements Strategy {
   select(candidates: Candidate[], _request?: RouteRequest): Candidate {
     const best = Math.min(...candidates.map(busyRatio));
     return leastRecent(candidates.filter((c) => busyRatio(c) === best));
+  }
+
+  explain(candidates: Candidate[], request?: RouteRequest): Explanation {
+    return {
+      strategy: this.name,
+      rule: "the smallest share of busy slots ((active + queued) / capacity), then least recently used",
+      picked: this.select(candidates, request).nodeID,
+      candidates: candidates.map((c) => ({
+        nodeID: c.nodeID,
+        score: busyRatio(c),
+        factors: { active: c.active, queued: c.queued, capacity: c.capacity, free_slots: freeSlots(c) },
+      })),
+    };
   }
 }

@@ -1,12 +1,31 @@
 /** `round_robin`: each node in turn, in a stable order (by node ID). */
-import type { Candidate, RouteRequest, Strategy } from "./types";
+import type { Candidate, Explanation, RouteRequest, Strategy } from "./types";
+
+function ordered(candidates: Candidate[]): Candidate[] {
+  return [...candidates].sort((a, b) => a.nodeID.localeCompare(b.nodeID));
+}
 
 export class RoundRobinStrategy implements Strategy {
   readonly name = "round_robin";
   private counter = 0;
 
   select(candidates: Candidate[], _request?: RouteRequest): Candidate {
-    const sorted = [...candidates].sort((a, b) => a.nodeID.localeCompare(b.nodeID));
+    const sorted = ordered(candidates);
     return sorted[this.counter++ % sorted.length];
+  }
+
+  explain(candidates: Candidate[], _request?: RouteRequest): Explanation {
+    const sorted = ordered(candidates);
+    const turn = this.counter % sorted.length;
+    return {
+      strategy: this.name,
+      rule: "each node in turn, in node-ID order; score = turns until it is picked",
+      picked: sorted[turn].nodeID,
+      candidates: sorted.map((c, i) => ({
+        nodeID: c.nodeID,
+        score: (i - turn + sorted.length) % sorted.length,
+        factors: { position: i },
+      })),
+    };
   }
 }

@@ -40,13 +40,40 @@ export function leastRecent(cs: Candidate[]): Candidate {
   return cs.reduce((a, b) => (b.lastSelectedAt < a.lastSelectedAt ? b : a));
 }
 
+/** Free slots on a node for this model (never negative). */
+export function freeSlots(c: Candidate): number {
+  return Math.max(c.capacity - c.active - c.queued, 0);
+}
+
+/** The figures a strategy compared for one candidate. */
+export interface CandidateScore {
+  nodeID: string;
+  /** What the strategy ranks by (lower wins unless the rule says otherwise); null when it has no single number. */
+  score: number | null;
+  /** The inputs and terms behind it, by name (ms, ratios 0..1, percent, tokens/s). */
+  factors: Record<string, number | string | boolean | null>;
+}
+
+/** Why a strategy would pick what it picks, for these candidates, now. */
+export interface Explanation {
+  strategy: string;
+  /** How it chooses, in one sentence. */
+  rule: string;
+  /** The node it would pick now; null when chance decides (`random`). */
+  picked: string | null;
+  candidates: CandidateScore[];
+}
+
 /**
  * A balancing strategy: pure, given health-filtered candidates (never empty).
  * Strategies see only nodes with a free slot, unless they set `seesFullNodes`:
  * then they see all, and picking a full node means "wait for a slot there".
+ * `explain` says what `select` would do and why, changing nothing (no
+ * round-robin turn taken, no conversation remembered).
  */
 export interface Strategy {
   readonly name: string;
   readonly seesFullNodes?: boolean;
   select(candidates: Candidate[], request: RouteRequest): Candidate;
+  explain(candidates: Candidate[], request: RouteRequest): Explanation;
 }
