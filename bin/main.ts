@@ -7,6 +7,7 @@
  *   model add|download|list|rm  the model catalog, through a running router's API
  *   nodes                the node table, through a running router's API
  *   repl                 the ops console: joins the cluster (TRANSPORTER) with Moleculer's REPL
+ *   healthcheck          exit 0 if this container's process is healthy (bin/healthcheck.ts, used by the images)
  *   env                  print the environment variables as a Markdown table
  */
 import fs from "node:fs";
@@ -14,7 +15,9 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { ServiceBroker, type ServiceSchema } from "moleculer";
 import { brokerConfig, metricsOptions } from "../moleculer.config";
-import { ENV_VARS, nodeConfig, selectedServices, shutdownTimeoutSecs } from "../lib/config";
+import { ENV_VARS, envString, nodeConfig, selectedServices, shutdownTimeoutSecs } from "../lib/config";
+import { startLiveness } from "../lib/cluster/liveness";
+import { healthcheck } from "./healthcheck";
 import { stopGracefully } from "./shutdown";
 import { buildTinyLlama, tinyModelOptions, TINY_MODEL_PRESETS, type TinyModelPreset } from "../lib/gguf/tiny-llama";
 import ApiService from "../services/api.service";
@@ -62,6 +65,9 @@ async function start(args: string[]): Promise<void> {
       (options.transporter ? " (clustered over the transporter)" : " (embedded: one process, no transporter)"),
   );
   await broker.start();
+  // for container health checks: a beat file kept fresh while the broker runs and is connected
+  const healthFile = envString("LLM_HEALTH_FILE", "");
+  if (healthFile) startLiveness(broker, healthFile, services);
 }
 
 function makeModel(args: string[]): void {
@@ -122,12 +128,16 @@ async function main(argv: string[]): Promise<void> {
       return nodesCommand();
     case "repl":
       return replCommand();
+    case "healthcheck":
+      return process.exit(await healthcheck(rest));
     case "env":
       console.log("| variable | default | meaning |\n| --- | --- | --- |");
       for (const v of ENV_VARS) console.log(`| \`${v.name}\` | ${v.default} | ${v.description} |`);
       return;
     default:
-      throw new Error(`unknown command "${command}" (commands: start, make-model, model, nodes, repl, user, key, env)`);
+      throw new Error(
+        `unknown command "${command}" (commands: start, make-model, model, nodes, repl, healthcheck, user, key, env)`,
+      );
   }
 }
 

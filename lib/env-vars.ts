@@ -68,6 +68,12 @@ export const ENV_VARS: EnvVar[] = [
       "On SIGTERM/SIGINT, seconds a process waits for what it serves to finish (a node: its generations; a router: its open requests and streams) before it stops anyway. A second signal stops at once.",
   },
   {
+    name: "LLM_HEALTH_FILE",
+    default: "(none; `/tmp/llm-router.alive` in the images)",
+    description:
+      "A running process rewrites this file every 5 s while its broker runs and is connected to the transporter; `llm-router healthcheck` fails when it is older than 30 s (the only health signal of an inference node, which serves no HTTP).",
+  },
+  {
     name: "LLM_ROUTER_REQUEST_TIMEOUT",
     default: "`600`",
     description: "Seconds a request to an inference node may take before it fails with 504.",
