@@ -11,7 +11,7 @@ export interface Timing {
 }
 
 /** POSTs JSON and times it with hrtime; streams are read to the end. */
-export function post(url: string, body: unknown): Promise<Timing> {
+export function post(url: string, body: unknown, headers: Record<string, string> = {}): Promise<Timing> {
   const data = JSON.stringify(body);
   const u = new URL(url);
   return new Promise((resolve, reject) => {
@@ -23,7 +23,7 @@ export function post(url: string, body: unknown): Promise<Timing> {
         port: u.port,
         path: u.pathname,
         method: "POST",
-        headers: { "content-type": "application/json", "content-length": Buffer.byteLength(data) },
+        headers: { ...headers, "content-type": "application/json", "content-length": Buffer.byteLength(data) },
       },
       (res) => {
         let firstContent: number | undefined;

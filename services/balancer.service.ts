@@ -50,6 +50,8 @@ interface Vars {
 }
 
 interface Methods {
+  selectNode(params: SelectParams): Promise<Selection>;
+  requestFinished(params: Finished): void;
   eligible(model: string, exclude: string[]): Candidate[];
   toCandidate(n: NodeRecord, model: string): Candidate;
   pick(p: Pending): Selection | "wait";
@@ -58,7 +60,60 @@ interface Methods {
 
 type This = Service<Settings> & Vars & Methods;
 
-type Outcome = "ok" | "node_failed" | "client_error" | "other";
+export type Outcome = "ok" | "node_failed" | "client_error" | "other";
+
+export interface SelectParams {
+  model: string;
+  user?: string;
+  affinityKey?: string;
+  exclude?: string[];
+}
+
+export interface Finished {
+  nodeID: string;
+  outcome: Outcome;
+  ttftMs?: number;
+}
+
+/** This router's counts per node, read once per decision (a service's own properties are slow to look up). */
+interface Counts {
+  inflight: Map<string, number>;
+  atReport: Map<string, number>;
+  latency: Map<string, number>;
+  last: Map<string, number>;
+}
+
+/** What a strategy sees of node `n` for `model`: runs for every candidate of every request. */
+function candidateOf(n: NodeRecord, model: string, counts: Counts): Candidate {
+  const m = n.models.find((x) => x.id === model);
+  // one pass over the GPUs, no arrays
+  let utilSum = 0;
+  let utilCount = 0;
+  let vramTotal = 0;
+  let vramUsed = 0;
+  for (const g of n.gpus) {
+    if (g.utilization !== null) {
+      utilSum += g.utilization;
+      utilCount++;
+    }
+    vramTotal += g.vramTotal;
+    vramUsed += g.vramUsed;
+  }
+  return {
+    nodeID: n.id,
+    machineName: n.machineName,
+    capacity: m?.parallel ?? n.capacity,
+    // ours, known now, plus what other routers had there at the last heartbeat
+    active: (counts.inflight.get(n.id) ?? 0) + Math.max(0, (m?.active ?? 0) - (counts.atReport.get(n.id) ?? 0)),
+    queued: m?.queued ?? 0,
+    cpuUsage: n.cpu.usage,
+    gpuUtilization: utilCount ? utilSum / utilCount : null,
+    vramFreeRatio: vramTotal > 0 ? 1 - vramUsed / vramTotal : null,
+    tokensPerSecond: n.tokensPerSecond,
+    latencyMs: counts.latency.get(n.id) ?? null,
+    lastSelectedAt: counts.last.get(n.id) ?? 0,
+  };
+}
 
 const BalancerService: ServiceSchema<Settings, Methods, Vars> = {
   name: "balancer",
@@ -70,19 +125,8 @@ const BalancerService: ServiceSchema<Settings, Methods, Vars> = {
   actions: {
     select: {
       visibility: "public",
-      async handler(
-        this: This,
-        ctx: Context<{ model: string; user?: string; affinityKey?: string; exclude?: string[] }>,
-      ): Promise<Selection> {
-        const { model, user, affinityKey, exclude = [] } = ctx.params;
-        const pending: Pending = { request: { model, user, affinityKey }, exclude };
-        // first come, first served: nobody passes a request already waiting for the same model
-        const queuedAhead = this.queue.count((p) => p.request.model === model) > 0;
-        const now = queuedAhead ? "wait" : this.pick(pending);
-        if (now !== "wait") return now;
-        await this.queue.wait(pending);
-        if (pending.error) throw pending.error;
-        return pending.selection!;
+      handler(this: This, ctx: Context<SelectParams>): Promise<Selection> {
+        return this.selectNode(ctx.params);
       },
     },
     /** What `select` would do for `model` now and why (the ops console's `route`); reserves nothing. */
@@ -122,8 +166,35 @@ const BalancerService: ServiceSchema<Settings, Methods, Vars> = {
 
   events: {
     /** The api says a request it routed is over (local only: in-flight counts are per router). */
-    "router.request.finished"(this: This, ctx: Context<{ nodeID: string; outcome: Outcome; ttftMs?: number }>) {
-      const { nodeID, ttftMs, outcome } = ctx.params;
+    "router.request.finished"(this: This, ctx: Context<Finished>) {
+      this.requestFinished(ctx.params);
+    },
+    "registry.changed"(this: This, ctx: Context<{ nodeID: string }>) {
+      this.inflightAtReport.set(ctx.params.nodeID, this.inflight.get(ctx.params.nodeID) ?? 0);
+      this.queue.release((p, ahead) => this.admit(p, ahead));
+    },
+  },
+
+  methods: {
+    /**
+     * `select`'s work. The api, beside it in the router process, calls this
+     * directly: a Moleculer action call per request costs more than the choice.
+     */
+    async selectNode(this: This, params: SelectParams): Promise<Selection> {
+      const { model, user, affinityKey, exclude = [] } = params;
+      const pending: Pending = { request: { model, user, affinityKey }, exclude };
+      // first come, first served: nobody passes a request already waiting for the same model
+      const queuedAhead = this.queue.length > 0 && this.queue.count((p) => p.request.model === model) > 0;
+      const now = queuedAhead ? "wait" : this.pick(pending);
+      if (now !== "wait") return now;
+      await this.queue.wait(pending);
+      if (pending.error) throw pending.error;
+      return pending.selection!;
+    },
+
+    /** A request this router routed is over (the `router.request.finished` event, or the api directly). */
+    requestFinished(this: This, params: Finished): void {
+      const { nodeID, ttftMs, outcome } = params;
       const n = (this.inflight.get(nodeID) ?? 1) - 1;
       if (n > 0) this.inflight.set(nodeID, n);
       else this.inflight.delete(nodeID);
@@ -139,13 +210,7 @@ const BalancerService: ServiceSchema<Settings, Methods, Vars> = {
       }
       this.queue.release((p, ahead) => this.admit(p, ahead));
     },
-    "registry.changed"(this: This, ctx: Context<{ nodeID: string }>) {
-      this.inflightAtReport.set(ctx.params.nodeID, this.inflight.get(ctx.params.nodeID) ?? 0);
-      this.queue.release((p, ahead) => this.admit(p, ahead));
-    },
-  },
 
-  methods: {
     /** A node for `p` now (its slot reserved), "wait" when every candidate is full or loading, or a 404/503. */
     pick(this: This, p: Pending): Selection | "wait" {
       const { model } = p.request;
@@ -172,12 +237,18 @@ const BalancerService: ServiceSchema<Settings, Methods, Vars> = {
 
     /** Candidates for `model`: serving, not excluded, and not benched unless nothing else is left. */
     eligible(this: This, model: string, exclude: string[]): Candidate[] {
-      const untried = this.table()
-        .serving(model)
-        .filter((n) => !exclude.includes(n.id));
+      const serving = this.table().serving(model);
+      const untried = exclude.length ? serving.filter((n) => !exclude.includes(n.id)) : serving;
       // benched nodes only when nothing else is left
-      const healthy = untried.filter((n) => !this.health.isBenched(n.id));
-      return (healthy.length ? healthy : untried).map((n) => this.toCandidate(n, model));
+      const now = Date.now();
+      const healthy = untried.filter((n) => !this.health.isBenched(n.id, now));
+      const counts = {
+        inflight: this.inflight,
+        atReport: this.inflightAtReport,
+        latency: this.latency,
+        last: this.lastSelected,
+      };
+      return (healthy.length ? healthy : untried).map((n) => candidateOf(n, model, counts));
     },
 
     /** For the queue: true when `p` got a node (or a final error) and may go. */
@@ -194,24 +265,13 @@ const BalancerService: ServiceSchema<Settings, Methods, Vars> = {
     },
 
     toCandidate(this: This, n: NodeRecord, model: string): Candidate {
-      const m = n.models.find((x) => x.id === model);
-      const utils = n.gpus.map((g) => g.utilization).filter((u): u is number => u !== null);
-      const vramTotal = n.gpus.reduce((a, g) => a + g.vramTotal, 0);
-      const vramUsed = n.gpus.reduce((a, g) => a + g.vramUsed, 0);
-      return {
-        nodeID: n.id,
-        machineName: n.machineName,
-        capacity: m?.parallel ?? n.capacity,
-        // ours, known now, plus what other routers had there at the last heartbeat
-        active: (this.inflight.get(n.id) ?? 0) + Math.max(0, (m?.active ?? 0) - (this.inflightAtReport.get(n.id) ?? 0)),
-        queued: m?.queued ?? 0,
-        cpuUsage: n.cpu.usage,
-        gpuUtilization: utils.length ? utils.reduce((a, b) => a + b, 0) / utils.length : null,
-        vramFreeRatio: vramTotal > 0 ? 1 - vramUsed / vramTotal : null,
-        tokensPerSecond: n.tokensPerSecond,
-        latencyMs: this.latency.get(n.id) ?? null,
-        lastSelectedAt: this.lastSelected.get(n.id) ?? 0,
+      const counts = {
+        inflight: this.inflight,
+        atReport: this.inflightAtReport,
+        latency: this.latency,
+        last: this.lastSelected,
       };
+      return candidateOf(n, model, counts);
     },
   },
 

@@ -12,8 +12,43 @@ export interface ModelEntry {
   nodes: string[];
 }
 
+/**
+ * A heartbeat as a table row (without `sentAt`). Built field by field, not
+ * with object spread: V8 gives spread copies of these objects slow property
+ * access, and the balancer reads every row of the table for every request.
+ */
+function recordOf(hb: Heartbeat, status: NodeRecord["status"], registeredAt: string, lastSeen: string): NodeRecord {
+  const rec: NodeRecord = {
+    nodeID: hb.nodeID,
+    machineName: hb.machineName,
+    engine: hb.engine,
+    initializing: hb.initializing,
+    models: hb.models,
+    active: hb.active,
+    queued: hb.queued,
+    capacity: hb.capacity,
+    cpu: hb.cpu,
+    memory: hb.memory,
+    gpuBackend: hb.gpuBackend,
+    gpus: hb.gpus,
+    tokensPerSecond: hb.tokensPerSecond,
+    id: hb.nodeID,
+    status,
+    registeredAt,
+    lastSeen,
+  };
+  // whatever else the heartbeat carries (leaving, baseUrl, fields of newer nodes)
+  const extra = rec as unknown as Record<string, unknown>;
+  for (const key of Object.keys(hb)) {
+    if (key !== "sentAt" && !(key in rec)) extra[key] = (hb as unknown as Record<string, unknown>)[key];
+  }
+  return rec;
+}
+
 export class NodeTable {
   private readonly nodes = new Map<string, NodeRecord>();
+  /** Node IDs in ID order, kept until a node is added or removed (heartbeats only replace records). */
+  private order: string[] | null = null;
   private readonly modelFirstSeen = new Map<string, number>();
   private readonly settings = new Map<string, NodeSettings>();
   /** Each node's recent samples, for the dashboard's charts. */
@@ -47,23 +82,18 @@ export class NodeTable {
   remove(nodeID: string): boolean {
     this.settings.delete(nodeID);
     this.metrics.remove(nodeID);
+    this.order = null;
     return this.nodes.delete(nodeID);
   }
 
   /** Applies a heartbeat; returns true when the node is new or changed status. */
   upsert(hb: Heartbeat, now = Date.now()): boolean {
     const prev = this.nodes.get(hb.nodeID);
+    if (!prev) this.order = null;
     const status = hb.initializing ? "initializing" : "online";
-    const { sentAt: _sentAt, ...rest } = hb;
-    void _sentAt;
-    this.nodes.set(hb.nodeID, {
-      ...rest,
-      id: hb.nodeID,
-      status,
-      registeredAt: prev?.registeredAt ?? new Date(now).toISOString(),
-      lastSeen: new Date(now).toISOString(),
-    });
-    this.metrics.add(hb.nodeID, sampleOf(rest, now));
+    const rec = recordOf(hb, status, prev?.registeredAt ?? new Date(now).toISOString(), new Date(now).toISOString());
+    this.nodes.set(hb.nodeID, rec);
+    this.metrics.add(hb.nodeID, sampleOf(rec, now));
     for (const m of hb.models) {
       if (!this.modelFirstSeen.has(m.id)) this.modelFirstSeen.set(m.id, Math.floor(now / 1000));
     }
@@ -97,7 +127,8 @@ export class NodeTable {
   }
 
   list(): NodeRecord[] {
-    return [...this.nodes.values()].sort((a, b) => a.id.localeCompare(b.id));
+    this.order ??= [...this.nodes.keys()].sort((a, b) => a.localeCompare(b));
+    return this.order.map((id) => this.nodes.get(id)!);
   }
 
   /** Online, reachable, not draining nodes that have `model` loaded. */

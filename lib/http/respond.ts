@@ -44,16 +44,18 @@ export interface RelayResult {
 export interface OpenedStream {
   it: AsyncIterator<unknown>;
   first: IteratorResult<unknown>;
+  /** The stream `it` reads; given, the relay waits for chunks without a timer and a race per chunk. */
+  source?: Readable;
 }
+
+const idleError = (idleMs: number) =>
+  apiError(504, `The node sent nothing for ${Math.round(idleMs / 1000)} s.`, "stream_idle_timeout");
 
 /** The next item, or a 504 when none comes within `idleMs`. */
 async function nextWithin(it: AsyncIterator<unknown>, idleMs: number): Promise<IteratorResult<unknown>> {
   let timer: NodeJS.Timeout | undefined;
   const idle = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(apiError(504, `The node sent nothing for ${Math.round(idleMs / 1000)} s.`, "stream_idle_timeout")),
-      idleMs,
-    );
+    timer = setTimeout(() => reject(idleError(idleMs)), idleMs);
   });
   try {
     return await Promise.race([it.next(), idle]);
@@ -70,7 +72,7 @@ async function nextWithin(it: AsyncIterator<unknown>, idleMs: number): Promise<I
 export async function openStream(source: Readable, idleMs: number): Promise<OpenedStream> {
   const it = source[Symbol.asyncIterator]() as AsyncIterator<unknown>;
   try {
-    return { it, first: await nextWithin(it, idleMs) };
+    return { it, first: await nextWithin(it, idleMs), source };
   } catch (err) {
     source.destroy();
     throw err;
@@ -97,32 +99,58 @@ export const openAISse: SseFormat = {
 /**
  * Relays an opened stream of OpenAI chunks as Server-Sent Events in `format`
  * (OpenAI's unless told). A break after the first chunk (node lost, idle too
- * long) ends the stream with an error event; it never hangs.
+ * long) ends the stream with an error event; it never hangs. Chunks that are
+ * ready together leave in one write (the response is corked until the next
+ * tick), so a burst of tokens costs one syscall, not one per token.
  */
 export async function relaySse(
   res: ServerResponse,
-  { it, first }: OpenedStream,
+  { it, first, source }: OpenedStream,
   idleMs: number,
   /** Sees every chunk; a chunk it answers false for is not sent. */
   observe: (chunk: unknown) => boolean = () => true,
   format: SseFormat = openAISse,
 ): Promise<RelayResult> {
   let next = first;
+  // one watchdog for the whole stream, pushed back at every chunk: it breaks the source, which ends the wait
+  // (time spent waiting for a slow client to drain does not count, as with a timer per chunk)
+  let draining = false;
+  const watchdog = source
+    ? setTimeout(() => (draining ? watchdog!.refresh() : source.destroy(idleError(idleMs))), idleMs)
+    : undefined;
+  const nextChunk = source ? () => (watchdog!.refresh(), it.next()) : () => nextWithin(it, idleMs);
+  let corked = false;
+  const uncork = () => {
+    corked = false;
+    res.uncork();
+  };
   res.writeHead(200, SSE_HEADERS);
   try {
     while (!next.done) {
       if (res.destroyed) break;
       const text = observe(next.value) ? format.chunk(next.value) : "";
-      if (text && !res.write(text)) {
-        await Promise.race([once(res, "drain"), once(res, "close")]);
+      if (text) {
+        if (!corked) {
+          corked = true;
+          res.cork();
+          process.nextTick(uncork);
+        }
+        if (!res.write(text)) {
+          if (corked) uncork();
+          draining = true;
+          await Promise.race([once(res, "drain"), once(res, "close")]);
+          draining = false;
+        }
       }
-      next = await nextWithin(it, idleMs);
+      next = await nextChunk();
     }
   } catch (err) {
+    clearTimeout(watchdog);
     await it.return?.().catch(() => undefined);
     if (!res.destroyed) res.end(format.error(err));
     return { clientClosed: false, error: err };
   }
+  clearTimeout(watchdog);
   if (res.destroyed) {
     await it.return?.().catch(() => undefined);
     return { clientClosed: true };

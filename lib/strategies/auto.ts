@@ -8,7 +8,6 @@
 import {
   busyRatio,
   freeSlots,
-  leastRecent,
   type Candidate,
   type CandidateScore,
   type Explanation,
@@ -26,12 +25,27 @@ export function loadScore(c: Candidate): number {
   return WEIGHTS.busy * busyRatio(c) + WEIGHTS.utilization * util + WEIGHTS.vram * vram;
 }
 
-/** 0 for the best of `values`, towards 1 for much worse (lower is better unless `higherIsBetter`). */
-function relative(value: number | null, values: Array<number | null>, higherIsBetter: boolean): number {
-  const known = values.filter((v): v is number => v !== null && v > 0);
-  if (value === null || value <= 0 || known.length < 2) return 0;
-  const best = higherIsBetter ? Math.max(...known) : Math.min(...known);
-  return higherIsBetter ? 1 - value / best : 1 - best / value;
+/** The best known value (> 0) and how many are known: a node's speed is judged against these. */
+function bestOf(
+  pool: Candidate[],
+  value: (c: Candidate) => number | null,
+  higherIsBetter: boolean,
+): { best: number; known: number } {
+  let best = higherIsBetter ? -Infinity : Infinity;
+  let known = 0;
+  for (const c of pool) {
+    const v = value(c);
+    if (v === null || !(v > 0)) continue;
+    known++;
+    if (higherIsBetter ? v > best : v < best) best = v;
+  }
+  return { best, known };
+}
+
+/** 0 for the best value, towards 1 for much worse (lower is better unless `higherIsBetter`). */
+function relative(value: number | null, ref: { best: number; known: number }, higherIsBetter: boolean): number {
+  if (value === null || value <= 0 || ref.known < 2) return 0;
+  return higherIsBetter ? 1 - value / ref.best : 1 - ref.best / value;
 }
 
 export interface LoadTerms {
@@ -44,15 +58,38 @@ export interface LoadTerms {
   latency: number;
 }
 
-/** Each node's full load score, its speed terms relative to the others in `pool`. */
+/** Each node's full load score, its speed terms relative to the others in `pool` (one pass for the bests: O(n)). */
 export function loadScores(pool: Candidate[]): LoadTerms[] {
-  const tps = pool.map((c) => c.tokensPerSecond);
-  const lat = pool.map((c) => c.latencyMs);
+  const tps = bestOf(pool, (c) => c.tokensPerSecond, true);
+  const lat = bestOf(pool, (c) => c.latencyMs, false);
   return pool.map((c) => {
     const slowness = relative(c.tokensPerSecond, tps, true);
     const latency = relative(c.latencyMs, lat, false);
     return { c, slowness, latency, score: loadScore(c) + WEIGHTS.slowness * slowness + WEIGHTS.latency * latency };
   });
+}
+
+/** The same choice as ranking `loadScores(pool)`, in two passes and without an object per node. */
+function lowestLoad(pool: Candidate[]): Candidate {
+  const tps = bestOf(pool, (c) => c.tokensPerSecond, true);
+  const lat = bestOf(pool, (c) => c.latencyMs, false);
+  const scores = new Float64Array(pool.length);
+  let best = Infinity;
+  for (let i = 0; i < pool.length; i++) {
+    const c = pool[i];
+    const s =
+      loadScore(c) +
+      WEIGHTS.slowness * relative(c.tokensPerSecond, tps, true) +
+      WEIGHTS.latency * relative(c.latencyMs, lat, false);
+    scores[i] = s;
+    if (s < best) best = s;
+  }
+  // among near-equals, the least recently used (the first of them on a tie)
+  let chosen: Candidate | undefined;
+  for (let i = 0; i < pool.length; i++) {
+    if (scores[i] <= best + TIE && (!chosen || pool[i].lastSelectedAt < chosen.lastSelectedAt)) chosen = pool[i];
+  }
+  return chosen!;
 }
 
 /**
@@ -84,7 +121,7 @@ export class AutoStrategy implements Strategy {
   readonly seesFullNodes = true;
 
   select(candidates: Candidate[], request?: RouteRequest): Candidate {
-    return this.byLoad(this.stage(candidates, request).pool);
+    return lowestLoad(this.pool(candidates, request));
   }
 
   explain(candidates: Candidate[], request?: RouteRequest): Explanation {
@@ -132,9 +169,26 @@ export class AutoStrategy implements Strategy {
     return { times: null, pool: withRoom.length ? withRoom : candidates };
   }
 
-  private byLoad(candidates: Candidate[]): Candidate {
-    const scored = loadScores(candidates);
-    const best = Math.min(...scored.map((s) => s.score));
-    return leastRecent(scored.filter((s) => s.score <= best + TIE).map((s) => s.c));
+  /** `stage(…).pool` without the map of times that `explain` shows: `select` runs per request. */
+  private pool(candidates: Candidate[], request?: RouteRequest): Candidate[] {
+    if (!candidates.every((c) => c.latencyMs !== null)) {
+      const withRoom = candidates.filter((c) => busyRatio(c) < 1);
+      return withRoom.length ? withRoom : candidates;
+    }
+    const waiting = request?.waitingAhead ?? 0;
+    const times = new Float64Array(candidates.length);
+    let best = Infinity;
+    for (let i = 0; i < candidates.length; i++) {
+      times[i] = expectedCompletionMs(candidates[i], waiting);
+      if (times[i] < best) best = times[i];
+    }
+    const near: Candidate[] = [];
+    const withRoom: Candidate[] = [];
+    for (let i = 0; i < candidates.length; i++) {
+      if (times[i] > best * COMPLETION_TIE) continue;
+      near.push(candidates[i]);
+      if (busyRatio(candidates[i]) < 1) withRoom.push(candidates[i]);
+    }
+    return withRoom.length ? withRoom : near;
   }
 }

@@ -6,7 +6,7 @@
 import {
   busyRatio,
   freeSlots,
-  leastRecent,
+  lowestThenLeastRecent,
   type Candidate,
   type Explanation,
   type RouteRequest,
@@ -23,9 +23,9 @@ export class LatencyStrategy implements Strategy {
   readonly name = "latency";
 
   select(candidates: Candidate[], _request?: RouteRequest): Candidate {
-    const pool = poolOf(candidates);
-    const best = Math.min(...pool.map((c) => c.latencyMs ?? 0));
-    return leastRecent(pool.filter((c) => (c.latencyMs ?? 0) === best));
+    // the pool of poolOf, without building it
+    const hasRoom = (c: Candidate) => busyRatio(c) < 1;
+    return lowestThenLeastRecent(candidates, (c) => c.latencyMs ?? 0, candidates.some(hasRoom) ? hasRoom : undefined);
   }
 
   explain(candidates: Candidate[], request?: RouteRequest): Explanation {

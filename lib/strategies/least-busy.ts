@@ -2,7 +2,7 @@
 import {
   busyRatio,
   freeSlots,
-  leastRecent,
+  lowestThenLeastRecent,
   type Candidate,
   type Explanation,
   type RouteRequest,
@@ -13,8 +13,7 @@ export class LeastBusyStrategy implements Strategy {
   readonly name = "least_busy";
 
   select(candidates: Candidate[], _request?: RouteRequest): Candidate {
-    const best = Math.min(...candidates.map(busyRatio));
-    return leastRecent(candidates.filter((c) => busyRatio(c) === best));
+    return lowestThenLeastRecent(candidates, busyRatio);
   }
 
   explain(candidates: Candidate[], request?: RouteRequest): Explanation {

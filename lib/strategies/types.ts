@@ -40,6 +40,30 @@ export function leastRecent(cs: Candidate[]): Candidate {
   return cs.reduce((a, b) => (b.lastSelectedAt < a.lastSelectedAt ? b : a));
 }
 
+/**
+ * Among `cs` (only those `eligible` says, when given), the one with the
+ * lowest `key`, the least recently used of equals, the first of those on a
+ * tie: `leastRecent` of the minimum, in two passes and with no arrays.
+ */
+export function lowestThenLeastRecent(
+  cs: Candidate[],
+  key: (c: Candidate) => number,
+  eligible?: (c: Candidate) => boolean,
+): Candidate {
+  let best = Infinity;
+  for (const c of cs) {
+    if (eligible && !eligible(c)) continue;
+    const k = key(c);
+    if (k < best) best = k;
+  }
+  let chosen: Candidate | undefined;
+  for (const c of cs) {
+    if ((eligible && !eligible(c)) || key(c) !== best) continue;
+    if (!chosen || c.lastSelectedAt < chosen.lastSelectedAt) chosen = c;
+  }
+  return chosen ?? cs[0];
+}
+
 /** Free slots on a node for this model (never negative). */
 export function freeSlots(c: Candidate): number {
   return Math.max(c.capacity - c.active - c.queued, 0);

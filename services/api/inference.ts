@@ -7,6 +7,7 @@
 import { randomUUID } from "node:crypto";
 import type { ServerResponse } from "node:http";
 import type { Readable } from "node:stream";
+import type { Context, Service, ServiceBroker } from "moleculer";
 import type { RequestTrace } from "../../lib/history/record";
 import { StreamAssembler } from "../../lib/history/record";
 import { openStream, relaySse, sendError, sendJson, type OpenedStream, type RelayResult } from "../../lib/http/respond";
@@ -21,7 +22,7 @@ import { affinityKey } from "../../lib/routing/affinity-key";
 import { isRetryable } from "../../lib/routing/retry";
 import { callUpstream } from "../../lib/runtimes/openai-upstream";
 import type { ApiThis } from "../api.service";
-import type { Selection } from "../balancer.service";
+import type { Finished, Selection, SelectParams } from "../balancer.service";
 import type { Req } from "./route-helpers";
 
 type Kind = "chat" | "completion";
@@ -48,6 +49,33 @@ export const openAIResponder: Responder = {
 export interface Io {
   body: unknown;
   responder: Responder;
+}
+
+type LocalBalancer = Service & {
+  selectNode(params: SelectParams): Promise<Selection>;
+  requestFinished(params: Finished): void;
+};
+const balancers = new WeakMap<ServiceBroker, LocalBalancer>();
+
+/** The balancer of this process: called directly, not through an action call and an event per request. */
+function localBalancer(broker: ServiceBroker): LocalBalancer | undefined {
+  let b = balancers.get(broker);
+  if (!b) {
+    b = broker.getLocalService("balancer") as LocalBalancer | undefined;
+    if (b) balancers.set(broker, b);
+  }
+  return b;
+}
+
+function selectNode(ctx: Context, params: SelectParams): Promise<Selection> {
+  const b = localBalancer(ctx.broker);
+  return b ? b.selectNode(params) : ctx.call<Selection, SelectParams>("balancer.select", params);
+}
+
+function requestFinished(ctx: Context, params: Finished): void {
+  const b = localBalancer(ctx.broker);
+  if (b) b.requestFinished(params);
+  else void ctx.broker.broadcastLocal("router.request.finished", params);
 }
 
 /** The extra last chunk of `include_usage`: usage and no choices. */
@@ -151,10 +179,10 @@ export async function generate(this: ApiThis, req: Req, res: ServerResponse, kin
   job.includeUsage = true;
   const { maxRetries, streamIdleTimeoutSecs } = this.settings.router;
   // external runtimes are cancelled by aborting the HTTP call; nodes by an explicit cancel
-  let upstream = new AbortController();
+  let upstream: AbortController | undefined;
   const cancelOn = (target: Selection) =>
     target.runtime
-      ? upstream.abort()
+      ? upstream?.abort()
       : ctx.call("inference.cancel", { requestId: job.requestId }, { nodeID: target.nodeID }).catch(() => undefined);
   let current: Selection | null = null;
   res.once("close", () => {
@@ -171,11 +199,7 @@ export async function generate(this: ApiThis, req: Req, res: ServerResponse, kin
   for (let attempt = 0; ; attempt++) {
     let target: Selection;
     try {
-      target = await ctx.call<Selection, object>("balancer.select", {
-        model: job.model,
-        exclude: tried,
-        affinityKey: conversation,
-      });
+      target = await selectNode(ctx, { model: job.model, exclude: tried, affinityKey: conversation });
     } catch (err) {
       // every node that had the model failed: the client hears about the failure, not "no node"
       throw lastError ?? err;
@@ -183,14 +207,14 @@ export async function generate(this: ApiThis, req: Req, res: ServerResponse, kin
     tried.push(target.nodeID);
     trace.attempt(target.nodeID, target.machineName);
     current = target;
-    upstream = new AbortController();
+    upstream = target.runtime ? new AbortController() : undefined;
     res.setHeader("X-Router-Node", target.nodeID);
     let outcome: "ok" | "node_failed" | "client_error" = "node_failed";
     let ttftMs: number | undefined;
     const startedAt = performance.now();
     try {
       const result = target.runtime
-        ? await callUpstream(target.runtime, kind, job, upstream.signal)
+        ? await callUpstream(target.runtime, kind, job, upstream!.signal)
         : await ctx.call<unknown, ChatJob | CompletionJob>(`inference.${kind}`, job, { nodeID: target.nodeID });
       if (!job.stream) {
         trace.firstByte();
@@ -222,7 +246,7 @@ export async function generate(this: ApiThis, req: Req, res: ServerResponse, kin
         `Node ${target.nodeID} failed (${(err as Error)?.message}); retrying ${job.requestId} elsewhere`,
       );
     } finally {
-      ctx.broker.broadcastLocal("router.request.finished", { nodeID: target.nodeID, outcome, ttftMs });
+      requestFinished(ctx, { nodeID: target.nodeID, outcome, ttftMs });
     }
   }
 }
@@ -234,7 +258,7 @@ export async function embeddings(this: ApiThis, req: Req, res: ServerResponse, t
   const job = embeddingJob(body);
   trace.model = job.model;
   this.checkModelAllowed(req, job.model);
-  const target = await ctx.call<Selection, { model: string }>("balancer.select", { model: job.model });
+  const target = await selectNode(ctx, { model: job.model });
   trace.attempt(target.nodeID, target.machineName);
   res.setHeader("X-Router-Node", target.nodeID);
   try {
@@ -256,6 +280,6 @@ export async function embeddings(this: ApiThis, req: Req, res: ServerResponse, t
     trace.answered({ object: "list", embeddings: result.data.length, usage }, usage);
     sendJson(res, 200, result);
   } finally {
-    ctx.broker.broadcastLocal("router.request.finished", { nodeID: target.nodeID, outcome: "other" });
+    requestFinished(ctx, { nodeID: target.nodeID, outcome: "other" });
   }
 }
