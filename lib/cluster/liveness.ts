@@ -71,7 +71,8 @@ export async function brokerIsLive(broker: ServiceBroker, timeoutMs = 2_000): Pr
 
 /**
  * Starts writing the beat file every `intervalMs` while `brokerIsLive`; a
- * broker that is not live writes nothing, so the file goes stale. Returns a
+ * broker that is not live writes nothing, so the file goes stale. `onTick`
+ * hears after each tick whether it wrote (tests wait on it). Returns a
  * function that stops the timer and removes the file.
  */
 export function startLiveness(
@@ -79,20 +80,23 @@ export function startLiveness(
   file: string,
   services: string[],
   intervalMs = BEAT_INTERVAL_MS,
+  onTick?: (wrote: boolean) => void,
 ): () => void {
   let busy = false;
   let stopped = false;
   const beat = async () => {
     if (busy || stopped) return;
     busy = true;
+    let wrote = false;
     try {
-      if (!(await brokerIsLive(broker, Math.min(2_000, intervalMs)))) return;
-      if (stopped) return;
+      if (!(await brokerIsLive(broker, Math.min(2_000, intervalMs))) || stopped) return;
       writeBeat(file, { ts: Date.now(), nodeID: broker.nodeID, pid: process.pid, services });
+      wrote = true;
     } catch (err) {
       broker.logger.warn(`health file ${file} not written: ${(err as Error).message}`);
     } finally {
       busy = false;
+      onTick?.(wrote);
     }
   };
   void beat();

@@ -27,14 +27,17 @@ describe("health beat over NATS", () => {
     const file = path.join(tempDir("beat"), "alive");
     const broker = new ServiceBroker({ nodeID: "beat-nats", transporter: transporter(nats.url), logger: false });
     await broker.start();
-    const stop = startLiveness(broker, file, ["inference"], 100);
+    // ticks in a row that wrote nothing
+    let skipped = 0;
+    const stop = startLiveness(broker, file, ["inference"], 100, (wrote) => (skipped = wrote ? 0 : skipped + 1));
     try {
       await waitFor(() => fs.existsSync(file) && checkBeat(file, 500).ok, { what: "a fresh beat" });
 
       await nats.proc.stop("SIGKILL");
-      await new Promise((r) => setTimeout(r, 300)); // a beat in flight may still land
+      // once a tick has found NATS gone, the file stays as it is for the ticks after it
+      await waitFor(() => skipped >= 1, { what: "a tick without NATS" });
       const last = ts(file);
-      await new Promise((r) => setTimeout(r, 1_000));
+      await waitFor(() => skipped >= 5, { what: "five ticks without NATS" });
       expect(ts(file)).toBe(last);
       expect(checkBeat(file, 500).ok).toBe(false);
 

@@ -18,8 +18,6 @@ function tmpFile(): string {
   return path.join(fs.mkdtempSync(path.join(os.tmpdir(), "liveness-")), "alive");
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /** `node --import tsx bin/healthcheck.ts` with this environment: exit code and output. */
 function runHealthcheck(env: Record<string, string>): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {
@@ -67,7 +65,8 @@ describe("beat file", () => {
     expect(await brokerIsLive(broker)).toBe(false);
     await broker.start();
     expect(await brokerIsLive(broker)).toBe(true);
-    const stop = startLiveness(broker, file, ["inference"], 50);
+    let skipped = 0;
+    const stop = startLiveness(broker, file, ["inference"], 50, (wrote) => (skipped = wrote ? 0 : skipped + 1));
     try {
       await waitFor(() => fs.existsSync(file), { timeoutMs: 2_000, what: "the first beat" });
       const first = JSON.parse(fs.readFileSync(file, "utf8")) as { ts: number; nodeID: string; services: string[] };
@@ -77,10 +76,10 @@ describe("beat file", () => {
 
       await broker.stop(); // disconnects from the transporter: no more beats
       expect(await brokerIsLive(broker)).toBe(false);
-      // proving that no beat comes needs a window of a few beat intervals (50 ms)
-      await sleep(100); // a beat already past its check may still land
+      // once a tick has found the broker stopped, no later tick writes
+      await waitFor(() => skipped >= 1, { timeoutMs: 2_000, what: "a tick after the stop" });
       const last = beat();
-      await sleep(200);
+      await waitFor(() => skipped >= 4, { timeoutMs: 2_000, what: "four ticks after the stop" });
       expect(beat()).toBe(last);
       expect(checkBeat(file, 100).ok).toBe(false);
     } finally {
