@@ -4,9 +4,7 @@
  * its models, load and machine metrics.
  */
 import fs from "node:fs";
-import os from "node:os";
 import type { Context, Service, ServiceSchema } from "moleculer";
-import si from "systeminformation";
 import { envString, nodeConfig, type NodeConfig } from "../lib/config";
 import type { Heartbeat } from "../lib/cluster/types";
 import { ensureDemoModel } from "../lib/inference/demo-model";
@@ -17,6 +15,7 @@ import type { ChatJob, CompletionJob, EmbeddingJob, Engine } from "../lib/infere
 import { embeddingList } from "../lib/openai/format";
 import { apiError } from "../lib/openai/errors";
 import { NvidiaSmi } from "../lib/metrics/gpu";
+import { collectMachine, idleMachine } from "../lib/metrics/machine";
 import { sliceSource } from "../lib/models/cluster-source";
 import { downloadFile } from "../lib/models/download";
 import { modelFileFor, resolveInside } from "../lib/models/names";
@@ -330,27 +329,7 @@ const InferenceService: ServiceSchema<Settings, Methods, Vars> = {
     },
 
     async collectMachine(this: This) {
-      const [load, mem, smi, engineGpu] = await Promise.all([
-        si.currentLoad(),
-        si.mem(),
-        this.nvidiaSmi.query(),
-        this.engine ? this.engine.gpuInfo() : Promise.resolve(null),
-      ]);
-      const gpus =
-        smi ??
-        (engineGpu?.vram
-          ? engineGpu.devices.map((name, i) => ({
-              name,
-              utilization: null,
-              vramUsed: i === 0 ? engineGpu.vram!.used : 0,
-              vramTotal: i === 0 ? engineGpu.vram!.total : 0,
-            }))
-          : []);
-      this.machine = {
-        cpu: { usage: Math.round(load.currentLoad * 10) / 10, cores: os.cpus().length },
-        memory: { used: mem.active, total: mem.total },
-        gpus,
-      };
+      this.machine = await collectMachine(this.nvidiaSmi, this.engine);
     },
   },
 
@@ -358,7 +337,7 @@ const InferenceService: ServiceSchema<Settings, Methods, Vars> = {
     this.engine = null;
     this.runner = null;
     this.nvidiaSmi = new NvidiaSmi();
-    this.machine = { cpu: { usage: 0, cores: os.cpus().length }, memory: { used: 0, total: os.totalmem() }, gpus: [] };
+    this.machine = idleMachine();
     this.timer = null;
     this.pending = null;
     this.leaving = false;

@@ -15,7 +15,16 @@ import { ConversionQueue, convertedFile } from "../lib/models/conversions";
 import { conversionId, convertConfig, OUTTYPES, requireScript } from "../lib/models/convert";
 import { convertibleWeights, fileUrl, pickGguf, repoFiles, searchModels, type Hub } from "../lib/models/hub";
 import { catalogId, parseRepoRef, safeRelativePath } from "../lib/models/names";
-import { isFinal, newTask, settleQuiet, TaskStore, type Task, type TaskStatus } from "../lib/models/tasks";
+import {
+  downloadTargets,
+  isFinal,
+  newTask,
+  progressPatch,
+  settleQuiet,
+  TaskStore,
+  type DownloadProgress,
+  type Task,
+} from "../lib/models/tasks";
 import { dbMixin, openCollection } from "../mixins/db.mixin";
 
 export type { Task, TaskStatus } from "../lib/models/tasks";
@@ -68,28 +77,10 @@ const ModelsService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
   mixins: [dbMixin("models")],
 
   events: {
-    "models.progress"(
-      this: This,
-      ctx: Context<{
-        taskId: string;
-        attempt?: number;
-        status: TaskStatus;
-        bytes?: number;
-        total?: number | null;
-        rate?: number;
-        error?: string;
-      }>,
-    ) {
+    "models.progress"(this: This, ctx: Context<DownloadProgress & { taskId: string }>) {
       const t = this.store?.get(ctx.params.taskId);
-      const p = ctx.params;
-      if (!t || t.kind !== "download" || isFinal(t)) return;
-      if (p.attempt !== undefined && p.attempt !== t.attempt) return; // an earlier start
-      const patch: Partial<Task> = { events: t.events + 1, status: p.status };
-      if (p.bytes !== undefined) patch.bytes = p.bytes;
-      if (p.total !== undefined) patch.total = p.total;
-      if (p.rate !== undefined) patch.rate = p.rate;
-      if (p.error) patch.error = p.error;
-      this.store.update(t, patch, p.status === t.status);
+      const patch = t && progressPatch(t, ctx.params);
+      if (t && patch) this.store.update(t, patch, patch.status === t.status);
     },
   },
 
@@ -173,20 +164,11 @@ const ModelsService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
       },
       async handler(this: This, ctx: Context<{ id: string; all?: boolean; nodes?: string[] }>) {
         const doc = await this.entry(ctx.params.id);
-        const inference = this.table()
+        const online = this.table()
           .list()
-          .filter((n) => !n.baseUrl && n.status === "online");
-        let targets: string[];
-        if (ctx.params.all) targets = inference.map((n) => n.id);
-        else if (ctx.params.nodes?.length) {
-          for (const id of ctx.params.nodes) {
-            if (!inference.some((n) => n.id === id)) {
-              throw apiError(404, `No online inference node '${id}'.`, "node_not_found", { param: "nodes" });
-            }
-          }
-          targets = [...new Set(ctx.params.nodes)];
-        } else throw apiError(400, 'Say where: {"all": true} or {"nodes": ["<node id>", …]}.', "missing_target");
-        if (!targets.length) throw apiError(409, "No inference node is online.", "no_available_node");
+          .filter((n) => !n.baseUrl && n.status === "online")
+          .map((n) => n.id);
+        const targets = downloadTargets(online, ctx.params);
         if (doc.source === "converted" && !fs.existsSync(convertedFile(doc.id)))
           throw apiError(409, `The converted file of ${doc.id} is not on this router.`, "file_missing");
         const tasks: Task[] = [];

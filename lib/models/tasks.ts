@@ -4,6 +4,7 @@
  * outlive a restart: failed ones stay listed, unfinished conversions are
  * picked up again. Progress alone is written at most every few seconds.
  */
+import { apiError } from "../openai/errors";
 import { randomUUID } from "node:crypto";
 import type { DbAdapter } from "moleculer-db";
 
@@ -157,4 +158,42 @@ export function settleQuiet(
     status: "failed",
     error: `No progress from ${t.node} for ${QUIET_MS / 60_000} minutes (the node or the router restarted?). Restart the task: the node resumes from its partial file.`,
   };
+}
+
+/** What a node reports of a download (`models.progress`). */
+export interface DownloadProgress {
+  attempt?: number;
+  status: TaskStatus;
+  bytes?: number;
+  total?: number | null;
+  rate?: number;
+  error?: string;
+}
+
+/** The change a node's progress report makes to its download task; null to ignore it (finished, or an earlier start). */
+export function progressPatch(t: Task, p: DownloadProgress): Partial<Task> | null {
+  if (t.kind !== "download" || isFinal(t)) return null;
+  if (p.attempt !== undefined && p.attempt !== t.attempt) return null;
+  const patch: Partial<Task> = { events: t.events + 1, status: p.status };
+  if (p.bytes !== undefined) patch.bytes = p.bytes;
+  if (p.total !== undefined) patch.total = p.total;
+  if (p.rate !== undefined) patch.rate = p.rate;
+  if (p.error) patch.error = p.error;
+  return patch;
+}
+
+/** The nodes a download goes to: every online inference node, or the ones named (each must be online). */
+export function downloadTargets(online: string[], where: { all?: boolean; nodes?: string[] }): string[] {
+  let targets: string[];
+  if (where.all) targets = online;
+  else if (where.nodes?.length) {
+    for (const id of where.nodes) {
+      if (!online.includes(id)) {
+        throw apiError(404, `No online inference node '${id}'.`, "node_not_found", { param: "nodes" });
+      }
+    }
+    targets = [...new Set(where.nodes)];
+  } else throw apiError(400, 'Say where: {"all": true} or {"nodes": ["<node id>", …]}.', "missing_target");
+  if (!targets.length) throw apiError(409, "No inference node is online.", "no_available_node");
+  return targets;
 }

@@ -1,4 +1,4 @@
-import { newTask, QUIET_MS, settleQuiet } from "../../lib/models/tasks";
+import { downloadTargets, newTask, progressPatch, QUIET_MS, settleQuiet } from "../../lib/models/tasks";
 
 describe("downloads gone quiet", () => {
   const at = Date.parse("2026-11-28T12:00:00Z");
@@ -17,5 +17,29 @@ describe("downloads gone quiet", () => {
     const failed = settleQuiet(task("queued"), at + QUIET_MS, serves(false));
     expect(failed?.status).toBe("failed");
     expect(failed?.error).toMatch(/No progress from node-a .* Restart the task/);
+  });
+});
+
+describe("download progress and targets", () => {
+  const t = newTask({ kind: "download", model: "m", node: "node-a", status: "downloading" });
+
+  test("a report moves its task; one from an earlier start or for a finished task is ignored", () => {
+    expect(progressPatch(t, { status: "downloading", bytes: 10, total: 100, rate: 5 })).toEqual({
+      events: 1,
+      status: "downloading",
+      bytes: 10,
+      total: 100,
+      rate: 5,
+    });
+    expect(progressPatch(t, { status: "done", attempt: 2 })).toBeNull();
+    expect(progressPatch({ ...t, status: "done" }, { status: "downloading" })).toBeNull();
+  });
+
+  test("all online nodes, or the named ones once each; unknown, missing or none online are refused", () => {
+    expect(downloadTargets(["a", "b"], { all: true })).toEqual(["a", "b"]);
+    expect(downloadTargets(["a", "b"], { nodes: ["b", "b"] })).toEqual(["b"]);
+    expect(() => downloadTargets(["a"], { nodes: ["x"] })).toThrow(/No online inference node 'x'/);
+    expect(() => downloadTargets(["a"], {})).toThrow(/Say where/);
+    expect(() => downloadTargets([], { all: true })).toThrow(/No inference node is online/);
   });
 });
