@@ -1,26 +1,9 @@
 /** Each strategy's `explain`: the same pick as `select`, its numbers, and no side effects. */
+import { node, req } from "../helpers/candidates";
 import { createStrategy, STRATEGY_NAMES, type Candidate } from "../../lib/strategies";
 import { AutoStrategy, expectedCompletionMs, loadScores } from "../../lib/strategies/auto";
 import { RandomStrategy } from "../../lib/strategies/random";
 import { RoundRobinStrategy } from "../../lib/strategies/round-robin";
-
-function node(nodeID: string, over: Partial<Candidate> = {}): Candidate {
-  return {
-    nodeID,
-    machineName: nodeID,
-    capacity: 4,
-    active: 0,
-    queued: 0,
-    cpuUsage: 0,
-    gpuUtilization: null,
-    vramFreeRatio: null,
-    tokensPerSecond: 0,
-    latencyMs: null,
-    lastSelectedAt: 0,
-    ...over,
-  };
-}
-const req = { model: "m" };
 
 describe("explain agrees with select", () => {
   const sets: Candidate[][] = [

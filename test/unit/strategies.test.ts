@@ -1,25 +1,8 @@
+import { node, req } from "../helpers/candidates";
 import { createStrategy, STRATEGY_NAMES, type Candidate } from "../../lib/strategies";
 import { AutoStrategy, expectedCompletionMs, loadScore } from "../../lib/strategies/auto";
 import { RoundRobinStrategy } from "../../lib/strategies/round-robin";
 import { RandomStrategy } from "../../lib/strategies/random";
-
-function node(nodeID: string, over: Partial<Candidate> = {}): Candidate {
-  return {
-    nodeID,
-    machineName: nodeID,
-    capacity: 4,
-    active: 0,
-    queued: 0,
-    cpuUsage: 0,
-    gpuUtilization: null,
-    vramFreeRatio: null,
-    tokensPerSecond: 0,
-    latencyMs: null,
-    lastSelectedAt: 0,
-    ...over,
-  };
-}
-const req = { model: "m" };
 
 describe("auto strategy", () => {
   const auto = new AutoStrategy();
