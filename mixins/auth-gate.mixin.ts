@@ -15,6 +15,7 @@ import { apiKeyFrom, bearer } from "../lib/http/credentials";
 import { apiError } from "../lib/openai/errors";
 import { authConfig, metricsConfig } from "../lib/config";
 import type { KeyIdentity } from "../services/apikeys.service";
+import { localService } from "./local-service";
 
 export type RequestAuth =
   | { kind: "public" }
@@ -32,6 +33,10 @@ interface Alias {
 
 type This = Service;
 
+interface KeyVerifier {
+  verifyKey(key: string, hit: boolean): KeyIdentity;
+}
+
 const authDisabled = authConfig().authDisabled;
 const metricsToken = metricsConfig().token;
 
@@ -40,65 +45,79 @@ function constantTimeEqual(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
+/**
+ * Checks a request against the route table (`path` in its form there) and
+ * puts what it learns on `req.$auth`; throws an OpenAI-shaped 401/403/429.
+ * moleculer-web's routes and the api's fast lane both come through here.
+ */
+export async function admit(
+  service: Pick<Service, "logger">,
+  ctx: Context,
+  method: string,
+  path: string,
+  req: AuthedRequest,
+) {
+  const access = accessFor(method, path);
+  if (!access) {
+    service.logger.error(`route ${method} ${path} is not in the route table; refused`);
+    throw apiError(403, "This route is not open.", "route_not_allowed");
+  }
+  if (access === "public") {
+    req.$auth = { kind: "public" };
+    return;
+  }
+  if (access === "apiKey") {
+    if (authDisabled) {
+      req.$auth = { kind: "apiKey", key: null };
+      return;
+    }
+    const key = apiKeyFrom(req.headers);
+    if (!key) {
+      throw apiError(
+        401,
+        "An API key is required: send 'Authorization: Bearer sk-…' or 'X-API-Key'.",
+        "missing_api_key",
+      );
+    }
+    if (!looksLikeApiKey(key)) throw apiError(401, "The API key is not valid.", "invalid_api_key");
+    // apikeys counts the key's requests (its RPM limit holds across router replicas); called directly when local
+    const keys = localService<KeyVerifier>(ctx.broker, "apikeys");
+    const identity = keys
+      ? keys.verifyKey(key, true)
+      : await ctx.call<KeyIdentity, { key: string; hit: boolean }>("apikeys.verify", { key, hit: true });
+    req.$auth = { kind: "apiKey", key: identity };
+    return;
+  }
+  const token = bearer(req.headers);
+  if (access === "node") {
+    if (!token || !looksLikeNodeToken(token)) {
+      throw apiError(401, "Send the node token: 'Authorization: Bearer nt-…'.", "invalid_node_token");
+    }
+    req.$auth = { kind: "node", token };
+    return;
+  }
+  if (access === "metrics" && metricsToken && token && constantTimeEqual(token, metricsToken)) {
+    req.$auth = { kind: "public" };
+    return;
+  }
+  if (!token)
+    throw apiError(
+      401,
+      "Log in first: send 'Authorization: Bearer <token>' from POST /api/auth/login.",
+      "missing_token",
+    );
+  const claims = await ctx.call<TokenClaims, { token: string }>("auth.verifyToken", { token });
+  if (access === "admin" && claims.role !== "admin") {
+    throw apiError(403, "This needs an admin.", "admin_required");
+  }
+  req.$auth = { kind: "user", claims };
+  return;
+}
+
 export const AuthGateMixin: Partial<ServiceSchema> = {
   methods: {
     async authenticate(this: This, ctx: Context, _route: unknown, req: AuthedRequest, _res: unknown, alias: Alias) {
-      const path = routePath(alias.fullPath);
-      const access = accessFor(alias.method, path);
-      if (!access) {
-        this.logger.error(`route ${alias.method} ${path} is not in the route table; refused`);
-        throw apiError(403, "This route is not open.", "route_not_allowed");
-      }
-      if (access === "public") {
-        req.$auth = { kind: "public" };
-        return null;
-      }
-      if (access === "apiKey") {
-        if (authDisabled) {
-          req.$auth = { kind: "apiKey", key: null };
-          return null;
-        }
-        const key = apiKeyFrom(req.headers);
-        if (!key) {
-          throw apiError(
-            401,
-            "An API key is required: send 'Authorization: Bearer sk-…' or 'X-API-Key'.",
-            "missing_api_key",
-          );
-        }
-        if (!looksLikeApiKey(key)) throw apiError(401, "The API key is not valid.", "invalid_api_key");
-        // apikeys counts the key's requests (its RPM limit holds across router replicas)
-        const identity = await ctx.call<KeyIdentity, { key: string; hit: boolean }>("apikeys.verify", {
-          key,
-          hit: true,
-        });
-        req.$auth = { kind: "apiKey", key: identity };
-        return null;
-      }
-      const token = bearer(req.headers);
-      if (access === "node") {
-        if (!token || !looksLikeNodeToken(token)) {
-          throw apiError(401, "Send the node token: 'Authorization: Bearer nt-…'.", "invalid_node_token");
-        }
-        req.$auth = { kind: "node", token };
-        return null;
-      }
-      if (access === "metrics" && metricsToken && token && constantTimeEqual(token, metricsToken)) {
-        req.$auth = { kind: "public" };
-        return null;
-      }
-      if (!token)
-        throw apiError(
-          401,
-          "Log in first: send 'Authorization: Bearer <token>' from POST /api/auth/login.",
-          "missing_token",
-        );
-      const claims = await ctx.call<TokenClaims, { token: string }>("auth.verifyToken", { token });
-      if (access === "admin" && claims.role !== "admin") {
-        throw apiError(403, "This needs an admin.", "admin_required");
-      }
-      req.$auth = { kind: "user", claims };
-      return null;
+      return admit(this, ctx, alias.method, routePath(alias.fullPath), req).then(() => null);
     },
 
     /** 403 when the request's API key may not use `model`. */

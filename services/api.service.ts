@@ -4,7 +4,7 @@
  * aliases only. Inference requests go api → balancer (local) → the chosen
  * node's inference service (one hop over the transporter).
  */
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { IncomingMessage, RequestListener, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Context, Service, ServiceSchema } from "moleculer";
 import ApiGateway from "moleculer-web";
@@ -28,6 +28,7 @@ import { metricsAliases } from "./api/metrics-routes";
 import { dashboardAliases, rootAliases } from "./api/dashboard-static";
 import { LiveHub } from "../lib/http/live-hub";
 import { AuthGateMixin, type AuthedRequest } from "../mixins/auth-gate.mixin";
+import { fastLane, fastRoutes, type AliasGroups } from "./api/fast-lane";
 
 type Req = AuthedRequest & { $ctx: Context; body?: unknown; $params?: Record<string, string> };
 
@@ -110,6 +111,47 @@ async function allModels(ctx: Context) {
   ];
 }
 
+/**
+ * The inference aliases, by route prefix: served by the fast lane
+ * (services/api/fast-lane.ts) and, for what it hands on, by moleculer-web.
+ */
+const inference: AliasGroups = {
+  "/v1": {
+    "POST /chat/completions"(this: This, req: Req, res: ServerResponse) {
+      this.runTraced(req, res, "chat", (t) => generate.call(this, req, res, "chat", t, openAI(req)));
+    },
+    "POST /completions"(this: This, req: Req, res: ServerResponse) {
+      this.runTraced(req, res, "completion", (t) => generate.call(this, req, res, "completion", t, openAI(req)));
+    },
+    "POST /embeddings"(this: This, req: Req, res: ServerResponse) {
+      this.runTraced(req, res, "embedding", (t) => embeddings.call(this, req, res, t));
+    },
+    // Anthropic's Messages API, for any model: translated to a chat request and back
+    "POST /messages"(this: This, req: Req, res: ServerResponse) {
+      this.runTraced(
+        req,
+        res,
+        "chat",
+        (t) => generate.call(this, req, res, "chat", t, anthropicIo(req)),
+        anthropicResponder,
+      );
+    },
+  },
+  "/api": {
+    // legacy endpoints of the seed: OpenAI-format answers
+    "POST /chat"(this: This, req: Req, res: ServerResponse) {
+      this.runTraced(req, res, "legacy", (t) => generate.call(this, req, res, "chat", t, openAI(req)));
+    },
+    "POST /generate"(this: This, req: Req, res: ServerResponse) {
+      this.runTraced(req, res, "legacy", (t) => generate.call(this, req, res, "completion", t, openAI(req)));
+    },
+    // the dashboard's playground: a chat with the login instead of an API key
+    "POST /playground/chat"(this: This, req: Req, res: ServerResponse) {
+      this.runTraced(req, res, "chat", (t) => generate.call(this, req, res, "chat", t, openAI(req)));
+    },
+  },
+};
+
 const ApiService: ServiceSchema<Settings, Methods, Vars> = {
   name: "api",
   mixins: [ApiGateway, AuthGateMixin],
@@ -141,25 +183,7 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
         bodyParsers: json,
         onError,
         aliases: {
-          "POST /chat/completions"(this: This, req: Req, res: ServerResponse) {
-            this.runTraced(req, res, "chat", (t) => generate.call(this, req, res, "chat", t, openAI(req)));
-          },
-          "POST /completions"(this: This, req: Req, res: ServerResponse) {
-            this.runTraced(req, res, "completion", (t) => generate.call(this, req, res, "completion", t, openAI(req)));
-          },
-          "POST /embeddings"(this: This, req: Req, res: ServerResponse) {
-            this.runTraced(req, res, "embedding", (t) => embeddings.call(this, req, res, t));
-          },
-          // Anthropic's Messages API, for any model: translated to a chat request and back
-          "POST /messages"(this: This, req: Req, res: ServerResponse) {
-            this.runTraced(
-              req,
-              res,
-              "chat",
-              (t) => generate.call(this, req, res, "chat", t, anthropicIo(req)),
-              anthropicResponder,
-            );
-          },
+          ...inference["/v1"],
           "GET /models"(this: This, req: Req, res: ServerResponse) {
             this.runHandler(res, () => this.listModels(req, res));
           },
@@ -174,17 +198,7 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
         bodyParsers: json,
         onError,
         aliases: {
-          // legacy endpoints of the seed: OpenAI-format answers
-          "POST /chat"(this: This, req: Req, res: ServerResponse) {
-            this.runTraced(req, res, "legacy", (t) => generate.call(this, req, res, "chat", t, openAI(req)));
-          },
-          "POST /generate"(this: This, req: Req, res: ServerResponse) {
-            this.runTraced(req, res, "legacy", (t) => generate.call(this, req, res, "completion", t, openAI(req)));
-          },
-          // the dashboard's playground: a chat with the login instead of an API key
-          "POST /playground/chat"(this: This, req: Req, res: ServerResponse) {
-            this.runTraced(req, res, "chat", (t) => generate.call(this, req, res, "chat", t, openAI(req)));
-          },
+          ...inference["/api"],
           "GET /playground/models"(this: This, req: Req, res: ServerResponse) {
             this.runHandler(res, async () => sendJson(res, 200, { object: "list", data: await allModels(req.$ctx) }));
           },
@@ -367,6 +381,13 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
     const limit = this.settings.router.maxTokensLimit;
     this.schemas = { chat: chatSchema(limit), completion: completionSchema(limit) };
     registerRouterMetrics(this.broker.metrics);
+    // moleculer-web made the server (its `created` ran first): the fast lane goes in front of it
+    const web = this.server.listeners("request")[0] as RequestListener;
+    this.server.removeAllListeners("request");
+    this.server.on(
+      "request",
+      fastLane(this, fastRoutes(inference), web, { maxBodySize: cfg.maxBodySize, cors: corsOrigins.length > 0 }),
+    );
     this.live = new LiveHub();
     this.inFlight = 0;
     this.onIdle = null;

@@ -51,6 +51,7 @@ interface Methods {
   byId(id: string): Promise<KeyDoc>;
   reindex(): Promise<void>;
   announce(): void;
+  verifyKey(key: string, hit: boolean): KeyIdentity;
 }
 
 type This = Service & Vars & Methods;
@@ -149,38 +150,7 @@ const ApiKeysService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
       visibility: "public",
       params: { key: { type: "string", max: 256 }, hit: { type: "boolean", optional: true } },
       handler(this: This, ctx: Context<{ key: string; hit?: boolean }>): KeyIdentity {
-        const doc = looksLikeApiKey(ctx.params.key) ? this.byHash.get(hashApiKey(ctx.params.key)) : undefined;
-        if (!doc) throw apiError(401, "The API key is not valid.", "invalid_api_key");
-        const now = Date.now();
-        if (doc.expiresAt && Date.parse(doc.expiresAt) <= now) {
-          throw apiError(401, "The API key has expired.", "expired_api_key");
-        }
-        const id = idOf(doc);
-        // a request made with the key: counted here, so the limit holds across router replicas
-        if (ctx.params.hit && doc.rateLimitRpm !== null && this.rpm.hit(id, now) > doc.rateLimitRpm) {
-          throw apiError(
-            429,
-            `This key is limited to ${doc.rateLimitRpm} requests per minute.`,
-            "rate_limit_exceeded",
-            {
-              retryAfter: this.rpm.retryAfterSecs(id, now),
-            },
-          );
-        }
-        if (now - (this.lastTouched.get(id) ?? 0) > TOUCH_EVERY_MS) {
-          this.lastTouched.set(id, now);
-          doc.lastUsedAt = new Date(now).toISOString();
-          this.adapter.updateById(id, { $set: { lastUsedAt: doc.lastUsedAt } }).catch((err: Error) => {
-            this.logger.warn(`could not record the last use of key ${id}: ${err.message}`);
-          });
-        }
-        return {
-          id,
-          name: doc.name,
-          owner: doc.owner,
-          allowedModels: doc.allowedModels,
-          rateLimitRpm: doc.rateLimitRpm,
-        };
+        return this.verifyKey(ctx.params.key, !!ctx.params.hit);
       },
     },
   },
@@ -193,6 +163,35 @@ const ApiKeysService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
   },
 
   methods: {
+    /**
+     * The identity of a key, or a 401 when it is unknown or expired; `hit`
+     * counts a request against its RPM limit (429 past it). The api of this
+     * process calls it directly (no action call on the hot path).
+     */
+    verifyKey(this: This, key: string, hit: boolean): KeyIdentity {
+      const doc = looksLikeApiKey(key) ? this.byHash.get(hashApiKey(key)) : undefined;
+      if (!doc) throw apiError(401, "The API key is not valid.", "invalid_api_key");
+      const now = Date.now();
+      if (doc.expiresAt && Date.parse(doc.expiresAt) <= now) {
+        throw apiError(401, "The API key has expired.", "expired_api_key");
+      }
+      const id = idOf(doc);
+      // a request made with the key: counted here, so the limit holds across router replicas
+      if (hit && doc.rateLimitRpm !== null && this.rpm.hit(id, now) > doc.rateLimitRpm) {
+        throw apiError(429, `This key is limited to ${doc.rateLimitRpm} requests per minute.`, "rate_limit_exceeded", {
+          retryAfter: this.rpm.retryAfterSecs(id, now),
+        });
+      }
+      if (now - (this.lastTouched.get(id) ?? 0) > TOUCH_EVERY_MS) {
+        this.lastTouched.set(id, now);
+        doc.lastUsedAt = new Date(now).toISOString();
+        this.adapter.updateById(id, { $set: { lastUsedAt: doc.lastUsedAt } }).catch((err: Error) => {
+          this.logger.warn(`could not record the last use of key ${id}: ${err.message}`);
+        });
+      }
+      return { id, name: doc.name, owner: doc.owner, allowedModels: doc.allowedModels, rateLimitRpm: doc.rateLimitRpm };
+    },
+
     announce(this: This) {
       this.broker.broadcast("apikeys.changed", {}).catch(() => undefined);
     },

@@ -7,7 +7,7 @@
 import { randomUUID } from "node:crypto";
 import type { ServerResponse } from "node:http";
 import type { Readable } from "node:stream";
-import type { Context, Service, ServiceBroker } from "moleculer";
+import type { Context, ServiceBroker } from "moleculer";
 import type { RequestTrace } from "../../lib/history/record";
 import { StreamAssembler } from "../../lib/history/record";
 import { openStream, relaySse, sendError, sendJson, type OpenedStream, type RelayResult } from "../../lib/http/respond";
@@ -21,6 +21,7 @@ import type { OpenAIChatRequest } from "../../lib/providers/types";
 import { affinityKey } from "../../lib/routing/affinity-key";
 import { isRetryable } from "../../lib/routing/retry";
 import { callUpstream } from "../../lib/runtimes/openai-upstream";
+import { localService } from "../../mixins/local-service";
 import type { ApiThis } from "../api.service";
 import type { Finished, Selection, SelectParams } from "../balancer.service";
 import type { Req } from "./route-helpers";
@@ -51,21 +52,13 @@ export interface Io {
   responder: Responder;
 }
 
-type LocalBalancer = Service & {
+interface LocalBalancer {
   selectNode(params: SelectParams): Promise<Selection>;
   requestFinished(params: Finished): void;
-};
-const balancers = new WeakMap<ServiceBroker, LocalBalancer>();
+}
 
 /** The balancer of this process: called directly, not through an action call and an event per request. */
-function localBalancer(broker: ServiceBroker): LocalBalancer | undefined {
-  let b = balancers.get(broker);
-  if (!b) {
-    b = broker.getLocalService("balancer") as LocalBalancer | undefined;
-    if (b) balancers.set(broker, b);
-  }
-  return b;
-}
+const localBalancer = (broker: ServiceBroker) => localService<LocalBalancer>(broker, "balancer");
 
 function selectNode(ctx: Context, params: SelectParams): Promise<Selection> {
   const b = localBalancer(ctx.broker);

@@ -1,0 +1,94 @@
+/**
+ * The short loop of the peers bench: the router against the harness's fake
+ * upstream directly, side by side, with the harness's own load generator
+ * (no nginx, no Portkey), for checking a change to the hot path in about a
+ * minute. `npm run bench:peers` stays the bench of record.
+ *
+ *   npm run bench:router-direct
+ *   ROUNDS=3 LOAD_ARGS="--duration 5" npm run bench:router-direct
+ *   ROUTER_PROCESSES=2 npm run bench:router-direct    # LLM_ROUTER_PROCESSES for the router
+ *
+ * Env: ROUNDS (2), LOAD_ARGS (more load.mjs options; default a 5 s window and
+ * 1000 sequential requests), BENCH_PEERS (the harness dir), PARALLEL (the
+ * runtime's slot count at the router, default 64), PROFILE=1 (router runs
+ * with --cpu-prof), ROUTER_PROCESSES, ROUTER_ENV (space-separated NAME=VALUE
+ * pairs for the router, e.g. "LLM_ROUTER_HISTORY_ENABLED=false").
+ */
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { Proc, createKey, freePort, login, startRouter, tempDir } from "../test/helpers/procs";
+
+const HARNESS = process.env.BENCH_PEERS ?? "/work/shared/bench-peers";
+const PROFILE = process.env.PROFILE === "1";
+const PARALLEL = Number(process.env.PARALLEL ?? 64);
+
+async function main() {
+  const port = await freePort();
+  const upstream = new Proc(
+    "fake-upstream",
+    spawn(process.execPath, [path.join(HARNESS, "fake-upstream.mjs")], {
+      env: { ...process.env, PORT: String(port) },
+      stdio: ["ignore", "pipe", "pipe"],
+    }),
+  );
+  const profDir = tempDir("router-direct-prof");
+  const env: Record<string, string> = { SERVICES: "router", NODEID: "bench-router", LOGLEVEL: "warn" };
+  if (process.env.ROUTER_PROCESSES) env.LLM_ROUTER_PROCESSES = process.env.ROUTER_PROCESSES;
+  // e.g. ROUTER_ENV="LLM_ROUTER_HISTORY_ENABLED=false" to see what a part costs
+  for (const pair of (process.env.ROUTER_ENV ?? "").split(/\s+/).filter(Boolean)) {
+    const eq = pair.indexOf("=");
+    env[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  const router = await startRouter(
+    "router",
+    { ...env, LOGLEVEL: "info" },
+    [
+      ...(PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${profDir}`] : []),
+      ...(process.env.ROUTER_NODE_ARGS ?? "").split(/\s+/).filter(Boolean),
+    ],
+  );
+  try {
+    const key = await createKey(router.url, { name: "bench" });
+    const admin = await login(router.url);
+    const reg = await fetch(`${router.url}/api/nodes`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${admin}` },
+      body: JSON.stringify({ base_url: `http://127.0.0.1:${port}/v1`, name: "fake-upstream", parallel: PARALLEL }),
+    });
+    if (reg.status !== 201) throw new Error(`registering the upstream: ${reg.status} ${await reg.text()}`);
+    const args = [
+      path.join(HARNESS, "load.mjs"),
+      "--target",
+      `direct=http://127.0.0.1:${port}/v1`,
+      "--target",
+      `router=${router.url}/v1`,
+      "--header",
+      `router=${JSON.stringify({ authorization: `Bearer ${key}` })}`,
+      "--pid",
+      `router=${router.proc.child.pid}`,
+      "--rounds",
+      process.env.ROUNDS ?? "2",
+      "--out",
+      path.join(profDir, "results.json"),
+      ...(process.env.LOAD_ARGS ?? "--duration 5 --seq 1000").split(/\s+/).filter(Boolean),
+    ];
+    const load = spawn(process.execPath, args, { stdio: "inherit" });
+    const code = await new Promise<number | null>((resolve) => load.once("exit", resolve));
+    if (code !== 0) process.exitCode = 1;
+  } finally {
+    await router.proc.stop();
+    await upstream.stop();
+    // "served N requests on M connections": M far below N means the router keeps its connections alive
+    process.stderr.write(upstream.output.trim().split("\n").slice(-1)[0] + "\n");
+  }
+  if (PROFILE) {
+    const prof = fs.readdirSync(profDir).filter((f) => f.endsWith(".cpuprofile"));
+    process.stderr.write(`router CPU profile: ${prof.map((f) => path.join(profDir, f)).join(", ")}\n`);
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,80 @@
+/**
+ * The fast lane: the inference routes (`POST /v1/chat/completions` and the
+ * others that take an API key) served straight from the HTTP server, in
+ * front of moleculer-web. They run the same gate (mixins/auth-gate.mixin.ts),
+ * the same JSON body parser (body-parser, with moleculer-web's limits) and the
+ * same alias handlers as through moleculer-web, without its per-request
+ * machinery: the `rest` action call with its middlewares, route matching and
+ * the context it builds for every request (measured in bench/RESULTS.md,
+ * "operations and speed"). Everything else goes on to moleculer-web, as does
+ * a cross-origin request when CORS is configured (moleculer-web answers its
+ * headers).
+ */
+import type { IncomingMessage, RequestListener, ServerResponse } from "node:http";
+import bodyParser from "body-parser";
+import { accessFor } from "../../lib/auth/routes";
+import { sendError } from "../../lib/http/respond";
+import { admit } from "../../mixins/auth-gate.mixin";
+import type { ApiThis } from "../api.service";
+import type { Req } from "./route-helpers";
+
+export type Handler = (this: ApiThis, req: Req, res: ServerResponse) => void;
+
+/** moleculer-web routes: a path prefix and aliases such as "POST /chat/completions". */
+export type AliasGroups = Record<string, Record<string, Handler>>;
+
+/** The full paths the fast lane serves: POST aliases that take an API key. */
+export function fastRoutes(groups: AliasGroups): Map<string, Handler> {
+  const routes = new Map<string, Handler>();
+  for (const [prefix, aliases] of Object.entries(groups)) {
+    for (const [alias, handler] of Object.entries(aliases)) {
+      const [method, sub] = alias.split(" ");
+      const path = `${prefix}${sub}`;
+      if (method === "POST" && accessFor(method, path) === "apiKey") routes.set(path, handler);
+    }
+  }
+  return routes;
+}
+
+export interface FastLaneOptions {
+  /** body-parser's `limit` (moleculer-web's routes use the same). */
+  maxBodySize: string;
+  /** CORS origins: with any, a request that carries an Origin goes to moleculer-web. */
+  cors: boolean;
+}
+
+/** A request listener that serves `routes` itself and hands the rest to `next` (moleculer-web). */
+export function fastLane(
+  api: ApiThis,
+  routes: Map<string, Handler>,
+  next: RequestListener,
+  opts: FastLaneOptions,
+): RequestListener {
+  const parseJson = bodyParser.json({ limit: opts.maxBodySize, strict: true });
+  const readBody = (req: IncomingMessage, res: ServerResponse) =>
+    new Promise<void>((resolve, reject) =>
+      parseJson(req, res, (err?: unknown) => (err ? reject(err as Error) : resolve())),
+    );
+
+  const serve = async (handler: Handler, path: string, req: Req, res: ServerResponse) => {
+    const ctx = api.broker.ContextFactory.create(api.broker);
+    try {
+      await admit(api, ctx, "POST", path, req);
+      await readBody(req, res);
+    } catch (err) {
+      sendError(res, err);
+      return;
+    }
+    req.$ctx = ctx;
+    handler.call(api, req, res);
+  };
+
+  return (req, res) => {
+    const url = req.url ?? "";
+    const q = url.indexOf("?");
+    const path = q < 0 ? url : url.slice(0, q);
+    const handler = req.method === "POST" ? routes.get(path) : undefined;
+    if (!handler || (opts.cors && req.headers.origin !== undefined)) return next(req, res);
+    serve(handler, path, req as Req, res).catch((err: unknown) => sendError(res, err));
+  };
+}
