@@ -9,7 +9,8 @@ import type { AddressInfo } from "node:net";
 import type { Context, Service, ServiceSchema } from "moleculer";
 import ApiGateway from "moleculer-web";
 import { authConfig, historyConfig, metricsConfig, routerConfig, type RouterConfig } from "../lib/config";
-import { RequestTrace, type RequestKind } from "../lib/history/record";
+import { RequestTrace, type RecordEvent, type RequestKind } from "../lib/history/record";
+import { localService } from "../mixins/local-service";
 import { clientIpResolver } from "../lib/http/client-ip";
 import { recordRequest, registerRouterMetrics } from "../lib/metrics/router-metrics";
 import { toOpenAIError } from "../lib/openai/errors";
@@ -29,6 +30,10 @@ import { dashboardAliases, rootAliases } from "./api/dashboard-static";
 import { LiveHub } from "../lib/http/live-hub";
 import { AuthGateMixin, type AuthedRequest } from "../mixins/auth-gate.mixin";
 import { fastLane, fastRoutes, type AliasGroups } from "./api/fast-lane";
+
+interface HistorySink {
+  accept(rec: RecordEvent): void;
+}
 
 type Req = AuthedRequest & { $ctx: Context; body?: unknown; $params?: Record<string, string> };
 
@@ -339,7 +344,10 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
         this.live.send("request", { id, ts, model, node_name, status: code, duration_ms, kind });
       }
       if (history.enabled) {
-        this.broker.emit("history.record", rec).catch((err: Error) => this.logger.warn(`history: ${err.message}`));
+        // the history service of this process directly; elsewhere (router replicas) through the event
+        const local = localService<HistorySink>(this.broker, "history");
+        if (local) local.accept(rec);
+        else this.broker.emit("history.record", rec).catch((err: Error) => this.logger.warn(`history: ${err.message}`));
       }
     },
 

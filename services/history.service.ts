@@ -14,8 +14,8 @@
  */
 import type { Context, Service, ServiceSchema } from "moleculer";
 import { historyConfig, type HistoryConfig } from "../lib/config";
-import type { HistoryRecord } from "../lib/history/record";
-import { parseFilter, searchText, storeQuery, type HistoryFilter } from "../lib/history/query";
+import type { HistoryRecord, RecordEvent } from "../lib/history/record";
+import { parseFilter, storeQuery, textOf, type HistoryFilter } from "../lib/history/query";
 import { compactInSlices, docsById, isNedb, type NedbStore } from "../lib/history/nedb";
 import { entryOf, HistoryIndex, type IndexEntry } from "../lib/history/record-index";
 import { hourStats, type StatSample } from "../lib/history/stats";
@@ -30,7 +30,8 @@ import { dbMixin } from "../mixins/db.mixin";
  */
 type Doc = Omit<HistoryRecord, "request_body" | "response_body"> & {
   _id?: unknown;
-  search_text: string;
+  /** With MongoDB: the text `q` searches (see `textOf`). */
+  search_text?: string;
   request_json?: string;
   response_json?: string;
   request_body?: unknown;
@@ -68,6 +69,7 @@ interface Vars {
 }
 
 interface Methods {
+  accept(rec: RecordEvent | HistoryRecord): void;
   count(query: object): Promise<number>;
   docsOf(entries: IndexEntry[]): Promise<HistoryRecord[]>;
   flush(): Promise<void>;
@@ -112,16 +114,8 @@ const HistoryService: ServiceSchema<Settings, Methods, Vars> = {
   },
 
   events: {
-    "history.record"(this: This, ctx: Context<HistoryRecord>) {
-      const { request_body, response_body, ...rec } = ctx.params;
-      this.buffer.push({
-        ...rec,
-        request_json: JSON.stringify(request_body ?? null),
-        response_json: JSON.stringify(response_body ?? null),
-        search_text: searchText(request_body, response_body),
-      });
-      if (this.buffer.length >= BATCH) void this.flush();
-      else this.flushTimer ??= setTimeout(() => void this.flush(), FLUSH_MS);
+    "history.record"(this: This, ctx: Context<RecordEvent | HistoryRecord>) {
+      this.accept(ctx.params);
     },
   },
 
@@ -208,6 +202,30 @@ const HistoryService: ServiceSchema<Settings, Methods, Vars> = {
   },
 
   methods: {
+    /**
+     * Buffers a record for the next write. The api of this process calls it
+     * directly; others send the `history.record` event. Bodies come as JSON
+     * text (or, from older senders, as objects). The embedded store keeps no
+     * search text: its index derives it from the bodies' text; MongoDB
+     * searches a stored `search_text`.
+     */
+    accept(this: This, rec: RecordEvent | HistoryRecord) {
+      let doc: Doc;
+      if ("request_json" in rec) doc = { ...rec };
+      else {
+        const { request_body, response_body, ...rest } = rec;
+        doc = {
+          ...rest,
+          request_json: JSON.stringify(request_body ?? null),
+          response_json: JSON.stringify(response_body ?? null),
+        };
+      }
+      if (!this.index) doc.search_text = textOf(doc.request_json, doc.response_json);
+      this.buffer.push(doc);
+      if (this.buffer.length >= BATCH) void this.flush();
+      else this.flushTimer ??= setTimeout(() => void this.flush(), FLUSH_MS);
+    },
+
     /**
      * NeDB's own count: moleculer-db's NeDB adapter counts by copying every
      * matching document (about 15 times slower at 100,000 records).

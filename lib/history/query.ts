@@ -46,7 +46,12 @@ export function escapeRegExp(s: string): string {
 
 /** The lower-cased text `q` searches in: both bodies. */
 export function searchText(request: unknown, response: unknown): string {
-  return `${JSON.stringify(request ?? null)}\n${JSON.stringify(response ?? null)}`.toLowerCase();
+  return textOf(JSON.stringify(request ?? null), JSON.stringify(response ?? null));
+}
+
+/** The same from the bodies' JSON text. */
+export function textOf(requestJson: string | undefined, responseJson: string | undefined): string {
+  return `${requestJson ?? "null"}\n${responseJson ?? "null"}`.toLowerCase();
 }
 
 /** The store query (NeDB and MongoDB both understand it) for a filter. */

@@ -8,7 +8,7 @@
  */
 import { needleBits, SigPool } from "./ngram";
 import type { HistoryFilter } from "./query";
-import { searchText } from "./query";
+import { searchText, textOf } from "./query";
 import type { HistoryRecord } from "./record";
 
 export interface IndexEntry {
@@ -34,7 +34,12 @@ export type StoredDoc = Pick<
   HistoryRecord,
   "id" | "ts" | "model" | "node_id" | "kind" | "status" | "duration_ms" | "ttft_ms" | "tokens_out"
 > &
-  Partial<Pick<HistoryRecord, "request_body" | "response_body">> & { _id?: unknown; search_text?: string };
+  Partial<Pick<HistoryRecord, "request_body" | "response_body">> & {
+    _id?: unknown;
+    search_text?: string;
+    request_json?: string;
+    response_json?: string;
+  };
 
 export function entryOf(d: StoredDoc): IndexEntry {
   return {
@@ -48,7 +53,12 @@ export function entryOf(d: StoredDoc): IndexEntry {
     duration_ms: d.duration_ms,
     ttft_ms: d.ttft_ms,
     tokens_out: d.tokens_out,
-    text: typeof d.search_text === "string" ? d.search_text : searchText(d.request_body, d.response_body),
+    text:
+      typeof d.search_text === "string"
+        ? d.search_text
+        : d.request_json !== undefined
+          ? textOf(d.request_json, d.response_json)
+          : searchText(d.request_body, d.response_body),
     sig: -1,
   };
 }

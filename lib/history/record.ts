@@ -33,13 +33,28 @@ export interface HistoryRecord {
   nodes_tried: string[];
 }
 
-/** A body over `maxBytes` of JSON is kept as its first `maxBytes` characters, marked. */
-export function capBody(body: unknown, maxBytes: number): unknown {
-  if (body === undefined) return null;
-  const text = typeof body === "string" ? body : JSON.stringify(body);
-  if (text === undefined || Buffer.byteLength(text) <= maxBytes) return body;
-  return { truncated: true, bytes: Buffer.byteLength(text), preview: text.slice(0, maxBytes) };
+/**
+ * A body as the JSON text history stores, serialised once; one over `maxBytes` is kept as
+ * its first `maxBytes` characters, marked (a string body is stored as a JSON string).
+ */
+export function bodyJson(body: unknown, maxBytes: number): string {
+  if (body === undefined || body === null) return "null";
+  const text = JSON.stringify(body) ?? "null";
+  // a JSON text is at most 3 bytes per UTF-16 unit: most bodies need no byte count at all
+  const bytes = text.length * 3 <= maxBytes ? text.length : Buffer.byteLength(text);
+  if (bytes <= maxBytes) return text;
+  const raw = typeof body === "string" ? body : text;
+  return JSON.stringify({ truncated: true, bytes: Buffer.byteLength(raw), preview: raw.slice(0, maxBytes) });
 }
+
+/**
+ * What the api sends the history service: a record with its bodies as JSON
+ * text (serialised once, here), so nothing downstream copies or re-encodes them.
+ */
+export type RecordEvent = Omit<HistoryRecord, "request_body" | "response_body"> & {
+  request_json: string;
+  response_json: string;
+};
 
 interface Usage {
   prompt_tokens?: number;
@@ -117,7 +132,7 @@ export class RequestTrace {
     this.usage = usage ?? (response as { usage?: Usage } | null)?.usage ?? null;
   }
 
-  record(status: number, error: string | null, now = Date.now()): HistoryRecord {
+  record(status: number, error: string | null, now = Date.now()): RecordEvent {
     const last = this.tried[this.tried.length - 1];
     const s = this.start;
     return {
@@ -135,8 +150,8 @@ export class RequestTrace {
       api_key_id: s.apiKey?.id ?? null,
       api_key_name: s.apiKey?.name ?? null,
       user_id: s.apiKey?.owner ?? null,
-      request_body: capBody(s.body, s.maxBodyBytes),
-      response_body: capBody(this.response, s.maxBodyBytes),
+      request_json: bodyJson(s.body, s.maxBodyBytes),
+      response_json: bodyJson(this.response, s.maxBodyBytes),
       status,
       error,
       duration_ms: Math.round((performance.now() - this.startedPerf) * 10) / 10,

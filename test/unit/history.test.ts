@@ -1,7 +1,7 @@
 import type { IncomingMessage } from "node:http";
 import { clientIpResolver } from "../../lib/http/client-ip";
 import { parseFilter, storeQuery, MAX_PER_PAGE } from "../../lib/history/query";
-import { capBody, RequestTrace, StreamAssembler } from "../../lib/history/record";
+import { bodyJson, RequestTrace, StreamAssembler } from "../../lib/history/record";
 import { hourStats } from "../../lib/history/stats";
 import { csvRow, CSV_COLUMNS } from "../../lib/history/export";
 
@@ -52,12 +52,19 @@ describe("history filters", () => {
 
 describe("history records", () => {
   test("a body over the cap is kept cut and marked", () => {
-    expect(capBody({ a: 1 }, 100)).toEqual({ a: 1 });
-    const cut = capBody({ text: "x".repeat(1000) }, 256) as { truncated: boolean; bytes: number; preview: string };
+    expect(bodyJson({ a: 1 }, 100)).toBe('{"a":1}');
+    const cut = JSON.parse(bodyJson({ text: "x".repeat(1000) }, 256)) as {
+      truncated: boolean;
+      bytes: number;
+      preview: string;
+    };
     expect(cut.truncated).toBe(true);
     expect(cut.bytes).toBe(1011);
     expect(cut.preview).toHaveLength(256);
-    expect(capBody(undefined, 10)).toBeNull();
+    expect(bodyJson(undefined, 10)).toBe("null");
+    // counted in bytes, not characters
+    expect(JSON.parse(bodyJson({ t: "é".repeat(60) }, 100))).toMatchObject({ truncated: true, bytes: 128 });
+    expect(bodyJson({ t: "é".repeat(40) }, 100)).toBe(JSON.stringify({ t: "é".repeat(40) }));
   });
 
   test("a stream is assembled from chat and completion chunks", () => {
@@ -109,7 +116,9 @@ describe("history records", () => {
       user_id: "u1",
     });
     expect(r.ttft_ms).not.toBeNull();
-    const row = csvRow(r);
+    expect(r.request_json).toBe('{"model":"m"}');
+    const { request_json, response_json, ...rest } = r;
+    const row = csvRow({ ...rest, request_body: JSON.parse(request_json), response_body: JSON.parse(response_json) });
     expect(row).toHaveLength(CSV_COLUMNS.length);
     expect(row[CSV_COLUMNS.indexOf("nodes_tried")]).toBe("a b");
     expect(row[CSV_COLUMNS.indexOf("request_body")]).toBe('{"model":"m"}');
