@@ -163,15 +163,20 @@ function upstreamBody(kind: UpstreamKind, job: ChatJob | CompletionJob | Embeddi
   };
 }
 
-/** Calls the runtime; a streamed job answers an object-mode stream of its chunks. */
+/**
+ * Calls the runtime; a streamed job answers an object-mode stream of its
+ * chunks. `body`, when given, is sent as it is (the client's own request);
+ * otherwise one is built from the job.
+ */
 export async function callUpstream(
   rt: Runtime,
   kind: UpstreamKind,
   job: ChatJob | CompletionJob | EmbeddingJob,
   signal: AbortSignal,
+  body?: Record<string, unknown>,
 ): Promise<unknown> {
   const streamed = kind !== "embeddings" && (job as ChatJob).stream;
-  const res = await request(rt, "POST", PATHS[kind], JSON.stringify(upstreamBody(kind, job)), signal);
+  const res = await request(rt, "POST", PATHS[kind], JSON.stringify(body ?? upstreamBody(kind, job)), signal);
   if (!streamed) return readJson(rt, res, signal);
   return sseToChunks(rt, res);
 }

@@ -15,7 +15,7 @@ import type { ChatJob, CompletionJob } from "../../lib/inference/types";
 import { apiError } from "../../lib/openai/errors";
 import { embeddingToBase64 } from "../../lib/openai/format";
 import { chatJob, completionJob, embeddingJob } from "../../lib/openai/jobs";
-import { embeddingSchema, parseBody, type ChatBody } from "../../lib/openai/schemas";
+import { embeddingSchema, parseBody, type ChatBody, type CompletionBody } from "../../lib/openai/schemas";
 import { cloudModel } from "../../lib/providers/index";
 import type { OpenAIChatRequest } from "../../lib/providers/types";
 import { affinityKey } from "../../lib/routing/affinity-key";
@@ -69,6 +69,22 @@ function requestFinished(ctx: Context, params: Finished): void {
   const b = localBalancer(ctx.broker);
   if (b) b.requestFinished(params);
   else void ctx.broker.broadcastLocal("router.request.finished", params);
+}
+
+/**
+ * What an external runtime is sent: the client's own validated body, so the
+ * fields the router itself does not use (tools, response_format, logprobs…)
+ * reach it; usage is asked for on streams (history and metrics count
+ * tokens), and a completion without a length gets OpenAI's default of 16.
+ */
+export function runtimeBody(body: ChatBody | CompletionBody, job: ChatJob | CompletionJob): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...body, stream: job.stream };
+  if (job.stream) out.stream_options = { ...body.stream_options, include_usage: true };
+  else delete out.stream_options;
+  if (body.max_tokens == null && !("max_completion_tokens" in body && body.max_completion_tokens != null)) {
+    if (job.maxTokens !== undefined) out.max_tokens = job.maxTokens;
+  }
+  return out;
 }
 
 /** The extra last chunk of `include_usage`: usage and no choices. */
@@ -158,11 +174,16 @@ export async function generate(this: ApiThis, req: Req, res: ServerResponse, kin
   const out = io.responder;
   // the body is validated once; a cloud model takes it as it is, a node gets a job
   let job: ChatJob | CompletionJob;
+  let body: ChatBody | CompletionBody;
   if (kind === "chat") {
-    const body = parseBody(this.schemas.chat, io.body);
-    if (cloudModel(body.model)) return cloudChat.call(this, req, res, body, trace, out);
-    job = chatJob(body);
-  } else job = completionJob(parseBody(this.schemas.completion, io.body));
+    const chat = parseBody(this.schemas.chat, io.body);
+    if (cloudModel(chat.model)) return cloudChat.call(this, req, res, chat, trace, out);
+    job = chatJob(chat);
+    body = chat;
+  } else {
+    body = parseBody(this.schemas.completion, io.body);
+    job = completionJob(body);
+  }
   if (cloudModel(job.model)) throw cloudOnlyChat(job.model);
   trace.model = job.model;
   trace.stream = job.stream;
@@ -207,7 +228,7 @@ export async function generate(this: ApiThis, req: Req, res: ServerResponse, kin
     const startedAt = performance.now();
     try {
       const result = target.runtime
-        ? await callUpstream(target.runtime, kind, job, upstream!.signal)
+        ? await callUpstream(target.runtime, kind, job, upstream!.signal, runtimeBody(body, job))
         : await ctx.call<unknown, ChatJob | CompletionJob>(`inference.${kind}`, job, { nodeID: target.nodeID });
       if (!job.stream) {
         trace.firstByte();

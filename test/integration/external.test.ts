@@ -6,6 +6,7 @@
 import fs from "node:fs";
 import OpenAI from "openai";
 import { createKey, freePort, login, startRouter, tempDir, writeModel, type Proc } from "../helpers/procs";
+import { OPENAI_TEST_KEY, startOpenAIStandIn } from "../helpers/standins/openai";
 import { waitFor } from "../helpers/wait";
 
 const MODEL = "tiny-ext";
@@ -269,4 +270,60 @@ test("a registered runtime survives a restart of the router", async () => {
     body: JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "hi" }], max_tokens: 2 }),
   });
   expect(res.status).toBe(200);
+});
+
+test("a runtime gets the client's own request: tools, response_format and other fields pass through", async () => {
+  const standIn = await startOpenAIStandIn();
+  try {
+    const reg = await register({ base_url: `${standIn.url}/v1`, api_key: OPENAI_TEST_KEY, name: "openai-like" });
+    expect(reg.status).toBe(201);
+    const client = new OpenAI({ baseURL: `${front.url}/v1`, apiKey: frontKey });
+    const tools = [
+      {
+        type: "function" as const,
+        function: {
+          name: "get_weather",
+          description: "Weather of a city",
+          parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] },
+        },
+      },
+    ];
+    const answer = await client.chat.completions.create({
+      model: "gpt-4o-mini",
+      messages: [{ role: "user", content: "Weather in Paris?" }],
+      tools,
+      tool_choice: "auto",
+      response_format: { type: "text" },
+      logprobs: true,
+      max_completion_tokens: 50,
+    });
+    // the stand-in answers a tool call when it was sent tools
+    expect(answer.choices[0].message.tool_calls?.[0]).toMatchObject({ type: "function" });
+    const sent = standIn.requests.filter((r) => r.path === "/v1/chat/completions").at(-1)!.body;
+    expect(sent).toMatchObject({
+      model: "gpt-4o-mini",
+      tools,
+      tool_choice: "auto",
+      response_format: { type: "text" },
+      logprobs: true,
+      max_completion_tokens: 50,
+      stream: false,
+    });
+    expect(sent.stream_options).toBeUndefined();
+    expect(sent.max_tokens).toBeUndefined();
+
+    // streamed: usage is asked for (history counts tokens) but reaches only a client that asked
+    const stream = await client.chat.completions.create({
+      model: "gpt-4o-mini",
+      messages: [{ role: "user", content: "hi" }],
+      stream: true,
+    });
+    let text = "";
+    for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? "";
+    expect(text.length).toBeGreaterThan(0);
+    const streamed = standIn.requests.filter((r) => r.path === "/v1/chat/completions").at(-1)!.body;
+    expect(streamed).toMatchObject({ stream: true, stream_options: { include_usage: true } });
+  } finally {
+    await standIn.close();
+  }
 });

@@ -2,7 +2,7 @@
  * A stand-in for OpenAI's chat completions API, answering with the documented
  * formats (test/fixtures/openai, sources noted there). Answers can be queued
  * (errors, 429s); a last user message containing "SLOW" streams forever until
- * the client closes.
+ * the client closes. It also lists one model at `GET /v1/models`.
  */
 import fs from "node:fs";
 import http from "node:http";
@@ -55,6 +55,13 @@ export async function startOpenAIStandIn(): Promise<StandIn> {
       }
       const queued = standIn.queue.shift();
       if (queued) return json(queued.status, queued.body ?? {}, queued.headers);
+      // GET /v1/models, as OpenAI documents its list (so the stand-in can be registered as a runtime too)
+      if (req.method === "GET" && req.url === "/v1/models") {
+        return json(200, {
+          object: "list",
+          data: [{ id: "gpt-4o-mini", object: "model", created: 1686935002, owned_by: "system" }],
+        });
+      }
       if (req.url !== "/v1/chat/completions")
         return json(404, { error: { message: "Unknown path", type: "invalid_request_error" } });
       if (!body.stream) return json(200, fixture(body.tools ? "tool-call.json" : "chat-completion.json"));
