@@ -52,6 +52,9 @@ interface Vars {
   /** Inference requests being served now, and who waits for them to end (SIGTERM). */
   inFlight: number;
   onIdle: (() => void) | null;
+  /** Requests that ended and are not recorded yet (see finishTrace). */
+  ended: Array<{ trace: RequestTrace; status: number; error: string | null }>;
+  endedTimer: NodeJS.Timeout | null;
 }
 
 interface Methods {
@@ -63,6 +66,8 @@ interface Methods {
     responder?: Responder,
   ): void;
   finishTrace(trace: RequestTrace, status: number, error: string | null): void;
+  recordTrace(trace: RequestTrace, status: number, error: string | null): void;
+  recordEnded(): void;
   listModels(req: Req, res: ServerResponse): Promise<void>;
   getModel(req: Req, res: ServerResponse): Promise<void>;
   runHandler(res: ServerResponse, work: () => Promise<unknown>): void;
@@ -325,9 +330,37 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
       );
     },
 
+    /**
+     * Records a request that has ended: metrics, the dashboard's feed and
+     * history. The clock stops now; the bookkeeping is queued and done a
+     * millisecond later for all requests that ended meanwhile, so it never
+     * stands between a client and its next answer (the next request is sent
+     * on first). It still counts as in flight until then: a draining router
+     * waits for it.
+     */
     finishTrace(this: This, trace: RequestTrace, status: number, error: string | null) {
-      this.inFlight--;
+      trace.end();
+      this.ended.push({ trace, status, error });
+      this.endedTimer ??= setTimeout(() => this.recordEnded(), 1);
+    },
+
+    /** Records what `finishTrace` queued (also called by a `/metrics` scrape, so it sees every answer). */
+    recordEnded(this: This) {
+      if (this.endedTimer) clearTimeout(this.endedTimer);
+      this.endedTimer = null;
+      if (!this.ended.length) return;
+      for (const e of this.ended.splice(0)) {
+        try {
+          this.recordTrace(e.trace, e.status, e.error);
+        } catch (err) {
+          this.logger.warn(`recording a request failed: ${(err as Error).message}`);
+        }
+        this.inFlight--;
+      }
       this.onIdle?.();
+    },
+
+    recordTrace(this: This, trace: RequestTrace, status: number, error: string | null) {
       const rec = trace.record(status, error);
       recordRequest(this.broker.metrics, {
         model: rec.model,
@@ -399,6 +432,8 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
     this.live = new LiveHub();
     this.inFlight = 0;
     this.onIdle = null;
+    this.ended = [];
+    this.endedTimer = null;
   },
 
   stopped(this: This) {

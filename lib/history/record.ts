@@ -104,6 +104,8 @@ export class RequestTrace {
   private readonly startedAt: number;
   private readonly startedPerf = performance.now();
   private ttft: number | null = null;
+  private endedPerf: number | null = null;
+  private endedAt: number | null = null;
   private readonly tried: Array<{ id: string; name: string | null }> = [];
   private response: unknown = null;
   private usage: Usage | null = null;
@@ -122,6 +124,12 @@ export class RequestTrace {
     this.tried.push({ id: nodeId, name: nodeName });
   }
 
+  /** The request ended (answered, failed or abandoned): its duration and finish time stop here. */
+  end(now = Date.now()): void {
+    this.endedPerf ??= performance.now();
+    this.endedAt ??= now;
+  }
+
   firstByte(): void {
     this.ttft ??= performance.now() - this.startedPerf;
   }
@@ -132,7 +140,7 @@ export class RequestTrace {
     this.usage = usage ?? (response as { usage?: Usage } | null)?.usage ?? null;
   }
 
-  record(status: number, error: string | null, now = Date.now()): RecordEvent {
+  record(status: number, error: string | null, now = this.endedAt ?? Date.now()): RecordEvent {
     const last = this.tried[this.tried.length - 1];
     const s = this.start;
     return {
@@ -154,7 +162,7 @@ export class RequestTrace {
       response_json: bodyJson(this.response, s.maxBodyBytes),
       status,
       error,
-      duration_ms: Math.round((performance.now() - this.startedPerf) * 10) / 10,
+      duration_ms: Math.round(((this.endedPerf ?? performance.now()) - this.startedPerf) * 10) / 10,
       ttft_ms: this.ttft === null ? null : Math.round(this.ttft * 10) / 10,
       tokens_in: this.usage?.prompt_tokens ?? null,
       tokens_out: this.usage?.completion_tokens ?? null,

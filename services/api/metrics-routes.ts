@@ -1,13 +1,15 @@
 /** `/metrics` (ours and Moleculer's) and `/metrics/cloud`, in Prometheus text format. */
 import type { ServerResponse } from "node:http";
-import type { Service } from "moleculer";
 import type { NodeRecord } from "../../lib/cluster/types";
 import { sendError } from "../../lib/http/respond";
 import { prometheusText, setNodeGauges } from "../../lib/metrics/router-metrics";
-import type { Alias, Req } from "./route-helpers";
+import type { ApiThis } from "../api.service";
+import type { Handler } from "./fast-lane";
+import type { Req } from "./route-helpers";
 
-async function scrape(this: Service, req: Req, res: ServerResponse, cloudOnly: boolean): Promise<void> {
+async function scrape(this: ApiThis, req: Req, res: ServerResponse, cloudOnly: boolean): Promise<void> {
   const ctx = req.$ctx;
+  this.recordEnded(); // requests that ended a moment ago are counted too
   if (!cloudOnly && ctx.broker.registry.hasService("registry", ctx.broker.nodeID)) {
     const [nodes, stats] = await Promise.all([
       ctx.call<NodeRecord[]>("registry.records"),
@@ -19,11 +21,11 @@ async function scrape(this: Service, req: Req, res: ServerResponse, cloudOnly: b
   res.end(prometheusText(this.broker, cloudOnly ? ["cloud_*"] : undefined));
 }
 
-function serve(this: Service, req: Req, res: ServerResponse, cloudOnly: boolean): void {
+function serve(this: ApiThis, req: Req, res: ServerResponse, cloudOnly: boolean): void {
   scrape.call(this, req, res, cloudOnly).catch((err: unknown) => sendError(res, err));
 }
 
-export const metricsAliases: Record<string, Alias> = {
+export const metricsAliases: Record<string, Handler> = {
   "GET /metrics"(req, res) {
     serve.call(this, req, res, false);
   },
