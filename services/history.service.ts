@@ -221,6 +221,8 @@ const HistoryService: ServiceSchema<Settings, Methods, Vars> = {
         };
       }
       if (!this.index) doc.search_text = textOf(doc.request_json, doc.response_json);
+      // NeDB's own ids cost a crypto call per record; a record's id is a UUID already
+      else doc._id = doc.id;
       this.buffer.push(doc);
       if (this.buffer.length >= BATCH) void this.flush();
       else this.flushTimer ??= setTimeout(() => void this.flush(), FLUSH_MS);
@@ -269,8 +271,16 @@ const HistoryService: ServiceSchema<Settings, Methods, Vars> = {
         try {
           const saved = await this.adapter.insertMany(chunk);
           this.index?.add(saved.map(entryOf));
-        } catch (err) {
-          this.logger.error(`history: ${chunk.length} record(s) not written: ${(err as Error).message}`);
+        } catch {
+          // a store call is all or nothing: one bad record must not take the others with it
+          for (const doc of chunk) {
+            try {
+              const saved = await this.adapter.insertMany([doc]);
+              this.index?.add(saved.map(entryOf));
+            } catch (err) {
+              this.logger.error(`history: record ${doc.id} not written: ${(err as Error).message}`);
+            }
+          }
         }
       }
       // a full store is not trimmed on every write

@@ -115,3 +115,14 @@ test("one record by id, keyset pages, and stats of the last hour from the index"
   const all = await broker.call<{ total_count: number }, object>("history.list", { query: {} });
   expect(stats.total_records).toBe(all.total_count);
 });
+
+test("a record the store refuses (an id it holds already) does not take the rest of its batch with it", async () => {
+  const now = Date.now();
+  broker.emit("history.record", record("dup", now - 3000));
+  await broker.call("history.flush");
+  for (const id of ["d1", "dup", "d2"]) broker.emit("history.record", record(id, now - 1000));
+  await broker.call("history.flush");
+  const kept = await ids();
+  expect(kept).toEqual(expect.arrayContaining(["d1", "d2", "dup"]));
+  expect(kept.filter((id) => id === "dup")).toHaveLength(1);
+});
