@@ -23,8 +23,16 @@ interface Settings {
   nodeTimeoutSecs: number;
 }
 
+/** What the registry reads of a Moleculer endpoint of `inference.chat`. */
+interface ChatEndpoint {
+  id: string;
+  isAvailable: boolean;
+}
+
 interface Vars {
   table: NodeTable;
+  /** nodeID → its `inference.chat` endpoint; rebuilt after Moleculer's services change (see `endpointOf`). */
+  chatEndpoints: Map<string, ChatEndpoint> | null;
   externals: Map<string, ExternalRuntime>;
   timer: NodeJS.Timeout | null;
   adapter: {
@@ -37,6 +45,7 @@ interface Vars {
 
 interface Methods {
   ipOf(nodeID: string): string | null;
+  endpointOf(nodeID: string): ChatEndpoint | undefined;
   view(id: string): ReturnType<typeof nodeView>;
   saveSettings(id: string, change: Partial<NodeSettings>): Promise<ReturnType<typeof nodeView>>;
   dropExternal(id: string): Promise<boolean>;
@@ -184,7 +193,12 @@ const RegistryService: ServiceSchema<Settings, Methods, Vars> = {
         );
       }
     },
+    // Moleculer's endpoints of the nodes changed: the next lookup rebuilds the index
+    "$services.changed"(this: This) {
+      this.chatEndpoints = null;
+    },
     "$node.disconnected"(this: This, ctx: Context<{ node: { id: string }; unexpected: boolean }>) {
+      this.chatEndpoints = null;
       if (this.table.markOffline(ctx.params.node.id)) {
         this.broker.broadcastLocal("registry.changed", { nodeID: ctx.params.node.id });
         this.logger.warn(`Node ${ctx.params.node.id} is offline (${ctx.params.unexpected ? "lost" : "left"})`);
@@ -218,6 +232,21 @@ const RegistryService: ServiceSchema<Settings, Methods, Vars> = {
       else await this.adapter.insert({ nodeId: id, ...s });
     },
 
+    /**
+     * A node's `inference.chat` endpoint. Moleculer's own lookup by node
+     * searches the action's endpoint list, which made checking every node
+     * quadratic in the cluster's size; this index is rebuilt only when the
+     * services change. Availability (Moleculer's circuit state) is read live.
+     */
+    endpointOf(this: This, nodeID: string): ChatEndpoint | undefined {
+      if (!this.chatEndpoints) {
+        const list = this.broker.registry.getActionEndpoints("inference.chat") as unknown as
+          { endpoints: Array<ChatEndpoint & { node: { id: string } }> } | undefined;
+        this.chatEndpoints = new Map((list?.endpoints ?? []).map((ep) => [ep.node.id, ep]));
+      }
+      return this.chatEndpoints.get(nodeID);
+    },
+
     ipOf(this: This, nodeID: string): string | null {
       const info = this.broker.registry.nodes.get(nodeID) as { ipList?: string[] } | undefined;
       return info?.ipList?.[0] ?? null;
@@ -227,10 +256,10 @@ const RegistryService: ServiceSchema<Settings, Methods, Vars> = {
   created(this: This) {
     this.table = new NodeTable((nodeID) => {
       if (this.externals.has(nodeID)) return true;
-      const endpoint = this.broker.registry.getActionEndpointByNodeId("inference.chat", nodeID);
-      return endpoint?.isAvailable === true;
+      return this.endpointOf(nodeID)?.isAvailable === true;
     });
     this.timer = null;
+    this.chatEndpoints = null;
   },
 
   async started(this: This) {
