@@ -44,8 +44,12 @@ function bestOf(
 
 /** 0 for the best value, towards 1 for much worse (lower is better unless `higherIsBetter`). */
 function relative(value: number | null, ref: { best: number; known: number }, higherIsBetter: boolean): number {
-  if (value === null || value <= 0 || ref.known < 2) return 0;
-  return higherIsBetter ? 1 - value / ref.best : 1 - ref.best / value;
+  return relativeTo(value, ref.best, ref.known, higherIsBetter);
+}
+
+function relativeTo(value: number | null, best: number, known: number, higherIsBetter: boolean): number {
+  if (value === null || value <= 0 || known < 2) return 0;
+  return higherIsBetter ? 1 - value / best : 1 - best / value;
 }
 
 export interface LoadTerms {
@@ -69,25 +73,103 @@ export function loadScores(pool: Candidate[]): LoadTerms[] {
   });
 }
 
-/** The same choice as ranking `loadScores(pool)`, in two passes and without an object per node. */
-function lowestLoad(pool: Candidate[]): Candidate {
-  const tps = bestOf(pool, (c) => c.tokensPerSecond, true);
-  const lat = bestOf(pool, (c) => c.latencyMs, false);
-  const scores = new Float64Array(pool.length);
+/**
+ * Scratch space for `select`, reused across decisions: a decision over 1,000
+ * nodes allocates nothing, so it never brings on a scavenge (the p99 of a
+ * decision was mostly garbage collection; bench/RESULTS.md, "Scale").
+ */
+let times = new Float64Array(1024);
+let scores = new Float64Array(1024);
+let inPool = new Uint8Array(1024);
+
+function scratch(n: number): void {
+  if (times.length >= n) return;
+  const size = Math.max(n, times.length * 2);
+  times = new Float64Array(size);
+  scores = new Float64Array(size);
+  inPool = new Uint8Array(size);
+}
+
+/**
+ * Marks in `inPool` the nodes the load score decides among (what `stage`
+ * returns as its pool, without building it): every node measured, those
+ * whose expected answer is within 10 % of the soonest, with a free slot if
+ * any has one; otherwise the nodes with a free slot, or all when none has.
+ */
+function markPool(cs: Candidate[], waitingAhead: number): void {
+  const n = cs.length;
+  let allMeasured = true;
+  for (let i = 0; i < n; i++) {
+    if (cs[i].latencyMs === null) {
+      allMeasured = false;
+      break;
+    }
+  }
+  let room = 0;
+  if (!allMeasured) {
+    for (let i = 0; i < n; i++) {
+      const free = busyRatio(cs[i]) < 1;
+      inPool[i] = free ? 1 : 0;
+      if (free) room++;
+    }
+    if (room === 0) inPool.fill(1, 0, n);
+    return;
+  }
   let best = Infinity;
-  for (let i = 0; i < pool.length; i++) {
-    const c = pool[i];
+  for (let i = 0; i < n; i++) {
+    const t = expectedCompletionMs(cs[i], waitingAhead);
+    times[i] = t;
+    if (t < best) best = t;
+  }
+  const limit = best * COMPLETION_TIE;
+  for (let i = 0; i < n; i++) {
+    // 2 = near the soonest with a free slot, 1 = near the soonest
+    inPool[i] = times[i] > limit ? 0 : busyRatio(cs[i]) < 1 ? 2 : 1;
+    if (inPool[i] === 2) room++;
+  }
+  if (room > 0) for (let i = 0; i < n; i++) inPool[i] = inPool[i] === 2 ? 1 : 0;
+}
+
+/**
+ * The same choice as ranking `loadScores(pool)` over the marked nodes: the
+ * lowest score, among near-equals the least recently used, the first of
+ * those on a tie. Three passes; nothing allocated.
+ */
+function lowestLoadMarked(cs: Candidate[]): Candidate {
+  const n = cs.length;
+  let bestTps = -Infinity;
+  let knownTps = 0;
+  let bestLat = Infinity;
+  let knownLat = 0;
+  for (let i = 0; i < n; i++) {
+    if (!inPool[i]) continue;
+    const tps = cs[i].tokensPerSecond;
+    if (tps !== null && tps > 0) {
+      knownTps++;
+      if (tps > bestTps) bestTps = tps;
+    }
+    const lat = cs[i].latencyMs;
+    if (lat !== null && lat > 0) {
+      knownLat++;
+      if (lat < bestLat) bestLat = lat;
+    }
+  }
+  let best = Infinity;
+  for (let i = 0; i < n; i++) {
+    if (!inPool[i]) continue;
+    const c = cs[i];
     const s =
       loadScore(c) +
-      WEIGHTS.slowness * relative(c.tokensPerSecond, tps, true) +
-      WEIGHTS.latency * relative(c.latencyMs, lat, false);
+      WEIGHTS.slowness * relativeTo(c.tokensPerSecond, bestTps, knownTps, true) +
+      WEIGHTS.latency * relativeTo(c.latencyMs, bestLat, knownLat, false);
     scores[i] = s;
     if (s < best) best = s;
   }
-  // among near-equals, the least recently used (the first of them on a tie)
   let chosen: Candidate | undefined;
-  for (let i = 0; i < pool.length; i++) {
-    if (scores[i] <= best + TIE && (!chosen || pool[i].lastSelectedAt < chosen.lastSelectedAt)) chosen = pool[i];
+  for (let i = 0; i < n; i++) {
+    if (inPool[i] && scores[i] <= best + TIE && (!chosen || cs[i].lastSelectedAt < chosen.lastSelectedAt)) {
+      chosen = cs[i];
+    }
   }
   return chosen!;
 }
@@ -121,7 +203,9 @@ export class AutoStrategy implements Strategy {
   readonly seesFullNodes = true;
 
   select(candidates: Candidate[], request?: RouteRequest): Candidate {
-    return lowestLoad(this.pool(candidates, request));
+    scratch(candidates.length);
+    markPool(candidates, request?.waitingAhead ?? 0);
+    return lowestLoadMarked(candidates);
   }
 
   explain(candidates: Candidate[], request?: RouteRequest): Explanation {
@@ -167,28 +251,5 @@ export class AutoStrategy implements Strategy {
     // before that: the lowest load among nodes with a free slot
     const withRoom = candidates.filter((c) => busyRatio(c) < 1);
     return { times: null, pool: withRoom.length ? withRoom : candidates };
-  }
-
-  /** `stage(…).pool` without the map of times that `explain` shows: `select` runs per request. */
-  private pool(candidates: Candidate[], request?: RouteRequest): Candidate[] {
-    if (!candidates.every((c) => c.latencyMs !== null)) {
-      const withRoom = candidates.filter((c) => busyRatio(c) < 1);
-      return withRoom.length ? withRoom : candidates;
-    }
-    const waiting = request?.waitingAhead ?? 0;
-    const times = new Float64Array(candidates.length);
-    let best = Infinity;
-    for (let i = 0; i < candidates.length; i++) {
-      times[i] = expectedCompletionMs(candidates[i], waiting);
-      if (times[i] < best) best = times[i];
-    }
-    const near: Candidate[] = [];
-    const withRoom: Candidate[] = [];
-    for (let i = 0; i < candidates.length; i++) {
-      if (times[i] > best * COMPLETION_TIE) continue;
-      near.push(candidates[i]);
-      if (busyRatio(candidates[i]) < 1) withRoom.push(candidates[i]);
-    }
-    return withRoom.length ? withRoom : near;
   }
 }

@@ -169,3 +169,71 @@ describe("auto: soonest expected answer once every node is measured", () => {
     expect(expectedCompletionMs(fast("f", { active: 4 }), 3)).toBe(200);
   });
 });
+
+describe("auto on large clusters", () => {
+  /** A deterministic pseudo-random cluster of `n` nodes (some unmeasured when `measured` is false). */
+  function cluster(n: number, seed: number, measured: boolean) {
+    let x = seed;
+    const rnd = () => (x = (x * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    return Array.from({ length: n }, (_, i) =>
+      node(`n${String(i).padStart(5, "0")}`, {
+        // many full nodes, some of them near the soonest expected answer (large capacity, one ahead)
+        capacity: 1 + Math.floor(rnd() * 16),
+        active: Math.floor(rnd() * 17),
+        queued: rnd() < 0.1 ? 1 : 0,
+        cpuUsage: Math.round(rnd() * 100),
+        gpuUtilization: rnd() < 0.5 ? Math.round(rnd() * 100) : null,
+        vramFreeRatio: rnd() < 0.5 ? rnd() : null,
+        tokensPerSecond: rnd() < 0.8 ? 10 + rnd() * 90 : 0,
+        latencyMs: measured || rnd() < 0.7 ? 100 + rnd() * 15 : null,
+        lastSelectedAt: Math.floor(rnd() * 1000),
+      }),
+    );
+  }
+
+  /** The reference choice, from the detailed path: rank the staged pool by load score, then least recent. */
+  function reference(cs: ReturnType<typeof cluster>, waitingAhead: number) {
+    const explained = new AutoStrategy().explain(cs, { model: "m", waitingAhead });
+    const considered = explained.candidates.filter((c) => c.factors.considered);
+    const best = Math.min(...considered.map((c) => c.factors.load_score as number));
+    const near = considered.filter((c) => (c.factors.load_score as number) <= best + 0.05);
+    const byId = new Map(cs.map((c) => [c.nodeID, c]));
+    return near.reduce((a, b) => (byId.get(b.nodeID)!.lastSelectedAt < byId.get(a.nodeID)!.lastSelectedAt ? b : a))
+      .nodeID;
+  }
+
+  // past 1,024 nodes the select path grows its scratch space; decisions stay the same as the detailed ranking
+  test.each([
+    [50, 1, false],
+    [1000, 2, true],
+    [3000, 3, false],
+    [3000, 4, true],
+    [200, 5, true],
+  ])("%i nodes (seed %i, all measured: %s): select agrees with ranking the load scores", (n, seed, measured) => {
+    const cs = cluster(n, seed, measured);
+    const auto = new AutoStrategy();
+    for (const waitingAhead of [0, 3]) {
+      expect(auto.select(cs, { model: "m", waitingAhead }).nodeID).toBe(reference(cs, waitingAhead));
+    }
+    // a smaller cluster after a larger one: the scratch space holds nothing over
+    const small = cluster(5, seed + 10, measured);
+    expect(auto.select(small, req).nodeID).toBe(reference(small, 0));
+  });
+});
+
+describe("auto: a node with a free slot goes before a full one with a lower load score", () => {
+  // full: busy 1.0 and nothing else; free: busy 0.9 + GPU 100 % (0.3) + VRAM full (0.1) = 1.3
+  const full = (over = {}) => node("full", { capacity: 16, active: 16, ...over });
+  const free = (over = {}) => node("free", { capacity: 10, active: 9, gpuUtilization: 100, vramFreeRatio: 0, ...over });
+
+  test("before every node is measured", () => {
+    expect(new AutoStrategy().select([full(), free()], req).nodeID).toBe("free");
+  });
+
+  test("once measured, among nodes whose expected answer is near the soonest", () => {
+    // full: one ahead of 16 slots → 100 + 6.25 ms, within 10 % of free's 100 ms
+    const cs = [full({ latencyMs: 100 }), free({ latencyMs: 100 })];
+    expect(expectedCompletionMs(cs[0])).toBeLessThanOrEqual(110);
+    expect(new AutoStrategy().select(cs, req).nodeID).toBe("free");
+  });
+});
