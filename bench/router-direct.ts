@@ -40,14 +40,10 @@ async function main() {
     const eq = pair.indexOf("=");
     env[pair.slice(0, eq)] = pair.slice(eq + 1);
   }
-  const router = await startRouter(
-    "router",
-    { ...env, LOGLEVEL: "info" },
-    [
-      ...(PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${profDir}`] : []),
-      ...(process.env.ROUTER_NODE_ARGS ?? "").split(/\s+/).filter(Boolean),
-    ],
-  );
+  const router = await startRouter("router", { ...env, LOGLEVEL: "info" }, [
+    ...(PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${profDir}`] : []),
+    ...(process.env.ROUTER_NODE_ARGS ?? "").split(/\s+/).filter(Boolean),
+  ]);
   try {
     const key = await createKey(router.url, { name: "bench" });
     const admin = await login(router.url);
