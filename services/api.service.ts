@@ -20,16 +20,15 @@ import { chatSchema, completionSchema } from "../lib/openai/schemas";
 import type { ModelEntry } from "../lib/cluster/node-table";
 import { accountAliases } from "./api/accounts-routes";
 import { nodeAliases } from "./api/node-routes";
-import { embeddings, generate, openAIResponder, type Io, type Responder } from "./api/inference";
-import { anthropicResponder } from "./api/anthropic-responder";
-import { parseMessagesRequest } from "../lib/providers/anthropic-ingress";
+import { openAIResponder, type Responder } from "./api/inference";
 import { historyAliases } from "./api/history-routes";
 import { modelAliases } from "./api/model-routes";
 import { metricsAliases } from "./api/metrics-routes";
 import { dashboardAliases, rootAliases } from "./api/dashboard-static";
 import { LiveHub } from "../lib/http/live-hub";
 import { AuthGateMixin, type AuthedRequest } from "../mixins/auth-gate.mixin";
-import { fastLane, fastRoutes, type AliasGroups } from "./api/fast-lane";
+import { fastLane, fastRoutes } from "./api/fast-lane";
+import { inferenceAliases } from "./api/inference-routes";
 
 interface HistorySink {
   accept(rec: RecordEvent): void;
@@ -102,9 +101,6 @@ function visibleTo(req: Req, model: string): boolean {
   return !(auth?.kind === "apiKey" && auth.key?.allowedModels && !auth.key.allowedModels.includes(model));
 }
 
-const openAI = (req: Req): Io => ({ body: req.body, responder: openAIResponder });
-const anthropicIo = (req: Req): Io => ({ body: parseMessagesRequest(req.body), responder: anthropicResponder });
-
 function modelObject(m: ModelEntry) {
   return { id: m.id, object: "model", created: m.created, owned_by: "llm-router", nodes: m.nodes };
 }
@@ -120,47 +116,6 @@ async function allModels(ctx: Context) {
     ...cloud.map((id) => ({ id, object: "model", created: 0, owned_by: id.split(":")[0], nodes: [] as string[] })),
   ];
 }
-
-/**
- * The inference aliases, by route prefix: served by the fast lane
- * (services/api/fast-lane.ts) and, for what it hands on, by moleculer-web.
- */
-const inference: AliasGroups = {
-  "/v1": {
-    "POST /chat/completions"(this: This, req: Req, res: ServerResponse) {
-      this.runTraced(req, res, "chat", (t) => generate.call(this, req, res, "chat", t, openAI(req)));
-    },
-    "POST /completions"(this: This, req: Req, res: ServerResponse) {
-      this.runTraced(req, res, "completion", (t) => generate.call(this, req, res, "completion", t, openAI(req)));
-    },
-    "POST /embeddings"(this: This, req: Req, res: ServerResponse) {
-      this.runTraced(req, res, "embedding", (t) => embeddings.call(this, req, res, t));
-    },
-    // Anthropic's Messages API, for any model: translated to a chat request and back
-    "POST /messages"(this: This, req: Req, res: ServerResponse) {
-      this.runTraced(
-        req,
-        res,
-        "chat",
-        (t) => generate.call(this, req, res, "chat", t, anthropicIo(req)),
-        anthropicResponder,
-      );
-    },
-  },
-  "/api": {
-    // legacy endpoints of the seed: OpenAI-format answers
-    "POST /chat"(this: This, req: Req, res: ServerResponse) {
-      this.runTraced(req, res, "legacy", (t) => generate.call(this, req, res, "chat", t, openAI(req)));
-    },
-    "POST /generate"(this: This, req: Req, res: ServerResponse) {
-      this.runTraced(req, res, "legacy", (t) => generate.call(this, req, res, "completion", t, openAI(req)));
-    },
-    // the dashboard's playground: a chat with the login instead of an API key
-    "POST /playground/chat"(this: This, req: Req, res: ServerResponse) {
-      this.runTraced(req, res, "chat", (t) => generate.call(this, req, res, "chat", t, openAI(req)));
-    },
-  },
-};
 
 const ApiService: ServiceSchema<Settings, Methods, Vars> = {
   name: "api",
@@ -193,7 +148,7 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
         bodyParsers: json,
         onError,
         aliases: {
-          ...inference["/v1"],
+          ...inferenceAliases["/v1"],
           "GET /models"(this: This, req: Req, res: ServerResponse) {
             this.runHandler(res, () => this.listModels(req, res));
           },
@@ -208,7 +163,7 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
         bodyParsers: json,
         onError,
         aliases: {
-          ...inference["/api"],
+          ...inferenceAliases["/api"],
           "GET /playground/models"(this: This, req: Req, res: ServerResponse) {
             this.runHandler(res, async () => sendJson(res, 200, { object: "list", data: await allModels(req.$ctx) }));
           },
@@ -427,7 +382,7 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
     this.server.removeAllListeners("request");
     this.server.on(
       "request",
-      fastLane(this, fastRoutes(inference), web, { maxBodySize: cfg.maxBodySize, cors: corsOrigins.length > 0 }),
+      fastLane(this, fastRoutes(inferenceAliases), web, { maxBodySize: cfg.maxBodySize, cors: corsOrigins.length > 0 }),
     );
     this.live = new LiveHub();
     this.inFlight = 0;
