@@ -83,6 +83,13 @@ export function toOpenAIError(err: unknown): { status: number; body: OpenAIError
       ? build(413, "The request body is too large.", "invalid_request_error", null, "request_too_large")
       : build(400, `The request body is not valid JSON: ${message}`, "invalid_request_error", null, "invalid_json");
   }
+  // body-parser's other client errors (an unknown Content-Encoding or charset: 415; a body that does
+  // not inflate: 400), as http-errors marks them: never a 500 for what a client sent
+  const expose = (e as { expose?: unknown }).expose === true;
+  if (expose && typeof e.status === "number" && e.status >= 400 && e.status < 500) {
+    const code = e.status === 415 ? "unsupported_media_type" : "invalid_body";
+    return build(e.status, `The request body could not be read: ${message}`, "invalid_request_error", null, code);
+  }
   if (data.openaiType && typeof e.code === "number") {
     const out = build(e.code, message, data.openaiType, data.param ?? null, typeof e.type === "string" ? e.type : null);
     return typeof data.retryAfter === "number" ? { ...out, retryAfter: data.retryAfter } : out;

@@ -2,6 +2,7 @@
  * One process (the embedded default): the official `openai` client against a
  * started router running real llama.cpp on a generated model.
  */
+import { gzipSync } from "node:zlib";
 import OpenAI from "openai";
 import { createKey, login, startRouter, tempDir, writeModel, type Proc } from "../helpers/procs";
 
@@ -278,6 +279,31 @@ describe("bad input gets an OpenAI-shaped 4xx and loses nothing", () => {
     expect(r.status).toBe(status);
     expect(r.body.error).toEqual({ message: expect.any(String), type: expect.any(String), param, code });
     expect(r.body.error?.message.length).toBeGreaterThan(5);
+  });
+
+  test.each([
+    ["an unknown Content-Encoding", { "content-encoding": "zzz" }, "{}", 415, "unsupported_media_type"],
+    [
+      "an unknown charset",
+      { "content-type": "application/json; charset=klingon" },
+      "{}",
+      415,
+      "unsupported_media_type",
+    ],
+    ["a gzip body that is not gzip", { "content-encoding": "gzip" }, "not gzip", 400, "invalid_body"],
+  ])("%s", async (_name, headers, body, status, code) => {
+    const r = await post("/v1/chat/completions", body, headers);
+    expect(r.status).toBe(status);
+    expect(r.body.error).toEqual({ message: expect.any(String), type: "invalid_request_error", param: null, code });
+  });
+
+  test("a gzip-encoded body is read", async () => {
+    const res = await fetch(`${router.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "content-encoding": "gzip", authorization: `Bearer ${key}` },
+      body: gzipSync(JSON.stringify(chat)),
+    });
+    expect(res.status).toBe(200);
   });
 
   test("unknown routes answer 404 in the same shape", async () => {
