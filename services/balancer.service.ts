@@ -45,6 +45,8 @@ interface Vars {
   inflightAtReport: Map<string, number>;
   lastSelected: Map<string, number>;
   latency: Map<string, number>;
+  /** Each node's candidate object, refilled at every decision (see `eligible`). */
+  candidates: Map<string, Candidate>;
   table(): NodeTable;
   runtimeOf(nodeID: string): Runtime | undefined;
 }
@@ -53,6 +55,7 @@ interface Methods {
   selectNode(params: SelectParams): Promise<Selection>;
   requestFinished(params: Finished): void;
   eligible(model: string, exclude: string[]): Candidate[];
+  candidateFor(n: NodeRecord, model: string, counts: Counts): Candidate;
   toCandidate(n: NodeRecord, model: string): Candidate;
   pick(p: Pending): Selection | "wait";
   admit(p: Pending, ahead: number): boolean;
@@ -83,8 +86,12 @@ interface Counts {
   last: Map<string, number>;
 }
 
-/** What a strategy sees of node `n` for `model`: runs for every candidate of every request. */
-function candidateOf(n: NodeRecord, model: string, counts: Counts): Candidate {
+/**
+ * What a strategy sees of node `n` for `model`: runs for every candidate of
+ * every request, so it fills `into` (the node's own candidate object, kept
+ * between decisions) rather than allocating one.
+ */
+function candidateOf(n: NodeRecord, model: string, counts: Counts, into?: Candidate): Candidate {
   const m = n.models.find((x) => x.id === model);
   // one pass over the GPUs, no arrays
   let utilSum = 0;
@@ -99,20 +106,20 @@ function candidateOf(n: NodeRecord, model: string, counts: Counts): Candidate {
     vramTotal += g.vramTotal;
     vramUsed += g.vramUsed;
   }
-  return {
-    nodeID: n.id,
-    machineName: n.machineName,
-    capacity: m?.parallel ?? n.capacity,
-    // ours, known now, plus what other routers had there at the last heartbeat
-    active: (counts.inflight.get(n.id) ?? 0) + Math.max(0, (m?.active ?? 0) - (counts.atReport.get(n.id) ?? 0)),
-    queued: m?.queued ?? 0,
-    cpuUsage: n.cpu.usage,
-    gpuUtilization: utilCount ? utilSum / utilCount : null,
-    vramFreeRatio: vramTotal > 0 ? 1 - vramUsed / vramTotal : null,
-    tokensPerSecond: n.tokensPerSecond,
-    latencyMs: counts.latency.get(n.id) ?? null,
-    lastSelectedAt: counts.last.get(n.id) ?? 0,
-  };
+  const c = into ?? ({} as Candidate);
+  c.nodeID = n.id;
+  c.machineName = n.machineName;
+  c.capacity = m?.parallel ?? n.capacity;
+  // ours, known now, plus what other routers had there at the last heartbeat
+  c.active = (counts.inflight.get(n.id) ?? 0) + Math.max(0, (m?.active ?? 0) - (counts.atReport.get(n.id) ?? 0));
+  c.queued = m?.queued ?? 0;
+  c.cpuUsage = n.cpu.usage;
+  c.gpuUtilization = utilCount ? utilSum / utilCount : null;
+  c.vramFreeRatio = vramTotal > 0 ? 1 - vramUsed / vramTotal : null;
+  c.tokensPerSecond = n.tokensPerSecond;
+  c.latencyMs = counts.latency.get(n.id) ?? null;
+  c.lastSelectedAt = counts.last.get(n.id) ?? 0;
+  return c;
 }
 
 const BalancerService: ServiceSchema<Settings, Methods, Vars> = {
@@ -216,7 +223,6 @@ const BalancerService: ServiceSchema<Settings, Methods, Vars> = {
       const { model } = p.request;
       const table = this.table();
       const candidates = this.eligible(model, p.exclude);
-      const withRoom = candidates.filter((c) => busyRatio(c) < 1);
       if (candidates.length === 0) {
         const loading = table.initializing(model).filter((n) => !p.exclude.includes(n.id));
         if (loading.length > 0) return "wait";
@@ -226,8 +232,9 @@ const BalancerService: ServiceSchema<Settings, Methods, Vars> = {
           retryAfter: 5,
         });
       }
-      if (!this.strategy.seesFullNodes && withRoom.length === 0) return "wait";
-      const chosen = this.strategy.select(this.strategy.seesFullNodes ? candidates : withRoom, p.request);
+      const pool = this.strategy.seesFullNodes ? candidates : candidates.filter((c) => busyRatio(c) < 1);
+      if (pool.length === 0) return "wait";
+      const chosen = this.strategy.select(pool, p.request);
       // a full node chosen means: wait for a slot there (the strategy judged it worth it)
       if (busyRatio(chosen) >= 1) return "wait";
       this.inflight.set(chosen.nodeID, (this.inflight.get(chosen.nodeID) ?? 0) + 1);
@@ -235,20 +242,48 @@ const BalancerService: ServiceSchema<Settings, Methods, Vars> = {
       return { nodeID: chosen.nodeID, machineName: chosen.machineName, runtime: this.runtimeOf(chosen.nodeID) };
     },
 
-    /** Candidates for `model`: serving, not excluded, and not benched unless nothing else is left. */
+    /**
+     * Candidates for `model`: serving, not excluded, and not benched unless
+     * nothing else is left. One pass over the table; each node's candidate
+     * object is reused from one decision to the next (strategies read them
+     * only while they decide), so a decision over 1,000 nodes does not
+     * allocate 1,000 objects.
+     */
     eligible(this: This, model: string, exclude: string[]): Candidate[] {
-      const serving = this.table().serving(model);
-      const untried = exclude.length ? serving.filter((n) => !exclude.includes(n.id)) : serving;
-      // benched nodes only when nothing else is left
-      const now = Date.now();
-      const healthy = untried.filter((n) => !this.health.isBenched(n.id, now));
+      const table = this.table();
       const counts = {
         inflight: this.inflight,
         atReport: this.inflightAtReport,
         latency: this.latency,
         last: this.lastSelected,
       };
-      return (healthy.length ? healthy : untried).map((n) => candidateOf(n, model, counts));
+      const now = Date.now();
+      const nodes = table.list();
+      if (this.candidates.size > 2 * nodes.length + 64) this.candidates.clear(); // nodes that left
+      const healthy: Candidate[] = [];
+      let benched = 0;
+      for (const n of nodes) {
+        if (!table.serves(n, model) || (exclude.length > 0 && exclude.includes(n.id))) continue;
+        if (this.health.isBenched(n.id, now)) {
+          benched++;
+          continue;
+        }
+        healthy.push(this.candidateFor(n, model, counts));
+      }
+      if (healthy.length > 0 || benched === 0) return healthy;
+      // benched nodes only when nothing else is left
+      const all: Candidate[] = [];
+      for (const n of nodes) {
+        if (table.serves(n, model) && !exclude.includes(n.id)) all.push(this.candidateFor(n, model, counts));
+      }
+      return all;
+    },
+
+    candidateFor(this: This, n: NodeRecord, model: string, counts: Counts): Candidate {
+      let c = this.candidates.get(n.id);
+      if (!c) this.candidates.set(n.id, (c = candidateOf(n, model, counts)));
+      else candidateOf(n, model, counts, c);
+      return c;
     },
 
     /** For the queue: true when `p` got a node (or a final error) and may go. */
@@ -284,6 +319,7 @@ const BalancerService: ServiceSchema<Settings, Methods, Vars> = {
     this.inflightAtReport = new Map();
     this.lastSelected = new Map();
     this.latency = new Map();
+    this.candidates = new Map();
     type Registry = Service & { table?: NodeTable; externals?: Map<string, Runtime> };
     const registry = (): Registry => {
       const r = this.broker.getLocalService("registry") as Registry | undefined;

@@ -133,9 +133,12 @@ export class NodeTable {
 
   /** Online, reachable, not draining nodes that have `model` loaded. */
   serving(model: string): NodeRecord[] {
-    return this.list().filter(
-      (n) => this.ready(n) && !this.settingsOf(n.id).draining && n.models.some((m) => m.id === model),
-    );
+    return this.list().filter((n) => this.serves(n, model));
+  }
+
+  /** Whether `n` (a row of `list()`) serves `model` now: online, reachable, not draining, model loaded. */
+  serves(n: NodeRecord, model: string): boolean {
+    return this.ready(n) && !this.settingsOf(n.id).draining && n.models.some((m) => m.id === model);
   }
 
   /** Nodes that report `model` but are still loading (they will serve soon). */
