@@ -6,4 +6,6 @@ module.exports = {
   // integration and cluster tests start real processes one after another
   maxWorkers: 1,
   testTimeout: 60_000,
+  // a failed test can leave a client reconnecting to a nats-server it killed; CI must end, not wait for it
+  forceExit: true,
 };
