@@ -2,6 +2,7 @@
  * The router with many nodes.
  *
  *   npm run bench:scale          # NODES=200 PROCS=4 IN_PROCESS=1000, about 1.5 minutes
+ *   ONLY=strategies npm run bench:scale   # only each strategy's `select` alone, in process (seconds)
  *
  * 1. In this process, no transporter: the real balancer service beside a
  *    registry stand-in holding a node table of IN_PROCESS (1,000) and NODES
@@ -34,6 +35,9 @@ const NODES = Number(process.env.NODES ?? 200);
 const PROCS = Number(process.env.PROCS ?? 4);
 const IN_PROCESS = Number(process.env.IN_PROCESS ?? 1000);
 const ITER = Number(process.env.ITER ?? 5000);
+/** `strategies`: time only each strategy alone (no `pick`, no `balancer.select`, no cluster part). */
+const ONLY = process.env.ONLY;
+if (ONLY !== undefined && ONLY !== "strategies") throw new Error(`ONLY=${ONLY}: the one choice is ONLY=strategies`);
 
 const us = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1000;
 const stat = (xs: number[]) => `${median(xs).toFixed(1)} / ${percentile(xs, 99).toFixed(1)}`;
@@ -70,13 +74,16 @@ async function inProcess(n: number): Promise<string[]> {
     }
     return xs;
   };
-  const pick = await timeIt(() => balancer.pick({ request: { model: SIM_MODEL }, exclude: [] }));
-  const select = await timeIt(() => broker.call("balancer.select", { model: SIM_MODEL }));
+  const rows: string[] = [];
+  if (ONLY !== "strategies") {
+    const pick = await timeIt(() => balancer.pick({ request: { model: SIM_MODEL }, exclude: [] }));
+    const select = await timeIt(() => broker.call("balancer.select", { model: SIM_MODEL }));
+    rows.push(
+      `| ${n} | balancer \`pick\` (table → candidates → auto → slot reserved) | ${stat(pick)} |`,
+      `| ${n} | \`balancer.select\` as the api calls it (local action call) | ${stat(select)} |`,
+    );
+  }
   const candidates = balancer.eligible(SIM_MODEL, []);
-  const rows = [
-    `| ${n} | balancer \`pick\` (table → candidates → auto → slot reserved) | ${stat(pick)} |`,
-    `| ${n} | \`balancer.select\` as the api calls it (local action call) | ${stat(select)} |`,
-  ];
   for (const name of STRATEGY_NAMES) {
     const s = createStrategy(name);
     const req = { model: SIM_MODEL, affinityKey: name === "affinity" ? "conv-1" : undefined };
@@ -176,7 +183,7 @@ async function main() {
   console.log(
     [header, "", `In-process decision times, ${ITER} calls each after 500 warm-up:`, "", ...decision].join("\n"),
   );
-  if (process.env.CLUSTER === "0") return;
+  if (process.env.CLUSTER === "0" || ONLY === "strategies") return;
   const rows = await cluster();
   console.log(["", `Over NATS, ${NODES} simulated nodes:`, "", "| | |", "| --- | --- |", ...rows].join("\n"));
   console.log(

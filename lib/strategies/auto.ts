@@ -73,105 +73,202 @@ export function loadScores(pool: Candidate[]): LoadTerms[] {
   });
 }
 
+/** The weights as plain numbers, for the per-node loop of `select`. */
+const W_BUSY = WEIGHTS.busy;
+const W_UTIL = WEIGHTS.utilization;
+const W_VRAM = WEIGHTS.vram;
+const W_SLOW = WEIGHTS.slowness;
+const W_LAT = WEIGHTS.latency;
+
+/** `mark` bits: the node has a free slot; its expected answer is near the soonest. */
+const FREE = 1;
+const NEAR = 2;
+
 /**
  * Scratch space for `select`, reused across decisions: a decision over 1,000
  * nodes allocates nothing, so it never brings on a scavenge (the p99 of a
- * decision was mostly garbage collection; bench/RESULTS.md, "Scale").
+ * decision was mostly garbage collection; bench/RESULTS.md, "Scale"). One
+ * pass reads each candidate's fields once into these (reading the candidates
+ * is the dearest part: their numbers are boxed), and the passes after it
+ * read these arrays. Null tokens/s or latency is stored as 0: `relativeTo`
+ * treats both alike, and neither counts as known.
  */
-let times = new Float64Array(1024);
-let scores = new Float64Array(1024);
-let inPool = new Uint8Array(1024);
+const scratch = {
+  load: new Float64Array(1024),
+  tps: new Float64Array(1024),
+  lat: new Float64Array(1024),
+  times: new Float64Array(1024),
+  scores: new Float64Array(1024),
+  mark: new Uint8Array(1024),
+};
 
-function scratch(n: number): void {
-  if (times.length >= n) return;
-  const size = Math.max(n, times.length * 2);
-  times = new Float64Array(size);
-  scores = new Float64Array(size);
-  inPool = new Uint8Array(size);
+function ensureScratch(n: number): void {
+  if (scratch.load.length >= n) return;
+  const size = Math.max(n, scratch.load.length * 2);
+  scratch.load = new Float64Array(size);
+  scratch.tps = new Float64Array(size);
+  scratch.lat = new Float64Array(size);
+  scratch.times = new Float64Array(size);
+  scratch.scores = new Float64Array(size);
+  scratch.mark = new Uint8Array(size);
+}
+
+/** Node `i`'s load score with the speed terms, from the scratch arrays: `loadScore` plus `relativeTo` twice, term for term. */
+function fullScore(i: number, bestTps: number, tpsKnown: boolean, bestLat: number, latKnown: boolean): number {
+  const tv = scratch.tps[i];
+  const lv = scratch.lat[i];
+  return (
+    scratch.load[i] +
+    W_SLOW * (tv <= 0 || !tpsKnown ? 0 : 1 - tv / bestTps) +
+    W_LAT * (lv <= 0 || !latKnown ? 0 : 1 - bestLat / lv)
+  );
 }
 
 /**
- * Marks in `inPool` the nodes the load score decides among (what `stage`
- * returns as its pool, without building it): every node measured, those
- * whose expected answer is within 10 % of the soonest, with a free slot if
- * any has one; otherwise the nodes with a free slot, or all when none has.
+ * What `select` decides, as ranking `loadScores(stage(...).pool)` would: the
+ * lowest score in the pool, among near-equals (within TIE) the least recently
+ * used, the first of those on a tie. The pool: once every node is measured,
+ * those whose expected answer is within 10 % of the soonest, with a free slot
+ * if any of them has one; before that, the nodes with a free slot, or all when
+ * none has. One pass over the candidates, then up to four over the scratch
+ * arrays; nothing allocated.
  */
-function markPool(cs: Candidate[], waitingAhead: number): void {
+function decide(cs: Candidate[], waitingAhead: number): Candidate {
   const n = cs.length;
+  // locals, not the module's bindings: a binding that can change is loaded and checked again at every use
+  const { load, tps, lat, times, scores, mark } = scratch;
+
+  // 1. the one pass over the candidates
   let allMeasured = true;
-  for (let i = 0; i < n; i++) {
-    if (cs[i].latencyMs === null) {
-      allMeasured = false;
-      break;
-    }
-  }
   let room = 0;
-  if (!allMeasured) {
-    for (let i = 0; i < n; i++) {
-      const free = busyRatio(cs[i]) < 1;
-      inPool[i] = free ? 1 : 0;
-      if (free) room++;
-    }
-    if (room === 0) inPool.fill(1, 0, n);
-    return;
-  }
-  let best = Infinity;
-  for (let i = 0; i < n; i++) {
-    const t = expectedCompletionMs(cs[i], waitingAhead);
-    times[i] = t;
-    if (t < best) best = t;
-  }
-  const limit = best * COMPLETION_TIE;
-  for (let i = 0; i < n; i++) {
-    // 2 = near the soonest with a free slot, 1 = near the soonest
-    inPool[i] = times[i] > limit ? 0 : busyRatio(cs[i]) < 1 ? 2 : 1;
-    if (inPool[i] === 2) room++;
-  }
-  if (room > 0) for (let i = 0; i < n; i++) inPool[i] = inPool[i] === 2 ? 1 : 0;
-}
-
-/**
- * The same choice as ranking `loadScores(pool)` over the marked nodes: the
- * lowest score, among near-equals the least recently used, the first of
- * those on a tie. Three passes; nothing allocated.
- */
-function lowestLoadMarked(cs: Candidate[]): Candidate {
-  const n = cs.length;
+  let soonest = Infinity;
+  // among the nodes with a free slot, the pool unless every node is measured or none has one (step 3
+  // does it over the pool otherwise): the best tokens/s and latency, how many known, the lowest load
   let bestTps = -Infinity;
   let knownTps = 0;
   let bestLat = Infinity;
   let knownLat = 0;
+  let lowest = -1;
+  let lowestLoad = Infinity;
   for (let i = 0; i < n; i++) {
-    if (!inPool[i]) continue;
-    const tps = cs[i].tokensPerSecond;
-    if (tps !== null && tps > 0) {
-      knownTps++;
-      if (tps > bestTps) bestTps = tps;
+    const c = cs[i];
+    const active = c.active;
+    const queued = c.queued;
+    const capacity = c.capacity;
+    const slots = Math.max(capacity, 1);
+    const busy = (active + queued) / slots; // busyRatio
+    const free = busy < 1;
+    const vramFree = c.vramFreeRatio;
+    // loadScore, term for term
+    const ld =
+      W_BUSY * busy +
+      W_UTIL * ((c.gpuUtilization ?? c.cpuUsage) / 100) +
+      W_VRAM * (vramFree === null ? 0 : 1 - vramFree);
+    load[i] = ld;
+    const t = c.tokensPerSecond;
+    const tv = t === null ? 0 : t;
+    tps[i] = tv;
+    const l = c.latencyMs;
+    const lv = l === null ? 0 : l;
+    lat[i] = lv;
+    mark[i] = free ? FREE : 0;
+    if (free) {
+      room++;
+      if (tv > 0) {
+        knownTps++;
+        if (tv > bestTps) bestTps = tv;
+      }
+      if (lv > 0) {
+        knownLat++;
+        if (lv < bestLat) bestLat = lv;
+      }
+      if (ld < lowestLoad) {
+        lowestLoad = ld;
+        lowest = i;
+      }
     }
-    const lat = cs[i].latencyMs;
-    if (lat !== null && lat > 0) {
-      knownLat++;
-      if (lat < bestLat) bestLat = lat;
+    if (l === null) allMeasured = false;
+    else if (allMeasured) {
+      // expectedCompletionMs, term for term (needed only if every node is measured)
+      const service = l ?? 0;
+      const ahead = free ? 0 : active + queued - capacity + 1 + waitingAhead;
+      const time = (ahead > 0 ? (service * ahead) / slots : 0) + service;
+      times[i] = time;
+      if (time < soonest) soonest = time;
     }
   }
+
+  // 2. the pool: the nodes whose mark has every bit of `want`
+  let want = room > 0 ? FREE : 0;
+  if (allMeasured) {
+    const limit = soonest * COMPLETION_TIE;
+    let nearFree = 0;
+    for (let i = 0; i < n; i++) {
+      if (times[i] > limit) continue;
+      mark[i] |= NEAR;
+      if (mark[i] === (NEAR | FREE)) nearFree++;
+    }
+    want = nearFree > 0 ? NEAR | FREE : NEAR;
+  }
+
+  // 3. the same over the pool, where it is not the nodes with a free slot
+  if (want !== FREE) {
+    bestTps = -Infinity;
+    knownTps = 0;
+    bestLat = Infinity;
+    knownLat = 0;
+    lowest = -1;
+    lowestLoad = Infinity;
+    for (let i = 0; i < n; i++) {
+      if ((mark[i] & want) !== want) continue;
+      const tv = tps[i];
+      if (tv > 0) {
+        knownTps++;
+        if (tv > bestTps) bestTps = tv;
+      }
+      const lv = lat[i];
+      if (lv > 0) {
+        knownLat++;
+        if (lv < bestLat) bestLat = lv;
+      }
+      if (load[i] < lowestLoad) {
+        lowestLoad = load[i];
+        lowest = i;
+      }
+    }
+  }
+
+  // 4. the scores, NaN where not computed (never within TIE of the best): outside the pool, and where
+  // the load alone is over `cut`, the full score of the lowest-load node plus TIE. The speed terms
+  // are never negative (no node in the pool beats the pool's best) and adding them never rounds
+  // below the load, so such a node's score is over the best plus TIE; skipping it saves its two
+  // divisions. A NaN cut (the lowest-load node's score NaN) skips nothing.
+  const tpsKnown = knownTps >= 2;
+  const latKnown = knownLat >= 2;
+  const cut = lowest < 0 ? NaN : fullScore(lowest, bestTps, tpsKnown, bestLat, latKnown) + TIE;
   let best = Infinity;
   for (let i = 0; i < n; i++) {
-    if (!inPool[i]) continue;
-    const c = cs[i];
-    const s =
-      loadScore(c) +
-      WEIGHTS.slowness * relativeTo(c.tokensPerSecond, bestTps, knownTps, true) +
-      WEIGHTS.latency * relativeTo(c.latencyMs, bestLat, knownLat, false);
+    if ((mark[i] & want) !== want || load[i] > cut) {
+      scores[i] = NaN;
+      continue;
+    }
+    const s = fullScore(i, bestTps, tpsKnown, bestLat, latKnown);
     scores[i] = s;
     if (s < best) best = s;
   }
-  let chosen: Candidate | undefined;
+
+  // 5. among the scores within TIE of the best, the least recently used, the first on a tie
+  const within = best + TIE;
+  let chosen = -1;
+  let chosenLast = 0;
   for (let i = 0; i < n; i++) {
-    if (inPool[i] && scores[i] <= best + TIE && (!chosen || cs[i].lastSelectedAt < chosen.lastSelectedAt)) {
-      chosen = cs[i];
+    if (scores[i] <= within && (chosen < 0 || cs[i].lastSelectedAt < chosenLast)) {
+      chosen = i;
+      chosenLast = cs[i].lastSelectedAt;
     }
   }
-  return chosen!;
+  // every score NaN (figures a node should never report): the first candidate rather than none
+  return cs[chosen < 0 ? 0 : chosen];
 }
 
 /**
@@ -203,9 +300,8 @@ export class AutoStrategy implements Strategy {
   readonly seesFullNodes = true;
 
   select(candidates: Candidate[], request?: RouteRequest): Candidate {
-    scratch(candidates.length);
-    markPool(candidates, request?.waitingAhead ?? 0);
-    return lowestLoadMarked(candidates);
+    ensureScratch(candidates.length);
+    return decide(candidates, request?.waitingAhead ?? 0);
   }
 
   explain(candidates: Candidate[], request?: RouteRequest): Explanation {

@@ -139,6 +139,34 @@ describe("auto speed terms", () => {
   });
 });
 
+describe("auto: nodes whose load alone rules them out are not scored", () => {
+  // select skips a node whose load is over the lowest-load node's full score plus TIE
+  const auto = new AutoStrategy();
+  // idle but slow: load 0 + slowness 0.2 * 0.9 = 0.18
+  const slowIdle = node("slow-idle", { tokensPerSecond: 10, lastSelectedAt: 5 });
+  // GPU 40 %: load 0.12, fastest: 0.12
+  const fast = node("fast", { gpuUtilization: 40, tokensPerSecond: 100, lastSelectedAt: 5 });
+  // half busy: load 0.5, over 0.18 + TIE; the least recently used, but not a near-equal
+  const busy = node("busy", { active: 2, tokensPerSecond: 100, lastSelectedAt: 0 });
+
+  test("the speed terms can put the lowest-load node behind another", () => {
+    expect(auto.select([slowIdle, fast, busy], req).nodeID).toBe("fast");
+  });
+
+  test("a near-equal of the best with more load than the lowest is still in the least-recently-used draw", () => {
+    // GPU 50 %: load 0.15, within TIE of fast's 0.12, used less recently
+    const older = node("older", { gpuUtilization: 50, tokensPerSecond: 100, lastSelectedAt: 1 });
+    expect(auto.select([slowIdle, fast, busy, older], req).nodeID).toBe("older");
+  });
+
+  test("a NaN in the lowest-load node's figures skips nothing: the others are still ranked", () => {
+    const bad = node("bad", { tokensPerSecond: NaN });
+    const b = node("b", { active: 3, tokensPerSecond: 50, lastSelectedAt: 5 });
+    const c = node("c", { active: 3, gpuUtilization: 50, tokensPerSecond: 50, lastSelectedAt: 0 });
+    expect(auto.select([bad, b, c], req).nodeID).toBe("b");
+  });
+});
+
 describe("auto: soonest expected answer once every node is measured", () => {
   const auto = new AutoStrategy();
   const fast = (id: string, over: Partial<Candidate> = {}) => node(id, { latencyMs: 100, ...over });
