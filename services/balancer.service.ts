@@ -10,11 +10,11 @@ import type { Context, Service, ServiceSchema } from "moleculer";
 import { routerConfig, type RouterConfig } from "../lib/config";
 import { NodeHealth } from "../lib/cluster/node-health";
 import type { NodeTable } from "../lib/cluster/node-table";
-import type { NodeRecord } from "../lib/cluster/types";
 import { apiError, modelNotFound } from "../lib/openai/errors";
 import { WaitQueue } from "../lib/routing/wait-queue";
 import { createStrategy, type Candidate, type RouteRequest, type Strategy } from "../lib/strategies";
 import { busyRatio } from "../lib/strategies/types";
+import { CandidatePools } from "../lib/routing/candidates";
 import { explainRoute } from "../lib/routing/explain";
 import type { Runtime } from "../lib/runtimes/openai-upstream";
 
@@ -45,8 +45,8 @@ interface Vars {
   inflightAtReport: Map<string, number>;
   lastSelected: Map<string, number>;
   latency: Map<string, number>;
-  /** Each node's candidate object, refilled at every decision (see `eligible`). */
-  candidates: Map<string, Candidate>;
+  /** Each model's candidates, kept between decisions. */
+  pools: CandidatePools;
   table(): NodeTable;
   runtimeOf(nodeID: string): Runtime | undefined;
 }
@@ -55,8 +55,6 @@ interface Methods {
   selectNode(params: SelectParams): Promise<Selection>;
   requestFinished(params: Finished): void;
   eligible(model: string, exclude: string[]): Candidate[];
-  candidateFor(n: NodeRecord, model: string, counts: Counts): Candidate;
-  toCandidate(n: NodeRecord, model: string): Candidate;
   pick(p: Pending): Selection | "wait";
   admit(p: Pending, ahead: number): boolean;
 }
@@ -76,50 +74,6 @@ export interface Finished {
   nodeID: string;
   outcome: Outcome;
   ttftMs?: number;
-}
-
-/** This router's counts per node, read once per decision (a service's own properties are slow to look up). */
-interface Counts {
-  inflight: Map<string, number>;
-  atReport: Map<string, number>;
-  latency: Map<string, number>;
-  last: Map<string, number>;
-}
-
-/**
- * What a strategy sees of node `n` for `model`: runs for every candidate of
- * every request, so it fills `into` (the node's own candidate object, kept
- * between decisions) rather than allocating one.
- */
-function candidateOf(n: NodeRecord, model: string, counts: Counts, into?: Candidate): Candidate {
-  const m = n.models.find((x) => x.id === model);
-  // one pass over the GPUs, no arrays
-  let utilSum = 0;
-  let utilCount = 0;
-  let vramTotal = 0;
-  let vramUsed = 0;
-  for (const g of n.gpus) {
-    if (g.utilization !== null) {
-      utilSum += g.utilization;
-      utilCount++;
-    }
-    vramTotal += g.vramTotal;
-    vramUsed += g.vramUsed;
-  }
-  const c = into ?? ({} as Candidate);
-  c.nodeID = n.id;
-  c.machineName = n.machineName;
-  c.capacity = m?.parallel ?? n.capacity;
-  // ours, known now, plus what other routers had there at the last heartbeat
-  c.active = (counts.inflight.get(n.id) ?? 0) + Math.max(0, (m?.active ?? 0) - (counts.atReport.get(n.id) ?? 0));
-  c.queued = m?.queued ?? 0;
-  c.cpuUsage = n.cpu.usage;
-  c.gpuUtilization = utilCount ? utilSum / utilCount : null;
-  c.vramFreeRatio = vramTotal > 0 ? 1 - vramUsed / vramTotal : null;
-  c.tokensPerSecond = n.tokensPerSecond;
-  c.latencyMs = counts.latency.get(n.id) ?? null;
-  c.lastSelectedAt = counts.last.get(n.id) ?? 0;
-  return c;
 }
 
 const BalancerService: ServiceSchema<Settings, Methods, Vars> = {
@@ -176,8 +130,12 @@ const BalancerService: ServiceSchema<Settings, Methods, Vars> = {
     "router.request.finished"(this: This, ctx: Context<Finished>) {
       this.requestFinished(ctx.params);
     },
-    "registry.changed"(this: This, ctx: Context<{ nodeID: string }>) {
-      this.inflightAtReport.set(ctx.params.nodeID, this.inflight.get(ctx.params.nodeID) ?? 0);
+    "registry.changed"(this: This, ctx: Context<{ nodeID: string | null }>) {
+      const { nodeID } = ctx.params;
+      if (nodeID) {
+        this.inflightAtReport.set(nodeID, this.inflight.get(nodeID) ?? 0);
+        this.pools.refresh(nodeID);
+      }
       this.queue.release((p, ahead) => this.admit(p, ahead));
     },
   },
@@ -210,6 +168,7 @@ const BalancerService: ServiceSchema<Settings, Methods, Vars> = {
         const prev = this.latency.get(nodeID);
         this.latency.set(nodeID, prev === undefined ? ttftMs : prev * 0.8 + ttftMs * 0.2);
       }
+      this.pools.refresh(nodeID);
       if (outcome === "ok") this.health.success(nodeID);
       else if (outcome === "node_failed" && this.health.failure(nodeID)) {
         const { failureThreshold, cooldownSecs } = this.settings.router;
@@ -239,51 +198,13 @@ const BalancerService: ServiceSchema<Settings, Methods, Vars> = {
       if (busyRatio(chosen) >= 1) return "wait";
       this.inflight.set(chosen.nodeID, (this.inflight.get(chosen.nodeID) ?? 0) + 1);
       this.lastSelected.set(chosen.nodeID, Date.now());
+      this.pools.refresh(chosen.nodeID);
       return { nodeID: chosen.nodeID, machineName: chosen.machineName, runtime: this.runtimeOf(chosen.nodeID) };
     },
 
-    /**
-     * Candidates for `model`: serving, not excluded, and not benched unless
-     * nothing else is left. One pass over the table; each node's candidate
-     * object is reused from one decision to the next (strategies read them
-     * only while they decide), so a decision over 1,000 nodes does not
-     * allocate 1,000 objects.
-     */
+    /** Candidates for `model` (see CandidatePools): strategies read them only while they decide. */
     eligible(this: This, model: string, exclude: string[]): Candidate[] {
-      const table = this.table();
-      const counts = {
-        inflight: this.inflight,
-        atReport: this.inflightAtReport,
-        latency: this.latency,
-        last: this.lastSelected,
-      };
-      const now = Date.now();
-      const nodes = table.list();
-      if (this.candidates.size > 2 * nodes.length + 64) this.candidates.clear(); // nodes that left
-      const healthy: Candidate[] = [];
-      let benched = 0;
-      for (const n of nodes) {
-        if (!table.serves(n, model) || (exclude.length > 0 && exclude.includes(n.id))) continue;
-        if (this.health.isBenched(n.id, now)) {
-          benched++;
-          continue;
-        }
-        healthy.push(this.candidateFor(n, model, counts));
-      }
-      if (healthy.length > 0 || benched === 0) return healthy;
-      // benched nodes only when nothing else is left
-      const all: Candidate[] = [];
-      for (const n of nodes) {
-        if (table.serves(n, model) && !exclude.includes(n.id)) all.push(this.candidateFor(n, model, counts));
-      }
-      return all;
-    },
-
-    candidateFor(this: This, n: NodeRecord, model: string, counts: Counts): Candidate {
-      let c = this.candidates.get(n.id);
-      if (!c) this.candidates.set(n.id, (c = candidateOf(n, model, counts)));
-      else candidateOf(n, model, counts, c);
-      return c;
+      return this.pools.eligible(model, exclude);
     },
 
     /** For the queue: true when `p` got a node (or a final error) and may go. */
@@ -298,16 +219,6 @@ const BalancerService: ServiceSchema<Settings, Methods, Vars> = {
       }
       return true;
     },
-
-    toCandidate(this: This, n: NodeRecord, model: string): Candidate {
-      const counts = {
-        inflight: this.inflight,
-        atReport: this.inflightAtReport,
-        latency: this.latency,
-        last: this.lastSelected,
-      };
-      return candidateOf(n, model, counts);
-    },
   },
 
   created(this: This) {
@@ -319,14 +230,22 @@ const BalancerService: ServiceSchema<Settings, Methods, Vars> = {
     this.inflightAtReport = new Map();
     this.lastSelected = new Map();
     this.latency = new Map();
-    this.candidates = new Map();
     type Registry = Service & { table?: NodeTable; externals?: Map<string, Runtime> };
     const registry = (): Registry => {
       const r = this.broker.getLocalService("registry") as Registry | undefined;
       if (!r?.table) throw new Error("the balancer needs the registry service in the same process (SERVICES=router)");
       return r;
     };
-    this.table = () => registry().table!;
+    // the registry's table is made in its `created` and kept for its life
+    let table: NodeTable | undefined;
+    this.table = () => (table ??= registry().table!);
+    const counts = {
+      inflight: this.inflight,
+      atReport: this.inflightAtReport,
+      latency: this.latency,
+      last: this.lastSelected,
+    };
+    this.pools = new CandidatePools(() => this.table(), counts, this.health);
     this.runtimeOf = (nodeID) => registry().externals?.get(nodeID);
   },
 };

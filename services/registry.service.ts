@@ -196,9 +196,11 @@ const RegistryService: ServiceSchema<Settings, Methods, Vars> = {
     // Moleculer's endpoints of the nodes changed: the next lookup rebuilds the index
     "$services.changed"(this: This) {
       this.chatEndpoints = null;
+      this.table.touch();
     },
     "$node.disconnected"(this: This, ctx: Context<{ node: { id: string }; unexpected: boolean }>) {
       this.chatEndpoints = null;
+      this.table.touch();
       if (this.table.markOffline(ctx.params.node.id)) {
         this.broker.broadcastLocal("registry.changed", { nodeID: ctx.params.node.id });
         this.logger.warn(`Node ${ctx.params.node.id} is offline (${ctx.params.unexpected ? "lost" : "left"})`);

@@ -6,6 +6,8 @@
 export class NodeHealth {
   private readonly failures = new Map<string, number>();
   private readonly benchedUntil = new Map<string, number>();
+  /** The latest time any node was benched until (a bench lifted early leaves it: `anyBenched` errs to true). */
+  private latestUntil = 0;
 
   constructor(
     private readonly threshold: number,
@@ -23,6 +25,7 @@ export class NodeHealth {
     this.failures.set(nodeID, n);
     if (n >= this.threshold) {
       this.benchedUntil.set(nodeID, now + this.cooldownMs);
+      this.latestUntil = Math.max(this.latestUntil, now + this.cooldownMs);
       this.failures.set(nodeID, this.threshold - 1);
       return true;
     }
@@ -32,6 +35,11 @@ export class NodeHealth {
   isBenched(nodeID: string, now = Date.now()): boolean {
     const until = this.benchedUntil.get(nodeID);
     return until !== undefined && now < until;
+  }
+
+  /** False when no node is benched at `now` (may say true when none is: ask `isBenched` per node). */
+  anyBenched(now = Date.now()): boolean {
+    return now < this.latestUntil && this.benchedUntil.size > 0;
   }
 
   benched(now = Date.now()): string[] {

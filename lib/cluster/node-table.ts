@@ -45,6 +45,13 @@ function recordOf(hb: Heartbeat, status: NodeRecord["status"], registeredAt: str
   return rec;
 }
 
+/** The same model IDs in the same order. */
+function sameModels(a: Heartbeat["models"], b: Heartbeat["models"]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i].id !== b[i].id) return false;
+  return true;
+}
+
 export class NodeTable {
   private readonly nodes = new Map<string, NodeRecord>();
   /** Node IDs in ID order, kept until a node is added or removed (heartbeats only replace records). */
@@ -53,6 +60,21 @@ export class NodeTable {
   private readonly settings = new Map<string, NodeSettings>();
   /** Each node's recent samples, for the dashboard's charts. */
   readonly metrics = new MetricHistory();
+  private shape = 0;
+
+  /**
+   * Goes up whenever which nodes serve which model may have changed: a node
+   * added or removed, a status, a model list or settings changed, or
+   * `touch()` (reachability). A heartbeat that only updates figures leaves it.
+   */
+  get version(): number {
+    return this.shape;
+  }
+
+  /** Whether nodes are reachable may have changed (the transporter's view of the services). */
+  touch(): void {
+    this.shape++;
+  }
 
   /**
    * @param reachable whether requests can be sent to a node now. A heartbeat
@@ -71,6 +93,7 @@ export class NodeTable {
   setSettings(nodeID: string, s: NodeSettings | null): void {
     if (s) this.settings.set(nodeID, s);
     else this.settings.delete(nodeID);
+    this.shape++;
   }
 
   /** Every node's settings that differ from the defaults (set by an operator). */
@@ -83,6 +106,7 @@ export class NodeTable {
     this.settings.delete(nodeID);
     this.metrics.remove(nodeID);
     this.order = null;
+    this.shape++;
     return this.nodes.delete(nodeID);
   }
 
@@ -93,6 +117,7 @@ export class NodeTable {
     const status = hb.initializing ? "initializing" : "online";
     const rec = recordOf(hb, status, prev?.registeredAt ?? new Date(now).toISOString(), new Date(now).toISOString());
     this.nodes.set(hb.nodeID, rec);
+    if (!prev || prev.status !== status || !sameModels(prev.models, hb.models)) this.shape++;
     this.metrics.add(hb.nodeID, sampleOf(rec, now));
     for (const m of hb.models) {
       if (!this.modelFirstSeen.has(m.id)) this.modelFirstSeen.set(m.id, Math.floor(now / 1000));
@@ -107,6 +132,7 @@ export class NodeTable {
     n.status = "offline";
     n.active = 0;
     n.queued = 0;
+    this.shape++;
     return true;
   }
 
