@@ -96,12 +96,18 @@ export const openAISse: SseFormat = {
   error: (err) => `data: ${JSON.stringify(toOpenAIError(err).body)}\n\ndata: [DONE]\n\n`,
 };
 
+/** How many chunks of a stream are written one by one before writes are corked. */
+const UNCORKED_CHUNKS = 2;
+
 /**
  * Relays an opened stream of OpenAI chunks as Server-Sent Events in `format`
  * (OpenAI's unless told). A break after the first chunk (node lost, idle too
- * long) ends the stream with an error event; it never hangs. Chunks that are
- * ready together leave in one write (the response is corked until the next
- * tick), so a burst of tokens costs one syscall, not one per token.
+ * long) ends the stream with an error event; it never hangs. The first
+ * chunks leave at once, each in its own write (a role chunk, then the first
+ * token: what time to first token measures, even when the upstream's whole
+ * answer arrived in one read). Later chunks that are ready together leave in
+ * one write (the response is corked until the next tick), so a burst of
+ * tokens costs one syscall, not one per token.
  */
 export async function relaySse(
   res: ServerResponse,
@@ -120,6 +126,7 @@ export async function relaySse(
     : undefined;
   const nextChunk = source ? () => (watchdog!.refresh(), it.next()) : () => nextWithin(it, idleMs);
   let corked = false;
+  let sent = 0;
   const uncork = () => {
     corked = false;
     res.uncork();
@@ -130,7 +137,7 @@ export async function relaySse(
       if (res.destroyed) break;
       const text = observe(next.value) ? format.chunk(next.value) : "";
       if (text) {
-        if (!corked) {
+        if (sent++ >= UNCORKED_CHUNKS && !corked) {
           corked = true;
           res.cork();
           process.nextTick(uncork);

@@ -181,28 +181,63 @@ export async function callUpstream(
   return sseToChunks(rt, res);
 }
 
+/**
+ * The first events of a stream go on as soon as they are parsed; the rest of
+ * the read they came in waits for the next turn of the event loop. A runtime
+ * that sends its whole answer in one read would otherwise have every event of
+ * it parsed before the client sees the first token.
+ */
+const EARLY_EVENTS = 2;
+
 function sseToChunks(rt: Runtime, res: http.IncomingMessage): Readable {
   const out = new PassThrough({ objectMode: true });
+  const take = (data: string) => {
+    if (out.destroyed || out.writableEnded) return;
+    if (data === "[DONE]") {
+      out.end();
+      return;
+    }
+    try {
+      const chunk = JSON.parse(data) as { error?: { message?: string } };
+      if (chunk.error)
+        out.destroy(apiError(502, `${rt.id}: ${chunk.error.message ?? "stream error"}`, "upstream_error"));
+      else if (!out.write(chunk)) res.pause();
+    } catch {
+      out.destroy(apiError(502, `${rt.id} sent an event that is not JSON.`, "upstream_error"));
+    }
+  };
+  let early = EARLY_EVENTS;
+  /** The early events are taken: the rest of this read waits. */
+  let deferRest = false;
+  let later: string[] = [];
+  let scheduled: NodeJS.Immediate | null = null;
+  const takeLater = () => {
+    scheduled = null;
+    const batch = later;
+    later = [];
+    for (const data of batch) take(data);
+  };
   const parser = createParser({
     onEvent(event) {
-      if (out.destroyed || out.writableEnded) return;
-      if (event.data === "[DONE]") {
-        out.end();
+      if (later.length === 0 && !deferRest) {
+        take(event.data);
+        if (early > 0 && --early === 0) deferRest = true;
         return;
       }
-      try {
-        const chunk = JSON.parse(event.data) as { error?: { message?: string } };
-        if (chunk.error)
-          out.destroy(apiError(502, `${rt.id}: ${chunk.error.message ?? "stream error"}`, "upstream_error"));
-        else if (!out.write(chunk)) res.pause();
-      } catch {
-        out.destroy(apiError(502, `${rt.id} sent an event that is not JSON.`, "upstream_error"));
-      }
+      later.push(event.data);
+      scheduled ??= setImmediate(takeLater);
     },
   });
   res.setEncoding("utf8");
-  res.on("data", (text: string) => parser.feed(text));
+  res.on("data", (text: string) => {
+    deferRest = false;
+    parser.feed(text);
+  });
   res.on("end", () => {
+    if (scheduled) {
+      clearImmediate(scheduled);
+      takeLater();
+    }
     if (!out.writableEnded) out.end();
   });
   const broken = (err?: Error) =>
