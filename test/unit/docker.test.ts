@@ -1,8 +1,9 @@
 /**
  * The images and compose files in docker/, checked by reading them (no Docker
  * engine runs here): compose files parsed with `yaml`, Dockerfiles with a
- * small instruction parser. Where the Docker Compose plugin is installed,
- * each compose file's test also runs `docker compose config` on it.
+ * small instruction parser. Where a Compose is installed (the plugin, or
+ * Debian's docker-compose 1.29, which .ci/run installs), each compose file's
+ * test also runs its `config` check on it.
  */
 import fs from "node:fs";
 import path from "node:path";
@@ -188,15 +189,37 @@ function checkCluster(file: string, compose: ComposeFile, gpu: boolean): string[
   return problems;
 }
 
-const composeAvailable = spawnSync("docker", ["compose", "version"], { encoding: "utf8" }).status === 0;
+/**
+ * A Compose that can check the files: the Docker Compose plugin (`docker
+ * compose`), else the Debian package's docker-compose 1.29 (`.ci/run`
+ * installs it), which predates the top-level `name`.
+ */
+const composeTool: "plugin" | "v1" | null =
+  spawnSync("docker", ["compose", "version"], { encoding: "utf8" }).status === 0
+    ? "plugin"
+    : spawnSync("docker-compose", ["version"], { encoding: "utf8" }).status === 0
+      ? "v1"
+      : null;
 
 /** `docker compose config` on the file, with stand-in values for the secrets it requires. */
 function composeConfig(file: string): { status: number | null; output: string } {
-  const r = spawnSync("docker", ["compose", "-f", path.join(DOCKER, file), "config", "--quiet"], {
-    encoding: "utf8",
-    env: { ...process.env, NATS_PASSWORD: "test-nats-password", MONGO_PASSWORD: "test-mongo-password" },
-  });
-  return { status: r.status, output: `${r.stdout}${r.stderr}` };
+  const env = { ...process.env, NATS_PASSWORD: "test-nats-password", MONGO_PASSWORD: "test-mongo-password" };
+  if (composeTool === "plugin") {
+    const r = spawnSync("docker", ["compose", "-f", path.join(DOCKER, file), "config", "--quiet"], {
+      encoding: "utf8",
+      env,
+    });
+    return { status: r.status, output: `${r.stdout}${r.stderr}` };
+  }
+  // docker-compose 1.29: the same file without the project `name` (a copy beside it: paths stay relative to docker/)
+  const copy = path.join(DOCKER, `.v1-check-${file}`);
+  fs.writeFileSync(copy, fs.readFileSync(path.join(DOCKER, file), "utf8").replace(/^name:.*$/m, ""));
+  try {
+    const r = spawnSync("docker-compose", ["-f", copy, "config", "--quiet"], { encoding: "utf8", env });
+    return { status: r.status, output: `${r.stdout}${r.stderr}` };
+  } finally {
+    fs.rmSync(copy, { force: true });
+  }
 }
 
 const COMPOSE_FILES: { file: string; services: Record<string, string>; cluster: boolean; gpu: boolean }[] = [
@@ -245,7 +268,7 @@ describe("docker compose files", () => {
     }
     expect(problems).toEqual([]);
 
-    if (composeAvailable) {
+    if (composeTool) {
       const r = composeConfig(file);
       expect(r.status === 0 ? "docker compose config: ok" : r.output).toBe("docker compose config: ok");
     }
