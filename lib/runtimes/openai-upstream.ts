@@ -4,10 +4,10 @@
  * completion and embedding calls whose streams come back as the same
  * object-mode chunk streams an inference node returns.
  */
-import http from "node:http";
-import https from "node:https";
 import { PassThrough, type Readable } from "node:stream";
+import { StringDecoder } from "node:string_decoder";
 import { createParser } from "eventsource-parser";
+import { Agent, errors as undiciErrors, type Dispatcher } from "undici";
 import type { ChatJob, CompletionJob, EmbeddingJob } from "../inference/types";
 import { apiError } from "../openai/errors";
 
@@ -25,23 +25,24 @@ const PATHS: Record<UpstreamKind, string> = {
   embeddings: "/embeddings",
 };
 
-/**
- * node:http with keep-alive pools rather than fetch: on the hot path fetch's
- * WHATWG streams and per-request objects cost more CPU than the proxying
- * itself (bench/RESULTS.md, gateway overhead against peers).
- */
-const AGENTS = {
-  "http:": new http.Agent({ keepAlive: true, maxSockets: 1024, maxFreeSockets: 256, scheduling: "lifo" }),
-  "https:": new https.Agent({ keepAlive: true, maxSockets: 1024, maxFreeSockets: 256, scheduling: "lifo" }),
-};
 /** No byte from the runtime for this long (headers or body): the call fails (fetch's default was 300 s). */
 const SOCKET_IDLE_MS = 300_000;
 
+/**
+ * undici's client with keep-alive pools per runtime, rather than fetch or
+ * node:http: on the hot path fetch's WHATWG streams cost more CPU than the
+ * proxying itself, and node:http's client about twice undici's per call
+ * (bench/RESULTS.md, gateway overhead against peers).
+ */
+const AGENT = new Agent({
+  connections: 1024,
+  headersTimeout: SOCKET_IDLE_MS,
+  bodyTimeout: SOCKET_IDLE_MS,
+  keepAliveTimeout: 30_000,
+});
+
 interface Target {
-  mod: typeof http | typeof https;
-  agent: http.Agent;
-  hostname: string;
-  port: string;
+  origin: string;
   prefix: string;
 }
 
@@ -52,14 +53,7 @@ function targetOf(rt: Runtime): Target {
   let t = targets.get(rt.baseUrl);
   if (!t) {
     const u = new URL(rt.baseUrl);
-    const https_ = u.protocol === "https:";
-    t = {
-      mod: https_ ? https : http,
-      agent: AGENTS[https_ ? "https:" : "http:"],
-      hostname: u.hostname.replace(/^\[|\]$/g, ""),
-      port: u.port,
-      prefix: u.pathname.replace(/\/+$/, "") + u.search,
-    };
+    t = { origin: u.origin, prefix: u.pathname.replace(/\/+$/, "") + u.search };
     if (targets.size > 1000) targets.clear();
     targets.set(rt.baseUrl, t);
   }
@@ -70,50 +64,40 @@ function targetOf(rt: Runtime): Target {
 function unreachable(rt: Runtime, err: Error, signal?: AbortSignal): Error {
   const reason = signal?.reason as Error | undefined;
   if (err.name === "AbortError" && reason?.name !== "TimeoutError") return err;
-  const why = reason?.name === "TimeoutError" ? "it did not answer in time" : err.message;
+  const why =
+    reason?.name === "TimeoutError" ||
+    err instanceof undiciErrors.HeadersTimeoutError ||
+    err instanceof undiciErrors.BodyTimeoutError
+      ? "it did not answer in time"
+      : err.message;
   return apiError(502, `The runtime ${rt.id} could not be reached: ${why}`, "upstream_unreachable");
 }
 
-function readAll(res: http.IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const parts: Buffer[] = [];
-    res.on("data", (b: Buffer) => parts.push(b));
-    res.once("end", () => resolve(Buffer.concat(parts).toString("utf8")));
-    res.once("error", reject);
-    res.once("aborted", () => reject(new Error("the answer was cut off")));
-  });
-}
+type Body = Dispatcher.ResponseData["body"];
 
 /** One HTTP call; a 2xx response comes back unread, anything else as an OpenAI error. */
-function send(rt: Runtime, method: string, path: string, body: string | null, signal: AbortSignal, retry = true) {
+async function send(rt: Runtime, method: "GET" | "POST", path: string, body: string | null, signal: AbortSignal) {
   const t = targetOf(rt);
-  const headers: Record<string, string | number> = { accept: "application/json, text/event-stream" };
-  if (body !== null) {
-    headers["content-type"] = "application/json";
-    headers["content-length"] = Buffer.byteLength(body);
-  }
+  const headers: Record<string, string> = { accept: "application/json, text/event-stream" };
+  if (body !== null) headers["content-type"] = "application/json";
   if (rt.apiKey) headers.authorization = `Bearer ${rt.apiKey}`;
-  return new Promise<http.IncomingMessage>((resolve, reject) => {
-    const req = t.mod.request(
-      { method, hostname: t.hostname, port: t.port, path: t.prefix + path, headers, agent: t.agent, signal },
-      resolve,
-    );
-    req.setTimeout(SOCKET_IDLE_MS, () => req.destroy(new Error(`no answer for ${SOCKET_IDLE_MS / 1000} s`)));
-    req.once("error", (err: Error & { code?: string }) => {
-      // a kept-alive connection the runtime closed meanwhile: once more on a fresh one
-      if (retry && req.reusedSocket && err.code === "ECONNRESET" && !signal.aborted) {
-        send(rt, method, path, body, signal, false).then(resolve, reject);
-      } else reject(unreachable(rt, err, signal));
+  const options = { origin: t.origin, path: t.prefix + path, method, headers, body, signal };
+  try {
+    return await AGENT.request(options);
+  } catch (err) {
+    // a kept-alive connection the runtime closed meanwhile: once more on a fresh one
+    if (!(err instanceof undiciErrors.SocketError) || signal.aborted) throw unreachable(rt, err as Error, signal);
+    return AGENT.request(options).catch((e: Error) => {
+      throw unreachable(rt, e, signal);
     });
-    req.end(body ?? undefined);
-  });
+  }
 }
 
-async function request(rt: Runtime, method: string, path: string, body: string | null, signal: AbortSignal) {
+async function request(rt: Runtime, method: "GET" | "POST", path: string, body: string | null, signal: AbortSignal) {
   const res = await send(rt, method, path, body, signal);
-  const status = res.statusCode ?? 502;
-  if (status >= 200 && status < 300) return res;
-  const text = await readAll(res).catch(() => "");
+  const status = res.statusCode;
+  if (status >= 200 && status < 300) return res.body;
+  const text = await res.body.text().catch(() => "");
   let message = `The runtime ${rt.id} answered ${status}.`;
   try {
     const parsed = JSON.parse(text) as { error?: { message?: string } | string };
@@ -125,8 +109,8 @@ async function request(rt: Runtime, method: string, path: string, body: string |
   throw apiError(status >= 400 && status < 600 ? status : 502, message, "upstream_error");
 }
 
-async function readJson(rt: Runtime, res: http.IncomingMessage, signal: AbortSignal): Promise<unknown> {
-  const text = await readAll(res).catch((err: Error) => {
+async function readJson(rt: Runtime, res: Body, signal: AbortSignal): Promise<unknown> {
+  const text = await res.text().catch((err: Error) => {
     throw unreachable(rt, err, signal);
   });
   try {
@@ -189,7 +173,7 @@ export async function callUpstream(
  */
 const EARLY_EVENTS = 2;
 
-function sseToChunks(rt: Runtime, res: http.IncomingMessage): Readable {
+function sseToChunks(rt: Runtime, res: Body): Readable {
   const out = new PassThrough({ objectMode: true });
   const take = (data: string) => {
     if (out.destroyed || out.writableEnded) return;
@@ -228,10 +212,11 @@ function sseToChunks(rt: Runtime, res: http.IncomingMessage): Readable {
       scheduled ??= setImmediate(takeLater);
     },
   });
-  res.setEncoding("utf8");
-  res.on("data", (text: string) => {
+  // undici's body gives Buffers whatever its encoding is set to; a decoder keeps characters split across reads whole
+  const utf8 = new StringDecoder("utf8");
+  res.on("data", (bytes: Buffer) => {
     deferRest = false;
-    parser.feed(text);
+    parser.feed(utf8.write(bytes));
   });
   res.on("end", () => {
     if (scheduled) {
@@ -243,7 +228,6 @@ function sseToChunks(rt: Runtime, res: http.IncomingMessage): Readable {
   const broken = (err?: Error) =>
     out.destroy(apiError(502, `${rt.id}: ${err?.message ?? "the stream was cut off"}`, "upstream_error"));
   res.on("error", broken);
-  res.on("aborted", () => broken());
   out.on("drain", () => res.resume());
   out.on("close", () => {
     // ended by [DONE]: read what is left so the connection goes back to the pool; abandoned: close it
