@@ -1,26 +1,6 @@
 import { NodeTable } from "../../lib/cluster/node-table";
-import type { Heartbeat } from "../../lib/cluster/types";
 import { nodeView } from "../../lib/cluster/node-view";
-
-function hb(nodeID: string, models: string[], over: Partial<Heartbeat> = {}): Heartbeat {
-  return {
-    nodeID,
-    machineName: `host-${nodeID}`,
-    engine: "llama.cpp",
-    initializing: false,
-    models: models.map((id) => ({ id, contextSize: 2048, parallel: 4, sizeBytes: 100, active: 0, queued: 0 })),
-    active: 0,
-    queued: 0,
-    capacity: 4,
-    cpu: { usage: 10, cores: 8 },
-    memory: { used: 1, total: 4 },
-    gpuBackend: false,
-    gpus: [],
-    tokensPerSecond: 0,
-    sentAt: 0,
-    ...over,
-  };
-}
+import { heartbeat as hb } from "../helpers/candidates";
 
 describe("NodeTable", () => {
   test("a heartbeat adds a node; initializing nodes do not serve", () => {
