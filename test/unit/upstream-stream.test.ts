@@ -16,6 +16,13 @@ const chunk = (i: number) => ({
 });
 const event = (i: number) => `data: ${JSON.stringify(chunk(i))}\n\n`;
 
+/** Closes `server` with its kept-alive connections. */
+const closed = (server: http.Server) =>
+  new Promise<void>((r) => {
+    server.close(() => r());
+    server.closeAllConnections();
+  });
+
 /** A runtime answering every stream with `parts` written one after another (each part one write). */
 async function runtime(
   parts: string[],
@@ -36,11 +43,7 @@ async function runtime(
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}/v1`,
-    close: () =>
-      new Promise<void>((r) => {
-        server.close(() => r());
-        server.closeAllConnections();
-      }),
+    close: () => closed(server),
   };
 }
 
@@ -140,10 +143,7 @@ describe("a runtime's kept-alive connections", () => {
       }
       expect(dropped).toBe(1);
     } finally {
-      await new Promise<void>((r) => {
-        server.close(() => r());
-        server.closeAllConnections();
-      });
+      await closed(server);
     }
   });
 
