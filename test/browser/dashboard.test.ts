@@ -219,7 +219,8 @@ describe("the dashboard in Chromium", () => {
     await page.goto(`${router.url}/dashboard/#/playground`);
     await page.locator(`select[name=model] option[value="${MODEL}"]`).waitFor({ state: "attached" });
     await page.getByLabel("Model").selectOption(MODEL);
-    await page.getByLabel("Max tokens").fill("24");
+    // long enough that the answer cannot arrive in one read while the page is busy
+    await page.getByLabel("Max tokens").fill("400");
     // count the distinct texts the answer goes through while it streams
     await page.getByLabel("Message").fill("Hello from the playground");
     // (a script string: the test's TypeScript has no DOM types)
@@ -384,17 +385,18 @@ describe("the dashboard in Chromium", () => {
 
   test("the session ends when its token expires", async () => {
     const me = (await api("GET", "/api/auth/me")).body as { id: string };
-    // a login token of the admin that lives 4 s, put where the login page would put it
-    const { token: shortLived } = signToken({ id: me.id, username: "admin", role: "admin" }, JWT_SECRET, 4);
+    // a login token of the admin that lives 8 s (long enough for the page to load on a busy machine), put
+    // where the login page would put it
+    const { token: shortLived } = signToken({ id: me.id, username: "admin", role: "admin" }, JWT_SECRET, 8);
     const context = await browser.newContext();
     await context.addInitScript(`sessionStorage.setItem("llm-router-token", ${JSON.stringify(shortLived)})`);
     const p = await context.newPage();
     await p.goto(`${router.url}/dashboard/#/overview`);
     await p.getByRole("heading", { name: "Overview" }).waitFor();
-    await p.getByRole("alert").filter({ hasText: "Your session has expired" }).waitFor({ timeout: 15_000 });
+    await p.getByRole("alert").filter({ hasText: "Your session has expired" }).waitFor({ timeout: 30_000 });
     await p.getByRole("button", { name: "Log in" }).waitFor();
     await context.close();
-  }, 30_000);
+  }, 60_000);
 
   test("logging out returns to the login page and drops the token", async () => {
     await page.goto(`${router.url}/dashboard/#/overview`);

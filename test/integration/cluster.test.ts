@@ -137,13 +137,12 @@ describe("router + two inference nodes over NATS", () => {
     await waitFor(async () => (await listNodes()).find((n) => n.id === nodeID)?.active_requests === 1, {
       what: "the node to report the request active",
     });
-    const started = Date.now();
     ac.abort();
+    // well before the 12k tokens could be done (~20 s here)
     await waitFor(async () => (await listNodes()).find((n) => n.id === nodeID)?.active_requests === 0, {
-      timeoutMs: 5_000,
+      timeoutMs: 10_000,
       what: "the node to stop generating",
     });
-    expect(Date.now() - started).toBeLessThan(5_000);
     expect(nodes[nodeID].output).not.toMatch(/Unhandled|TypeError/);
   });
 
@@ -209,7 +208,8 @@ describe("router + two inference nodes over NATS", () => {
 
   test("disconnect: the node finishes its stream and leaves (exit 0); with no node left the router answers 503", async () => {
     expect((await admin("POST", "/ghost/disconnect")).status).toBe(404);
-    const running = await chat({ stream: true, max_tokens: 200 });
+    // long enough (seconds) to be still running when the disconnect reaches the node on a busy machine
+    const running = await chat({ stream: true, max_tokens: 3000 });
     expect(running.headers.get("x-router-node")).toBe("node-b");
     const asked = await admin("POST", "/node-b/disconnect");
     expect(asked.status).toBe(200);

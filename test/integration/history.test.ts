@@ -72,6 +72,12 @@ const waitForRecords = (n: number) =>
 /** The records the seeded requests made, by name. */
 const seeded: Record<string, Rec> = {};
 
+/** Until the clock is past the millisecond it reads now. */
+async function nextMs(): Promise<void> {
+  const now = Date.now();
+  while (Date.now() <= now) await new Promise((r) => setImmediate(r));
+}
+
 beforeAll(async () => {
   const models = tempDir("history-models");
   writeModel(models, "m-a");
@@ -87,12 +93,14 @@ beforeAll(async () => {
   key = await createKey(router.url);
   token = await login(router.url);
 
-  // six requests of every kind, sent one after another so their order is known
+  // six requests of every kind, sent one after another, each in a later millisecond than the one before
+  // (records are listed by start time, to the ms): their order is known
   const sent: Array<[string, Response]> = [];
   sent.push([
     "tricky",
     await post("/v1/chat/completions", { model: "m-a", messages: [{ role: "user", content: TRICKY }], max_tokens: 4 }),
   ]);
+  await nextMs();
   sent.push([
     "stream",
     await post("/v1/chat/completions", {
@@ -102,15 +110,19 @@ beforeAll(async () => {
       stream: true,
     }),
   ]);
+  await nextMs();
   sent.push([
     "needle",
     await post("/v1/completions", { model: "m-a", prompt: "find the Needle-42 here", max_tokens: 3 }),
   ]);
+  await nextMs();
   sent.push([
     "ghost",
     await post("/v1/chat/completions", { model: "ghost", messages: [{ role: "user", content: "x" }] }),
   ]);
+  await nextMs();
   sent.push(["embed", await post("/v1/embeddings", { model: "m-b", input: "vectors" })]);
+  await nextMs();
   sent.push([
     "legacy",
     await post("/api/generate", { model: "m-a", prompt: "legacy" }, { "x-forwarded-for": "203.0.113.7" }),

@@ -45,7 +45,7 @@ beforeAll(async () => {
     ...cluster,
     SERVICES: "router",
     NODEID: "router-r",
-    LLM_ROUTER_REQUEST_TIMEOUT: "1",
+    LLM_ROUTER_REQUEST_TIMEOUT: "2",
     LLM_ROUTER_NODE_FAILURE_THRESHOLD: "2",
     LLM_ROUTER_NODE_COOLDOWN_SECS: "3",
     LLM_ROUTER_NODE_TIMEOUT: "60",

@@ -6,6 +6,7 @@ import { anthropic } from "../../lib/providers/anthropic";
 import * as ingress from "../../lib/providers/anthropic-ingress";
 import type { OpenAIChatCompletion, OpenAIChatRequest, OpenAIChunk, SseEvent } from "../../lib/providers/types";
 import { ProviderError } from "../../lib/providers/types";
+import { waitFor } from "../helpers/wait";
 import { ANTHROPIC_TEST_KEY, anthropicFixture, startAnthropicStandIn } from "../helpers/standins/anthropic";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -582,7 +583,7 @@ describe("the Anthropic stand-in", () => {
     const res = await post({ stream: true, messages: [user("SLOW please")] }, undefined, ac.signal);
     await res.body!.getReader().read();
     ac.abort();
-    for (let i = 0; i < 50 && standIn.closedEarly === before; i++) await new Promise((r) => setTimeout(r, 20));
+    await waitFor(() => standIn.closedEarly !== before, { what: "the upstream stream closed" });
     expect(standIn.closedEarly).toBe(before + 1);
   });
 });

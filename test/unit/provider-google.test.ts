@@ -4,6 +4,7 @@ import { createParser } from "eventsource-parser";
 import { google } from "../../lib/providers/google";
 import type { OpenAIChatRequest, OpenAIChunk, OpenAIMessage, SseEvent } from "../../lib/providers/types";
 import { ProviderError } from "../../lib/providers/types";
+import { waitFor } from "../helpers/wait";
 import { GOOGLE_TEST_KEY, googleFixture, startGoogleStandIn, type StandIn } from "../helpers/standins/google";
 
 const cfg = { apiKey: "secret-key", baseUrl: "https://generativelanguage.googleapis.com/v1beta" };
@@ -495,7 +496,7 @@ describe("google stand-in", () => {
     while (!got.includes("tick 1 ")) got += Buffer.from((await reader.read()).value!).toString("utf8");
     ac.abort();
     await reader.cancel().catch(() => undefined);
-    for (let i = 0; i < 50 && s.closedEarly === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    await waitFor(() => s.closedEarly !== 0, { what: "the upstream stream closed" });
     expect(s.closedEarly).toBe(1);
   });
 });
