@@ -117,13 +117,17 @@ export function freePort(): Promise<number> {
 }
 
 /** Starts a private nats-server (on a free port unless one is given). */
+/**
+ * A private nats-server on `port`, or (without one) on a port it picks itself
+ * and prints: no window between finding a free port and binding it.
+ */
 export async function startNats(port?: number): Promise<{ proc: Proc; url: string }> {
-  port ??= await freePort();
   const bin = fs.existsSync("/usr/sbin/nats-server") ? "/usr/sbin/nats-server" : "nats-server";
-  const child = spawn(bin, ["-a", "127.0.0.1", "-p", String(port)], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(bin, ["-a", "127.0.0.1", "-p", String(port ?? -1)], { stdio: ["ignore", "pipe", "pipe"] });
   const proc = new Proc("nats-server", child);
+  const m = await proc.waitForOutput(/Listening for client connections on 127\.0\.0\.1:(\d+)/, 15_000);
   await proc.waitForOutput(/Server is ready/, 15_000);
-  return { proc, url: `nats://127.0.0.1:${port}` };
+  return { proc, url: `nats://127.0.0.1:${m[1]}` };
 }
 
 export function tempDir(prefix: string): string {
