@@ -6,22 +6,48 @@
  *
  *   npm run bench:router-direct
  *   ROUNDS=3 LOAD_ARGS="--duration 5" npm run bench:router-direct
- *   ROUTER_PROCESSES=2 npm run bench:router-direct    # LLM_ROUTER_PROCESSES for the router
+ *   ROUTER_PROCESSES=2 npm run bench:router-direct    # also a router on 2 processes, side by side
  *
  * Env: ROUNDS (2), LOAD_ARGS (more load.mjs options; default a 5 s window and
  * 1000 sequential requests), BENCH_PEERS (the harness dir), PARALLEL (the
  * runtime's slot count at the router, default 64), PROFILE=1 (router runs
- * with --cpu-prof), ROUTER_PROCESSES, ROUTER_ENV (space-separated NAME=VALUE
+ * with --cpu-prof), ROUTER_PROCESSES (N > 1: a second router target,
+ * `routerNp`, with LLM_ROUTER_PROCESSES=N), ROUTER_ENV (space-separated NAME=VALUE
  * pairs for the router, e.g. "LLM_ROUTER_HISTORY_ENABLED=false").
  */
 import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { Proc, createKey, freePort, login, startRouter, tempDir } from "../test/helpers/procs";
+import { waitFor } from "../test/helpers/wait";
 
 const HARNESS = process.env.BENCH_PEERS ?? "/work/shared/bench-peers";
 const PROFILE = process.env.PROFILE === "1";
 const PARALLEL = Number(process.env.PARALLEL ?? 64);
+
+interface Target {
+  name: string;
+  router: { proc: Proc; url: string };
+  processes: number;
+}
+
+/** Waits for every process of the router to listen, makes a key and registers the upstream; returns the key. */
+async function prepare(t: Target, upstream: string): Promise<string> {
+  // each process logs it; then the load's connections are spread over all of them
+  await waitFor(() => (t.router.proc.output.match(/LLM Router listening on/g) ?? []).length >= t.processes, {
+    timeoutMs: 60_000,
+    what: `${t.processes} processes of ${t.name} listening`,
+  });
+  const key = await createKey(t.router.url, { name: "bench" });
+  const admin = await login(t.router.url);
+  const reg = await fetch(`${t.router.url}/api/nodes`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${admin}` },
+    body: JSON.stringify({ base_url: upstream, name: "fake-upstream", parallel: PARALLEL }),
+  });
+  if (reg.status !== 201) throw new Error(`registering the upstream at ${t.name}: ${reg.status} ${await reg.text()}`);
+  return key;
+}
 
 async function main() {
   const port = await freePort();
@@ -33,47 +59,39 @@ async function main() {
     }),
   );
   const profDir = tempDir("router-direct-prof");
-  const env: Record<string, string> = { SERVICES: "router", NODEID: "bench-router", LOGLEVEL: "warn" };
-  if (process.env.ROUTER_PROCESSES) env.LLM_ROUTER_PROCESSES = process.env.ROUTER_PROCESSES;
+  const env: Record<string, string> = { SERVICES: "router", NODEID: "bench-router", LOGLEVEL: "info" };
   // e.g. ROUTER_ENV="LLM_ROUTER_HISTORY_ENABLED=false" to see what a part costs
   for (const pair of (process.env.ROUTER_ENV ?? "").split(/\s+/).filter(Boolean)) {
     const eq = pair.indexOf("=");
     env[pair.slice(0, eq)] = pair.slice(eq + 1);
   }
-  const router = await startRouter("router", { ...env, LOGLEVEL: "info" }, [
+  const nodeArgs = [
     ...(PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${profDir}`] : []),
     ...(process.env.ROUTER_NODE_ARGS ?? "").split(/\s+/).filter(Boolean),
-  ]);
+  ];
+  const targets: Target[] = [{ name: "router", router: await startRouter("router", env, nodeArgs), processes: 1 }];
+  // ROUTER_PROCESSES=N: a second router on N processes, side by side with the first in the same rounds
+  const processes = Number(process.env.ROUTER_PROCESSES ?? 1);
+  if (processes > 1) {
+    const name = `router${processes}p`;
+    const many = { ...env, NODEID: `bench-${name}`, LLM_ROUTER_PROCESSES: String(processes) };
+    targets.push({ name, router: await startRouter(name, many, nodeArgs), processes });
+  }
   try {
-    const key = await createKey(router.url, { name: "bench" });
-    const admin = await login(router.url);
-    const reg = await fetch(`${router.url}/api/nodes`, {
-      method: "POST",
-      headers: { "content-type": "application/json", authorization: `Bearer ${admin}` },
-      body: JSON.stringify({ base_url: `http://127.0.0.1:${port}/v1`, name: "fake-upstream", parallel: PARALLEL }),
-    });
-    if (reg.status !== 201) throw new Error(`registering the upstream: ${reg.status} ${await reg.text()}`);
-    const args = [
-      path.join(HARNESS, "load.mjs"),
-      "--target",
-      `direct=http://127.0.0.1:${port}/v1`,
-      "--target",
-      `router=${router.url}/v1`,
-      "--header",
-      `router=${JSON.stringify({ authorization: `Bearer ${key}` })}`,
-      "--pid",
-      `router=${router.proc.child.pid}`,
-      "--rounds",
-      process.env.ROUNDS ?? "2",
-      "--out",
-      path.join(profDir, "results.json"),
-      ...(process.env.LOAD_ARGS ?? "--duration 5 --seq 1000").split(/\s+/).filter(Boolean),
-    ];
+    const args = [path.join(HARNESS, "load.mjs"), "--target", `direct=http://127.0.0.1:${port}/v1`];
+    for (const t of targets) {
+      const key = await prepare(t, `http://127.0.0.1:${port}/v1`);
+      args.push("--target", `${t.name}=${t.router.url}/v1`);
+      args.push("--header", `${t.name}=${JSON.stringify({ authorization: `Bearer ${key}` })}`);
+      args.push("--pid", `${t.name}=${t.router.proc.child.pid}`);
+    }
+    args.push("--rounds", process.env.ROUNDS ?? "2", "--out", path.join(profDir, "results.json"));
+    args.push(...(process.env.LOAD_ARGS ?? "--duration 5 --seq 1000").split(/\s+/).filter(Boolean));
     const load = spawn(process.execPath, args, { stdio: "inherit" });
     const code = await new Promise<number | null>((resolve) => load.once("exit", resolve));
     if (code !== 0) process.exitCode = 1;
   } finally {
-    await router.proc.stop();
+    for (const t of targets) await t.router.proc.stop();
     await upstream.stop();
     // "served N requests on M connections": M far below N means the router keeps its connections alive
     process.stderr.write(upstream.output.trim().split("\n").slice(-1)[0] + "\n");

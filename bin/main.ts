@@ -15,7 +15,9 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { ServiceBroker, type ServiceSchema } from "moleculer";
 import { brokerConfig, metricsOptions } from "../moleculer.config";
-import { ENV_VARS, envString, nodeConfig, selectedServices, shutdownTimeoutSecs } from "../lib/config";
+import { ENV_VARS, envString, nodeConfig, routerProcesses, selectedServices, shutdownTimeoutSecs } from "../lib/config";
+import { IpcTransporter, isIpcMessage } from "../lib/cluster/ipc-transporter";
+import { routerGroup, runPrimary } from "./processes";
 import { startLiveness } from "../lib/cluster/liveness";
 import { healthcheck } from "./healthcheck";
 import { stopGracefully } from "./shutdown";
@@ -46,28 +48,71 @@ const SCHEMAS: Record<string, ServiceSchema<any, any, any>> = {
   inference: InferenceService,
 };
 
+/** Prints what the primary of several router processes says (it has no broker). */
+const primaryLog = {
+  info: (msg: string) => console.log(`[${new Date().toISOString()}] INFO  router-primary: ${msg}`),
+  warn: (msg: string) => console.warn(`[${new Date().toISOString()}] WARN  router-primary: ${msg}`),
+  error: (msg: string) => console.error(`[${new Date().toISOString()}] ERROR router-primary: ${msg}`),
+};
+
 async function start(args: string[]): Promise<void> {
-  const { values } = parseArgs({ args, options: { node: { type: "boolean", default: false } } });
+  const { values } = parseArgs({
+    args,
+    options: { node: { type: "boolean", default: false }, worker: { type: "string" } },
+  });
   if (values.node && !process.env.SERVICES) process.env.SERVICES = "inference";
   const services = selectedServices();
+  // one of several router processes (bin/processes.ts), started by their primary
+  const worker = values.worker === undefined ? null : Number(values.worker);
+  const processes = worker === null && services.includes("api") ? routerProcesses() : 1;
+  if (processes > 1) return runPrimary(processes, primaryLog);
   const options = brokerConfig();
   if (values.node && !options.transporter) {
     throw new Error("An inference node joins a cluster: set TRANSPORTER=nats://host:4222 (the router's NATS).");
+  }
+  if (worker !== null) {
+    options.transporter ??= new IpcTransporter();
+    options.metadata = { routerGroup: routerGroup(process.ppid), routerProcess: worker };
   }
   options.metrics = metricsOptions(services.includes("api"));
   // our own signal handling: drain first, then stop (bin/shutdown.ts)
   options.skipProcessEventRegistration = true;
   const broker = new ServiceBroker(options);
-  stopGracefully(broker, shutdownTimeoutSecs());
-  for (const name of services) broker.createService(SCHEMAS[name]);
+  // a router process leaves SIGINT (sent by a terminal to all of them) to its primary, which stops them in order
+  const stop = stopGracefully(broker, shutdownTimeoutSecs(), worker === null ? ["SIGTERM", "SIGINT"] : ["SIGTERM"]);
+  if (worker !== null) {
+    process.on("SIGINT", () => undefined);
+    process.on("message", (m: unknown) => {
+      if (isIpcMessage(m) && m.llmRouterIpc === "stop") stop("stop from the primary");
+    });
+  }
+  for (const name of services) broker.createService(serviceSchema(name, services));
   broker.logger.info(
     `Starting ${services.join(", ")} as node '${broker.nodeID}'` +
-      (options.transporter ? " (clustered over the transporter)" : " (embedded: one process, no transporter)"),
+      (worker !== null
+        ? ` (router process ${worker}${brokerConfig().transporter ? ", clustered over the transporter" : ", over IPC"})`
+        : options.transporter
+          ? " (clustered over the transporter)"
+          : " (embedded: one process, no transporter)"),
   );
   await broker.start();
+  if (worker !== null) process.send?.({ llmRouterIpc: "ready" });
   // for container health checks: a beat file kept fresh while the broker runs and is connected
   const healthFile = envString("LLM_HEALTH_FILE", "");
   if (healthFile) startLiveness(broker, healthFile, services);
+}
+
+/**
+ * A service's schema. An api without the key and account services beside it
+ * (a gateway) waits for them before it opens its port, so it never answers
+ * a request it cannot check.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- each schema has its own settings/methods types
+function serviceSchema(name: string, services: string[]): ServiceSchema<any, any, any> {
+  const schema = SCHEMAS[name];
+  if (name !== "api") return schema;
+  const remote = ["apikeys", "auth"].filter((s) => !services.includes(s));
+  return remote.length ? { ...schema, dependencies: remote } : schema;
 }
 
 function makeModel(args: string[]): void {

@@ -3,15 +3,21 @@
  * takes nothing new and finishes its generations; a router stops accepting
  * and finishes its requests and streams), within LLM_SHUTDOWN_TIMEOUT_SECS;
  * then the broker stops (history flushes on stop) and the process exits 0.
- * A second signal stops at once.
+ * A second signal stops at once. Returns the same graceful stop for other
+ * callers (a router process told to stop by its primary); it does nothing
+ * when a stop is already under way.
  */
 import type { ServiceBroker } from "moleculer";
 
 type Drainable = { name: string; drain?: (timeoutMs: number) => Promise<void> };
 
-export function stopGracefully(broker: ServiceBroker, timeoutSecs: number): void {
+export function stopGracefully(
+  broker: ServiceBroker,
+  timeoutSecs: number,
+  signals: NodeJS.Signals[] = ["SIGTERM", "SIGINT"],
+): (reason: string) => void {
   let stopping = false;
-  const onSignal = (signal: NodeJS.Signals) => {
+  const onSignal = (signal: string) => {
     if (stopping) {
       broker.logger.warn(`${signal} again: stopping now`);
       process.exit(1);
@@ -30,6 +36,8 @@ export function stopGracefully(broker: ServiceBroker, timeoutSecs: number): void
         },
       );
   };
-  process.on("SIGTERM", onSignal);
-  process.on("SIGINT", onSignal);
+  for (const s of signals) process.on(s, onSignal);
+  return (reason) => {
+    if (!stopping) onSignal(reason);
+  };
 }

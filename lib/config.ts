@@ -90,6 +90,13 @@ export function metricsConfig(): MetricsConfig {
 }
 
 /** Seconds a process drains on SIGTERM before it stops anyway. */
+/** LLM_ROUTER_PROCESSES: router processes sharing the HTTP port (`auto`: one per core). */
+export function routerProcesses(): number {
+  const raw = env("LLM_ROUTER_PROCESSES");
+  if (raw === "auto") return os.availableParallelism();
+  return envInt("LLM_ROUTER_PROCESSES", 1, 1);
+}
+
 export function shutdownTimeoutSecs(): number {
   return envInt("LLM_SHUTDOWN_TIMEOUT_SECS", 30, 0);
 }

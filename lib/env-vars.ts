@@ -44,6 +44,12 @@ export const ENV_VARS: EnvVar[] = [
       "Seconds without a heartbeat before Moleculer drops a peer (a killed node leaves the table this fast).",
   },
   // router
+  {
+    name: "LLM_ROUTER_PROCESSES",
+    default: "`1`",
+    description:
+      "Router processes sharing the HTTP port (Node's cluster module): the first hosts the services `SERVICES` names, the others are `gateway` replicas. Without `TRANSPORTER` they talk over IPC; set it to the number of cores the router may use. `auto` = one per core.",
+  },
   { name: "LLM_ROUTER_HOST", default: "`0.0.0.0`", description: "Bind address of the HTTP API." },
   {
     name: "LLM_ROUTER_PORT",

@@ -15,6 +15,7 @@ import { apiKeyFrom, bearer } from "../lib/http/credentials";
 import { apiError } from "../lib/openai/errors";
 import { authConfig, metricsConfig } from "../lib/config";
 import type { KeyIdentity } from "../services/apikeys.service";
+import { KeyCache } from "../lib/auth/key-cache";
 import { localService } from "./local-service";
 
 export type RequestAuth =
@@ -39,6 +40,27 @@ interface KeyVerifier {
 
 const authDisabled = authConfig().authDisabled;
 const metricsToken = metricsConfig().token;
+
+/** Keys confirmed by a key service in another process (a gateway's); see lib/auth/key-cache.ts. */
+const remoteKeys = new KeyCache<KeyIdentity>(10_000);
+
+/** Forgets the keys a gateway keeps (the key service calls this through `api.forgetKeys` on a change). */
+export function forgetCachedKeys(): void {
+  remoteKeys.clear();
+}
+
+/** A key checked by the key service of this process, or else by the cache or the remote one. */
+async function verifyKey(ctx: Context, key: string): Promise<KeyIdentity> {
+  // apikeys counts the key's requests (its RPM limit holds across router replicas); called directly when local
+  const local = localService<KeyVerifier>(ctx.broker, "apikeys");
+  if (local) return local.verifyKey(key, true);
+  const cached = remoteKeys.get(key);
+  if (cached) return cached;
+  const generation = remoteKeys.generation;
+  const identity = await ctx.call<KeyIdentity, { key: string; hit: boolean }>("apikeys.verify", { key, hit: true });
+  remoteKeys.set(key, identity, generation);
+  return identity;
+}
 
 function constantTimeEqual(a: string, b: string): boolean {
   const [x, y] = [Buffer.from(a), Buffer.from(b)];
@@ -80,12 +102,7 @@ export async function admit(
       );
     }
     if (!looksLikeApiKey(key)) throw apiError(401, "The API key is not valid.", "invalid_api_key");
-    // apikeys counts the key's requests (its RPM limit holds across router replicas); called directly when local
-    const keys = localService<KeyVerifier>(ctx.broker, "apikeys");
-    const identity = keys
-      ? keys.verifyKey(key, true)
-      : await ctx.call<KeyIdentity, { key: string; hit: boolean }>("apikeys.verify", { key, hit: true });
-    req.$auth = { kind: "apiKey", key: identity };
+    req.$auth = { kind: "apiKey", key: await verifyKey(ctx, key) };
     return;
   }
   const token = bearer(req.headers);

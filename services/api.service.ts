@@ -9,10 +9,9 @@ import type { AddressInfo } from "node:net";
 import type { Context, Service, ServiceSchema } from "moleculer";
 import ApiGateway from "moleculer-web";
 import { authConfig, historyConfig, metricsConfig, routerConfig, type RouterConfig } from "../lib/config";
-import { RequestTrace, type RecordEvent, type RequestKind } from "../lib/history/record";
-import { localService } from "../mixins/local-service";
+import { RequestTrace, type RequestKind } from "../lib/history/record";
 import { clientIpResolver } from "../lib/http/client-ip";
-import { recordRequest, registerRouterMetrics } from "../lib/metrics/router-metrics";
+import { registerRouterMetrics } from "../lib/metrics/router-metrics";
 import { toOpenAIError } from "../lib/openai/errors";
 import { sendError, sendJson } from "../lib/http/respond";
 import { modelNotFound } from "../lib/openai/errors";
@@ -26,13 +25,10 @@ import { modelAliases } from "./api/model-routes";
 import { metricsAliases } from "./api/metrics-routes";
 import { dashboardAliases, rootAliases } from "./api/dashboard-static";
 import { LiveHub } from "../lib/http/live-hub";
-import { AuthGateMixin, type AuthedRequest } from "../mixins/auth-gate.mixin";
+import { AuthGateMixin, forgetCachedKeys, type AuthedRequest } from "../mixins/auth-gate.mixin";
 import { fastLane, fastRoutes } from "./api/fast-lane";
 import { inferenceAliases } from "./api/inference-routes";
-
-interface HistorySink {
-  accept(rec: RecordEvent): void;
-}
+import { RequestRecorder, type RequestSummary } from "./api/recording";
 
 type Req = AuthedRequest & { $ctx: Context; body?: unknown; $params?: Record<string, string> };
 
@@ -51,9 +47,8 @@ interface Vars {
   /** Inference requests being served now, and who waits for them to end (SIGTERM). */
   inFlight: number;
   onIdle: (() => void) | null;
-  /** Requests that ended and are not recorded yet (see finishTrace). */
-  ended: Array<{ trace: RequestTrace; status: number; error: string | null }>;
-  endedTimer: NodeJS.Timeout | null;
+  /** Metrics, the live feed and history for every request that ended (services/api/recording.ts). */
+  recorder: RequestRecorder;
 }
 
 interface Methods {
@@ -65,7 +60,6 @@ interface Methods {
     responder?: Responder,
   ): void;
   finishTrace(trace: RequestTrace, status: number, error: string | null): void;
-  recordTrace(trace: RequestTrace, status: number, error: string | null): void;
   recordEnded(): void;
   listModels(req: Req, res: ServerResponse): Promise<void>;
   getModel(req: Req, res: ServerResponse): Promise<void>;
@@ -203,6 +197,24 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
   },
 
   actions: {
+    /** The key service changed a key: forget the keys this gateway keeps (it waits for this before it answers). */
+    forgetKeys: {
+      visibility: "public",
+      handler() {
+        forgetCachedKeys();
+        return true;
+      },
+    },
+
+    /** This process's metrics, for the process of the same router that a scrape reached (services/api/metrics-routes.ts). */
+    metricsSnapshot: {
+      visibility: "public",
+      handler(this: This) {
+        this.recordEnded();
+        return this.broker.metrics.list();
+      },
+    },
+
     health: {
       async handler(this: This, ctx: Context) {
         const local = (name: string) => ctx.broker.registry.hasService(name, ctx.broker.nodeID);
@@ -222,6 +234,10 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
   events: {
     "registry.changed"(this: This) {
       this.live.signal("nodes", 2000, () => this.broker.call("registry.list"));
+    },
+    // requests another api process (a router replica) finished, for the dashboards connected here
+    "api.requests"(this: This, ctx: Context<{ requests: RequestSummary[] }>) {
+      if (ctx.nodeID !== this.broker.nodeID) this.recorder.showRemote(ctx.params.requests);
     },
     "models.progress"(this: This) {
       this.live.signal("tasks", 1000, () => ({}));
@@ -285,58 +301,14 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
       );
     },
 
-    /**
-     * Records a request that has ended: metrics, the dashboard's feed and
-     * history. The clock stops now; the bookkeeping is queued and done a
-     * millisecond later for all requests that ended meanwhile, so it never
-     * stands between a client and its next answer (the next request is sent
-     * on first). It still counts as in flight until then: a draining router
-     * waits for it.
-     */
+    /** A request has ended: metrics, the dashboard's feed and history, a moment later (it counts as in flight until then). */
     finishTrace(this: This, trace: RequestTrace, status: number, error: string | null) {
-      trace.end();
-      this.ended.push({ trace, status, error });
-      this.endedTimer ??= setTimeout(() => this.recordEnded(), 1);
+      this.recorder.finish(trace, status, error);
     },
 
-    /** Records what `finishTrace` queued (also called by a `/metrics` scrape, so it sees every answer). */
+    /** Records what ended a moment ago now (a `/metrics` scrape sees every answer). */
     recordEnded(this: This) {
-      if (this.endedTimer) clearTimeout(this.endedTimer);
-      this.endedTimer = null;
-      if (!this.ended.length) return;
-      for (const e of this.ended.splice(0)) {
-        try {
-          this.recordTrace(e.trace, e.status, e.error);
-        } catch (err) {
-          this.logger.warn(`recording a request failed: ${(err as Error).message}`);
-        }
-        this.inFlight--;
-      }
-      this.onIdle?.();
-    },
-
-    recordTrace(this: This, trace: RequestTrace, status: number, error: string | null) {
-      const rec = trace.record(status, error);
-      recordRequest(this.broker.metrics, {
-        model: rec.model,
-        node: rec.node_id,
-        status,
-        durationMs: rec.duration_ms,
-        ttftMs: rec.ttft_ms,
-        tokensIn: rec.tokens_in,
-        tokensOut: rec.tokens_out,
-        retries: rec.retries,
-      });
-      if (this.live.size) {
-        const { id, ts, model, node_name, status: code, duration_ms, kind } = rec;
-        this.live.send("request", { id, ts, model, node_name, status: code, duration_ms, kind });
-      }
-      if (history.enabled) {
-        // the history service of this process directly; elsewhere (router replicas) through the event
-        const local = localService<HistorySink>(this.broker, "history");
-        if (local) local.accept(rec);
-        else this.broker.emit("history.record", rec).catch((err: Error) => this.logger.warn(`history: ${err.message}`));
-      }
+      this.recorder.recordEnded();
     },
 
     /**
@@ -347,17 +319,19 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
       this.server.close();
       this.server.closeIdleConnections();
       this.live.close();
-      if (this.inFlight <= 0) return;
-      this.logger.warn(`Draining: finishing ${this.inFlight} request(s) (at most ${timeoutMs / 1000} s)`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, timeoutMs);
-        this.onIdle = () => {
-          if (this.inFlight > 0) return;
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      this.onIdle = null;
+      if (this.inFlight > 0) {
+        this.logger.warn(`Draining: finishing ${this.inFlight} request(s) (at most ${timeoutMs / 1000} s)`);
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, timeoutMs);
+          this.onIdle = () => {
+            if (this.inFlight > 0) return;
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        this.onIdle = null;
+      }
+      this.recorder.flush();
     },
 
     async listModels(this: This, req: Req, res: ServerResponse) {
@@ -387,11 +361,14 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
     this.live = new LiveHub();
     this.inFlight = 0;
     this.onIdle = null;
-    this.ended = [];
-    this.endedTimer = null;
+    this.recorder = new RequestRecorder(this.broker, this.live, this.logger, (count) => {
+      this.inFlight -= count;
+      this.onIdle?.();
+    });
   },
 
   stopped(this: This) {
+    this.recorder.flush();
     this.live.close();
   },
 };

@@ -30,6 +30,8 @@ export interface KeyIdentity {
   owner: string;
   allowedModels: string[] | null;
   rateLimitRpm: number | null;
+  /** Gateways keep a confirmed key until then at most (lib/auth/key-cache.ts). */
+  expiresAt: string | null;
 }
 
 interface Vars {
@@ -50,7 +52,7 @@ interface Methods {
   view(k: KeyDoc): Record<string, unknown>;
   byId(id: string): Promise<KeyDoc>;
   reindex(): Promise<void>;
-  announce(): void;
+  announce(): Promise<void>;
   verifyKey(key: string, hit: boolean): KeyIdentity;
 }
 
@@ -109,7 +111,7 @@ const ApiKeysService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
           rateLimitRpm: ctx.params.rate_limit_rpm ?? null,
         });
         this.byHash.set(doc.hash, doc);
-        this.announce();
+        await this.announce();
         // the only time the key itself leaves this service
         return { ...this.view(doc), key };
       },
@@ -127,7 +129,7 @@ const ApiKeysService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
         if (ctx.params.rate_limit_rpm !== undefined) set.rateLimitRpm = ctx.params.rate_limit_rpm;
         await this.adapter.updateById(ctx.params.id, { $set: set });
         await this.reindex();
-        this.announce();
+        await this.announce();
         return this.view(await this.byId(ctx.params.id));
       },
     },
@@ -140,7 +142,7 @@ const ApiKeysService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
         const doc = await this.byId(ctx.params.id);
         await this.adapter.removeById(ctx.params.id);
         this.byHash.delete(doc.hash);
-        this.announce();
+        await this.announce();
         return { deleted: true, id: ctx.params.id };
       },
     },
@@ -189,10 +191,35 @@ const ApiKeysService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
           this.logger.warn(`could not record the last use of key ${id}: ${err.message}`);
         });
       }
-      return { id, name: doc.name, owner: doc.owner, allowedModels: doc.allowedModels, rateLimitRpm: doc.rateLimitRpm };
+      return {
+        id,
+        name: doc.name,
+        owner: doc.owner,
+        allowedModels: doc.allowedModels,
+        rateLimitRpm: doc.rateLimitRpm,
+        expiresAt: doc.expiresAt,
+      };
     },
 
-    announce(this: This) {
+    /**
+     * A key changed: the other api processes forget the keys they keep
+     * (lib/auth/key-cache.ts) before the change is answered, so a revoked
+     * key stops working everywhere at once; other key services (replicas on
+     * one MongoDB) read the keys again.
+     */
+    async announce(this: This) {
+      const apis = (
+        this.broker.registry.getServiceList({ onlyAvailable: true }) as Array<{ name: string; nodeID: string }>
+      )
+        .filter((s) => s.name === "api" && s.nodeID !== this.broker.nodeID)
+        .map((s) => s.nodeID);
+      await Promise.all(
+        apis.map((nodeID) =>
+          this.broker.call("api.forgetKeys", {}, { nodeID, timeout: 5000, retries: 0 }).catch((err: Error) => {
+            this.logger.warn(`api on ${nodeID} did not confirm the key change: ${err.message}`);
+          }),
+        ),
+      );
       this.broker.broadcast("apikeys.changed", {}).catch(() => undefined);
     },
 

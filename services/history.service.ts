@@ -117,6 +117,10 @@ const HistoryService: ServiceSchema<Settings, Methods, Vars> = {
     "history.record"(this: This, ctx: Context<RecordEvent | HistoryRecord>) {
       this.accept(ctx.params);
     },
+    // a gateway's requests, in batches (services/api/recording.ts)
+    "history.records"(this: This, ctx: Context<{ records: Array<RecordEvent | HistoryRecord> }>) {
+      for (const rec of ctx.params.records ?? []) this.accept(rec);
+    },
   },
 
   actions: {

@@ -4,6 +4,7 @@
  */
 import { MetricReporters, type ServiceBroker } from "moleculer";
 import type { NodeRecord } from "../cluster/types";
+import type { StoredMetric } from "./merge";
 
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
 
@@ -91,14 +92,22 @@ export function setNodeGauges(metrics: Registry, nodes: NodeRecord[], queued: nu
   }
 }
 
-/** The Prometheus text of every metric (or of those matching `includes`), without its own HTTP server. */
-export function prometheusText(broker: ServiceBroker, includes?: string[]): string {
+/**
+ * The Prometheus text of every metric (or of those matching `includes`),
+ * without its own HTTP server; of `store` instead of this process's own
+ * metrics when given (lib/metrics/merge.ts), labelled with its node ID.
+ */
+export function prometheusText(
+  broker: ServiceBroker,
+  includes?: string[],
+  store?: { metrics: StoredMetric[]; nodeID: string },
+): string {
   const reporter = new MetricReporters.Prometheus({ includes }) as unknown as {
-    registry: Registry;
+    registry: Registry | { store: StoredMetric[] };
     defaultLabels: Record<string, string>;
     generatePrometheusResponse(): string;
   };
-  reporter.registry = broker.metrics!;
-  reporter.defaultLabels = { namespace: broker.namespace, nodeID: broker.nodeID };
+  reporter.registry = store ? { store: store.metrics } : broker.metrics!;
+  reporter.defaultLabels = { namespace: broker.namespace, nodeID: store?.nodeID ?? broker.nodeID };
   return reporter.generatePrometheusResponse();
 }

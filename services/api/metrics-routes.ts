@@ -2,6 +2,7 @@
 import type { ServerResponse } from "node:http";
 import type { NodeRecord } from "../../lib/cluster/types";
 import { sendError } from "../../lib/http/respond";
+import { labelByProcess, type MetricObject, type StoredMetric } from "../../lib/metrics/merge";
 import { prometheusText, setNodeGauges } from "../../lib/metrics/router-metrics";
 import type { ApiThis } from "../api.service";
 import type { Handler } from "./fast-lane";
@@ -17,8 +18,38 @@ async function scrape(this: ApiThis, req: Req, res: ServerResponse, cloudOnly: b
     ]);
     setNodeGauges(this.broker.metrics, nodes, stats.queued);
   }
+  const store = await processesOfThisRouter.call(this, req);
   res.writeHead(200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" });
-  res.end(prometheusText(this.broker, cloudOnly ? ["cloud_*"] : undefined));
+  res.end(prometheusText(this.broker, cloudOnly ? ["cloud_*"] : undefined, store));
+}
+
+/**
+ * With LLM_ROUTER_PROCESSES > 1 the scrape reaches one process: it asks the
+ * others of its router for their metrics and answers for all of them
+ * (lib/metrics/merge.ts), under process 0's node ID. Undefined for a router
+ * on one process.
+ */
+async function processesOfThisRouter(
+  this: ApiThis,
+  req: Req,
+): Promise<{ metrics: StoredMetric[]; nodeID: string } | undefined> {
+  const meta = this.broker.metadata as { routerGroup?: string; routerProcess?: number };
+  if (meta.routerGroup === undefined) return undefined;
+  const nodes = (
+    this.broker.registry.nodes.toArray() as Array<{ id: string; available: boolean; metadata?: typeof meta }>
+  ).filter((n) => n.available && n.id !== this.broker.nodeID && n.metadata?.routerGroup === meta.routerGroup);
+  const others = await Promise.all(
+    nodes.map((n) =>
+      req.$ctx
+        .call<MetricObject[], object>("api.metricsSnapshot", {}, { nodeID: n.id })
+        .then((metrics) => ({ process: String(n.metadata?.routerProcess), metrics }))
+        .catch(() => null),
+    ),
+  );
+  const own = { process: String(meta.routerProcess), metrics: this.broker.metrics.list() as unknown as MetricObject[] };
+  // labelled as process 0 whichever process answers, so a series keeps its labels from scrape to scrape
+  const first = meta.routerProcess === 0 ? this.broker.nodeID : nodes.find((n) => n.metadata?.routerProcess === 0)?.id;
+  return { metrics: labelByProcess([own, ...others.filter((p) => p !== null)]), nodeID: first ?? this.broker.nodeID };
 }
 
 function serve(this: ApiThis, req: Req, res: ServerResponse, cloudOnly: boolean): void {

@@ -1,0 +1,113 @@
+/**
+ * LLM_ROUTER_PROCESSES > 1: one router on several processes sharing the HTTP
+ * port (Node's cluster module hands each new connection to a process in
+ * turn). Process 0 hosts the services SERVICES names (accounts, keys,
+ * history, models and, embedded, the local inference node); the others are
+ * `gateway` replicas: the HTTP API, registry, balancer and clouds, calling
+ * process 0 for the rest. Without a TRANSPORTER they talk through this
+ * primary over IPC (lib/cluster/ipc-transporter.ts); with one, over it.
+ *
+ * The primary only relays and supervises: a process that dies after it was
+ * ready is started again; one that fails before it was ready stops the
+ * router (a port in use, a bad setting). SIGTERM/SIGINT drains the gateways
+ * first, then process 0 (which holds history), and exits 0 when all did; a
+ * second signal stops them at once.
+ */
+import cluster, { type Worker } from "node:cluster";
+import os from "node:os";
+import { IpcRelay, isIpcMessage } from "../lib/cluster/ipc-transporter";
+
+interface Logger {
+  info(msg: string): void;
+  warn(msg: string): void;
+  error(msg: string): void;
+}
+
+/** The router processes of this primary share this group (in their broker's metadata). */
+export function routerGroup(primaryPid: number): string {
+  return `${os.hostname()}-${primaryPid}`;
+}
+
+/** What worker `index` is started with: its role on the command line, its services and node ID in its env. */
+export function workerSetup(index: number, env: NodeJS.ProcessEnv): { args: string[]; env: Record<string, string> } {
+  const out: Record<string, string> = {};
+  if (index > 0) {
+    out.SERVICES = "gateway";
+    if (env.NODEID) out.NODEID = `${env.NODEID}-${index}`;
+  }
+  return { args: ["start", "--worker", String(index)], env: out };
+}
+
+export function runPrimary(count: number, log: Logger): void {
+  const relay = new IpcRelay();
+  const indexOf = new Map<number, number>();
+  const ready = new Set<number>();
+  let stopping = false;
+  let exitCode = 0;
+
+  const fork = (index: number) => {
+    const setup = workerSetup(index, process.env);
+    cluster.setupPrimary({ serialization: "advanced", args: setup.args });
+    const w = cluster.fork(setup.env);
+    log.info(`router process ${index} started (pid ${w.process.pid})`);
+    indexOf.set(w.id, index);
+    relay.add({
+      id: w.id,
+      send: (m) => {
+        if (w.isConnected()) w.send(m, undefined, () => undefined);
+      },
+    });
+    w.on("message", (m: unknown) => {
+      if (isIpcMessage(m) && m.llmRouterIpc === "ready") ready.add(w.id);
+      else relay.handle(w.id, m);
+    });
+  };
+  const gateways = () => [...indexOf].filter(([, i]) => i > 0).map(([id]) => cluster.workers?.[id]);
+  const first = () => [...indexOf].filter(([, i]) => i === 0).map(([id]) => cluster.workers?.[id]);
+  const stop = (workers: Array<Worker | undefined>) => {
+    for (const w of workers) if (w?.isConnected()) w.send({ llmRouterIpc: "stop" }, undefined, () => undefined);
+  };
+
+  cluster.on("exit", (w, code, signal) => {
+    const index = indexOf.get(w.id) ?? -1;
+    const wasReady = ready.delete(w.id);
+    indexOf.delete(w.id);
+    relay.remove(w.id);
+    if (code) exitCode = 1;
+    if (stopping) {
+      // the gateways are gone: now process 0, which holds history
+      if (index > 0 && gateways().length === 0) stop(first());
+      if (indexOf.size === 0) process.exit(exitCode);
+      return;
+    }
+    if (!wasReady) {
+      log.error(`router process ${index} failed to start (${signal ?? `exit ${code}`}); stopping the router`);
+      stopping = true;
+      exitCode = 1;
+      for (const other of Object.values(cluster.workers ?? {})) other?.process.kill("SIGTERM");
+      if (indexOf.size === 0) process.exit(1);
+      return;
+    }
+    log.warn(`router process ${index} (pid ${w.process.pid}) exited (${signal ?? `exit ${code}`}); starting it again`);
+    setTimeout(() => fork(index), 1000).unref();
+  });
+
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      log.warn(`${signal} again: stopping the router processes now`);
+      for (const w of Object.values(cluster.workers ?? {})) w?.process.kill("SIGTERM");
+      return;
+    }
+    stopping = true;
+    log.info(`${signal}: draining the router processes (gateways first)`);
+    const gw = gateways();
+    if (gw.length) stop(gw);
+    else stop(first());
+  };
+  // the processes ignore SIGINT (a terminal sends it to all of them): this primary stops them in order
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
+
+  log.info(`Starting ${count} router processes on one port (process 0: the services; 1–${count - 1}: gateways)`);
+  for (let i = 0; i < count; i++) fork(i);
+}
