@@ -65,7 +65,14 @@ async function start(args: string[]): Promise<void> {
   // one of several router processes (bin/processes.ts), started by their primary
   const worker = values.worker === undefined ? null : Number(values.worker);
   const processes = worker === null && services.includes("api") ? routerProcesses() : 1;
-  if (processes > 1) return runPrimary(processes, primaryLog);
+  if (processes > 1) {
+    if (!brokerConfig().transporter && !(services.includes("apikeys") && services.includes("auth"))) {
+      throw new Error(
+        "LLM_ROUTER_PROCESSES without TRANSPORTER: SERVICES must include auth and apikeys (the router's own state).",
+      );
+    }
+    return runPrimary(processes, primaryLog);
+  }
   const options = brokerConfig();
   if (values.node && !options.transporter) {
     throw new Error("An inference node joins a cluster: set TRANSPORTER=nats://host:4222 (the router's NATS).");

@@ -108,6 +108,7 @@ export function runPrimary(count: number, log: Logger): void {
   process.on("SIGTERM", onSignal);
   process.on("SIGINT", onSignal);
 
-  log.info(`Starting ${count} router processes on one port (process 0: the services; 1–${count - 1}: gateways)`);
+  const gatewayList = count === 2 ? "process 1 a gateway" : `processes 1–${count - 1} gateways`;
+  log.info(`Starting ${count} router processes on one port (process 0 hosts the services, ${gatewayList})`);
   for (let i = 0; i < count; i++) fork(i);
 }
