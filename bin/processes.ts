@@ -73,7 +73,7 @@ export function runPrimary(count: number, log: Logger): void {
     const wasReady = ready.delete(w.id);
     indexOf.delete(w.id);
     relay.remove(w.id);
-    if (code) exitCode = 1;
+    if (code || signal) exitCode = 1;
     if (stopping) {
       // the gateways are gone: now process 0, which holds history
       if (index > 0 && gateways().length === 0) stop(first());

@@ -15,6 +15,7 @@ const MODEL = "processes-model";
 const models = tempDir("processes-models");
 fs.writeFileSync(path.join(models, `${MODEL}.gguf`), "instant engine: never loaded");
 
+const dataDir = tempDir("processes-data");
 let router: { proc: Proc; url: string };
 let admin: string;
 
@@ -58,6 +59,36 @@ function fresh(method: string, p: string, auth?: string, body?: unknown): Promis
     req.on("error", reject);
     req.end(data);
   });
+}
+
+/** A streamed chat on a connection of its own: `started` at its first chunk, `done` with the whole answer. */
+function streamed(key: string, content: string): { started: Promise<void>; done: Promise<Answer> } {
+  let onStart!: () => void;
+  const started = new Promise<void>((resolve) => (onStart = resolve));
+  const data = JSON.stringify({ model: MODEL, messages: [{ role: "user", content }], max_tokens: 100, stream: true });
+  const done = new Promise<Answer>((resolve, reject) => {
+    const req = http.request(
+      new URL("/v1/chat/completions", router.url),
+      {
+        method: "POST",
+        agent: false,
+        headers: { "content-type": "application/json", authorization: `Bearer ${key}` },
+      },
+      (res) => {
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (c: string) => {
+          text += c;
+          onStart();
+        });
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: null, text }));
+      },
+    );
+    req.on("error", reject);
+    req.end(data);
+  });
+  done.catch(() => onStart());
+  return { started, done };
 }
 
 /** The node IDs that answered `n` fresh connections to /health. */
@@ -109,6 +140,10 @@ beforeAll(async () => {
     HEARTBEAT_INTERVAL: "1",
     HEARTBEAT_TIMEOUT: "3",
     LLM_NODE_HEARTBEAT_SECS: "1",
+    LLM_ROUTER_DATA_DIR: dataDir,
+    // a token every 20 ms: the streams of the last test run while the router stops
+    LLM_NODE_INSTANT_MS_PER_TOKEN: "20",
+    LLM_SHUTDOWN_TIMEOUT_SECS: "20",
   });
   await waitFor(async () => (await processesAnswering(4)).size === 2, {
     timeoutMs: 30_000,
@@ -232,12 +267,49 @@ describe("a router on two processes (LLM_ROUTER_PROCESSES=2, no NATS)", () => {
     );
   });
 
-  test("SIGTERM stops every process and the router exits 0", async () => {
+  test("SIGTERM: streams in flight on both processes finish whole, every process stops, exit 0, history kept", async () => {
+    const key = (await fresh("POST", "/api/api-keys", admin, { name: "streams" })).body.key;
     const pids = [pidOf(0), pidOf(1)];
-    await router.proc.stop();
+    // the cluster module hands new connections to the processes in turn: health, stream, stream, health
+    // land on A, B, A, B, so one stream runs on each process (the two health answers show the turns)
+    const first = (await fresh("GET", "/health")).body.node_id;
+    const streams: Array<Promise<Answer>> = [];
+    for (const i of [0, 1]) {
+      const s = streamed(key, `going down ${i}`);
+      await s.started;
+      streams.push(s.done);
+    }
+    const second = (await fresh("GET", "/health")).body.node_id;
+    expect(new Set([first, second])).toEqual(new Set(["procs", "procs-1"]));
+    router.proc.child.kill("SIGTERM");
+    const answers = await Promise.all(streams);
+    for (const a of answers) {
+      expect(a.status).toBe(200);
+      const events = a.text.split("\n\n").filter(Boolean);
+      expect(events[events.length - 1]).toBe("data: [DONE]");
+      const tokens = events
+        .filter((e) => e !== "data: [DONE]")
+        .map((e) => JSON.parse(e.slice(6)))
+        .filter((c) => c.choices?.[0]?.delta?.content).length;
+      expect(tokens).toBe(100);
+    }
     expect(await router.proc.exited).toBe(0);
     for (const pid of pids) expect(() => process.kill(pid, 0)).toThrow();
-  });
+    expect(router.proc.output).toMatch(/SIGTERM: draining the router processes \(gateways first\)/);
+
+    // the same data dir on one process: both streams were recorded, wherever they were served
+    router = await startRouter("router-again", { LLM_ROUTER_DATA_DIR: dataDir, NODEID: "again" });
+    const token = await login(router.url);
+    const list = await fetch(`${router.url}/api/dashboard/request-responses?q=going%20down`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    const body = (await list.json()) as { total_count: number; records: Array<{ status: number; tokens_out: number }> };
+    expect(body.total_count).toBe(2);
+    expect(body.records.map((r) => [r.status, r.tokens_out])).toEqual([
+      [200, 100],
+      [200, 100],
+    ]);
+  }, 60_000);
 });
 
 /** The pid of router process `index`, from what the primary logged when it started it (the latest one). */
