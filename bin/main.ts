@@ -90,7 +90,9 @@ async function start(args: string[]): Promise<void> {
   if (worker !== null) {
     process.on("SIGINT", () => undefined);
     process.on("message", (m: unknown) => {
-      if (isIpcMessage(m) && m.llmRouterIpc === "stop") stop("stop from the primary");
+      if (!isIpcMessage(m)) return;
+      if (m.llmRouterIpc === "stop") stop("stop from the primary");
+      if (m.llmRouterIpc === "close") (broker.getLocalService("api") as { stopAccepting?(): void }).stopAccepting?.();
     });
   }
   for (const name of services) broker.createService(serviceSchema(name, services));

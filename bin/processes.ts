@@ -9,9 +9,10 @@
  *
  * The primary only relays and supervises: a process that dies after it was
  * ready is started again; one that fails before it was ready stops the
- * router (a port in use, a bad setting). SIGTERM/SIGINT drains the gateways
- * first, then process 0 (which holds history), and exits 0 when all did; a
- * second signal stops them at once.
+ * router (a port in use, a bad setting). SIGTERM/SIGINT: every process stops
+ * taking connections at once; the gateways drain and stop, then process 0
+ * (which holds history, keys and the local node they use) drains what is
+ * left and stops; exit 0 when all did. A second signal stops them at once.
  */
 import cluster, { type Worker } from "node:cluster";
 import os from "node:os";
@@ -73,8 +74,8 @@ export function runPrimary(count: number, log: Logger): void {
     const wasReady = ready.delete(w.id);
     indexOf.delete(w.id);
     relay.remove(w.id);
-    if (code || signal) exitCode = 1;
     if (stopping) {
+      if (code || signal) exitCode = 1;
       // the gateways are gone: now process 0, which holds history
       if (index > 0 && gateways().length === 0) stop(first());
       if (indexOf.size === 0) process.exit(exitCode);
@@ -101,8 +102,11 @@ export function runPrimary(count: number, log: Logger): void {
     stopping = true;
     log.info(`${signal}: draining the router processes (gateways first)`);
     const gw = gateways();
-    if (gw.length) stop(gw);
-    else stop(first());
+    if (gw.length) {
+      stop(gw);
+      // process 0 takes no new connections either, but keeps serving the gateways until they are gone
+      for (const w of first()) if (w?.isConnected()) w.send({ llmRouterIpc: "close" }, undefined, () => undefined);
+    } else stop(first());
   };
   // the processes ignore SIGINT (a terminal sends it to all of them): this primary stops them in order
   process.on("SIGTERM", onSignal);

@@ -66,6 +66,7 @@ interface Methods {
   runHandler(res: ServerResponse, work: () => Promise<unknown>): void;
   checkModelAllowed(req: Req, model: string): void;
   drain(timeoutMs: number): Promise<void>;
+  stopAccepting(): void;
 }
 
 type This = Service<Settings> & Vars & Methods;
@@ -316,8 +317,7 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
      * and wait up to `timeoutMs` for the requests and streams in flight.
      */
     async drain(this: This, timeoutMs: number) {
-      this.server.close();
-      this.server.closeIdleConnections();
+      this.stopAccepting();
       this.live.close();
       if (this.inFlight > 0) {
         this.logger.warn(`Draining: finishing ${this.inFlight} request(s) (at most ${timeoutMs / 1000} s)`);
@@ -332,6 +332,12 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
         this.onIdle = null;
       }
       this.recorder.flush();
+    },
+
+    /** No new connections; idle kept-alive ones are closed, the rest after their request. */
+    stopAccepting(this: This) {
+      if (this.server.listening) this.server.close();
+      this.server.closeIdleConnections();
     },
 
     async listModels(this: This, req: Req, res: ServerResponse) {

@@ -18,6 +18,8 @@ export type IpcMessage =
   | { llmRouterIpc: "msg"; topic: string; data: Uint8Array }
   /** From a worker: its broker has started. */
   | { llmRouterIpc: "ready" }
+  /** From the primary: take no new connections (process 0, while the gateways drain). */
+  | { llmRouterIpc: "close" }
   /** From the primary: drain and stop, as on a first SIGTERM. */
   | { llmRouterIpc: "stop" };
 

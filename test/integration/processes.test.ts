@@ -282,6 +282,15 @@ describe("a router on two processes (LLM_ROUTER_PROCESSES=2, no NATS)", () => {
     const second = (await fresh("GET", "/health")).body.node_id;
     expect(new Set([first, second])).toEqual(new Set(["procs", "procs-1"]));
     router.proc.child.kill("SIGTERM");
+    // no process takes a new connection from now on (the streams still have more than a second to run)
+    await waitFor(
+      () =>
+        fresh("GET", "/health").then(
+          () => false,
+          () => true,
+        ),
+      { timeoutMs: 1000, what: "new connections refused while the streams finish" },
+    );
     const answers = await Promise.all(streams);
     for (const a of answers) {
       expect(a.status).toBe(200);
@@ -293,7 +302,8 @@ describe("a router on two processes (LLM_ROUTER_PROCESSES=2, no NATS)", () => {
         .filter((c) => c.choices?.[0]?.delta?.content).length;
       expect(tokens).toBe(100);
     }
-    expect(await router.proc.exited).toBe(0);
+    const code = await router.proc.exited;
+    expect(code).toBe(0);
     for (const pid of pids) expect(() => process.kill(pid, 0)).toThrow();
     expect(router.proc.output).toMatch(/SIGTERM: draining the router processes \(gateways first\)/);
 
