@@ -14,7 +14,9 @@
  * Env: ROUNDS, LOAD_ARGS (passed to run.sh), BENCH_PEERS (the harness dir,
  * default /work/shared/bench-peers), PROFILE=1 (router runs with --cpu-prof;
  * the .cpuprofile lands in bench/results/), PARALLEL (the runtime's slot count
- * at the router, default 64: the fake upstream has no limit of its own).
+ * at the router, default 64: the fake upstream has no limit of its own),
+ * ROUTER_PROCESSES (LLM_ROUTER_PROCESSES for the router, default 1; its CPU
+ * per request then counts the primary and every worker).
  */
 import { spawn } from "node:child_process";
 import fs from "node:fs";
@@ -26,6 +28,7 @@ const HARNESS = process.env.BENCH_PEERS ?? "/work/shared/bench-peers";
 const RESULTS = path.join(ROOT, "bench/results");
 const PROFILE = process.env.PROFILE === "1";
 const PARALLEL = Number(process.env.PARALLEL ?? 64);
+const PROCESSES = Number(process.env.ROUTER_PROCESSES ?? 1);
 
 async function answers(url: string): Promise<boolean> {
   try {
@@ -47,9 +50,14 @@ async function main() {
 
   const router = await startRouter(
     "router",
-    { SERVICES: "router", NODEID: "bench-router", LOGLEVEL: "info" },
+    { SERVICES: "router", NODEID: "bench-router", LOGLEVEL: "info", LLM_ROUTER_PROCESSES: String(PROCESSES) },
     PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${profDir}`] : [],
   );
+  // every process listening (each logs it), so the load's connections are spread over all
+  await waitFor(() => (router.proc.output.match(/LLM Router listening on/g) ?? []).length >= PROCESSES, {
+    timeoutMs: 60_000,
+    what: `${PROCESSES} router processes listening`,
+  });
   const key = await createKey(router.url, { name: "bench-peers" });
   const admin = await login(router.url);
   process.stderr.write(`router ${router.url} (pid ${router.proc.child.pid}), upstream will be ${upstream}\n`);
