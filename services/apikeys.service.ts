@@ -5,7 +5,7 @@
  * waits for the store.
  */
 import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
-import { displayKey, generateApiKey, hashApiKey, looksLikeApiKey } from "../lib/auth/keys";
+import { displayKey, generateApiKey, hashApiKey, looksLikeApiKey, type KeyIdentity } from "../lib/auth/keys";
 import { WindowCounter } from "../lib/auth/throttle";
 import { apiError } from "../lib/openai/errors";
 import { dbMixin, idOf } from "../mixins/db.mixin";
@@ -23,16 +23,7 @@ interface KeyDoc {
   rateLimitRpm: number | null;
 }
 
-/** What the api needs to know about the key of a request. */
-export interface KeyIdentity {
-  id: string;
-  name: string;
-  owner: string;
-  allowedModels: string[] | null;
-  rateLimitRpm: number | null;
-  /** Gateways keep a confirmed key until then at most (lib/auth/key-cache.ts). */
-  expiresAt: string | null;
-}
+export type { KeyIdentity };
 
 interface Vars {
   byHash: Map<string, KeyDoc>;

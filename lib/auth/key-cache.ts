@@ -8,18 +8,9 @@
  * a rate limit are not kept: their requests are counted in one place.
  * Entries are found by the key's hash, so the cache holds no secret.
  */
-import { hashApiKey } from "./keys";
+import { hashApiKey, type KeyIdentity } from "./keys";
 
-export interface CachedKey {
-  id: string;
-  name: string;
-  owner: string;
-  allowedModels: string[] | null;
-  rateLimitRpm: number | null;
-  expiresAt: string | null;
-}
-
-export class KeyCache<K extends CachedKey = CachedKey> {
+export class KeyCache<K extends KeyIdentity = KeyIdentity> {
   private readonly entries = new Map<string, { key: K; until: number }>();
   /** Moves on every `clear`: an answer asked for before a change is not kept after it. */
   generation = 0;

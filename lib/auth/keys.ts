@@ -19,6 +19,17 @@ export function hashApiKey(key: string): string {
   return createHash("sha256").update(key).digest("hex");
 }
 
+/** What the api needs to know about the key of a request. */
+export interface KeyIdentity {
+  id: string;
+  name: string;
+  owner: string;
+  allowedModels: string[] | null;
+  rateLimitRpm: number | null;
+  /** Gateways keep a confirmed key until then at most (lib/auth/key-cache.ts). */
+  expiresAt: string | null;
+}
+
 /** What a list shows of a key: `sk-AbCd…wxyz`. */
 export function displayKey(key: string): string {
   return `${key.slice(0, 7)}…${key.slice(-4)}`;

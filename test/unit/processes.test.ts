@@ -7,7 +7,8 @@
 import { EventEmitter } from "node:events";
 import { ServiceBroker } from "moleculer";
 import { workerSetup } from "../../bin/processes";
-import { KeyCache, type CachedKey } from "../../lib/auth/key-cache";
+import { KeyCache } from "../../lib/auth/key-cache";
+import type { KeyIdentity } from "../../lib/auth/keys";
 import { Batcher } from "../../lib/cluster/batcher";
 import { IpcRelay, IpcTransporter, type IpcChannel, type IpcMessage } from "../../lib/cluster/ipc-transporter";
 import { labelByProcess, type MetricObject } from "../../lib/metrics/merge";
@@ -99,7 +100,7 @@ describe("IPC transporter between router processes", () => {
 });
 
 describe("a gateway's key cache", () => {
-  const key = (over: Partial<CachedKey> = {}): CachedKey => ({
+  const key = (over: Partial<KeyIdentity> = {}): KeyIdentity => ({
     id: "k1",
     name: "k",
     owner: "admin",
