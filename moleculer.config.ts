@@ -24,9 +24,10 @@ export function transporter(raw: string): BrokerOptions["transporter"] {
  * ours, read through `/metrics`, and on LLM_ROUTER_METRICS_PORT by Moleculer's
  * Prometheus reporter when that is set.
  */
-export function metricsOptions(hostsApi: boolean): BrokerOptions["metrics"] {
+export function metricsOptions(hostsApi: boolean, ownPort = true): BrokerOptions["metrics"] {
   if (!hostsApi) return false;
-  const port = metricsConfig().port;
+  // one of several router processes: its /metrics on the API port answers for all (lib/metrics/merge.ts)
+  const port = ownPort ? metricsConfig().port : null;
   return {
     enabled: true,
     reporter: port === null ? [] : [{ type: "Prometheus", options: { port, path: "/metrics" } }],

@@ -15,7 +15,15 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { ServiceBroker, type ServiceSchema } from "moleculer";
 import { brokerConfig, metricsOptions } from "../moleculer.config";
-import { ENV_VARS, envString, nodeConfig, routerProcesses, selectedServices, shutdownTimeoutSecs } from "../lib/config";
+import {
+  ENV_VARS,
+  envString,
+  metricsConfig,
+  nodeConfig,
+  routerProcesses,
+  selectedServices,
+  shutdownTimeoutSecs,
+} from "../lib/config";
 import { IpcTransporter, isIpcMessage } from "../lib/cluster/ipc-transporter";
 import { routerGroup, runPrimary } from "./processes";
 import { startLiveness } from "../lib/cluster/liveness";
@@ -71,6 +79,11 @@ async function start(args: string[]): Promise<void> {
         "LLM_ROUTER_PROCESSES without TRANSPORTER: SERVICES must include auth and apikeys (the router's own state).",
       );
     }
+    if (metricsConfig().port !== null) {
+      primaryLog.warn(
+        "LLM_ROUTER_METRICS_PORT is not served with LLM_ROUTER_PROCESSES > 1: scrape /metrics on the API port, which answers for every process.",
+      );
+    }
     return runPrimary(processes, primaryLog);
   }
   const options = brokerConfig();
@@ -81,7 +94,7 @@ async function start(args: string[]): Promise<void> {
     options.transporter ??= new IpcTransporter();
     options.metadata = { routerGroup: routerGroup(process.ppid), routerProcess: worker };
   }
-  options.metrics = metricsOptions(services.includes("api"));
+  options.metrics = metricsOptions(services.includes("api"), worker === null);
   // our own signal handling: drain first, then stop (bin/shutdown.ts)
   options.skipProcessEventRegistration = true;
   const broker = new ServiceBroker(options);

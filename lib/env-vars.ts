@@ -206,7 +206,7 @@ export const ENV_VARS: EnvVar[] = [
     name: "LLM_ROUTER_METRICS_PORT",
     default: "(none)",
     description:
-      "Also serve Moleculer's Prometheus `/metrics` (ours included), open, on this port — for a network only Prometheus reaches.",
+      "Also serve Moleculer's Prometheus `/metrics` (ours included), open, on this port — for a network only Prometheus reaches. Not with `LLM_ROUTER_PROCESSES` > 1 (scrape `/metrics` on the API port).",
   },
   // cloud providers
   {
