@@ -15,17 +15,8 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { ServiceBroker, type ServiceSchema } from "moleculer";
 import { brokerConfig, metricsOptions } from "../moleculer.config";
-import {
-  ENV_VARS,
-  envString,
-  metricsConfig,
-  nodeConfig,
-  routerProcesses,
-  selectedServices,
-  shutdownTimeoutSecs,
-} from "../lib/config";
-import { IpcTransporter, isIpcMessage } from "../lib/cluster/ipc-transporter";
-import { routerGroup, runPrimary } from "./processes";
+import { ENV_VARS, envString, nodeConfig, routerProcesses, selectedServices, shutdownTimeoutSecs } from "../lib/config";
+import { asRouterProcess, followPrimary, startRouterProcesses } from "./processes";
 import { startLiveness } from "../lib/cluster/liveness";
 import { healthcheck } from "./healthcheck";
 import { stopGracefully } from "./shutdown";
@@ -56,13 +47,6 @@ const SCHEMAS: Record<string, ServiceSchema<any, any, any>> = {
   inference: InferenceService,
 };
 
-/** Prints what the primary of several router processes says (it has no broker). */
-const primaryLog = {
-  info: (msg: string) => console.log(`[${new Date().toISOString()}] INFO  router-primary: ${msg}`),
-  warn: (msg: string) => console.warn(`[${new Date().toISOString()}] WARN  router-primary: ${msg}`),
-  error: (msg: string) => console.error(`[${new Date().toISOString()}] ERROR router-primary: ${msg}`),
-};
-
 async function start(args: string[]): Promise<void> {
   const { values } = parseArgs({
     args,
@@ -73,52 +57,29 @@ async function start(args: string[]): Promise<void> {
   // one of several router processes (bin/processes.ts), started by their primary
   const worker = values.worker === undefined ? null : Number(values.worker);
   const processes = worker === null && services.includes("api") ? routerProcesses() : 1;
-  if (processes > 1) {
-    if (!brokerConfig().transporter && !(services.includes("apikeys") && services.includes("auth"))) {
-      throw new Error(
-        "LLM_ROUTER_PROCESSES without TRANSPORTER: SERVICES must include auth and apikeys (the router's own state).",
-      );
-    }
-    if (metricsConfig().port !== null) {
-      primaryLog.warn(
-        "LLM_ROUTER_METRICS_PORT is not served with LLM_ROUTER_PROCESSES > 1: scrape /metrics on the API port, which answers for every process.",
-      );
-    }
-    return runPrimary(processes, primaryLog);
-  }
+  if (processes > 1) return startRouterProcesses(processes, services);
   const options = brokerConfig();
+  const how =
+    worker !== null
+      ? `router process ${worker}, ${options.transporter ? "over the transporter" : "over IPC"}`
+      : options.transporter
+        ? "clustered over the transporter"
+        : "embedded: one process, no transporter";
   if (values.node && !options.transporter) {
     throw new Error("An inference node joins a cluster: set TRANSPORTER=nats://host:4222 (the router's NATS).");
   }
-  if (worker !== null) {
-    options.transporter ??= new IpcTransporter();
-    options.metadata = { routerGroup: routerGroup(process.ppid), routerProcess: worker };
-  }
+  if (worker !== null) asRouterProcess(options, worker);
   options.metrics = metricsOptions(services.includes("api"), worker === null);
   // our own signal handling: drain first, then stop (bin/shutdown.ts)
   options.skipProcessEventRegistration = true;
   const broker = new ServiceBroker(options);
-  // a router process leaves SIGINT (sent by a terminal to all of them) to its primary, which stops them in order
+  // a router process leaves SIGINT to its primary (followPrimary)
   const stop = stopGracefully(broker, shutdownTimeoutSecs(), worker === null ? ["SIGTERM", "SIGINT"] : ["SIGTERM"]);
-  if (worker !== null) {
-    process.on("SIGINT", () => undefined);
-    process.on("message", (m: unknown) => {
-      if (!isIpcMessage(m)) return;
-      if (m.llmRouterIpc === "stop") stop("stop from the primary");
-      if (m.llmRouterIpc === "close") (broker.getLocalService("api") as { stopAccepting?(): void }).stopAccepting?.();
-    });
-  }
+  const ready = worker === null ? undefined : followPrimary(broker, stop);
   for (const name of services) broker.createService(serviceSchema(name, services));
-  broker.logger.info(
-    `Starting ${services.join(", ")} as node '${broker.nodeID}'` +
-      (worker !== null
-        ? ` (router process ${worker}${brokerConfig().transporter ? ", clustered over the transporter" : ", over IPC"})`
-        : options.transporter
-          ? " (clustered over the transporter)"
-          : " (embedded: one process, no transporter)"),
-  );
+  broker.logger.info(`Starting ${services.join(", ")} as node '${broker.nodeID}' (${how})`);
   await broker.start();
-  if (worker !== null) process.send?.({ llmRouterIpc: "ready" });
+  ready?.();
   // for container health checks: a beat file kept fresh while the broker runs and is connected
   const healthFile = envString("LLM_HEALTH_FILE", "");
   if (healthFile) startLiveness(broker, healthFile, services);

@@ -16,12 +16,59 @@
  */
 import cluster, { type Worker } from "node:cluster";
 import os from "node:os";
-import { IpcRelay, isIpcMessage } from "../lib/cluster/ipc-transporter";
+import type { BrokerOptions, ServiceBroker } from "moleculer";
+import { IpcRelay, IpcTransporter, isIpcMessage, type IpcMessage } from "../lib/cluster/ipc-transporter";
+import { envString, metricsConfig } from "../lib/config";
 
 interface Logger {
   info(msg: string): void;
   warn(msg: string): void;
   error(msg: string): void;
+}
+
+/** What the primary says (it has no broker). */
+const primaryLog: Logger = {
+  info: (msg) => console.log(`[${new Date().toISOString()}] INFO  router-primary: ${msg}`),
+  warn: (msg) => console.warn(`[${new Date().toISOString()}] WARN  router-primary: ${msg}`),
+  error: (msg) => console.error(`[${new Date().toISOString()}] ERROR router-primary: ${msg}`),
+};
+
+/** Checks that `services` can run as `count` processes, then becomes their primary. */
+export function startRouterProcesses(count: number, services: string[]): void {
+  if (!envString("TRANSPORTER", "") && !(services.includes("apikeys") && services.includes("auth"))) {
+    throw new Error(
+      "LLM_ROUTER_PROCESSES without TRANSPORTER: SERVICES must include auth and apikeys (the router's own state).",
+    );
+  }
+  if (metricsConfig().port !== null) {
+    primaryLog.warn(
+      "LLM_ROUTER_METRICS_PORT is not served with LLM_ROUTER_PROCESSES > 1: scrape /metrics on the API port, which answers for every process.",
+    );
+  }
+  runPrimary(count, primaryLog);
+}
+
+/** Router process `index`: over IPC unless a TRANSPORTER is set, and marked as one of its router's processes. */
+export function asRouterProcess(options: BrokerOptions, index: number): void {
+  options.transporter ??= new IpcTransporter();
+  options.metadata = { routerGroup: routerGroup(process.ppid), routerProcess: index };
+}
+
+/**
+ * A started router process follows its primary: SIGINT is left to the
+ * primary (a terminal sends it to all of them, and the primary stops them
+ * in order), `close` stops taking connections, `stop` drains and stops.
+ * Set up before the broker starts; the returned function tells the primary
+ * the process is ready.
+ */
+export function followPrimary(broker: ServiceBroker, stop: (reason: string) => void): () => void {
+  process.on("SIGINT", () => undefined);
+  process.on("message", (m: unknown) => {
+    if (!isIpcMessage(m)) return;
+    if (m.llmRouterIpc === "stop") stop("stop from the primary");
+    if (m.llmRouterIpc === "close") (broker.getLocalService("api") as { stopAccepting?(): void }).stopAccepting?.();
+  });
+  return () => process.send?.({ llmRouterIpc: "ready" });
 }
 
 /** The router processes of this primary share this group (in their broker's metadata). */
@@ -52,22 +99,18 @@ export function runPrimary(count: number, log: Logger): void {
     const w = cluster.fork(setup.env);
     log.info(`router process ${index} started (pid ${w.process.pid})`);
     indexOf.set(w.id, index);
-    relay.add({
-      id: w.id,
-      send: (m) => {
-        if (w.isConnected()) w.send(m, undefined, () => undefined);
-      },
-    });
+    relay.add({ id: w.id, send: (m) => tell([w], m) });
     w.on("message", (m: unknown) => {
       if (isIpcMessage(m) && m.llmRouterIpc === "ready") ready.add(w.id);
       else relay.handle(w.id, m);
     });
   };
+  const tell = (workers: Array<Worker | undefined>, m: IpcMessage) => {
+    for (const w of workers) if (w?.isConnected()) w.send(m, undefined, () => undefined);
+  };
   const gateways = () => [...indexOf].filter(([, i]) => i > 0).map(([id]) => cluster.workers?.[id]);
   const first = () => [...indexOf].filter(([, i]) => i === 0).map(([id]) => cluster.workers?.[id]);
-  const stop = (workers: Array<Worker | undefined>) => {
-    for (const w of workers) if (w?.isConnected()) w.send({ llmRouterIpc: "stop" }, undefined, () => undefined);
-  };
+  const stop = (workers: Array<Worker | undefined>) => tell(workers, { llmRouterIpc: "stop" });
 
   cluster.on("exit", (w, code, signal) => {
     const index = indexOf.get(w.id) ?? -1;
@@ -105,7 +148,7 @@ export function runPrimary(count: number, log: Logger): void {
     if (gw.length) {
       stop(gw);
       // process 0 takes no new connections either, but keeps serving the gateways until they are gone
-      for (const w of first()) if (w?.isConnected()) w.send({ llmRouterIpc: "close" }, undefined, () => undefined);
+      tell(first(), { llmRouterIpc: "close" });
     } else stop(first());
   };
   // the processes ignore SIGINT (a terminal sends it to all of them): this primary stops them in order

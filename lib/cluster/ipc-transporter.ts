@@ -36,7 +36,6 @@ export interface IpcChannel {
 
 export class IpcTransporter extends Transporters.Base {
   private readonly channel: IpcChannel;
-  private readonly subscribed = new Set<string>();
   private readonly onMessage = (m: unknown) => {
     if (!isIpcMessage(m) || m.llmRouterIpc !== "msg" || !this.connected) return;
     const cmd = this.commands.get(m.topic);
@@ -65,11 +64,8 @@ export class IpcTransporter extends Transporters.Base {
 
   subscribe(cmd: string, nodeID?: string): Promise<void> {
     const topic = this.getTopicName(cmd, nodeID);
+    if (!this.commands.has(topic)) this.channel.send?.({ llmRouterIpc: "sub", topic });
     this.commands.set(topic, cmd);
-    if (!this.subscribed.has(topic)) {
-      this.subscribed.add(topic);
-      this.channel.send?.({ llmRouterIpc: "sub", topic });
-    }
     return Promise.resolve();
   }
 

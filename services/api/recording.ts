@@ -34,8 +34,8 @@ interface Ended {
 const history = historyConfig();
 
 export class RequestRecorder {
-  private ended: Ended[] = [];
-  private timer: NodeJS.Timeout | null = null;
+  /** Requests that ended and are not recorded yet: recorded together a millisecond later. */
+  private readonly ended: Batcher<Ended>;
   private readonly toHistory: Batcher<RecordEvent>;
   private readonly toDashboards: Batcher<RequestSummary>;
 
@@ -46,6 +46,7 @@ export class RequestRecorder {
     /** Called with how many ended requests were just recorded. */
     private readonly onRecorded: (count: number) => void,
   ) {
+    this.ended = new Batcher((ended) => this.recordAll(ended), 1, Infinity);
     this.toHistory = new Batcher((records) => {
       this.broker
         .emit("history.records", { records })
@@ -60,16 +61,14 @@ export class RequestRecorder {
   finish(trace: RequestTrace, status: number, error: string | null): void {
     trace.end();
     this.ended.push({ trace, status, error });
-    this.timer ??= setTimeout(() => this.recordEnded(), 1);
   }
 
   /** Records what `finish` queued (also called by a `/metrics` scrape, so it sees every answer). */
   recordEnded(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    if (!this.ended.length) return;
-    const ended = this.ended;
-    this.ended = [];
+    this.ended.flush();
+  }
+
+  private recordAll(ended: Ended[]): void {
     for (const e of ended) {
       try {
         this.record(e);
