@@ -10,6 +10,8 @@ import type { Context, Service, ServiceSchema } from "moleculer";
 import ApiGateway from "moleculer-web";
 import { authConfig, historyConfig, metricsConfig, routerConfig, type RouterConfig } from "../lib/config";
 import { RequestTrace, type RequestKind } from "../lib/history/record";
+import { jsonBody } from "../lib/http/body";
+import { methodGate } from "../lib/http/methods";
 import { clientIpResolver } from "../lib/http/client-ip";
 import { registerRouterMetrics } from "../lib/metrics/router-metrics";
 import { toOpenAIError } from "../lib/openai/errors";
@@ -73,7 +75,8 @@ type This = Service<Settings> & Vars & Methods;
 export type ApiThis = This;
 
 const cfg = routerConfig();
-const json = { json: { limit: cfg.maxBodySize, strict: true }, urlencoded: false };
+// one JSON parser for every route that takes a body (lib/http/body.ts): size and depth bounded, errors are 4xx
+const json = { bodyParsers: false as const, use: [jsonBody({ limit: cfg.maxBodySize })] };
 // every route: explicit aliases only, and the gate (mixins/auth-gate.mixin.ts) checks the route table
 const quiet = {
   logging: false,
@@ -140,7 +143,7 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
       {
         path: "/v1",
         ...quiet,
-        bodyParsers: json,
+        ...json,
         onError,
         aliases: {
           ...inferenceAliases["/v1"],
@@ -155,7 +158,7 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
       {
         path: "/api",
         ...quiet,
-        bodyParsers: json,
+        ...json,
         onError,
         aliases: {
           ...inferenceAliases["/api"],
@@ -360,10 +363,10 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
     // moleculer-web made the server (its `created` ran first): the fast lane goes in front of it
     const web = this.server.listeners("request")[0] as RequestListener;
     this.server.removeAllListeners("request");
-    this.server.on(
-      "request",
-      fastLane(this, fastRoutes(inferenceAliases), web, { maxBodySize: cfg.maxBodySize, cors: corsOrigins.length > 0 }),
-    );
+    const cors = corsOrigins.length > 0;
+    // methods first (lib/http/methods.ts), then the fast lane, then moleculer-web
+    const lane = fastLane(this, fastRoutes(inferenceAliases), web, { maxBodySize: cfg.maxBodySize, cors });
+    this.server.on("request", methodGate(lane, { cors }));
     this.live = new LiveHub();
     this.inFlight = 0;
     this.onIdle = null;

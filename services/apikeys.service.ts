@@ -64,6 +64,15 @@ const fields = {
   rate_limit_rpm: { type: "number", integer: true, positive: true, optional: true, nullable: true },
 };
 
+/** An expiry the client sends must lie ahead (a key that expired in 1969 is a mistake, not a key). */
+function expiryIso(d: Date | null | undefined): string | null {
+  if (!d) return null;
+  if (d.getTime() <= Date.now()) {
+    throw apiError(400, "expires_at must be in the future.", "invalid_value", { param: "expires_at" });
+  }
+  return d.toISOString();
+}
+
 interface KeyParams {
   name?: string;
   expires_at?: Date | null;
@@ -89,6 +98,7 @@ const ApiKeysService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
       visibility: "public",
       params: { ...fields, name: { type: "string", min: 1, max: 128 }, owner: "string" },
       async handler(this: This, ctx: Context<KeyParams & { name: string; owner: string }>) {
+        const expiresAt = expiryIso(ctx.params.expires_at);
         const key = generateApiKey();
         const doc = await this.adapter.insert({
           name: ctx.params.name,
@@ -97,7 +107,7 @@ const ApiKeysService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
           display: displayKey(key),
           createdAt: new Date().toISOString(),
           lastUsedAt: null,
-          expiresAt: ctx.params.expires_at ? ctx.params.expires_at.toISOString() : null,
+          expiresAt,
           allowedModels: ctx.params.allowed_models ?? null,
           rateLimitRpm: ctx.params.rate_limit_rpm ?? null,
         });
@@ -113,9 +123,10 @@ const ApiKeysService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
       params: { id: "string", ...fields },
       async handler(this: This, ctx: Context<KeyParams & { id: string }>) {
         await this.byId(ctx.params.id);
+        const expiresAt = ctx.params.expires_at === undefined ? undefined : expiryIso(ctx.params.expires_at);
         const set: Partial<KeyDoc> = {};
         if (ctx.params.name !== undefined) set.name = ctx.params.name;
-        if (ctx.params.expires_at !== undefined) set.expiresAt = ctx.params.expires_at?.toISOString() ?? null;
+        if (expiresAt !== undefined) set.expiresAt = expiresAt;
         if (ctx.params.allowed_models !== undefined) set.allowedModels = ctx.params.allowed_models;
         if (ctx.params.rate_limit_rpm !== undefined) set.rateLimitRpm = ctx.params.rate_limit_rpm;
         await this.adapter.updateById(ctx.params.id, { $set: set });

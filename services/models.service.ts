@@ -70,6 +70,7 @@ interface Methods {
 type This = Service & Vars & Methods;
 
 const SEARCH_TTL_MS = 5 * 60_000;
+const SEARCH_CACHE_MAX = 200;
 const REVIEW_EVERY_MS = 30_000;
 
 const ModelsService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
@@ -150,7 +151,10 @@ const ModelsService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
         const hit = this.searchCache.get(q);
         if (hit && Date.now() - hit.at < SEARCH_TTL_MS) return hit.result;
         const result = { models: await searchModels(this.hub(), q) };
+        this.searchCache.delete(q);
         this.searchCache.set(q, { at: Date.now(), result });
+        // bounded: the oldest search goes first (a Map keeps insertion order)
+        if (this.searchCache.size > SEARCH_CACHE_MAX) this.searchCache.delete(this.searchCache.keys().next().value!);
         return result;
       },
     },

@@ -94,3 +94,23 @@ const BY_KEY = new Map(ROUTES.map((r) => [`${r.method} ${r.path}`, r.access]));
 export function accessFor(method: string, path: string): Access | undefined {
   return BY_KEY.get(`${method} ${path}`);
 }
+
+/** A route's path as a regular expression: `:name` is one segment, `*name` the rest. */
+function pathPattern(path: string): RegExp {
+  const body = path
+    .split("/")
+    .map((seg) =>
+      seg.startsWith(":") ? "[^/]+" : seg.startsWith("*") ? ".+" : seg.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"),
+    )
+    .join("/");
+  return new RegExp(`^${body}$`);
+}
+
+const PATTERNS = ROUTES.map((r) => ({ ...r, re: pathPattern(r.path) }));
+
+/** The methods the table has for `path` (in its form there, see routePath), with each one's access. */
+export function methodsFor(path: string): Map<RouteRule["method"], Access> {
+  const out = new Map<RouteRule["method"], Access>();
+  for (const r of PATTERNS) if (!out.has(r.method) && r.re.test(path)) out.set(r.method, r.access);
+  return out;
+}

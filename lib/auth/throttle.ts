@@ -5,7 +5,10 @@
 export class WindowCounter {
   private readonly windows = new Map<string, { start: number; count: number }>();
 
-  constructor(private readonly windowMs: number) {}
+  constructor(
+    private readonly windowMs: number,
+    private readonly maxKeys = 10_000,
+  ) {}
 
   /** Counts one event for `key`; returns the count in the current window. */
   hit(key: string, now = Date.now()): number {
@@ -33,8 +36,13 @@ export class WindowCounter {
     this.windows.delete(key);
   }
 
+  /** Drops ended windows past `maxKeys`, then the oldest ones: the map never outgrows `maxKeys`. */
   private prune(now: number): void {
-    if (this.windows.size < 10_000) return;
+    if (this.windows.size < this.maxKeys) return;
     for (const [k, w] of this.windows) if (now - w.start >= this.windowMs) this.windows.delete(k);
+    for (const k of this.windows.keys()) {
+      if (this.windows.size <= this.maxKeys) break;
+      this.windows.delete(k);
+    }
   }
 }

@@ -39,12 +39,29 @@ export interface HistoryRecord {
  */
 export function bodyJson(body: unknown, maxBytes: number): string {
   if (body === undefined || body === null) return "null";
-  const text = JSON.stringify(body) ?? "null";
+  let text: string;
+  try {
+    text = JSON.stringify(body) ?? "null";
+  } catch (err) {
+    // what was accepted is recorded whatever its body: a record without it beats none
+    return JSON.stringify({ unserializable: true, reason: clip(String((err as Error)?.message ?? err), 200) });
+  }
   // a JSON text is at most 3 bytes per UTF-16 unit: most bodies need no byte count at all
   const bytes = text.length * 3 <= maxBytes ? text.length : Buffer.byteLength(text);
   if (bytes <= maxBytes) return text;
   const raw = typeof body === "string" ? body : text;
   return JSON.stringify({ truncated: true, bytes: Buffer.byteLength(raw), preview: raw.slice(0, maxBytes) });
+}
+
+/** Longest a client-supplied text field of a record may be (a model name, an error message…). */
+export const MAX_FIELD_CHARS = { model: 256, error: 2048, endpoint: 256, client_ip: 64, name: 256 } as const;
+
+/** `text` cut to `max` characters, marked with an ellipsis when cut. */
+export function clip(text: string, max: number): string;
+export function clip(text: string | null, max: number): string | null;
+export function clip(text: string | null, max: number): string | null {
+  if (text === null || text.length <= max) return text;
+  return `${text.slice(0, max - 1)}…`;
 }
 
 /**
@@ -148,20 +165,20 @@ export class RequestTrace {
       ts: this.startedAt,
       started_at: new Date(this.startedAt).toISOString(),
       finished_at: new Date(now).toISOString(),
-      endpoint: s.endpoint,
+      endpoint: clip(s.endpoint, MAX_FIELD_CHARS.endpoint),
       kind: this.kind,
       stream: this.stream,
-      model: this.model,
+      model: clip(this.model, MAX_FIELD_CHARS.model),
       node_id: last?.id ?? null,
-      node_name: last?.name ?? null,
-      client_ip: s.clientIp,
+      node_name: clip(last?.name ?? null, MAX_FIELD_CHARS.name),
+      client_ip: clip(s.clientIp, MAX_FIELD_CHARS.client_ip),
       api_key_id: s.apiKey?.id ?? null,
-      api_key_name: s.apiKey?.name ?? null,
+      api_key_name: clip(s.apiKey?.name ?? null, MAX_FIELD_CHARS.name),
       user_id: s.apiKey?.owner ?? null,
       request_json: bodyJson(s.body, s.maxBodyBytes),
       response_json: bodyJson(this.response, s.maxBodyBytes),
       status,
-      error,
+      error: clip(error, MAX_FIELD_CHARS.error),
       duration_ms: Math.round(((this.endedPerf ?? performance.now()) - this.startedPerf) * 10) / 10,
       ttft_ms: this.ttft === null ? null : Math.round(this.ttft * 10) / 10,
       tokens_in: this.usage?.prompt_tokens ?? null,

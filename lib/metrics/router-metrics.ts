@@ -4,6 +4,7 @@
  */
 import { MetricReporters, type ServiceBroker } from "moleculer";
 import type { NodeRecord } from "../cluster/types";
+import { BoundedLabels } from "./labels";
 import type { StoredMetric } from "./merge";
 
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
@@ -64,9 +65,17 @@ export interface FinishedRequest {
   retries: number;
 }
 
+/** The model label values of this process (lib/metrics/labels.ts). */
+const modelLabels = new BoundedLabels();
+
+/**
+ * A finished request in the metrics. Its model is a label value only when the
+ * router served it (a node or runtime was tried, and the answer is no 404):
+ * made-up names all count as `unknown`.
+ */
 export function recordRequest(metrics: Registry, r: FinishedRequest): void {
   if (!metrics.isEnabled()) return;
-  const model = r.model ?? "";
+  const model = modelLabels.value(r.model, r.node !== null && r.status !== 404);
   metrics.increment(M.requests, { model, node: r.node ?? "", status: String(r.status) });
   metrics.observe(M.latency, r.durationMs / 1000, { model });
   if (r.ttftMs !== null) metrics.observe(M.ttft, r.ttftMs / 1000, { model });

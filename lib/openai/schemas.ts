@@ -5,15 +5,37 @@
 import { z } from "zod";
 import { badRequest } from "./errors";
 
-const textPart = z.looseObject({ type: z.literal("text"), text: z.string() });
-const otherPart = z.looseObject({ type: z.string() });
-const content = z.union([z.string(), z.array(z.union([textPart, otherPart]))]).nullable();
+/** Longest model id a request may name (any real one fits; a longer one never reaches a log, label or record). */
+export const MAX_MODEL_CHARS = 256;
+/** Longest `user` (OpenAI's end-user id). */
+export const MAX_USER_CHARS = 256;
 
-const message = z.looseObject({
-  role: z.enum(["system", "developer", "user", "assistant", "tool"]),
-  content: content.optional(),
-  name: z.string().optional(),
+const modelName = z.string().min(1, "model must not be empty").max(MAX_MODEL_CHARS);
+const endUser = z.string().max(MAX_USER_CHARS);
+
+/** A content part: a text part's `text` is a string; other types (images…) are judged where they are served. */
+const part = z.looseObject({ type: z.string().min(1).max(64), text: z.unknown().optional() }).superRefine((p, ctx) => {
+  if (p.type === "text" && typeof p.text !== "string") {
+    ctx.addIssue({ code: "custom", path: ["text"], message: "a text part's text must be a string" });
+  }
 });
+const content = z.union([z.string(), z.array(part)]).nullable();
+
+/**
+ * A message. Its content is required, except an assistant's (which may carry
+ * only tool calls, or be an empty turn).
+ */
+const message = z
+  .looseObject({
+    role: z.enum(["system", "developer", "user", "assistant", "tool"]),
+    content: content.optional(),
+    name: z.string().max(256).optional(),
+  })
+  .superRefine((m, ctx) => {
+    if (m.content == null && m.role !== "assistant") {
+      ctx.addIssue({ code: "custom", path: ["content"], message: "content is required" });
+    }
+  });
 
 const stop = z
   .union([z.string(), z.array(z.string()).max(4)])
@@ -22,7 +44,7 @@ const stop = z
 
 function common(maxTokensLimit: number) {
   return {
-    model: z.string().min(1, "model must not be empty"),
+    model: modelName,
     max_tokens: z.number().int().min(1).max(maxTokensLimit).nullable().optional(),
     temperature: z.number().min(0).max(2).nullable().optional(),
     top_p: z.number().gt(0).max(1).nullable().optional(),
@@ -31,7 +53,7 @@ function common(maxTokensLimit: number) {
     stream: z.boolean().nullable().optional(),
     stream_options: z.looseObject({ include_usage: z.boolean().optional() }).nullable().optional(),
     n: z.literal(1, { message: "only n=1 is supported" }).nullable().optional(),
-    user: z.string().optional(),
+    user: endUser.optional(),
   };
 }
 
@@ -51,9 +73,10 @@ export function completionSchema(maxTokensLimit: number) {
 }
 
 export const embeddingSchema = z.looseObject({
-  model: z.string().min(1, "model must not be empty"),
+  model: modelName,
   input: z.union([z.string(), z.array(z.string()).min(1).max(2048)]),
   encoding_format: z.enum(["float", "base64"]).optional(),
+  user: endUser.optional(),
 });
 
 export type ChatBody = z.infer<ReturnType<typeof chatSchema>>;

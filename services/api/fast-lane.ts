@@ -2,7 +2,7 @@
  * The fast lane: the inference routes (`POST /v1/chat/completions` and the
  * others that take an API key) served straight from the HTTP server, in
  * front of moleculer-web. They run the same gate (mixins/auth-gate.mixin.ts),
- * the same JSON body parser (body-parser, with moleculer-web's limits) and the
+ * the same JSON body parser (lib/http/body.ts) and the
  * same alias handlers as through moleculer-web, without its per-request
  * machinery: the `rest` action call with its middlewares, route matching and
  * the context it builds for every request (measured in bench/RESULTS.md,
@@ -10,8 +10,8 @@
  * a cross-origin request when CORS is configured (moleculer-web answers its
  * headers).
  */
-import type { IncomingMessage, RequestListener, ServerResponse } from "node:http";
-import bodyParser from "body-parser";
+import type { RequestListener, ServerResponse } from "node:http";
+import { jsonBody, readJsonBody } from "../../lib/http/body";
 import { accessFor } from "../../lib/auth/routes";
 import { sendError } from "../../lib/http/respond";
 import { admit } from "../../mixins/auth-gate.mixin";
@@ -50,17 +50,13 @@ export function fastLane(
   next: RequestListener,
   opts: FastLaneOptions,
 ): RequestListener {
-  const parseJson = bodyParser.json({ limit: opts.maxBodySize, strict: true });
-  const readBody = (req: IncomingMessage, res: ServerResponse) =>
-    new Promise<void>((resolve, reject) =>
-      parseJson(req, res, (err?: unknown) => (err ? reject(err as Error) : resolve())),
-    );
+  const parseJson = jsonBody({ limit: opts.maxBodySize });
 
   const serve = async (handler: Handler, path: string, req: Req, res: ServerResponse) => {
     const ctx = api.broker.ContextFactory.create(api.broker);
     try {
       await admit(api, ctx, "POST", path, req);
-      await readBody(req, res);
+      await readJsonBody(parseJson, req, res);
     } catch (err) {
       sendError(res, err);
       return;

@@ -91,8 +91,14 @@ export class RequestRecorder {
     if (this.live.size) for (const r of requests) this.live.send("request", r);
   }
 
+  /** One ended request: history first (what must not be lost), then metrics and the live feed. */
   private record({ trace, status, error }: Ended): void {
     const rec = trace.record(status, error);
+    if (history.enabled) {
+      const local = localService<HistorySink>(this.broker, "history");
+      if (local) local.accept(rec);
+      else this.toHistory.push(rec);
+    }
     recordRequest(this.broker.metrics, {
       model: rec.model,
       node: rec.node_id,
@@ -107,10 +113,5 @@ export class RequestRecorder {
     const summary: RequestSummary = { id, ts, model, node_name, status: code, duration_ms, kind };
     if (this.live.size) this.live.send("request", summary);
     if (this.broker.transit) this.toDashboards.push(summary);
-    if (history.enabled) {
-      const local = localService<HistorySink>(this.broker, "history");
-      if (local) local.accept(rec);
-      else this.toHistory.push(rec);
-    }
   }
 }

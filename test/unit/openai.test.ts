@@ -45,6 +45,15 @@ describe("request validation", () => {
       "stop",
       "invalid_value",
     ],
+    [{ model: "m", messages: [{ role: "user" }] }, "messages[0].content", "missing_required_parameter"],
+    [{ model: "m", messages: [{ role: "system", content: null }] }, "messages[0].content", "invalid_value"],
+    [
+      { model: "m", messages: [{ role: "user", content: [{ type: "text", text: 5 }] }] },
+      "messages[0].content[0].text",
+      "invalid_value",
+    ],
+    [{ model: "m".repeat(257), messages: [{ role: "user", content: "x" }] }, "model", "invalid_value"],
+    [{ model: "m", messages: [{ role: "user", content: "x" }], user: {} }, "user", "invalid_value"],
   ])("%j is a 400 naming %s", (body, param, code) => {
     const r = rejection(() => parseBody(chat, body));
     expect(r.status).toBe(400);
@@ -55,6 +64,8 @@ describe("request validation", () => {
     expect(() => parseBody(completionSchema(10), { model: "m", prompt: ["a", "b"] })).toThrow(/only one prompt/);
     expect(parseBody(embeddingSchema, { model: "m", input: ["a"] }).input).toEqual(["a"]);
     expect(() => parseBody(embeddingSchema, { model: "m", input: [] })).toThrow();
+    expect(() => parseBody(embeddingSchema, { model: "m", input: "a", user: {} })).toThrow(/user/);
+    expect(() => parseBody(embeddingSchema, { model: "m".repeat(300), input: "a" })).toThrow(/model/);
   });
 });
 

@@ -1,0 +1,89 @@
+/**
+ * The one JSON body parser of every route (moleculer-web's routes and the
+ * api's fast lane): body-parser with the router's size limit, then a bound on
+ * nesting depth. Whatever a client sends that cannot be read becomes an
+ * OpenAI-shaped 4xx here (a lying Content-Encoding, bad JSON, too large, too
+ * deep), never a 500 further on.
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import bodyParser from "body-parser";
+import { apiError } from "../openai/errors";
+
+/**
+ * Deepest nesting a body may have. Real requests stay far below (a tool's
+ * JSON schema a dozen levels deep is already unusual); deeper ones would
+ * only overflow the stack of whatever walks them later (validation,
+ * serialisation for history).
+ */
+export const MAX_JSON_DEPTH = 64;
+
+/** Whether `value` nests objects or arrays deeper than `max` levels (the top level counts as 1). */
+export function deeperThan(value: unknown, max: number): boolean {
+  if (value === null || typeof value !== "object") return false;
+  // iterative, so that the check itself cannot overflow the stack
+  const stack: Array<[object, number]> = [[value, 1]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (depth > max) return true;
+    const children = Array.isArray(v) ? v : Object.values(v);
+    for (const c of children) if (c !== null && typeof c === "object") stack.push([c as object, depth + 1]);
+  }
+  return false;
+}
+
+interface ParserError {
+  type?: unknown;
+  status?: unknown;
+  statusCode?: unknown;
+  message?: unknown;
+}
+
+/** A body-parser (or zlib) error as the OpenAI error a client gets. */
+export function bodyError(err: unknown): Error {
+  const e = (err ?? {}) as ParserError;
+  const status = typeof e.status === "number" ? e.status : typeof e.statusCode === "number" ? e.statusCode : 400;
+  const detail = typeof e.message === "string" ? e.message : "unreadable";
+  if (e.type === "entity.too.large" || status === 413) {
+    return apiError(413, "The request body is too large.", "request_too_large");
+  }
+  if (e.type === "entity.parse.failed") {
+    return apiError(400, `The request body is not valid JSON: ${detail}`, "invalid_json");
+  }
+  if (status === 415) {
+    return apiError(415, `The request body could not be read: ${detail}`, "unsupported_media_type");
+  }
+  // a body that does not inflate as its Content-Encoding says, a wrong length, an aborted upload…
+  return apiError(400, `The request body could not be read: ${detail}`, "invalid_body");
+}
+
+export interface JsonBodyOptions {
+  /** body-parser's `limit`, e.g. "4mb". */
+  limit: string;
+  maxDepth?: number;
+}
+
+export type BodyMiddleware = (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void;
+
+/** Connect-style middleware: `req.body` parsed, or `next(err)` with an OpenAI-shaped 4xx. */
+export function jsonBody(opts: JsonBodyOptions): BodyMiddleware {
+  const parse = bodyParser.json({ limit: opts.limit, strict: true });
+  const maxDepth = opts.maxDepth ?? MAX_JSON_DEPTH;
+  return (req, res, next) => {
+    parse(req, res, (err?: unknown) => {
+      if (err) return next(bodyError(err));
+      if (deeperThan((req as { body?: unknown }).body, maxDepth)) {
+        return next(
+          apiError(400, `The request body nests deeper than ${maxDepth} levels.`, "invalid_body", {
+            param: null,
+          }),
+        );
+      }
+      next();
+    });
+  };
+}
+
+/** The same, as a promise (the fast lane). */
+export function readJsonBody(parser: BodyMiddleware, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  return new Promise((resolve, reject) => parser(req, res, (err) => (err ? reject(err as Error) : resolve())));
+}
