@@ -74,7 +74,11 @@ export function completionSchema(maxTokensLimit: number) {
 
 export const embeddingSchema = z.looseObject({
   model: modelName,
-  input: z.union([z.string(), z.array(z.string()).min(1).max(2048)]),
+  // an empty text has no embedding (OpenAI refuses it too)
+  input: z.union([
+    z.string().min(1, "input must not be empty"),
+    z.array(z.string().min(1, "input must not contain empty strings")).min(1).max(2048),
+  ]),
   encoding_format: z.enum(["float", "base64"]).optional(),
   user: endUser.optional(),
 });

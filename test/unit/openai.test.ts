@@ -65,6 +65,8 @@ describe("request validation", () => {
     expect(parseBody(embeddingSchema, { model: "m", input: ["a"] }).input).toEqual(["a"]);
     expect(() => parseBody(embeddingSchema, { model: "m", input: [] })).toThrow();
     expect(() => parseBody(embeddingSchema, { model: "m", input: "a", user: {} })).toThrow(/user/);
+    expect(() => parseBody(embeddingSchema, { model: "m", input: "" })).toThrow(/input/);
+    expect(() => parseBody(embeddingSchema, { model: "m", input: ["a", ""] })).toThrow(/input\[1\]/);
     expect(() => parseBody(embeddingSchema, { model: "m".repeat(300), input: "a" })).toThrow(/model/);
   });
 });
