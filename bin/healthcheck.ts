@@ -3,7 +3,9 @@
  * loads no service, no broker and no node-llama-cpp): exit 0 when this
  * container's process is healthy, 1 otherwise, with the reason on stdout.
  *
- * - A process whose SERVICES include `api`: `GET /health` on its own port.
+ * - A process whose SERVICES include `api`: `GET /health?ready=1` on its own
+ *   port, which answers 503 until every service of the process (history
+ *   loaded, the embedded inference node serving…) is ready.
  * - With `LLM_HEALTH_FILE` set (the images set it): the beat file that
  *   `start` rewrites while its broker runs and is connected to the transporter
  *   must be younger than `--max-age` seconds (default 30).
@@ -21,7 +23,7 @@ export function healthcheckPlan(args: string[]): HealthcheckPlan {
   const hostsApi = selectedServices().includes("api");
   const { host, port } = routerConfig();
   return {
-    url: hostsApi && port !== 0 ? localHealthUrl(host, port) : null,
+    url: hostsApi && port !== 0 ? localHealthUrl(host, port, true) : null,
     file: envString("LLM_HEALTH_FILE", "") || null,
     maxAgeMs: maxAgeSecs * 1000,
   };

@@ -78,7 +78,15 @@ async function start(args: string[]): Promise<void> {
   const ready = worker === null ? undefined : followPrimary(broker, stop);
   for (const name of services) broker.createService(serviceSchema(name, services));
   broker.logger.info(`Starting ${services.join(", ")} as node '${broker.nodeID}' (${how})`);
-  await broker.start();
+  try {
+    await broker.start();
+  } catch (err) {
+    // stopped while starting: a service cut short may fail its start; the stop exits 0 once done
+    if (stop.stopping) return;
+    throw err;
+  }
+  // stopped while starting: not ready, and no beat file for a broker that is stopping
+  if (stop.stopping) return;
   ready?.();
   // for container health checks: a beat file kept fresh while the broker runs and is connected
   const healthFile = envString("LLM_HEALTH_FILE", "");

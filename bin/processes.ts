@@ -68,6 +68,8 @@ export function followPrimary(broker: ServiceBroker, stop: (reason: string) => v
     if (m.llmRouterIpc === "stop") stop("stop from the primary");
     if (m.llmRouterIpc === "close") (broker.getLocalService("api") as { stopAccepting?(): void }).stopAccepting?.();
   });
+  // the primary holds its commands until now: one sent earlier (a SIGTERM while this process loads) would be lost
+  process.send?.({ llmRouterIpc: "listening" });
   return () => process.send?.({ llmRouterIpc: "ready" });
 }
 
@@ -90,6 +92,8 @@ export function runPrimary(count: number, log: Logger): void {
   const relay = new IpcRelay();
   const indexOf = new Map<number, number>();
   const ready = new Set<number>();
+  /** Commands (close, stop) for a process that does not listen for them yet, by worker id. */
+  const held = new Map<number, IpcMessage[]>();
   let stopping = false;
   let exitCode = 0;
 
@@ -100,22 +104,36 @@ export function runPrimary(count: number, log: Logger): void {
     log.info(`router process ${index} started (pid ${w.process.pid})`);
     indexOf.set(w.id, index);
     relay.add({ id: w.id, send: (m) => tell([w], m) });
+    held.set(w.id, []);
     w.on("message", (m: unknown) => {
       if (isIpcMessage(m) && m.llmRouterIpc === "ready") ready.add(w.id);
-      else relay.handle(w.id, m);
+      else if (isIpcMessage(m) && m.llmRouterIpc === "listening") {
+        const waiting = held.get(w.id) ?? [];
+        held.delete(w.id);
+        for (const c of waiting) tell([w], c);
+      } else relay.handle(w.id, m);
     });
   };
   const tell = (workers: Array<Worker | undefined>, m: IpcMessage) => {
     for (const w of workers) if (w?.isConnected()) w.send(m, undefined, () => undefined);
   };
+  /** A command reaches a process that is still loading once it listens. */
+  const command = (workers: Array<Worker | undefined>, m: IpcMessage) => {
+    for (const w of workers) {
+      const waiting = w && held.get(w.id);
+      if (waiting) waiting.push(m);
+      else tell([w], m);
+    }
+  };
   const gateways = () => [...indexOf].filter(([, i]) => i > 0).map(([id]) => cluster.workers?.[id]);
   const first = () => [...indexOf].filter(([, i]) => i === 0).map(([id]) => cluster.workers?.[id]);
-  const stop = (workers: Array<Worker | undefined>) => tell(workers, { llmRouterIpc: "stop" });
+  const stop = (workers: Array<Worker | undefined>) => command(workers, { llmRouterIpc: "stop" });
 
   cluster.on("exit", (w, code, signal) => {
     const index = indexOf.get(w.id) ?? -1;
     const wasReady = ready.delete(w.id);
     indexOf.delete(w.id);
+    held.delete(w.id);
     relay.remove(w.id);
     if (stopping) {
       if (code || signal) exitCode = 1;
@@ -148,7 +166,7 @@ export function runPrimary(count: number, log: Logger): void {
     if (gw.length) {
       stop(gw);
       // process 0 takes no new connections either, but keeps serving the gateways until they are gone
-      tell(first(), { llmRouterIpc: "close" });
+      command(first(), { llmRouterIpc: "close" });
     } else stop(first());
   };
   // the processes ignore SIGINT (a terminal sends it to all of them): this primary stops them in order

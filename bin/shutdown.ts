@@ -5,17 +5,27 @@
  * then the broker stops (history flushes on stop) and the process exits 0.
  * A second signal stops at once. Returns the same graceful stop for other
  * callers (a router process told to stop by its primary); it does nothing
- * when a stop is already under way.
+ * when a stop is already under way, and says whether one is (`stopping`).
+ *
+ * A signal during start stops at once too: the services still starting go
+ * on until the process exits, so `start` must not treat what they then do
+ * (a failed start, a late `$broker.started`) as its own (see bin/main.ts).
  */
 import type { ServiceBroker } from "moleculer";
 
 type Drainable = { name: string; drain?: (timeoutMs: number) => Promise<void> };
 
+export interface GracefulStop {
+  (reason: string): void;
+  /** A stop is under way (a signal or a call came). */
+  readonly stopping: boolean;
+}
+
 export function stopGracefully(
   broker: ServiceBroker,
   timeoutSecs: number,
   signals: NodeJS.Signals[] = ["SIGTERM", "SIGINT"],
-): (reason: string) => void {
+): GracefulStop {
   let stopping = false;
   const onSignal = (signal: string) => {
     if (stopping) {
@@ -37,7 +47,8 @@ export function stopGracefully(
       );
   };
   for (const s of signals) process.on(s, onSignal);
-  return (reason) => {
+  const stop = (reason: string) => {
     if (!stopping) onSignal(reason);
   };
+  return Object.defineProperty(stop, "stopping", { get: () => stopping }) as GracefulStop;
 }

@@ -10,10 +10,11 @@ import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "mole
 import type { NodeTable } from "../lib/cluster/node-table";
 import { routerConfig } from "../lib/config";
 import { generateNodeToken, hashNodeToken, nodeTokenMatches } from "../lib/auth/node-tokens";
-import { apiError, badRequest } from "../lib/openai/errors";
+import { apiError } from "../lib/openai/errors";
 import { applyAgentReport, type AgentReport } from "../lib/runtimes/agent-report";
 import { externalHeartbeat } from "../lib/runtimes/external-heartbeat";
-import { listModels, type Runtime } from "../lib/runtimes/openai-upstream";
+import { listModels, probeModels, type Runtime } from "../lib/runtimes/openai-upstream";
+import { parseApiKey, parseBaseUrl, parseName } from "../lib/runtimes/runtime-url";
 
 export interface ExternalRuntime extends Runtime {
   name: string;
@@ -72,31 +73,35 @@ const schema: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
   actions: {
     registerExternal: {
       visibility: "public",
+      // checked in the handler (lib/runtimes/runtime-url.ts), each refusal a 400 naming its field
       params: {
-        base_url: { type: "url", max: 2048 },
-        api_key: { type: "string", max: 4096, optional: true },
-        name: { type: "string", min: 1, max: 128, optional: true },
+        base_url: { type: "any", optional: true },
+        api_key: { type: "any", optional: true },
+        name: { type: "any", optional: true },
         parallel: { type: "number", integer: true, positive: true, max: 1024, optional: true },
       },
       async handler(
         this: This,
-        ctx: Context<{ base_url: string; api_key?: string; name?: string; parallel?: number }>,
+        ctx: Context<{ base_url: unknown; api_key?: unknown; name?: unknown; parallel?: number }>,
       ) {
-        const baseUrl = ctx.params.base_url.replace(/\/+$/, "");
-        if (!/^https?:\/\//.test(baseUrl)) throw badRequest("base_url must be http(s).", "base_url", "invalid_value");
+        const baseUrl = parseBaseUrl(ctx.params.base_url, "base_url");
+        const apiKey = parseApiKey(ctx.params.api_key, "api_key");
+        const name = parseName(ctx.params.name, "name");
         const id = externalId(baseUrl);
         if (this.externals.has(id)) throw apiError(409, `${baseUrl} is registered already as ${id}.`, "node_exists");
         const token = generateNodeToken();
         const rt: ExternalRuntime = {
           id,
           baseUrl,
-          apiKey: ctx.params.api_key,
-          name: ctx.params.name ?? new URL(baseUrl).host,
+          apiKey,
+          name: name ?? new URL(baseUrl).host,
           parallel: ctx.params.parallel ?? 4,
           tokenHash: hashNodeToken(token),
         };
-        // it must answer now, so a typo fails here and not at the first request
-        await listModels(rt, CHECK_TIMEOUT_MS);
+        // it must answer now, so a typo fails here (naming the URL it tried) and not at the first request
+        await probeModels(rt, CHECK_TIMEOUT_MS);
+        // the same URL registered meanwhile by another request
+        if (this.externals.has(id)) throw apiError(409, `${baseUrl} is registered already as ${id}.`, "node_exists");
         await this.adapter.insert({ kind: "external", ...rt });
         this.externals.set(id, rt);
         await this.checkExternal(id);

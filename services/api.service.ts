@@ -27,6 +27,7 @@ import { modelAliases } from "./api/model-routes";
 import { metricsAliases } from "./api/metrics-routes";
 import { dashboardAliases, rootAliases } from "./api/dashboard-static";
 import { LiveHub } from "../lib/http/live-hub";
+import { healthHttpStatus, readinessOf, wantsReadiness } from "../lib/cluster/readiness";
 import { AuthGateMixin, forgetCachedKeys, type AuthedRequest } from "../mixins/auth-gate.mixin";
 import { fastLane, fastRoutes } from "./api/fast-lane";
 import { inferenceAliases } from "./api/inference-routes";
@@ -219,17 +220,30 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
       },
     },
 
+    /**
+     * `GET /health`: liveness, always 200, with readiness in the body
+     * ("starting" and what it waits for until every local service and this
+     * router's inference node are ready, then "ok"). `GET /health?ready=1`:
+     * the same body, but 503 unless "ok" (a readiness probe).
+     */
     health: {
-      async handler(this: This, ctx: Context) {
+      async handler(this: This, ctx: Context<{ ready?: unknown }>) {
         const local = (name: string) => ctx.broker.registry.hasService(name, ctx.broker.nodeID);
-        const nodes = local("registry") ? await ctx.call<{ online: number; total: number }>("registry.summary") : null;
-        const queue = local("balancer") ? (await ctx.call<{ queued: number }>("balancer.stats")).queued : null;
+        const [nodes, queue, ready] = await Promise.all([
+          local("registry") ? ctx.call<{ online: number; total: number }>("registry.summary") : null,
+          local("balancer") ? ctx.call<{ queued: number }>("balancer.stats").then((s) => s.queued) : null,
+          // a server that no longer listens is draining (SIGTERM)
+          readinessOf(ctx.broker, !this.server.listening),
+        ]);
+        const status = healthHttpStatus(ready, wantsReadiness(ctx.params?.ready));
+        if (status !== 200) (ctx.meta as { $statusCode?: number }).$statusCode = status;
         return {
-          status: "ok",
+          status: ready.status,
           node_id: ctx.broker.nodeID,
           uptime_s: Math.round(process.uptime()),
           nodes,
           queued_requests: queue,
+          waiting_for: ready.waiting_for,
         };
       },
     },
@@ -248,7 +262,9 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
     },
     // logged once every local service has started, so the URL means "ready"
     "$broker.started"(this: This) {
-      const addr = this.server.address() as AddressInfo;
+      // a stop that began while the services were starting (SIGTERM) has closed the server: nothing to announce
+      const addr = this.server.listening ? (this.server.address() as AddressInfo | string | null) : null;
+      if (!addr || typeof addr === "string") return;
       const host = addr.address === "0.0.0.0" || addr.address === "::" ? "localhost" : addr.address;
       this.logger.info(`LLM Router listening on http://${host}:${addr.port}`);
       this.logger.info(
@@ -337,9 +353,15 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
       this.recorder.flush();
     },
 
-    /** No new connections; idle kept-alive ones are closed, the rest after their request. */
+    /**
+     * No new connections; idle kept-alive ones are closed, the rest after
+     * their request. Asked before moleculer-web has opened the port (a stop
+     * while the services start), it closes the port as soon as it opens.
+     */
     stopAccepting(this: This) {
       if (this.server.listening) this.server.close();
+      // after moleculer-web's own `listening` callback, which reads the address
+      else this.server.once("listening", () => setImmediate(() => this.server.listening && this.server.close()));
       this.server.closeIdleConnections();
     },
 

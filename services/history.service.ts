@@ -364,7 +364,12 @@ const HistoryService: ServiceSchema<Settings, Methods, Vars> = {
         .createIndex({ ts: -1, id: -1 })
         .catch((err: Error) => this.logger.warn(`history: no index on ts: ${err.message}`));
     }
-    await this.purge(Date.now());
+    // a stop during start (SIGTERM while a large store loads) may close the store under the purge
+    if (this.stopping) return;
+    await this.purge(Date.now()).catch((err: Error) => {
+      if (!this.stopping) throw err;
+    });
+    if (this.stopping) return;
     this.purgeTimer = setInterval(
       () =>
         void this.purge(Date.now()).catch((err: Error) => this.logger.error(`history: purge failed: ${err.message}`)),

@@ -39,6 +39,8 @@ interface Vars {
   onIdle: (() => void) | null;
   /** Downloads running on this node, by task id. */
   downloads: Map<string, AbortController>;
+  /** The service has stopped (possibly while `started` was still loading the models). */
+  halted: boolean;
 }
 
 interface Methods {
@@ -344,6 +346,7 @@ const InferenceService: ServiceSchema<Settings, Methods, Vars> = {
     this.exitWhenIdle = false;
     this.onIdle = null;
     this.downloads = new Map();
+    this.halted = false;
   },
 
   async started(this: This) {
@@ -362,6 +365,12 @@ const InferenceService: ServiceSchema<Settings, Methods, Vars> = {
       cfg.engine === "instant"
         ? new InstantEngine(cfg.modelsDir, cfg.parallel, cfg.instantMsPerToken)
         : await LlamaEngine.create({ ...cfg, log: (m) => this.logger.warn(m) });
+    if (this.halted) {
+      // stopped while the models loaded (SIGTERM during start): `stopped` found no engine to free
+      await this.engine.dispose();
+      this.engine = null;
+      return;
+    }
     this.runner = new JobRunner(this.engine, () => {
       this.scheduleHeartbeat();
       if (this.leaving) this.leaveWhenIdle();
@@ -370,6 +379,7 @@ const InferenceService: ServiceSchema<Settings, Methods, Vars> = {
     const ids = this.engine.models().map((m) => m.id);
     this.logger.info(`Loaded ${ids.length} model(s) from ${cfg.modelsDir}: ${ids.join(", ") || "(none)"}`);
     await this.collectMachine();
+    if (this.halted) return;
     this.sendHeartbeat();
     this.timer = setInterval(() => {
       this.collectMachine()
@@ -379,6 +389,7 @@ const InferenceService: ServiceSchema<Settings, Methods, Vars> = {
   },
 
   async stopped(this: This) {
+    this.halted = true;
     for (const ac of this.downloads.values()) ac.abort(new Error("the node is stopping"));
     if (this.timer) clearInterval(this.timer);
     if (this.pending) clearTimeout(this.pending);

@@ -171,6 +171,18 @@ const RegistryService: ServiceSchema<Settings, Methods, Vars> = {
         return { online: all.filter((n) => n.status === "online").length, total: all.length };
       },
     },
+    /** A node's status and whether requests can be sent to it now: the api's readiness (lib/cluster/readiness.ts). */
+    nodeState: {
+      visibility: "public",
+      params: { id: "string" },
+      handler(this: This, ctx: Context<{ id: string }>) {
+        const { id } = ctx.params;
+        return {
+          status: this.table.get(id)?.status ?? "unknown",
+          reachable: this.externals.has(id) || this.endpointOf(id)?.isAvailable === true,
+        };
+      },
+    },
   },
 
   events: {

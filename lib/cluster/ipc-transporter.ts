@@ -16,6 +16,8 @@ export type IpcMessage =
   | { llmRouterIpc: "sub"; topic: string }
   | { llmRouterIpc: "pub"; topic: string; data: Uint8Array }
   | { llmRouterIpc: "msg"; topic: string; data: Uint8Array }
+  /** From a worker: it hears the primary's commands now (a message sent before is lost). */
+  | { llmRouterIpc: "listening" }
   /** From a worker: its broker has started. */
   | { llmRouterIpc: "ready" }
   /** From the primary: take no new connections (process 0, while the gateways drain). */

@@ -3,8 +3,9 @@
  * a started process writes a small "beat" file every few seconds while its
  * broker runs and its transporter is connected (`LLM_HEALTH_FILE`);
  * `bin/healthcheck.ts` reads it back, and for a process that hosts the api it
- * also asks `GET /health`. A hung event loop, a stopped broker or a NATS
- * server that does not answer all leave the file stale, and the check fails.
+ * also asks `GET /health?ready=1` (503 until it is ready). A hung event loop,
+ * a stopped broker or a NATS server that does not answer all leave the file
+ * stale, and the check fails.
  */
 import fs from "node:fs";
 import path from "node:path";
@@ -137,10 +138,14 @@ export async function checkHttp(url: string, timeoutMs = 4_000): Promise<CheckRe
   }
 }
 
-/** Where this process's own `/health` answers: the API's host (loopback for a wildcard bind) and port. */
-export function localHealthUrl(host: string, port: number): string {
+/**
+ * Where this process's own `/health` answers: the API's host (loopback for a
+ * wildcard bind) and port. `ready`: its readiness form, which answers 503
+ * until the process is ready (lib/cluster/readiness.ts).
+ */
+export function localHealthUrl(host: string, port: number, ready = false): string {
   const h = host === "0.0.0.0" || host === "::" || host === "" ? "127.0.0.1" : host;
-  return `http://${h.includes(":") ? `[${h}]` : h}:${port}/health`;
+  return `http://${h.includes(":") ? `[${h}]` : h}:${port}/health${ready ? "?ready=1" : ""}`;
 }
 
 export interface HealthcheckPlan {

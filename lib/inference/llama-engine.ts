@@ -49,6 +49,17 @@ interface LoadedModel {
   chatWrapper: ChatWrapper;
   embedding?: Promise<LlamaEmbeddingContext>;
   embedQueue: Promise<unknown>;
+  /** The longest token of the vocabulary in characters (0: unknown): no token covers more of a text. */
+  maxTokenChars: number;
+}
+
+/** The length of the longest token string in a GGUF's vocabulary; 0 when the file does not list it. */
+function longestToken(model: LlamaModel): number {
+  const meta = model.fileInfo.metadata as { tokenizer?: { ggml?: { tokens?: unknown } } };
+  const tokens = meta.tokenizer?.ggml?.tokens;
+  let max = 0;
+  if (Array.isArray(tokens)) for (const t of tokens) if (typeof t === "string" && t.length > max) max = t.length;
+  return max;
 }
 
 /** Every `.gguf` under `dir`, as [id, absolute path]; id = relative path without the extension. */
@@ -127,6 +138,7 @@ export class LlamaEngine implements Engine {
       pool: new Pool(sequences),
       chatWrapper: this.lib.resolveChatWrapper(model),
       embedQueue: Promise.resolve(),
+      maxTokenChars: longestToken(model),
     });
   }
 
@@ -150,13 +162,29 @@ export class LlamaEngine implements Engine {
     return m;
   }
 
+  /**
+   * Refuses a text of `chars` characters that cannot fit in `limit` tokens
+   * whatever it tokenizes to (no token is longer than the vocabulary's
+   * longest), before tokenizing it: tokenizing megabytes takes long, and for
+   * some texts (one character repeated) minutes, on the node's event loop.
+   */
+  private refuseHuge(m: LoadedModel, chars: number, limit: number, what: string, param: string): void {
+    if (m.maxTokenChars > 0 && chars > limit * m.maxTokenChars) {
+      throw badRequest(
+        `${what} is ${chars} characters: more than the ${limit} tokens that fit in this model's context of ${m.info.contextSize}.`,
+        param,
+        "context_length_exceeded",
+      );
+    }
+  }
+
   /** Checks the token budget, the same way for chat and completion. */
-  private budget(m: LoadedModel, promptTokens: number, maxTokens: number | undefined): number {
+  private budget(m: LoadedModel, promptTokens: number, maxTokens: number | undefined, param: string): number {
     const room = m.info.contextSize - promptTokens;
     if (room <= 0) {
       throw badRequest(
         `The prompt is ${promptTokens} tokens; this model's context holds ${m.info.contextSize}.`,
-        "messages",
+        param,
         "context_length_exceeded",
       );
     }
@@ -180,6 +208,8 @@ export class LlamaEngine implements Engine {
           : { type: "model", response: [msg.content] },
     );
     if (history[history.length - 1]?.type !== "model") history.push({ type: "model", response: [] });
+    const chars = job.messages.reduce((n, msg) => n + msg.content.length, 0);
+    this.refuseHuge(m, chars, m.info.contextSize, "The prompt", "messages");
 
     // a conversation's next turn takes back the sequence whose KV cache holds its beginning
     const conversation = affinityKey(job.model, undefined, job.messages);
@@ -192,7 +222,7 @@ export class LlamaEngine implements Engine {
     try {
       const rendered = chat.chatWrapper.generateContextState({ chatHistory: history });
       const promptTokens = rendered.contextText.tokenize(m.model.tokenizer).length;
-      const maxTokens = this.budget(m, promptTokens, job.maxTokens);
+      const maxTokens = this.budget(m, promptTokens, job.maxTokens, "messages");
       let completionTokens = 0;
       const res = await chat.generateResponse(history, {
         maxTokens,
@@ -219,8 +249,9 @@ export class LlamaEngine implements Engine {
 
   async complete(job: CompletionJob, hooks: GenerationHooks): Promise<GenerationResult> {
     const m = this.get(job.model);
+    this.refuseHuge(m, job.prompt.length, m.info.contextSize, "The prompt", "prompt");
     const promptTokens = m.model.tokenize(job.prompt).length + 1;
-    const maxTokens = this.budget(m, promptTokens, job.maxTokens);
+    const maxTokens = this.budget(m, promptTokens, job.maxTokens, "prompt");
     const sequence = await m.pool.acquire(hooks.signal);
     const completion = new this.lib.LlamaCompletion({ contextSequence: sequence, autoDisposeSequence: false });
     try {
@@ -250,15 +281,33 @@ export class LlamaEngine implements Engine {
 
   async embed(job: EmbeddingJob): Promise<{ vectors: number[][]; promptTokens: number }> {
     const m = this.get(job.model);
-    m.embedding ??= m.model.createEmbeddingContext({ threads: this.opts.threads });
+    // the model's context size, as chat and completion have it (not node-llama-cpp's "auto", which can be far more)
+    m.embedding ??= m.model.createEmbeddingContext({ contextSize: m.info.contextSize, threads: this.opts.threads });
     const ctx = await m.embedding;
+    // every input is checked before any is run: one that does not fit fails the request, as a long prompt does
+    const limit = m.info.contextSize - 1;
+    const inputs = job.input.map((text, i) => {
+      const which = job.input.length > 1 ? `input[${i}]` : "The input";
+      this.refuseHuge(m, text.length, limit, which, "input");
+      const tokens = m.model.tokenize(text);
+      // with the begin and end tokens the embedding context adds
+      const length = ctx.calculateInputLength(tokens);
+      if (length > limit) {
+        throw badRequest(
+          `${which} is ${length} tokens; at most ${limit} fit in this model's context of ${m.info.contextSize}.`,
+          "input",
+          "context_length_exceeded",
+        );
+      }
+      return tokens;
+    });
     // one embedding context per model: run requests one after another
     const run = m.embedQueue.then(async () => {
       const vectors: number[][] = [];
       let promptTokens = 0;
-      for (const text of job.input) {
-        promptTokens += m.model.tokenize(text).length;
-        const e = await ctx.getEmbeddingFor(text);
+      for (const tokens of inputs) {
+        promptTokens += tokens.length;
+        const e = await ctx.getEmbeddingFor(tokens);
         vectors.push([...e.vector]);
       }
       return { vectors, promptTokens };

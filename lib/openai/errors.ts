@@ -62,6 +62,9 @@ const MOLECULER_TYPES: Record<string, { status: number; code: string; message?: 
   UNSUPPORTED_MEDIA_TYPE: { status: 415, code: "unsupported_media_type" },
 };
 
+/** The NATS client's `code` when a message is larger than the server's max_payload. */
+export const NATS_MAX_PAYLOAD = "MAX_PAYLOAD_EXCEEDED";
+
 interface LooseError {
   message?: unknown;
   code?: unknown;
@@ -100,6 +103,17 @@ export function toOpenAIError(err: unknown): { status: number; body: OpenAIError
     const field = typeof first.field === "string" ? first.field : null;
     const msg = typeof first.message === "string" ? first.message : message;
     return build(400, msg, "invalid_request_error", field, "invalid_value");
+  }
+  // the request is larger than one message of the transporter (NATS's max_payload, 1 MB by default):
+  // the same on every node, so the client's to shorten
+  if (e.code === NATS_MAX_PAYLOAD) {
+    return build(
+      413,
+      "The request is too large to send to an inference node: one message between the router and its nodes holds at most the NATS server's max_payload (1 MB by default).",
+      "invalid_request_error",
+      null,
+      "request_too_large",
+    );
   }
   const known = typeof e.type === "string" ? MOLECULER_TYPES[e.type] : undefined;
   if (known) {

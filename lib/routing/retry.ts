@@ -3,6 +3,8 @@
  * not reachable, was still loading, or failed itself (5xx). A client's own
  * mistake (4xx: bad input, context too long) fails the same way anywhere.
  */
+import { NATS_MAX_PAYLOAD } from "../openai/errors";
+
 interface LooseError {
   code?: unknown;
   type?: unknown;
@@ -22,5 +24,7 @@ export function isRetryable(err: unknown): boolean {
   // the node no longer has the model: the registry was stale
   if (e.type === "model_not_found" && e.code === 404) return true;
   if (e.type === "client_closed") return false;
+  // a request too large for the transporter is too large for every node
+  if (e.code === NATS_MAX_PAYLOAD) return false;
   return typeof e.code === "number" ? e.code >= 500 : true;
 }

@@ -10,6 +10,7 @@ import { createParser } from "eventsource-parser";
 import { Agent, errors as undiciErrors, type Dispatcher } from "undici";
 import type { ChatJob, CompletionJob, EmbeddingJob } from "../inference/types";
 import { apiError } from "../openai/errors";
+import { suggestV1 } from "./runtime-url";
 
 export interface Runtime {
   id: string;
@@ -60,8 +61,12 @@ function targetOf(rt: Runtime): Target {
   return t;
 }
 
-/** A failed call as an OpenAI error; the caller's own abort stays an AbortError (a timeout signal is a failure). */
-function unreachable(rt: Runtime, err: Error, signal?: AbortSignal): Error {
+/**
+ * A failed call as an OpenAI error; the caller's own abort stays an AbortError
+ * (a timeout signal is a failure). With `url` (a registration's probe) the
+ * message names the URL tried and the error points at `base_url`.
+ */
+function unreachable(rt: Runtime, err: Error, signal?: AbortSignal, url?: string): Error {
   const reason = signal?.reason as Error | undefined;
   if (err.name === "AbortError" && reason?.name !== "TimeoutError") return err;
   const why =
@@ -70,13 +75,22 @@ function unreachable(rt: Runtime, err: Error, signal?: AbortSignal): Error {
     err instanceof undiciErrors.BodyTimeoutError
       ? "it did not answer in time"
       : err.message;
-  return apiError(502, `The runtime ${rt.id} could not be reached: ${why}`, "upstream_unreachable");
+  return url
+    ? apiError(502, `Could not reach ${url}: ${why}`, "upstream_unreachable", { param: "base_url" })
+    : apiError(502, `The runtime ${rt.id} could not be reached: ${why}`, "upstream_unreachable");
 }
 
 type Body = Dispatcher.ResponseData["body"];
 
 /** One HTTP call; a 2xx response comes back unread, anything else as an OpenAI error. */
-async function send(rt: Runtime, method: "GET" | "POST", path: string, body: string | null, signal: AbortSignal) {
+async function send(
+  rt: Runtime,
+  method: "GET" | "POST",
+  path: string,
+  body: string | null,
+  signal: AbortSignal,
+  probe?: string,
+) {
   const t = targetOf(rt);
   const headers: Record<string, string> = { accept: "application/json, text/event-stream" };
   if (body !== null) headers["content-type"] = "application/json";
@@ -86,9 +100,10 @@ async function send(rt: Runtime, method: "GET" | "POST", path: string, body: str
     return await AGENT.request(options);
   } catch (err) {
     // a kept-alive connection the runtime closed meanwhile: once more on a fresh one
-    if (!(err instanceof undiciErrors.SocketError) || signal.aborted) throw unreachable(rt, err as Error, signal);
+    if (!(err instanceof undiciErrors.SocketError) || signal.aborted)
+      throw unreachable(rt, err as Error, signal, probe);
     return AGENT.request(options).catch((e: Error) => {
-      throw unreachable(rt, e, signal);
+      throw unreachable(rt, e, signal, probe);
     });
   }
 }
@@ -128,6 +143,61 @@ export async function listModels(rt: Runtime, timeoutMs: number): Promise<string
   if (!Array.isArray(body.data))
     throw apiError(502, `${rt.id}: /models did not answer an OpenAI model list.`, "upstream_error");
   return body.data.map((m) => m.id).filter((id): id is string => typeof id === "string");
+}
+
+/** The `error.message` of an OpenAI-shaped error body (or a plain `error` string), cut short; null when there is none. */
+function upstreamMessage(text: string): string | null {
+  try {
+    const parsed = JSON.parse(text) as { error?: { message?: unknown } | string };
+    const m = typeof parsed.error === "string" ? parsed.error : parsed.error?.message;
+    return typeof m === "string" && m ? (m.length > 300 ? `${m.slice(0, 300)}…` : m) : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * `GET {base_url}/models` when a runtime is registered: its model ids, or an
+ * error that names the URL tried and what to fix. Not reached, or failing
+ * itself (5xx): 502, as any call to a runtime. Answering, but not as an
+ * OpenAI base URL would (404, another 4xx, not a model list): 422 on
+ * `base_url`, suggesting the URL ending in `/v1`; refusing the key (401,
+ * 403): 422 on `api_key` (a 401 would read as the client's own login failing).
+ */
+export async function probeModels(rt: Runtime, timeoutMs: number): Promise<string[]> {
+  const t = targetOf(rt);
+  const url = `${t.origin}${t.prefix}/models`;
+  const signal = AbortSignal.timeout(timeoutMs);
+  const res = await send(rt, "GET", "/models", null, signal, url);
+  const text = await res.body.text().catch((err: Error) => {
+    throw unreachable(rt, err, signal, url);
+  });
+  const status = res.statusCode;
+  const said = upstreamMessage(text);
+  const answered = `${url} answered ${status}${said ? ` (${said.replace(/\.$/, "")})` : ""}`;
+  const v1 = suggestV1(rt.baseUrl);
+  const notOpenAI = `base_url must be the runtime's OpenAI base URL, the one that usually ends in /v1${v1 ? `: try ${v1}` : ""}.`;
+  if (status === 401 || status === 403) {
+    throw apiError(422, `${answered}: the runtime refused the api_key.`, "upstream_unauthorized", {
+      param: "api_key",
+    });
+  }
+  if (status >= 500) throw apiError(502, `${answered}.`, "upstream_error", { param: "base_url" });
+  if (status === 404) throw apiError(422, `${answered}. ${notOpenAI}`, "not_an_openai_base_url", { param: "base_url" });
+  if (status < 200 || status >= 300) throw apiError(422, `${answered}.`, "upstream_error", { param: "base_url" });
+  let body: unknown = null;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // not JSON: said below
+  }
+  const data = (body as { data?: unknown } | null)?.data;
+  if (!Array.isArray(data)) {
+    throw apiError(422, `${url} did not answer an OpenAI model list. ${notOpenAI}`, "not_an_openai_base_url", {
+      param: "base_url",
+    });
+  }
+  return data.map((m) => (m as { id?: unknown } | null)?.id).filter((id): id is string => typeof id === "string");
 }
 
 function upstreamBody(kind: UpstreamKind, job: ChatJob | CompletionJob | EmbeddingJob): Record<string, unknown> {

@@ -1,6 +1,7 @@
 /** Aliases of the node management routes, mounted on the api's `/api` route. */
 import type { Req, Alias } from "./route-helpers";
 import { answer, pick } from "./route-helpers";
+import { agentBaseUrl, parseApiKey, parseBaseUrl, parseName } from "../../lib/runtimes/runtime-url";
 
 const id = (req: Req) => req.$params?.id;
 
@@ -28,15 +29,13 @@ export const nodeAliases: Record<string, Alias> = {
       res,
       async () => {
         const b = pick(req, ["base_url", "api_key", "machine_name", "ip_address", "runtime_port", "parallel"]);
+        // checked here so that a refusal names the field the client sent; the URL is built with the URL API
         const baseUrl =
-          b.base_url ??
-          (typeof b.ip_address === "string" && typeof b.runtime_port === "number"
-            ? `http://${b.ip_address.includes(":") ? `[${b.ip_address}]` : b.ip_address}:${b.runtime_port}/v1`
-            : undefined);
+          b.base_url !== undefined ? parseBaseUrl(b.base_url, "base_url") : agentBaseUrl(b.ip_address, b.runtime_port);
         const view = await req.$ctx.call<{ id: string }, object>("registry.registerExternal", {
           base_url: baseUrl,
-          api_key: b.api_key,
-          name: b.machine_name,
+          api_key: parseApiKey(b.api_key, "api_key"),
+          name: parseName(b.machine_name, "machine_name"),
           parallel: b.parallel,
         });
         return { ...view, agent_id: view.id, status: "registered" };

@@ -195,6 +195,9 @@ describe("the dashboard in Chromium", () => {
       const row = page.locator(`tr[data-node="${id}"]`);
       await row.waitFor();
       await expect(row.textContent()).resolves.toContain(`machine-${id}`);
+      // the node ID (what the REPL, the CLI and X-Router-Node say) under the name, besides the machine
+      await expect(row.locator(".node-id").textContent()).resolves.toBe(id);
+      await expect(row.locator(".node-id").isVisible()).resolves.toBe(true);
       await expect(row.textContent()).resolves.toContain(MODEL);
       await expect(row.textContent()).resolves.toContain("/ 2"); // active / capacity
       await expect(row.locator("meter").count()).resolves.toBeGreaterThan(0);

@@ -8,6 +8,7 @@ import fs from "node:fs";
 import path from "node:path";
 import jwt from "jsonwebtoken";
 import { ROUTES } from "../../lib/auth/routes";
+import { waitFor } from "../helpers/wait";
 import {
   createKey,
   login,
@@ -320,12 +321,22 @@ describe("API keys", () => {
     expect((await call("GET", "/v1/models", { key: created.body.key })).status).toBe(200);
     expect((await call("DELETE", `/api/api-keys/${created.body.id}`, { token: admin })).status).toBe(200);
     expect((await call("GET", "/v1/models", { key: created.body.key })).status).toBe(401);
-    const expired = await call("POST", "/api/api-keys", {
+    // a key cannot be made already expired; one that runs out is refused from then on
+    const past = await call("POST", "/api/api-keys", {
       token: admin,
       body: { name: "old", expires_at: "2020-01-01T00:00:00Z" },
     });
-    const r = await call("GET", "/v1/models", { key: expired.body.key });
-    expect(r.status).toBe(401);
+    expect(past.status).toBe(400);
+    expect(past.body.error).toMatchObject({ code: "invalid_value", param: "expires_at" });
+    const expiring = await call("POST", "/api/api-keys", {
+      token: admin,
+      body: { name: "soon", expires_at: new Date(Date.now() + 1500).toISOString() },
+    });
+    expect((await call("GET", "/v1/models", { key: expiring.body.key })).status).toBe(200);
+    const r = await waitFor(async () => {
+      const res = await call("GET", "/v1/models", { key: expiring.body.key });
+      return res.status === 401 ? res : null;
+    });
     expect(r.body.error.code).toBe("expired_api_key");
   });
 

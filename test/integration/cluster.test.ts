@@ -127,6 +127,35 @@ describe("router + two inference nodes over NATS", () => {
     expect(chunks[chunks.length - 1].choices[0].finish_reason).toBe("length");
   });
 
+  test("an input to embed past the context is the node's 400 context_length_exceeded, across NATS", async () => {
+    const embed = (input: unknown) =>
+      fetch(`${router.url}/v1/embeddings`, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${key}` },
+        body: JSON.stringify({ model: MODEL, input }),
+      });
+    // the context is 16384 tokens; a "hello " is 6 of them
+    for (const input of ["hello ".repeat(2800), ["hi", "hello ".repeat(2800)], "x".repeat(500_000)]) {
+      const res = await embed(input);
+      expect(res.status).toBe(400);
+      expect(["node-a", "node-b"]).toContain(res.headers.get("x-router-node"));
+      expect(((await res.json()) as { error: object }).error).toEqual({
+        message: expect.stringMatching(/this model's context of 16384/),
+        type: "invalid_request_error",
+        param: "input",
+        code: "context_length_exceeded",
+      });
+    }
+    // more than one NATS message holds (max_payload, 1 MB): it never reaches a node
+    const huge = await embed("x".repeat(1 << 20));
+    expect(huge.status).toBe(413);
+    expect(((await huge.json()) as { error: object }).error).toMatchObject({
+      type: "invalid_request_error",
+      code: "request_too_large",
+    });
+    expect((await embed(["hi", "there"])).status).toBe(200);
+  });
+
   test("a client that disconnects mid-stream stops the generation on the node", async () => {
     const ac = new AbortController();
     // 12k tokens take far longer than the deadline below unless the node stops

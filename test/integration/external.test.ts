@@ -106,12 +106,98 @@ test("bad registrations are clear 4xx/5xx answers", async () => {
   const dead = await register({ base_url: `http://127.0.0.1:${port}/v1` });
   expect(dead.status).toBe(502);
   expect(((await dead.json()) as { error: { code: string } }).error.code).toBe("upstream_unreachable");
-  // the same server under another name is another runtime; with a wrong key it is refused
+  // the same server under another name is another runtime; with a wrong key it is refused (not with a 401,
+  // which would read as the admin's own login failing), naming the URL tried
   const wrongKey = await register({
     base_url: `${back.url.replace("127.0.0.1", "localhost")}/v1`,
     api_key: "sk-wrong",
   });
-  expect(wrongKey.status).toBe(401);
+  expect(wrongKey.status).toBe(422);
+  const refused = ((await wrongKey.json()) as { error: { message: string; param: string } }).error;
+  expect(refused.param).toBe("api_key");
+  expect(refused.message).toContain(`${back.url.replace("127.0.0.1", "localhost")}/v1/models answered 401`);
+});
+
+test("1 MB of text to embed is the runtime's 400, passed on", async () => {
+  const res = await fetch(`${front.url}/v1/embeddings`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${frontKey}` },
+    body: JSON.stringify({ model: MODEL, input: "x".repeat(1 << 20) }),
+  });
+  expect(res.status).toBe(400);
+  expect(((await res.json()) as ErrorBody).error.message).toMatch(/is 1048576 characters: more than the \d+ tokens/);
+});
+
+type ErrorBody = { error: { message: string; type: string; param: string | null; code: string | null } };
+
+function agents(body: unknown) {
+  return fetch(`${front.url}/api/agents`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${admin}` },
+    body: JSON.stringify(body),
+  });
+}
+
+test.each([
+  ["an IPv6 address missing its bracket", { base_url: "http://[::1:1/v1" }, "base_url"],
+  ["a user and password in the URL", { base_url: "http://u:p@127.0.0.1:9/v1" }, "base_url"],
+  ["a query", { base_url: "http://127.0.0.1:9/v1?x=1" }, "base_url"],
+  ["a fragment", { base_url: "http://127.0.0.1:9/v1#x" }, "base_url"],
+  ["another scheme", { base_url: "file:///etc/passwd" }, "base_url"],
+  ["a base_url that is not a string", { base_url: ["http://127.0.0.1:9/v1"] }, "base_url"],
+  ["a base_url of 3,000 characters", { base_url: `http://127.0.0.1:9/${"a".repeat(3000)}` }, "base_url"],
+  ["a name of 500 characters", { base_url: "http://127.0.0.1:9/v1", name: "n".repeat(500) }, "name"],
+  ["a key with a line break", { base_url: "http://127.0.0.1:9/v1", api_key: "sk\r\nx: y" }, "api_key"],
+])("POST /api/nodes with %s: 400 on its field, nothing called", async (_why, body, param) => {
+  const res = await register(body);
+  expect(res.status).toBe(400);
+  expect(((await res.json()) as ErrorBody).error).toMatchObject({
+    type: "invalid_request_error",
+    param,
+    code: "invalid_value",
+  });
+});
+
+test.each([
+  ["an address with a port, path and query", { ip_address: "127.0.0.1:9/x?", runtime_port: 9 }, "ip_address"],
+  ["an address with dot segments", { ip_address: "127.0.0.1/../../", runtime_port: 1 }, "ip_address"],
+  ["an address with a user", { ip_address: "u@127.0.0.1", runtime_port: 9 }, "ip_address"],
+  ["an address with a space", { ip_address: "127.0.0.1 x", runtime_port: 9 }, "ip_address"],
+  ["no address", { runtime_port: 9 }, "ip_address"],
+  ["port 0", { ip_address: "127.0.0.1", runtime_port: 0 }, "runtime_port"],
+  ["port 70000", { ip_address: "127.0.0.1", runtime_port: 70_000 }, "runtime_port"],
+  ["a fractional port", { ip_address: "127.0.0.1", runtime_port: 80.5 }, "runtime_port"],
+  ["a port that is not a number", { ip_address: "127.0.0.1", runtime_port: "http" }, "runtime_port"],
+  ["no port", { ip_address: "127.0.0.1" }, "runtime_port"],
+  [
+    "a machine name of 500 characters",
+    { ip_address: "127.0.0.1", runtime_port: 9, machine_name: "m".repeat(500) },
+    "machine_name",
+  ],
+])("POST /api/agents with %s: 400 on its field", async (_why, body, param) => {
+  const res = await agents({ machine_name: "box", ...body });
+  expect(res.status).toBe(400);
+  expect(((await res.json()) as ErrorBody).error).toMatchObject({ param, type: "invalid_request_error" });
+});
+
+test("a base URL whose /models is not found says which URL it tried and suggests the one ending in /v1", async () => {
+  // the router's own base URL without /v1: GET /models is not its API
+  const res = await register({ base_url: back.url, api_key: backKey });
+  expect(res.status).toBe(422);
+  const { error } = (await res.json()) as ErrorBody;
+  expect(error).toMatchObject({ param: "base_url", code: "not_an_openai_base_url" });
+  expect(error.message).toContain(`${back.url}/models`);
+  expect(error.message).toContain(`try ${back.url}/v1`);
+});
+
+test("a runtime that cannot be reached is named by the URL tried, as a 502", async () => {
+  const port = await freePort();
+  const res = await agents({ machine_name: "gone", ip_address: "127.0.0.1", runtime_port: port });
+  expect(res.status).toBe(502);
+  const { error } = (await res.json()) as ErrorBody;
+  expect(error).toMatchObject({ code: "upstream_unreachable", param: "base_url" });
+  expect(error.message).toContain(`http://127.0.0.1:${port}/v1/models`);
+  expect(front.proc.output).not.toMatch(/Invalid URL|Internal error/);
 });
 
 function health(token: string | null, body: unknown) {

@@ -264,6 +264,39 @@ describe("bad input gets an OpenAI-shaped 4xx and loses nothing", () => {
     ["an unknown model", "/v1/chat/completions", { ...chat, model: "no-such-model" }, 404, "model", "model_not_found"],
     ["missing prompt", "/v1/completions", { model: MODEL }, 400, "prompt", "missing_required_parameter"],
     ["missing input", "/v1/embeddings", { model: MODEL }, 400, "input", "missing_required_parameter"],
+    // the model's context is 2048 tokens; a "hello " is 6 of them
+    [
+      "an embedding input past the context",
+      "/v1/embeddings",
+      { model: MODEL, input: "hello ".repeat(342) },
+      400,
+      "input",
+      "context_length_exceeded",
+    ],
+    [
+      "5,000 words to embed",
+      "/v1/embeddings",
+      { model: MODEL, input: "hello ".repeat(5000) },
+      400,
+      "input",
+      "context_length_exceeded",
+    ],
+    [
+      "one input of an array past the context",
+      "/v1/embeddings",
+      { model: MODEL, input: ["hi", "hello ".repeat(342), "there"] },
+      400,
+      "input",
+      "context_length_exceeded",
+    ],
+    [
+      "a completion prompt past the context",
+      "/v1/completions",
+      { model: MODEL, prompt: "hello ".repeat(400), max_tokens: 1 },
+      400,
+      "prompt",
+      "context_length_exceeded",
+    ],
     [
       "an oversized body",
       "/v1/chat/completions",
@@ -297,6 +330,14 @@ describe("bad input gets an OpenAI-shaped 4xx and loses nothing", () => {
     expect(r.body.error).toEqual({ message: expect.any(String), type: "invalid_request_error", param: null, code });
   });
 
+  test("an embedding input past the context says which one, and how long it may be", async () => {
+    const r = await post("/v1/embeddings", { model: MODEL, input: ["hi", "hello ".repeat(342)] });
+    expect(r.status).toBe(400);
+    expect(r.body.error?.message).toMatch(
+      /^input\[1\] is \d+ tokens; at most 2047 fit in this model's context of 2048\.$/,
+    );
+  });
+
   test("a gzip-encoded body is read", async () => {
     const res = await fetch(`${router.url}/v1/chat/completions`, {
       method: "POST",
@@ -322,6 +363,9 @@ describe("bad input gets an OpenAI-shaped 4xx and loses nothing", () => {
     expect(router.proc.alive).toBe(true);
     const r = await post("/v1/chat/completions", chat);
     expect(r.status).toBe(200);
+    // a refused embedding request leaves the model's embedding queue free
+    const e = await client.embeddings.create({ model: MODEL, input: ["hello ".repeat(341), "hi"] });
+    expect(e.data).toHaveLength(2);
     expect(router.proc.output).not.toMatch(/Internal error|Unhandled|TypeError/);
   });
 });

@@ -57,6 +57,7 @@ describe("beat file", () => {
     expect(localHealthUrl("::", 8080)).toBe("http://127.0.0.1:8080/health");
     expect(localHealthUrl("10.1.2.3", 9000)).toBe("http://10.1.2.3:9000/health");
     expect(localHealthUrl("::1", 9000)).toBe("http://[::1]:9000/health");
+    expect(localHealthUrl("0.0.0.0", 8080, true)).toBe("http://127.0.0.1:8080/health?ready=1");
   });
 
   test("a broker beats while it runs and is connected, and stops beating when it stops", async () => {
@@ -115,10 +116,11 @@ describe("bin/healthcheck.ts", () => {
     expect(none).toEqual({ code: 1, out: expect.stringMatching(/^unhealthy: nothing to check/) });
   });
 
-  test("a router: GET /health on its port must answer 2xx, and the beat file must be fresh too", async () => {
+  test("a router: GET /health?ready=1 on its port must answer 2xx, and the beat file must be fresh too", async () => {
     let status = 200;
     const server = http.createServer((req, res) => {
-      res.statusCode = req.url === "/health" ? status : 404;
+      // the readiness form: plain /health answers 200 while the router starts
+      res.statusCode = req.url === "/health?ready=1" ? status : 404;
       res.end("{}");
     });
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
@@ -127,7 +129,7 @@ describe("bin/healthcheck.ts", () => {
     try {
       const ok = await runHealthcheck({ SERVICES: "router", LLM_ROUTER_PORT: port });
       expect(ok.code).toBe(0);
-      expect(ok.out).toMatch(/^healthy: http:\/\/127\.0\.0\.1:\d+\/health: 200/);
+      expect(ok.out).toMatch(/^healthy: http:\/\/127\.0\.0\.1:\d+\/health\?ready=1: 200/);
 
       // HTTP answers, but the broker has not beaten (e.g. lost NATS): unhealthy
       const noBeat = await runHealthcheck({ SERVICES: "router", LLM_ROUTER_PORT: port, LLM_HEALTH_FILE: file });

@@ -138,6 +138,12 @@ describe("errors", () => {
       body: { error: { message: "Internal error", type: "server_error", param: null, code: null } },
     });
     expect(toOpenAIError(undefined).status).toBe(500);
+    // the NATS client refusing a message larger than the server's max_payload: the request is too large
+    const nats = Object.assign(new Error("MAX_PAYLOAD_EXCEEDED"), { name: "NatsError", code: "MAX_PAYLOAD_EXCEEDED" });
+    expect(toOpenAIError(nats)).toMatchObject({
+      status: 413,
+      body: { error: { type: "invalid_request_error", param: null, code: "request_too_large" } },
+    });
   });
 });
 

@@ -16,6 +16,8 @@ describe("isRetryable", () => {
   test("the client's own mistakes are not", () => {
     expect(isRetryable(badRequest("too long", "max_tokens", "context_length_exceeded"))).toBe(false);
     expect(isRetryable(apiError(499, "gone", "client_closed"))).toBe(false);
+    // a request larger than a NATS message is so for every node
+    expect(isRetryable(Object.assign(new Error("MAX_PAYLOAD_EXCEEDED"), { code: "MAX_PAYLOAD_EXCEEDED" }))).toBe(false);
     // but a node that lost the model is: the registry was stale
     expect(isRetryable(modelNotFound("m"))).toBe(true);
   });

@@ -42,7 +42,7 @@ export function render(main, ctx) {
   const count = h("span", { class: "muted" });
   const search = h("input", {
     type: "search",
-    placeholder: "Search name, model, GPU, tag…",
+    placeholder: "Search name, ID, model, GPU, tag…",
     "aria-label": "Search nodes",
   });
   search.addEventListener("input", () => {
@@ -110,6 +110,8 @@ export function render(main, ctx) {
                 "td",
                 {},
                 h("a", { href: `#/nodes/${encodeURIComponent(n.id)}` }, n.display_name),
+                // the node ID the REPL, the CLI and the X-Router-Node header use
+                h("div", { class: "node-id mono small", title: "Node ID" }, n.id),
                 h("div", { class: "muted small" }, n.kind === "external" ? n.base_url : n.machine_name),
               ),
               h(
