@@ -23,9 +23,9 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { ServiceBroker, type Service } from "moleculer";
-import { NodeTable } from "../lib/cluster/node-table";
-import { createStrategy, STRATEGY_NAMES, type Candidate } from "../lib/strategies";
+import { createStrategy, STRATEGY_NAMES } from "../lib/strategies";
 import BalancerService from "../services/balancer.service";
+import { routerCore } from "../lib/core/router-core";
 import { createKey, startNats, startRouter, Proc, ROOT } from "../test/helpers/procs";
 import { waitFor } from "../test/helpers/wait";
 import { fmt, median, percentile, post } from "./lib";
@@ -42,27 +42,25 @@ if (ONLY !== undefined && ONLY !== "strategies") throw new Error(`ONLY=${ONLY}: 
 const us = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1000;
 const stat = (xs: number[]) => `${median(xs).toFixed(1)} / ${percentile(xs, 99).toFixed(1)}`;
 
-type Balancer = Service & {
-  pick(p: { request: { model: string }; exclude: string[] }): { nodeID: string } | "wait";
-  eligible(model: string, exclude: string[]): Candidate[];
+/** What the balancer needs of the registry: the core's table (filled by the bench) marked as kept. */
+const RegistryStandIn = {
+  name: "registry",
+  created(this: Service) {
+    routerCore(this.broker).registry = true;
+  },
 };
 
 /** Decision times with `n` nodes in a table, in this process. */
 async function inProcess(n: number): Promise<string[]> {
-  const table = new NodeTable(() => true);
-  for (let i = 0; i < n; i++) table.upsert(simHeartbeat(`node-${String(i).padStart(4, "0")}`, i, i % 4));
   const broker = new ServiceBroker({ nodeID: `bench-${n}`, logger: false, transporter: null });
-  broker.createService({
-    name: "registry",
-    created(this: Service & { table: NodeTable; externals: Map<string, unknown> }) {
-      this.table = table;
-      this.externals = new Map();
-    },
-  });
+  // simulated nodes: no inference endpoint to ask whether they can be reached
+  const table = routerCore(broker, { reachable: () => true }).table;
+  for (let i = 0; i < n; i++) table.upsert(simHeartbeat(`node-${String(i).padStart(4, "0")}`, i, i % 4));
+  broker.createService(RegistryStandIn);
   broker.createService(BalancerService);
   await broker.start();
-  const balancer = broker.getLocalService("balancer") as Balancer;
-  const release = (nodeID: string) => broker.broadcastLocal("router.request.finished", { nodeID, outcome: "other" });
+  const balancer = routerCore(broker).balancer!;
+  const release = (nodeID: string) => balancer.finished({ nodeID, outcome: "other" });
   const timeIt = async (fn: () => unknown | Promise<unknown>) => {
     const xs: number[] = [];
     for (let k = 0; k < ITER + 500; k++) {
@@ -76,14 +74,14 @@ async function inProcess(n: number): Promise<string[]> {
   };
   const rows: string[] = [];
   if (ONLY !== "strategies") {
-    const pick = await timeIt(() => balancer.pick({ request: { model: SIM_MODEL }, exclude: [] }));
+    const pick = await timeIt(() => balancer.select({ model: SIM_MODEL }));
     const select = await timeIt(() => broker.call("balancer.select", { model: SIM_MODEL }));
     rows.push(
-      `| ${n} | balancer \`pick\` (table → candidates → auto → slot reserved) | ${stat(pick)} |`,
-      `| ${n} | \`balancer.select\` as the api calls it (local action call) | ${stat(select)} |`,
+      `| ${n} | balancer \`select\` as the api calls it (table → candidates → auto → slot reserved) | ${stat(pick)} |`,
+      `| ${n} | \`balancer.select\` as an action call (the ops console, another process) | ${stat(select)} |`,
     );
   }
-  const candidates = balancer.eligible(SIM_MODEL, []);
+  const candidates = balancer.candidates(SIM_MODEL);
   for (const name of STRATEGY_NAMES) {
     const s = createStrategy(name);
     const req = { model: SIM_MODEL, affinityKey: name === "affinity" ? "conv-1" : undefined };

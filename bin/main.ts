@@ -33,6 +33,7 @@ import ModelsService from "../services/models.service";
 import { keyCommand, userCommand } from "./accounts-cli";
 import { modelCommand, nodesCommand } from "./models-cli";
 import { replCommand } from "./repl";
+import { unmetPartners } from "../lib/core/router-core";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each schema has its own settings/methods types
 const SCHEMAS: Record<string, ServiceSchema<any, any, any>> = {
@@ -54,6 +55,8 @@ async function start(args: string[]): Promise<void> {
   });
   if (values.node && !process.env.SERVICES) process.env.SERVICES = "inference";
   const services = selectedServices();
+  const unmet = unmetPartners(services);
+  if (unmet) throw new Error(`SERVICES=${services.join(",")}: ${unmet} (or use the groups router, gateway).`);
   // one of several router processes (bin/processes.ts), started by their primary
   const worker = values.worker === undefined ? null : Number(values.worker);
   const processes = worker === null && services.includes("api") ? routerProcesses() : 1;

@@ -16,7 +16,7 @@ import { apiError } from "../lib/openai/errors";
 import { authConfig, metricsConfig } from "../lib/config";
 import type { KeyIdentity } from "../services/apikeys.service";
 import { KeyCache } from "../lib/auth/key-cache";
-import { localService } from "./local-service";
+import { routerCore } from "../lib/core/router-core";
 
 export type RequestAuth =
   | { kind: "public" }
@@ -34,10 +34,6 @@ interface Alias {
 
 type This = Service;
 
-interface KeyVerifier {
-  verifyKey(key: string, hit: boolean): KeyIdentity;
-}
-
 const authDisabled = authConfig().authDisabled;
 const metricsToken = metricsConfig().token;
 
@@ -52,7 +48,7 @@ export function forgetCachedKeys(): void {
 /** A key checked by the key service of this process, or else by the cache or the remote one. */
 async function verifyKey(ctx: Context, key: string): Promise<KeyIdentity> {
   // apikeys counts the key's requests (its RPM limit holds across router replicas); called directly when local
-  const local = localService<KeyVerifier>(ctx.broker, "apikeys");
+  const local = routerCore(ctx.broker).keys;
   if (local) return local.verifyKey(key, true);
   const cached = remoteKeys.get(key);
   if (cached) return cached;

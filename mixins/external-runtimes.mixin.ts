@@ -9,19 +9,15 @@ import { createHash } from "node:crypto";
 import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import type { NodeTable } from "../lib/cluster/node-table";
 import { routerConfig } from "../lib/config";
+import { routerCore } from "../lib/core/router-core";
 import { generateNodeToken, hashNodeToken, nodeTokenMatches } from "../lib/auth/node-tokens";
 import { apiError } from "../lib/openai/errors";
 import { applyAgentReport, type AgentReport } from "../lib/runtimes/agent-report";
 import { externalHeartbeat } from "../lib/runtimes/external-heartbeat";
-import { listModels, probeModels, type Runtime } from "../lib/runtimes/openai-upstream";
+import { listModels, probeModels, type ExternalRuntime } from "../lib/runtimes/openai-upstream";
 import { parseApiKey, parseBaseUrl, parseName } from "../lib/runtimes/runtime-url";
 
-export interface ExternalRuntime extends Runtime {
-  name: string;
-  parallel: number;
-  /** SHA-256 of the node token its agent sends with `POST /api/health`. */
-  tokenHash?: string;
-}
+export type { ExternalRuntime };
 
 interface ExternalDoc extends ExternalRuntime {
   _id?: unknown;
@@ -212,7 +208,8 @@ const schema: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
   },
 
   created(this: This) {
-    this.externals = new Map();
+    // the core's map: the balancer reaches a runtime by its node ID there
+    this.externals = routerCore(this.broker).externals;
     this.checks = new Map();
     this.checking = new Set();
     this.reports = new Map();

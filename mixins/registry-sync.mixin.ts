@@ -79,7 +79,9 @@ const schema: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
     },
 
     publishSync(this: This) {
-      this.broker.broadcast("registry.sync", this.snapshot()).catch(() => undefined);
+      this.broker.broadcast("registry.sync", this.snapshot()).catch((err: Error) => {
+        this.logger.warn(`node settings could not be sent to the other registries: ${err.message}`);
+      });
     },
 
     async applySnapshot(this: This, s: RegistrySnapshot) {

@@ -52,6 +52,8 @@ interface Vars {
   onIdle: (() => void) | null;
   /** Metrics, the live feed and history for every request that ended (services/api/recording.ts). */
   recorder: RequestRecorder;
+  /** The client's address: the socket's, or X-Forwarded-For from a trusted proxy (login throttling, history). */
+  clientIp: (req: IncomingMessage) => string;
 }
 
 interface Methods {
@@ -87,7 +89,6 @@ const quiet = {
 };
 const corsOrigins = authConfig().corsOrigins;
 const history = historyConfig();
-const clientIp = clientIpResolver(metricsConfig().trustedProxies);
 
 /** Every route answers errors in OpenAI's shape. */
 function onError(this: This, _req: IncomingMessage, res: ServerResponse, err: Error) {
@@ -299,7 +300,7 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
         id: `req-${req.$ctx.id}`,
         endpoint: ((req as Req & { originalUrl?: string }).originalUrl ?? req.url ?? "").split("?")[0],
         kind,
-        clientIp: clientIp(req),
+        clientIp: this.clientIp(req),
         apiKey:
           auth?.kind === "apiKey" && auth.key
             ? auth.key
@@ -379,6 +380,7 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
   },
 
   created(this: This) {
+    this.clientIp = clientIpResolver(metricsConfig().trustedProxies);
     const limit = this.settings.router.maxTokensLimit;
     this.schemas = { chat: chatSchema(limit), completion: completionSchema(limit) };
     registerRouterMetrics(this.broker.metrics);

@@ -9,6 +9,7 @@ import { displayKey, generateApiKey, hashApiKey, looksLikeApiKey, type KeyIdenti
 import { WindowCounter } from "../lib/auth/throttle";
 import { apiError } from "../lib/openai/errors";
 import { dbMixin, idOf } from "../mixins/db.mixin";
+import { routerCore } from "../lib/core/router-core";
 
 interface KeyDoc {
   _id?: unknown;
@@ -222,7 +223,9 @@ const ApiKeysService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
           }),
         ),
       );
-      this.broker.broadcast("apikeys.changed", {}).catch(() => undefined);
+      this.broker.broadcast("apikeys.changed", {}).catch((err: Error) => {
+        this.logger.warn(`a key change could not be sent to the other key services: ${err.message}`);
+      });
     },
 
     view(k: KeyDoc) {
@@ -252,6 +255,8 @@ const ApiKeysService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
   },
 
   created(this: This) {
+    // the api of this process checks keys here directly (mixins/auth-gate.mixin.ts)
+    routerCore(this.broker).keys = { verifyKey: (key, hit) => this.verifyKey(key, hit) };
     this.byHash = new Map();
     this.lastTouched = new Map();
     this.rpm = new WindowCounter(60_000);

@@ -131,7 +131,11 @@ const AuthService: ServiceSchema<Settings, Methods, Vars> = {
       handler(this: This, ctx: Context<{ jti: string; exp: number }>) {
         this.revoke(ctx.params.jti, ctx.params.exp);
         // other auth instances (router replicas on one MongoDB) refuse it too
-        this.broker.broadcast("auth.loggedOut", { jti: ctx.params.jti, exp: ctx.params.exp }).catch(() => undefined);
+        this.broker.broadcast("auth.loggedOut", { jti: ctx.params.jti, exp: ctx.params.exp }).catch((err: Error) => {
+          this.logger.warn(
+            `a logout could not be sent to the other routers (the token stays valid there until it expires): ${err.message}`,
+          );
+        });
         return { logged_out: true };
       },
     },

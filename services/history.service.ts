@@ -21,6 +21,7 @@ import { entryOf, HistoryIndex, type IndexEntry } from "../lib/history/record-in
 import { hourStats, type StatSample } from "../lib/history/stats";
 import { apiError } from "../lib/openai/errors";
 import { dbMixin } from "../mixins/db.mixin";
+import { routerCore } from "../lib/core/router-core";
 
 /**
  * A stored record. Bodies are kept as JSON text: a store refuses field names
@@ -339,6 +340,8 @@ const HistoryService: ServiceSchema<Settings, Methods, Vars> = {
   },
 
   created(this: This) {
+    // the api of this process hands finished requests straight to `accept`
+    routerCore(this.broker).history = { accept: (rec) => this.accept(rec) };
     this.buffer = [];
     this.flushing = null;
     this.flushTimer = null;

@@ -8,6 +8,7 @@ import fs from "node:fs";
 import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import type { DbAdapter } from "moleculer-db";
 import type { NodeTable } from "../lib/cluster/node-table";
+import { routerCore } from "../lib/core/router-core";
 import { envString } from "../lib/config";
 import { apiError } from "../lib/openai/errors";
 import { readSlice, READ_SLICE_BYTES } from "../lib/models/cluster-source";
@@ -204,7 +205,11 @@ const ModelsService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
         const t = this.task(ctx.params.id);
         if (isFinal(t)) throw apiError(409, `The task is ${t.status} already.`, "task_finished");
         if (t.kind === "convert") this.conversions.cancel(t);
-        else await ctx.call("inference.cancelDownload", { taskId: t.id }, { nodeID: t.node }).catch(() => undefined);
+        else {
+          await ctx.call("inference.cancelDownload", { taskId: t.id }, { nodeID: t.node }).catch((err: Error) => {
+            this.logger.warn(`could not tell node ${t.node} to stop download ${t.id}: ${err.message}`);
+          });
+        }
         return this.store.update(t, { status: "cancelled", rate: 0 });
       },
     },
@@ -279,9 +284,9 @@ const ModelsService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
       };
     },
     table(this: This): NodeTable {
-      const registry = this.broker.getLocalService("registry") as unknown as { table: NodeTable } | undefined;
-      if (!registry) throw apiError(503, "The models service runs beside the registry.", "registry_missing");
-      return registry.table;
+      const core = routerCore(this.broker);
+      if (!core.registry) throw apiError(503, "The models service runs beside the registry.", "registry_missing");
+      return core.table;
     },
     task(this: This, id: string) {
       const t = this.store.get(id);

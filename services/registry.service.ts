@@ -6,7 +6,8 @@
  */
 import type { Context, Service, ServiceSchema } from "moleculer";
 import { routerConfig } from "../lib/config";
-import { NodeTable } from "../lib/cluster/node-table";
+import type { NodeTable } from "../lib/cluster/node-table";
+import { routerCore } from "../lib/core/router-core";
 import { nodeView } from "../lib/cluster/node-view";
 import type { Heartbeat, NodeSettings } from "../lib/cluster/types";
 import { apiError } from "../lib/openai/errors";
@@ -23,16 +24,9 @@ interface Settings {
   nodeTimeoutSecs: number;
 }
 
-/** What the registry reads of a Moleculer endpoint of `inference.chat`. */
-interface ChatEndpoint {
-  id: string;
-  isAvailable: boolean;
-}
-
 interface Vars {
+  /** The core's node table and external runtimes (lib/core/router-core.ts), which this service fills. */
   table: NodeTable;
-  /** nodeID → its `inference.chat` endpoint; rebuilt after Moleculer's services change (see `endpointOf`). */
-  chatEndpoints: Map<string, ChatEndpoint> | null;
   externals: Map<string, ExternalRuntime>;
   timer: NodeJS.Timeout | null;
   adapter: {
@@ -45,7 +39,6 @@ interface Vars {
 
 interface Methods {
   ipOf(nodeID: string): string | null;
-  endpointOf(nodeID: string): ChatEndpoint | undefined;
   view(id: string): ReturnType<typeof nodeView>;
   saveSettings(id: string, change: Partial<NodeSettings>): Promise<ReturnType<typeof nodeView>>;
   dropExternal(id: string): Promise<boolean>;
@@ -179,7 +172,7 @@ const RegistryService: ServiceSchema<Settings, Methods, Vars> = {
         const { id } = ctx.params;
         return {
           status: this.table.get(id)?.status ?? "unknown",
-          reachable: this.externals.has(id) || this.endpointOf(id)?.isAvailable === true,
+          reachable: routerCore(this.broker).reachable(id),
         };
       },
     },
@@ -207,12 +200,10 @@ const RegistryService: ServiceSchema<Settings, Methods, Vars> = {
     },
     // Moleculer's endpoints of the nodes changed: the next lookup rebuilds the index
     "$services.changed"(this: This) {
-      this.chatEndpoints = null;
-      this.table.touch();
+      routerCore(this.broker).servicesChanged();
     },
     "$node.disconnected"(this: This, ctx: Context<{ node: { id: string }; unexpected: boolean }>) {
-      this.chatEndpoints = null;
-      this.table.touch();
+      routerCore(this.broker).servicesChanged();
       if (this.table.markOffline(ctx.params.node.id)) {
         this.broker.broadcastLocal("registry.changed", { nodeID: ctx.params.node.id });
         this.logger.warn(`Node ${ctx.params.node.id} is offline (${ctx.params.unexpected ? "lost" : "left"})`);
@@ -246,21 +237,6 @@ const RegistryService: ServiceSchema<Settings, Methods, Vars> = {
       else await this.adapter.insert({ nodeId: id, ...s });
     },
 
-    /**
-     * A node's `inference.chat` endpoint. Moleculer's own lookup by node
-     * searches the action's endpoint list, which made checking every node
-     * quadratic in the cluster's size; this index is rebuilt only when the
-     * services change. Availability (Moleculer's circuit state) is read live.
-     */
-    endpointOf(this: This, nodeID: string): ChatEndpoint | undefined {
-      if (!this.chatEndpoints) {
-        const list = this.broker.registry.getActionEndpoints("inference.chat") as unknown as
-          { endpoints: Array<ChatEndpoint & { node: { id: string } }> } | undefined;
-        this.chatEndpoints = new Map((list?.endpoints ?? []).map((ep) => [ep.node.id, ep]));
-      }
-      return this.chatEndpoints.get(nodeID);
-    },
-
     ipOf(this: This, nodeID: string): string | null {
       const info = this.broker.registry.nodes.get(nodeID) as { ipList?: string[] } | undefined;
       return info?.ipList?.[0] ?? null;
@@ -268,12 +244,11 @@ const RegistryService: ServiceSchema<Settings, Methods, Vars> = {
   },
 
   created(this: This) {
-    this.table = new NodeTable((nodeID) => {
-      if (this.externals.has(nodeID)) return true;
-      return this.endpointOf(nodeID)?.isAvailable === true;
-    });
+    const core = routerCore(this.broker);
+    core.registry = true;
+    this.table = core.table;
+    this.externals = core.externals;
     this.timer = null;
-    this.chatEndpoints = null;
   },
 
   async started(this: This) {
@@ -299,6 +274,7 @@ const RegistryService: ServiceSchema<Settings, Methods, Vars> = {
 
   stopped(this: This) {
     if (this.timer) clearInterval(this.timer);
+    routerCore(this.broker).registry = false;
   },
 };
 

@@ -18,6 +18,14 @@ export interface Runtime {
   apiKey?: string;
 }
 
+/** A runtime registered on the router (mixins/external-runtimes.mixin.ts keeps them). */
+export interface ExternalRuntime extends Runtime {
+  name: string;
+  parallel: number;
+  /** SHA-256 of the node token its agent sends with `POST /api/health`. */
+  tokenHash?: string;
+}
+
 export type UpstreamKind = "chat" | "completion" | "embeddings";
 
 const PATHS: Record<UpstreamKind, string> = {

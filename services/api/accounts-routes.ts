@@ -10,7 +10,7 @@ export const accountAliases: Record<string, Alias> = {
   "POST /auth/login"(req, res) {
     answer.call(this, res, async () => {
       const { username, password } = pick(req, ["username", "password"]);
-      return req.$ctx.call("auth.login", { username, password, ip: clientIp(req) });
+      return req.$ctx.call("auth.login", { username, password, ip: clientIp(this, req) });
     });
   },
   "POST /auth/logout"(req, res) {

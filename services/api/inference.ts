@@ -21,9 +21,9 @@ import type { OpenAIChatRequest } from "../../lib/providers/types";
 import { affinityKey } from "../../lib/routing/affinity-key";
 import { isRetryable } from "../../lib/routing/retry";
 import { callUpstream } from "../../lib/runtimes/openai-upstream";
-import { localService } from "../../mixins/local-service";
 import type { ApiThis } from "../api.service";
-import type { Finished, Selection, SelectParams } from "../balancer.service";
+import { routerCore } from "../../lib/core/router-core";
+import type { Balancer, Selection } from "../../lib/routing/balancer";
 import type { Req } from "./route-helpers";
 
 type Kind = "chat" | "completion";
@@ -52,23 +52,29 @@ export interface Io {
   responder: Responder;
 }
 
-interface LocalBalancer {
-  selectNode(params: SelectParams): Promise<Selection>;
-  requestFinished(params: Finished): void;
+/** This process's balancer (lib/core/router-core.ts): the api runs beside it, never without it. */
+function balancerOf(broker: ServiceBroker): Balancer {
+  const b = routerCore(broker).balancer;
+  if (!b) throw apiError(503, "The balancer is not running in this process.", "service_unavailable");
+  return b;
 }
 
-/** The balancer of this process: called directly, not through an action call and an event per request. */
-const localBalancer = (broker: ServiceBroker) => localService<LocalBalancer>(broker, "balancer");
-
-function selectNode(ctx: Context, params: SelectParams): Promise<Selection> {
-  const b = localBalancer(ctx.broker);
-  return b ? b.selectNode(params) : ctx.call<Selection, SelectParams>("balancer.select", params);
-}
-
-function requestFinished(ctx: Context, params: Finished): void {
-  const b = localBalancer(ctx.broker);
-  if (b) b.requestFinished(params);
-  else void ctx.broker.broadcastLocal("router.request.finished", params);
+/**
+ * Asks a node to stop generating a request (its client left, or the router
+ * gave up on it). A node that cannot be told (it went away, the transporter
+ * is down) is logged: it may go on generating until the request's end.
+ */
+export async function cancelOnNode(
+  ctx: Context,
+  nodeID: string,
+  requestId: string,
+  logger: { warn(msg: string): void },
+): Promise<void> {
+  try {
+    await ctx.call("inference.cancel", { requestId }, { nodeID });
+  } catch (err) {
+    logger.warn(`could not cancel ${requestId} on node ${nodeID}: ${(err as Error)?.message ?? err}`);
+  }
 }
 
 /**
@@ -195,9 +201,7 @@ export async function generate(this: ApiThis, req: Req, res: ServerResponse, kin
   // external runtimes are cancelled by aborting the HTTP call; nodes by an explicit cancel
   let upstream: AbortController | undefined;
   const cancelOn = (target: Selection) =>
-    target.runtime
-      ? upstream?.abort()
-      : ctx.call("inference.cancel", { requestId: job.requestId }, { nodeID: target.nodeID }).catch(() => undefined);
+    target.runtime ? upstream?.abort() : void cancelOnNode(ctx, target.nodeID, job.requestId, this.logger);
   let current: Selection | null = null;
   res.once("close", () => {
     if (!res.writableFinished && current) cancelOn(current);
@@ -208,12 +212,13 @@ export async function generate(this: ApiThis, req: Req, res: ServerResponse, kin
     this.settings.router.balancerMode === "affinity"
       ? affinityKey(job.model, job.user, "messages" in job ? job.messages : undefined)
       : undefined;
+  const balancer = balancerOf(ctx.broker);
   const tried: string[] = [];
   let lastError: unknown;
   for (let attempt = 0; ; attempt++) {
     let target: Selection;
     try {
-      target = await selectNode(ctx, { model: job.model, exclude: tried, affinityKey: conversation });
+      target = await balancer.select({ model: job.model, exclude: tried, affinityKey: conversation });
     } catch (err) {
       // every node that had the model failed: the client hears about the failure, not "no node"
       throw lastError ?? err;
@@ -260,7 +265,7 @@ export async function generate(this: ApiThis, req: Req, res: ServerResponse, kin
         `Node ${target.nodeID} failed (${(err as Error)?.message}); retrying ${job.requestId} elsewhere`,
       );
     } finally {
-      requestFinished(ctx, { nodeID: target.nodeID, outcome, ttftMs });
+      balancer.finished({ nodeID: target.nodeID, outcome, ttftMs });
     }
   }
 }
@@ -272,7 +277,8 @@ export async function embeddings(this: ApiThis, req: Req, res: ServerResponse, t
   const job = embeddingJob(body);
   trace.model = job.model;
   this.checkModelAllowed(req, job.model);
-  const target = await selectNode(ctx, { model: job.model });
+  const balancer = balancerOf(ctx.broker);
+  const target = await balancer.select({ model: job.model });
   trace.attempt(target.nodeID, target.machineName);
   res.setHeader("X-Router-Node", target.nodeID);
   try {
@@ -294,6 +300,6 @@ export async function embeddings(this: ApiThis, req: Req, res: ServerResponse, t
     trace.answered({ object: "list", embeddings: result.data.length, usage }, usage);
     sendJson(res, 200, result);
   } finally {
-    requestFinished(ctx, { nodeID: target.nodeID, outcome: "other" });
+    balancer.finished({ nodeID: target.nodeID, outcome: "other" });
   }
 }

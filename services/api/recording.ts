@@ -16,11 +16,7 @@ import { historyConfig } from "../../lib/config";
 import type { RequestTrace, RecordEvent } from "../../lib/history/record";
 import type { LiveHub } from "../../lib/http/live-hub";
 import { recordRequest } from "../../lib/metrics/router-metrics";
-import { localService } from "../../mixins/local-service";
-
-interface HistorySink {
-  accept(rec: RecordEvent): void;
-}
+import { routerCore } from "../../lib/core/router-core";
 
 /** What the dashboard's feed shows of a finished request. */
 export type RequestSummary = Pick<RecordEvent, "id" | "ts" | "model" | "node_name" | "status" | "duration_ms" | "kind">;
@@ -95,7 +91,7 @@ export class RequestRecorder {
   private record({ trace, status, error }: Ended): void {
     const rec = trace.record(status, error);
     if (history.enabled) {
-      const local = localService<HistorySink>(this.broker, "history");
+      const local = routerCore(this.broker).history;
       if (local) local.accept(rec);
       else this.toHistory.push(rec);
     }

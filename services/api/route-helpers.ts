@@ -21,8 +21,9 @@ export function claims(req: Req): TokenClaims {
   return req.$auth.claims;
 }
 
-export function clientIp(req: Req): string {
-  return req.socket.remoteAddress ?? "unknown";
+/** The client's address as the api resolves it for every route (LLM_ROUTER_TRUSTED_PROXIES honoured). */
+export function clientIp(api: Service, req: Req): string {
+  return (api as Service & { clientIp(req: Req): string }).clientIp(req);
 }
 
 /** Runs `work` and answers its result as JSON with `status`, or the error in OpenAI's shape. */

@@ -8,7 +8,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { parse as parseCsv } from "csv-parse/sync";
 import parsePrometheus from "parse-prometheus-text-format";
-import { createKey, login, startRouter, tempDir, writeModel, type Proc } from "../helpers/procs";
+import { ADMIN_PASSWORD, createKey, login, startRouter, tempDir, writeModel, type Proc } from "../helpers/procs";
 import { waitFor } from "../helpers/wait";
 
 interface Rec {
@@ -394,5 +394,31 @@ describe("bodies a store would refuse", () => {
     await waitFor(async () => (await list("q=schema-keys")).total_count === 1, { what: "the record with $-keys" });
     const [rec] = (await list("q=schema-keys")).records;
     expect(rec.request_body).toEqual(body);
+  });
+});
+
+describe("behind a trusted proxy", () => {
+  // last in this file: it spends one forwarded address's failed logins
+  test("failed logins count against the client's forwarded address, not the proxy's", async () => {
+    const attempt = (ip: string, i: number) =>
+      fetch(`${router.url}/api/auth/login`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-forwarded-for": ip },
+        body: JSON.stringify({ username: `nobody-${ip}-${i}`, password: "wrong-password" }),
+      });
+    let status = 0;
+    for (let i = 0; i < 40 && status !== 429; i++) status = (await attempt("203.0.113.50", i)).status;
+    expect(status).toBe(429);
+    // another client behind the same proxy is not locked out
+    expect((await attempt("203.0.113.51", 0)).status).toBe(401);
+    expect(
+      (
+        await fetch(`${router.url}/api/auth/login`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ username: "admin", password: ADMIN_PASSWORD }),
+        })
+      ).status,
+    ).toBe(200);
   });
 });

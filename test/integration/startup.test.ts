@@ -174,3 +174,17 @@ describe("a router stopped while it starts", () => {
     expect(proc.output).not.toMatch(/TypeError|failed to start/);
   }, 90_000);
 });
+
+describe("a router whose services cannot run together", () => {
+  test("an api without a balancer in its process is refused at start, saying what to add", async () => {
+    const proc = startCli("api-alone", {
+      SERVICES: "api,registry,auth,apikeys",
+      LLM_ROUTER_DATA_DIR: tempDir("alone"),
+    });
+    procs.push(proc);
+    expect(await proc.exited).not.toBe(0);
+    expect(proc.output).toMatch(
+      /SERVICES=api,registry,auth,apikeys: the api routes through a balancer in its own process: add balancer/,
+    );
+  });
+});

@@ -1,0 +1,110 @@
+/**
+ * The router's in-process core: what the router services of one process
+ * share, made once per broker and handed to each of them by `routerCore()`.
+ * The registry fills the node table and the external runtimes, the balancer
+ * service sets up the balancer, apikeys the key index and history its sink;
+ * the api reads them all directly (no action call, no context, on the hot
+ * path). Nothing here reaches into a service: services meet in the core.
+ */
+import type { ServiceBroker } from "moleculer";
+import type { KeyIdentity } from "../auth/keys";
+import { NodeTable } from "../cluster/node-table";
+import type { RecordEvent } from "../history/record";
+import type { Balancer } from "../routing/balancer";
+import type { ExternalRuntime } from "../runtimes/openai-upstream";
+
+/** Checks an API key (services/apikeys.service.ts): its identity, or a 401/429. */
+export interface KeyIndex {
+  verifyKey(key: string, hit: boolean): KeyIdentity;
+}
+
+/** Takes finished requests' records (services/history.service.ts). */
+export interface HistorySink {
+  accept(rec: RecordEvent): void;
+}
+
+/** What the core reads of a Moleculer endpoint of `inference.chat`. */
+interface ChatEndpoint {
+  isAvailable: boolean;
+}
+
+export interface CoreOptions {
+  /** Whether a node can take requests now; by default Moleculer's endpoints say (simulations pass their own). */
+  reachable?: (nodeID: string) => boolean;
+}
+
+export class RouterCore {
+  /** Every node the registry knows: inference nodes and external runtimes. */
+  readonly table: NodeTable;
+  /** The external runtimes the registry keeps, by node ID. */
+  readonly externals = new Map<string, ExternalRuntime>();
+  /** Set while this process runs each of these services. */
+  balancer: Balancer | null = null;
+  keys: KeyIndex | null = null;
+  history: HistorySink | null = null;
+  registry = false;
+  /** nodeID → its `inference.chat` endpoint; rebuilt after Moleculer's services change. */
+  private chatEndpoints: Map<string, ChatEndpoint> | null = null;
+
+  constructor(
+    private readonly broker: ServiceBroker,
+    opts: CoreOptions = {},
+  ) {
+    const reachable = opts.reachable ?? ((nodeID: string) => this.reachable(nodeID));
+    this.table = new NodeTable(reachable);
+  }
+
+  /** Whether requests can be sent to a node now: a registered runtime, or a node whose inference endpoint is available. */
+  reachable(nodeID: string): boolean {
+    return this.externals.has(nodeID) || this.endpointOf(nodeID)?.isAvailable === true;
+  }
+
+  /** Moleculer's endpoints changed (a node's services came or went): the next lookup rebuilds the index. */
+  servicesChanged(): void {
+    this.chatEndpoints = null;
+    this.table.touch();
+  }
+
+  /** The external runtime behind a node ID, if it is one. */
+  runtimeOf(nodeID: string): ExternalRuntime | undefined {
+    return this.externals.get(nodeID);
+  }
+
+  /**
+   * A node's `inference.chat` endpoint. Moleculer's own lookup by node
+   * searches the action's endpoint list, which made checking every node
+   * quadratic in the cluster's size; this index is rebuilt only when the
+   * services change. Availability (Moleculer's circuit state) is read live.
+   */
+  private endpointOf(nodeID: string): ChatEndpoint | undefined {
+    if (!this.chatEndpoints) {
+      const list = this.broker.registry.getActionEndpoints("inference.chat") as unknown as
+        { endpoints: Array<ChatEndpoint & { node: { id: string } }> } | undefined;
+      this.chatEndpoints = new Map((list?.endpoints ?? []).map((ep) => [ep.node.id, ep]));
+    }
+    return this.chatEndpoints.get(nodeID);
+  }
+}
+
+/**
+ * The router services that need others in the same process (they share the
+ * core): why `services` cannot run as one process, or null when they can.
+ */
+export function unmetPartners(services: string[]): string | null {
+  const has = (s: string) => services.includes(s);
+  if (has("api") && !has("balancer")) return "the api routes through a balancer in its own process: add balancer";
+  if (has("balancer") && !has("registry"))
+    return "the balancer reads the node table of the registry in its own process: add registry";
+  if (has("models") && !has("registry"))
+    return "the models service reads the node table of the registry in its own process: add registry";
+  return null;
+}
+
+const cores = new WeakMap<ServiceBroker, RouterCore>();
+
+/** The core of `broker`'s process, made on first use (with `opts`, which later calls do not change). */
+export function routerCore(broker: ServiceBroker, opts?: CoreOptions): RouterCore {
+  let core = cores.get(broker);
+  if (!core) cores.set(broker, (core = new RouterCore(broker, opts)));
+  return core;
+}
