@@ -1,14 +1,5 @@
-import os from "node:os";
 import type { BrokerOptions, LogLevels } from "moleculer";
-import { envInt, envString, metricsConfig, routerConfig } from "./lib/config";
-
-const LEVELS = ["fatal", "error", "warn", "info", "debug", "trace"];
-
-function logLevel(): LogLevels {
-  const raw = envString("LOGLEVEL", envString("LLM_ROUTER_LOG_LEVEL", "info")).toLowerCase();
-  if (!LEVELS.includes(raw)) throw new Error(`LOGLEVEL must be one of ${LEVELS.join(", ")}, got "${raw}"`);
-  return raw as LogLevels;
-}
+import { clusterConfig, metricsConfig, routerConfig } from "./lib/config";
 
 /** `nats://user:pass@host:4222` (or `Fake` in tests) into Moleculer's transporter option. */
 export function transporter(raw: string): BrokerOptions["transporter"] {
@@ -34,13 +25,14 @@ export function metricsOptions(hostsApi: boolean, ownPort = true): BrokerOptions
   };
 }
 
-/** Broker options, every one from the environment (see the README's table). */
+/** Broker options, every one from the environment (docs/configuration.md). */
 export function brokerConfig(): BrokerOptions {
-  const level = logLevel();
+  const cluster = clusterConfig();
+  const level: LogLevels = cluster.logLevel;
   return {
-    namespace: envString("NAMESPACE", "llm-router"),
-    nodeID: envString("NODEID", `${os.hostname()}-${process.pid}`),
-    transporter: transporter(envString("TRANSPORTER", "")),
+    namespace: cluster.namespace,
+    nodeID: cluster.nodeID,
+    transporter: transporter(cluster.transporter ?? ""),
     serializer: "JSON",
     logger: {
       type: "Console",
@@ -48,8 +40,8 @@ export function brokerConfig(): BrokerOptions {
     },
     logLevel: level,
     requestTimeout: routerConfig().requestTimeoutSecs * 1000,
-    heartbeatInterval: envInt("HEARTBEAT_INTERVAL", 5, 1),
-    heartbeatTimeout: envInt("HEARTBEAT_TIMEOUT", 15, 2),
+    heartbeatInterval: cluster.heartbeatIntervalSecs,
+    heartbeatTimeout: cluster.heartbeatTimeoutSecs,
     registry: { strategy: "RoundRobin", preferLocal: true },
     tracking: { enabled: true, shutdownTimeout: 10_000 },
     metrics: false,
@@ -57,4 +49,5 @@ export function brokerConfig(): BrokerOptions {
   };
 }
 
-export default brokerConfig();
+/** For moleculer-runner, which calls a function it is given: the environment is read then, not at import. */
+export default brokerConfig;

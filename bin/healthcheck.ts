@@ -13,7 +13,7 @@
  * Run as `node --import tsx bin/healthcheck.ts [--max-age S]`.
  */
 import { parseArgs } from "node:util";
-import { envString, routerConfig, selectedServices } from "../lib/config";
+import { healthFile, routerConfig, selectedServices } from "../lib/config";
 import { DEFAULT_MAX_AGE_MS, localHealthUrl, runHealthcheck, type HealthcheckPlan } from "../lib/cluster/liveness";
 
 export function healthcheckPlan(args: string[]): HealthcheckPlan {
@@ -24,7 +24,7 @@ export function healthcheckPlan(args: string[]): HealthcheckPlan {
   const { host, port } = routerConfig();
   return {
     url: hostsApi && port !== 0 ? localHealthUrl(host, port, true) : null,
-    file: envString("LLM_HEALTH_FILE", "") || null,
+    file: healthFile(),
     maxAgeMs: maxAgeSecs * 1000,
   };
 }

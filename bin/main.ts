@@ -8,14 +8,25 @@
  *   nodes                the node table, through a running router's API
  *   repl                 the ops console: joins the cluster (TRANSPORTER) with Moleculer's REPL
  *   healthcheck          exit 0 if this container's process is healthy (bin/healthcheck.ts, used by the images)
- *   env                  print the environment variables as a Markdown table
+ *   env [--values]       the environment variables: their reference (docs/configuration.md), or the values used here
  */
 import fs from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { ServiceBroker, type ServiceSchema } from "moleculer";
 import { brokerConfig, metricsOptions } from "../moleculer.config";
-import { ENV_VARS, envString, nodeConfig, routerProcesses, selectedServices, shutdownTimeoutSecs } from "../lib/config";
+import {
+  checkEnv,
+  configMarkdown,
+  envValues,
+  healthFile,
+  isSet,
+  ENV,
+  nodeConfig,
+  routerProcesses,
+  selectedServices,
+  shutdownTimeoutSecs,
+} from "../lib/config";
 import { asRouterProcess, followPrimary, startRouterProcesses } from "./processes";
 import { startLiveness } from "../lib/cluster/liveness";
 import { healthcheck } from "./healthcheck";
@@ -53,8 +64,10 @@ async function start(args: string[]): Promise<void> {
     args,
     options: { node: { type: "boolean", default: false }, worker: { type: "string" } },
   });
-  if (values.node && !process.env.SERVICES) process.env.SERVICES = "inference";
-  const services = selectedServices();
+  // a bad value stops the process now, naming the variable, even one read only later
+  checkEnv();
+  // --node: an inference node, unless SERVICES says otherwise
+  const services = values.node && !isSet(ENV.SERVICES) ? selectedServices("inference") : selectedServices();
   const unmet = unmetPartners(services);
   if (unmet) throw new Error(`SERVICES=${services.join(",")}: ${unmet} (or use the groups router, gateway).`);
   // one of several router processes (bin/processes.ts), started by their primary
@@ -92,8 +105,8 @@ async function start(args: string[]): Promise<void> {
   if (stop.stopping) return;
   ready?.();
   // for container health checks: a beat file kept fresh while the broker runs and is connected
-  const healthFile = envString("LLM_HEALTH_FILE", "");
-  if (healthFile) startLiveness(broker, healthFile, services);
+  const beatFile = healthFile();
+  if (beatFile) startLiveness(broker, beatFile, services);
 }
 
 /**
@@ -150,6 +163,19 @@ function makeModel(args: string[]): void {
   );
 }
 
+/** `env [--markdown]`: docs/configuration.md (`npm run docs:config`); `env --values`: what this process would use. */
+function envCommand(args: string[]): void {
+  const { values } = parseArgs({ args, options: { markdown: { type: "boolean" }, values: { type: "boolean" } } });
+  if (!values.values) {
+    process.stdout.write(configMarkdown());
+    return;
+  }
+  for (const v of envValues()) {
+    const from = v.from === "default" ? " (default)" : v.from !== v.name ? ` (from ${v.from})` : "";
+    console.log(`${v.name}=${v.value}${from}`);
+  }
+}
+
 async function main(argv: string[]): Promise<void> {
   const [command = "start", ...rest] = argv;
   switch (command) {
@@ -170,9 +196,7 @@ async function main(argv: string[]): Promise<void> {
     case "healthcheck":
       return process.exit(await healthcheck(rest));
     case "env":
-      console.log("| variable | default | meaning |\n| --- | --- | --- |");
-      for (const v of ENV_VARS) console.log(`| \`${v.name}\` | ${v.default} | ${v.description} |`);
-      return;
+      return envCommand(rest);
     default:
       throw new Error(
         `unknown command "${command}" (commands: start, make-model, model, nodes, repl, healthcheck, user, key, env)`,

@@ -6,7 +6,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
 import cliProgress from "cli-progress";
-import { envString } from "../lib/config";
+import { cliConfig } from "../lib/config";
 
 interface TaskView {
   id: string;
@@ -28,10 +28,8 @@ class Api {
 
   private async login(): Promise<string> {
     if (this.token) return this.token;
-    const given = envString("LLM_ROUTER_TOKEN", "");
+    const { token: given, user: username, password } = cliConfig();
     if (given) return (this.token = given);
-    const username = envString("LLM_ROUTER_USER", "admin");
-    const password = envString("LLM_ROUTER_PASSWORD", "");
     if (!password) throw new Error("set LLM_ROUTER_TOKEN, or LLM_ROUTER_USER and LLM_ROUTER_PASSWORD, to log in");
     const body = await this.send("POST", "/api/auth/login", { username, password }, false);
     return (this.token = (body as { token: string }).token);
@@ -55,7 +53,7 @@ class Api {
   }
 }
 
-const api = () => new Api(envString("LLM_ROUTER_URL", "http://localhost:8080").replace(/\/+$/, ""));
+const api = () => new Api(cliConfig().url);
 const enc = encodeURIComponent;
 
 /** Follows download tasks with one progress bar each until all have ended; false if any failed. */

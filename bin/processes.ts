@@ -18,7 +18,7 @@ import cluster, { type Worker } from "node:cluster";
 import os from "node:os";
 import type { BrokerOptions, ServiceBroker } from "moleculer";
 import { IpcRelay, IpcTransporter, isIpcMessage, type IpcMessage } from "../lib/cluster/ipc-transporter";
-import { envString, metricsConfig } from "../lib/config";
+import { clusterConfig, metricsConfig } from "../lib/config";
 
 interface Logger {
   info(msg: string): void;
@@ -35,7 +35,7 @@ const primaryLog: Logger = {
 
 /** Checks that `services` can run as `count` processes, then becomes their primary. */
 export function startRouterProcesses(count: number, services: string[]): void {
-  if (!envString("TRANSPORTER", "") && !(services.includes("apikeys") && services.includes("auth"))) {
+  if (!clusterConfig().transporter && !(services.includes("apikeys") && services.includes("auth"))) {
     throw new Error(
       "LLM_ROUTER_PROCESSES without TRANSPORTER: SERVICES must include auth and apikeys (the router's own state).",
     );

@@ -10,6 +10,7 @@ import { createRequire } from "node:module";
 import type { BrokerOptions, LogLevels, ReplOptions } from "moleculer";
 import { ServiceBroker } from "moleculer";
 import { brokerConfig } from "../moleculer.config";
+import { clusterConfig, ENV, isSet } from "../lib/config";
 import type { RouteExplanation } from "../lib/routing/explain";
 import {
   formatHistory,
@@ -146,9 +147,9 @@ export async function replCommand(): Promise<void> {
         "set TRANSPORTER=nats://host:4222 (the router's NATS)",
     );
   }
-  if (!process.env.NODEID) options.nodeID = `repl-${options.nodeID}`;
+  if (!isSet(ENV.NODEID)) options.nodeID = `repl-${options.nodeID}`;
   // quiet unless asked: the console's output is the commands' answers
-  if (!process.env.LOGLEVEL && !process.env.LLM_ROUTER_LOG_LEVEL) {
+  if (!isSet(ENV.LOGLEVEL)) {
     const level: LogLevels = "warn";
     options.logLevel = level;
     options.logger = { type: "Console", options: { level, formatter: "short", colors: process.stdout.isTTY === true } };
@@ -156,7 +157,7 @@ export async function replCommand(): Promise<void> {
   options.replOptions = { delimiter: "llm-router $", customCommands: COMMANDS };
   const broker = new ServiceBroker(options);
   await broker.start();
-  const url = process.env.TRANSPORTER ?? "";
+  const url = clusterConfig().transporter ?? "";
   try {
     await broker.waitForServices(["registry"], 15_000);
     const routers = broker.registry.getServiceList({ onlyAvailable: true }).filter((s) => s.name === "registry");

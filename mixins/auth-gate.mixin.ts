@@ -32,10 +32,17 @@ interface Alias {
   fullPath: string;
 }
 
-type This = Service;
+type This = Service & { gate: GateConfig };
 
-const authDisabled = authConfig().authDisabled;
-const metricsToken = metricsConfig().token;
+/** What the gate needs of the configuration, read when the api is created. */
+export interface GateConfig {
+  authDisabled: boolean;
+  metricsToken: string | null;
+}
+
+export function gateConfig(): GateConfig {
+  return { authDisabled: authConfig().authDisabled, metricsToken: metricsConfig().token };
+}
 
 /** Keys confirmed by a key service in another process (a gateway's); see lib/auth/key-cache.ts. */
 const remoteKeys = new KeyCache<KeyIdentity>(10_000);
@@ -69,7 +76,7 @@ function constantTimeEqual(a: string, b: string): boolean {
  * moleculer-web's routes and the api's fast lane both come through here.
  */
 export async function admit(
-  service: Pick<Service, "logger">,
+  service: Pick<Service, "logger"> & { gate: GateConfig },
   ctx: Context,
   method: string,
   path: string,
@@ -84,6 +91,7 @@ export async function admit(
     req.$auth = { kind: "public" };
     return;
   }
+  const { authDisabled, metricsToken } = service.gate;
   if (access === "apiKey") {
     if (authDisabled) {
       req.$auth = { kind: "apiKey", key: null };
@@ -142,8 +150,9 @@ export const AuthGateMixin: Partial<ServiceSchema> = {
     },
   },
 
-  created(this: This) {
-    if (authDisabled) {
+  created(this: Service & { gate?: GateConfig }) {
+    this.gate = gateConfig();
+    if (this.gate.authDisabled) {
       this.logger.warn(
         "!!! LLM_ROUTER_AUTH_DISABLED=true: /v1, /api/chat and /api/generate accept requests WITHOUT an API key. Only for trusted networks. !!!",
       );

@@ -24,12 +24,16 @@ function createAdapter(collection: string): DbAdapter {
 }
 
 export function dbMixin(collection: string): Partial<ServiceSchema> {
-  const adapter = createAdapter(collection);
-  const schema: Partial<ServiceSchema> & { adapter: DbAdapter; collection: string } = {
+  // `merged` (run once the mixins are merged, when the service is created) is missing from Moleculer's types
+  const schema: Partial<ServiceSchema> & { collection: string; merged(schema: { adapter?: DbAdapter }): void } = {
     mixins: [DbService as unknown as Partial<ServiceSchema>],
-    adapter,
     collection,
     actions: Object.fromEntries(CRUD_ACTIONS.map((a) => [a, false])),
+    // the adapter is chosen when the service is created (moleculer-db's `created` takes it from the schema),
+    // so the storage settings are read then, not when the service's file is imported
+    merged(schema) {
+      schema.adapter = createAdapter(collection);
+    },
   };
   return schema;
 }

@@ -26,6 +26,8 @@ interface ExternalDoc extends ExternalRuntime {
 
 interface Vars {
   table: NodeTable;
+  /** How often runtimes are checked; how long an agent's pushed report counts (LLM_ROUTER_HEALTH_CHECK_INTERVAL, LLM_ROUTER_NODE_TIMEOUT). */
+  runtimeTimes: { healthCheckMs: number; reportTtlMs: number };
   externals: Map<string, ExternalRuntime>;
   checks: Map<string, NodeJS.Timeout>;
   /** Runtimes with a check in flight: one at a time, so an old answer never overwrites a newer one. */
@@ -53,9 +55,7 @@ interface Methods {
 type This = Service & Vars & Methods;
 
 const CHECK_TIMEOUT_MS = 5000;
-const healthCheckMs = routerConfig().healthCheckSecs * 1000;
 /** An agent's report counts for this long (it is expected once per health-check interval or so). */
-const reportTtlMs = routerConfig().nodeTimeoutSecs * 1000;
 
 const num = (max: number) => ({ type: "number", min: 0, max, optional: true, convert: true });
 
@@ -157,7 +157,7 @@ const schema: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
         if (!this.externals.has(id)) return false;
         let hb = externalHeartbeat(id, rt.name, rt.baseUrl, models, rt.parallel);
         const pushed = this.reports.get(id);
-        if (pushed && Date.now() - pushed.at < reportTtlMs) hb = applyAgentReport(hb, pushed.report);
+        if (pushed && Date.now() - pushed.at < this.runtimeTimes.reportTtlMs) hb = applyAgentReport(hb, pushed.report);
         const changed = this.table.upsert(hb);
         if (changed) this.logger.info(`External runtime ${id} is online: ${models.join(", ") || "no models"}`);
       } catch (err) {
@@ -174,7 +174,7 @@ const schema: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
     watchExternal(this: This, rt: ExternalRuntime) {
       this.checks.set(
         rt.id,
-        setInterval(() => void this.checkExternal(rt.id), healthCheckMs),
+        setInterval(() => void this.checkExternal(rt.id), this.runtimeTimes.healthCheckMs),
       );
     },
 
@@ -208,6 +208,8 @@ const schema: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
   },
 
   created(this: This) {
+    const cfg = routerConfig();
+    this.runtimeTimes = { healthCheckMs: cfg.healthCheckSecs * 1000, reportTtlMs: cfg.nodeTimeoutSecs * 1000 };
     // the core's map: the balancer reaches a runtime by its node ID there
     this.externals = routerCore(this.broker).externals;
     this.checks = new Map();

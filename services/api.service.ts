@@ -6,9 +6,9 @@
  */
 import type { IncomingMessage, RequestListener, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { Context, Service, ServiceSchema } from "moleculer";
+import type { Context, ServiceSchema } from "moleculer";
 import ApiGateway from "moleculer-web";
-import { authConfig, historyConfig, metricsConfig, routerConfig, type RouterConfig } from "../lib/config";
+import { authConfig, historyConfig, metricsConfig, routerConfig } from "../lib/config";
 import { RequestTrace, type RequestKind } from "../lib/history/record";
 import { jsonBody } from "../lib/http/body";
 import { methodGate } from "../lib/http/methods";
@@ -21,7 +21,8 @@ import { chatSchema, completionSchema } from "../lib/openai/schemas";
 import type { ModelEntry } from "../lib/cluster/node-table";
 import { accountAliases } from "./api/accounts-routes";
 import { nodeAliases } from "./api/node-routes";
-import { openAIResponder, type Responder } from "./api/inference";
+import { openAIResponder } from "./api/inference";
+import type { ApiMethods, ApiSettings, ApiThis, ApiVars, Responder } from "./api/types";
 import { historyAliases } from "./api/history-routes";
 import { modelAliases } from "./api/model-routes";
 import { metricsAliases } from "./api/metrics-routes";
@@ -34,52 +35,12 @@ import { inferenceAliases } from "./api/inference-routes";
 import { RequestRecorder, type RequestSummary } from "./api/recording";
 
 type Req = AuthedRequest & { $ctx: Context; body?: unknown; $params?: Record<string, string> };
+type Settings = ApiSettings;
+type Vars = ApiVars;
+type Methods = ApiMethods;
+type This = ApiThis;
+export type { ApiThis };
 
-interface Settings {
-  router: RouterConfig;
-  port: number;
-  ip: string;
-  [key: string]: unknown;
-}
-
-interface Vars {
-  schemas: { chat: ReturnType<typeof chatSchema>; completion: ReturnType<typeof completionSchema> };
-  server: import("node:http").Server;
-  /** The dashboard's event streams. */
-  live: LiveHub;
-  /** Inference requests being served now, and who waits for them to end (SIGTERM). */
-  inFlight: number;
-  onIdle: (() => void) | null;
-  /** Metrics, the live feed and history for every request that ended (services/api/recording.ts). */
-  recorder: RequestRecorder;
-  /** The client's address: the socket's, or X-Forwarded-For from a trusted proxy (login throttling, history). */
-  clientIp: (req: IncomingMessage) => string;
-}
-
-interface Methods {
-  runTraced(
-    req: Req,
-    res: ServerResponse,
-    kind: RequestKind,
-    work: (trace: RequestTrace) => Promise<void>,
-    responder?: Responder,
-  ): void;
-  finishTrace(trace: RequestTrace, status: number, error: string | null): void;
-  recordEnded(): void;
-  listModels(req: Req, res: ServerResponse): Promise<void>;
-  getModel(req: Req, res: ServerResponse): Promise<void>;
-  runHandler(res: ServerResponse, work: () => Promise<unknown>): void;
-  checkModelAllowed(req: Req, model: string): void;
-  drain(timeoutMs: number): Promise<void>;
-  stopAccepting(): void;
-}
-
-type This = Service<Settings> & Vars & Methods;
-export type ApiThis = This;
-
-const cfg = routerConfig();
-// one JSON parser for every route that takes a body (lib/http/body.ts): size and depth bounded, errors are 4xx
-const json = { bodyParsers: false as const, use: [jsonBody({ limit: cfg.maxBodySize })] };
 // every route: explicit aliases only, and the gate (mixins/auth-gate.mixin.ts) checks the route table
 const quiet = {
   logging: false,
@@ -87,8 +48,6 @@ const quiet = {
   mappingPolicy: "restrict" as const,
   authentication: "authenticate",
 };
-const corsOrigins = authConfig().corsOrigins;
-const history = historyConfig();
 
 /** Every route answers errors in OpenAI's shape. */
 function onError(this: This, _req: IncomingMessage, res: ServerResponse, err: Error) {
@@ -117,20 +76,16 @@ async function allModels(ctx: Context) {
   ];
 }
 
-const ApiService: ServiceSchema<Settings, Methods, Vars> = {
-  name: "api",
-  mixins: [ApiGateway, AuthGateMixin],
-
-  settings: {
-    router: cfg,
-    port: cfg.port,
-    ip: cfg.host,
-    log4XXResponses: false,
-    logRequestParams: null,
-    logResponseData: null,
-    logRequest: null,
-    logResponse: null,
-    onError,
+/** The gateway's settings that come from the environment (read when the service is created): port, CORS, routes. */
+export function gatewaySettings(): Partial<Settings> {
+  const router = routerConfig();
+  const corsOrigins = authConfig().corsOrigins;
+  // one JSON parser for every route that takes a body (lib/http/body.ts): size and depth bounded, errors are 4xx
+  const json = { bodyParsers: false as const, use: [jsonBody({ limit: router.maxBodySize })] };
+  return {
+    router,
+    port: router.port,
+    ip: router.host,
     // CORS stays off unless origins are listed
     cors: corsOrigins.length
       ? {
@@ -200,6 +155,26 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
         aliases: dashboardAliases,
       },
     ],
+  };
+}
+
+// `merged` (run once the mixins are merged, before moleculer-web reads the settings) is missing from Moleculer's types
+const ApiService: ServiceSchema<Settings, Methods, Vars> & { merged(schema: { settings?: object }): void } = {
+  name: "api",
+  mixins: [ApiGateway, AuthGateMixin],
+
+  // what depends on the environment is set in `merged`, when the service is created (gatewaySettings)
+  settings: {
+    log4XXResponses: false,
+    logRequestParams: null,
+    logResponseData: null,
+    logRequest: null,
+    logResponse: null,
+    onError,
+  } as unknown as Settings,
+
+  merged(schema) {
+    schema.settings = { ...schema.settings, ...gatewaySettings() };
   },
 
   actions: {
@@ -308,7 +283,7 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
               ? { id: "playground", name: "dashboard playground", owner: auth.claims.sub }
               : null,
         body: req.body,
-        maxBodyBytes: history.maxBodyBytes,
+        maxBodyBytes: this.historyMaxBodyBytes,
       });
       this.inFlight++;
       // async, so that a synchronous throw (a bad body) is answered by the responder too
@@ -381,15 +356,19 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> = {
 
   created(this: This) {
     this.clientIp = clientIpResolver(metricsConfig().trustedProxies);
+    this.historyMaxBodyBytes = historyConfig().maxBodyBytes;
     const limit = this.settings.router.maxTokensLimit;
     this.schemas = { chat: chatSchema(limit), completion: completionSchema(limit) };
     registerRouterMetrics(this.broker.metrics);
     // moleculer-web made the server (its `created` ran first): the fast lane goes in front of it
     const web = this.server.listeners("request")[0] as RequestListener;
     this.server.removeAllListeners("request");
-    const cors = corsOrigins.length > 0;
+    const cors = this.settings.cors !== undefined;
     // methods first (lib/http/methods.ts), then the fast lane, then moleculer-web
-    const lane = fastLane(this, fastRoutes(inferenceAliases), web, { maxBodySize: cfg.maxBodySize, cors });
+    const lane = fastLane(this, fastRoutes(inferenceAliases), web, {
+      maxBodySize: this.settings.router.maxBodySize,
+      cors,
+    });
     this.server.on("request", methodGate(lane, { cors }));
     this.live = new LiveHub();
     this.inFlight = 0;

@@ -72,11 +72,8 @@ const AuthService: ServiceSchema<Settings, Methods, Vars> = {
   name: "auth",
   mixins: [dbMixin("users")],
 
-  settings: {
-    auth: authConfig(),
-    dataDir: storageConfig().dataDir,
-    $secureSettings: ["auth"],
-  },
+  // `auth` and `dataDir` are set in `created`; `auth` is never published to other nodes (the admin password, the JWT secret)
+  settings: { $secureSettings: ["auth"] } as Settings,
 
   actions: {
     login: {
@@ -297,6 +294,8 @@ const AuthService: ServiceSchema<Settings, Methods, Vars> = {
   },
 
   created(this: This) {
+    // configuration is read now, when the service is created, not when this file is imported
+    this.settings = { ...this.settings, auth: authConfig(), dataDir: storageConfig().dataDir };
     this.revoked = new Map();
     this.failures = { byUser: new WindowCounter(FAILURE_WINDOW_MS), byIp: new WindowCounter(FAILURE_WINDOW_MS) };
   },

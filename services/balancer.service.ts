@@ -24,10 +24,6 @@ type This = Service<Settings> & Vars;
 const BalancerService: ServiceSchema<Settings, Record<string, never>, Vars> = {
   name: "balancer",
 
-  settings: {
-    router: routerConfig(),
-  },
-
   actions: {
     select: {
       visibility: "public",
@@ -58,6 +54,7 @@ const BalancerService: ServiceSchema<Settings, Record<string, never>, Vars> = {
   },
 
   created(this: This) {
+    this.settings = { ...this.settings, router: routerConfig() };
     const core = routerCore(this.broker);
     this.balancer = new Balancer(
       this.settings.router,

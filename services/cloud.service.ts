@@ -7,7 +7,7 @@
  */
 import type { Readable } from "node:stream";
 import type { Context, Service, ServiceSchema } from "moleculer";
-import { routerConfig, type RouterConfig } from "../lib/config";
+import { cloudConfig, routerConfig, type CloudConfig, type RouterConfig } from "../lib/config";
 import { M } from "../lib/metrics/router-metrics";
 import { apiError } from "../lib/openai/errors";
 import { callProvider } from "../lib/providers/call";
@@ -16,6 +16,8 @@ import type { OpenAIChatCompletion, OpenAIChatRequest, ResponseMeta } from "../l
 
 interface Settings {
   router: RouterConfig;
+  /** Each provider's key, base URL and models, by provider name. */
+  clouds: Record<string, CloudConfig>;
 }
 
 interface ChatParams {
@@ -31,10 +33,6 @@ type This = Service<Settings>;
 const CloudService: ServiceSchema<Settings> = {
   name: "cloud",
 
-  settings: {
-    router: routerConfig(),
-  },
-
   actions: {
     /** Local only: the api hands over the request object and gets a stream object back. */
     chat: {
@@ -44,11 +42,11 @@ const CloudService: ServiceSchema<Settings> = {
         const target = cloudModel(request.model);
         if (!target) throw apiError(404, `'${request.model}' is not a cloud model.`, "model_not_found");
         const { provider, model } = target;
-        const cfg = providerConfig(provider);
+        const cfg = providerConfig(provider, this.settings.clouds);
         if (!cfg) {
           throw apiError(
             400,
-            `The ${provider.name} provider is not configured: set ${provider.keyEnv} on the router to use '${request.model}'.`,
+            `The ${provider.name} provider is not configured: set ${this.settings.clouds[provider.name]?.keyVar ?? "its key"} on the router to use '${request.model}'.`,
             "provider_not_configured",
             { param: "model" },
           );
@@ -56,7 +54,6 @@ const CloudService: ServiceSchema<Settings> = {
         const metrics = this.broker.metrics;
         const metered = metrics.isEnabled() && metrics.hasMetric(M.cloudRequests);
         return callProvider(provider, cfg, { ...request, model }, meta, {
-          maxRetries: this.settings.router.maxRetries,
           timeoutMs: this.settings.router.requestTimeoutSecs * 1000,
           signal: signal ?? new AbortController().signal,
           onAttempt: (status, ms) => {
@@ -70,10 +67,15 @@ const CloudService: ServiceSchema<Settings> = {
     /** `<provider>:<model>` for every configured provider. */
     models: {
       visibility: "public",
-      handler() {
-        return cloudModelNames();
+      handler(this: This) {
+        return cloudModelNames(this.settings.clouds);
       },
     },
+  },
+
+  /** Configuration is read here, when the service is created, not when this file is imported. */
+  created(this: This) {
+    this.settings = { ...this.settings, router: routerConfig(), clouds: cloudConfig() };
   },
 };
 

@@ -13,7 +13,7 @@
  * loop between them, so a flush never holds up requests for long.
  */
 import type { Context, Service, ServiceSchema } from "moleculer";
-import { historyConfig, type HistoryConfig } from "../lib/config";
+import { historyConfig, storageConfig, type HistoryConfig } from "../lib/config";
 import type { HistoryRecord, RecordEvent } from "../lib/history/record";
 import { parseFilter, storeQuery, textOf, type HistoryFilter } from "../lib/history/query";
 import { compactInSlices, docsById, isNedb, type NedbStore } from "../lib/history/nedb";
@@ -108,11 +108,6 @@ function view(d: Doc): HistoryRecord {
 const HistoryService: ServiceSchema<Settings, Methods, Vars> = {
   name: "history",
   mixins: [dbMixin("history")],
-
-  settings: {
-    history: historyConfig(),
-    capped: !process.env.MONGO_URI,
-  },
 
   events: {
     "history.record"(this: This, ctx: Context<RecordEvent | HistoryRecord>) {
@@ -340,6 +335,8 @@ const HistoryService: ServiceSchema<Settings, Methods, Vars> = {
   },
 
   created(this: This) {
+    // configuration is read now, when the service is created, not when this file is imported
+    this.settings = { ...this.settings, history: historyConfig(), capped: !storageConfig().mongoUri };
     // the api of this process hands finished requests straight to `accept`
     routerCore(this.broker).history = { accept: (rec) => this.accept(rec) };
     this.buffer = [];

@@ -5,7 +5,7 @@
  */
 import fs from "node:fs";
 import type { Context, Service, ServiceSchema } from "moleculer";
-import { envString, nodeConfig, type NodeConfig } from "../lib/config";
+import { hubConfig, nodeConfig, type HubConfig, type NodeConfig } from "../lib/config";
 import type { Heartbeat } from "../lib/cluster/types";
 import { ensureDemoModel } from "../lib/inference/demo-model";
 import { LlamaEngine } from "../lib/inference/llama-engine";
@@ -22,6 +22,8 @@ import { modelFileFor, resolveInside } from "../lib/models/names";
 
 interface Settings {
   node: NodeConfig;
+  /** HF_BASE_URL and this node's HF_TOKEN, for downloads. */
+  hub: HubConfig;
 }
 
 interface Vars {
@@ -74,10 +76,6 @@ const CHANGE_DEBOUNCE_MS = 200;
 
 const InferenceService: ServiceSchema<Settings, Methods, Vars> = {
   name: "inference",
-
-  settings: {
-    node: nodeConfig(),
-  },
 
   actions: {
     chat: {
@@ -273,7 +271,7 @@ const InferenceService: ServiceSchema<Settings, Methods, Vars> = {
                 p.size ?? 0,
               )
             : undefined,
-          token: envString("HF_TOKEN", "") || undefined,
+          token: this.settings.hub.token,
           destDir: this.settings.node.modelsDir,
           relPath: rel,
           sha256: p.sha256,
@@ -336,6 +334,8 @@ const InferenceService: ServiceSchema<Settings, Methods, Vars> = {
   },
 
   created(this: This) {
+    // configuration is read now, when the service is created, not when this file is imported
+    this.settings = { ...this.settings, node: nodeConfig(), hub: hubConfig() };
     this.engine = null;
     this.runner = null;
     this.nvidiaSmi = new NvidiaSmi();

@@ -9,7 +9,7 @@ import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "mole
 import type { DbAdapter } from "moleculer-db";
 import type { NodeTable } from "../lib/cluster/node-table";
 import { routerCore } from "../lib/core/router-core";
-import { envString } from "../lib/config";
+import { hubConfig } from "../lib/config";
 import { apiError } from "../lib/openai/errors";
 import { readSlice, READ_SLICE_BYTES } from "../lib/models/cluster-source";
 import { ConversionQueue, convertedFile } from "../lib/models/conversions";
@@ -278,10 +278,7 @@ const ModelsService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
 
   methods: {
     hub(this: This): Hub {
-      return {
-        baseUrl: envString("HF_BASE_URL", "https://huggingface.co").replace(/\/+$/, ""),
-        token: envString("HF_TOKEN", "") || undefined,
-      };
+      return hubConfig();
     },
     table(this: This): NodeTable {
       const core = routerCore(this.broker);

@@ -53,10 +53,6 @@ const RegistryService: ServiceSchema<Settings, Methods, Vars> = {
   name: "registry",
   mixins: [dbMixin("node_settings"), ExternalRuntimesMixin, RegistrySyncMixin],
 
-  settings: {
-    nodeTimeoutSecs: routerConfig().nodeTimeoutSecs,
-  },
-
   actions: {
     /** GET /api/nodes */
     list: {
@@ -244,6 +240,7 @@ const RegistryService: ServiceSchema<Settings, Methods, Vars> = {
   },
 
   created(this: This) {
+    this.settings = { ...this.settings, nodeTimeoutSecs: routerConfig().nodeTimeoutSecs };
     const core = routerCore(this.broker);
     core.registry = true;
     this.table = core.table;

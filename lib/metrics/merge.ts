@@ -5,7 +5,7 @@
  * about the cluster (node gauges, the queue) are the same everywhere and
  * come once, from the process scraped, without that label.
  */
-import { M } from "./router-metrics";
+import { M } from "./names";
 
 /** A metric as Moleculer's registry lists it (`metric.toObject()`). */
 export interface MetricObject {

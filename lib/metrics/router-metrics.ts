@@ -5,27 +5,12 @@
 import { MetricReporters, type ServiceBroker } from "moleculer";
 import type { NodeRecord } from "../cluster/types";
 import { BoundedLabels } from "./labels";
+import { M } from "./names";
 import type { StoredMetric } from "./merge";
 
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
 
-export const M = {
-  requests: "llm_router_requests_total",
-  latency: "llm_router_request_duration_seconds",
-  ttft: "llm_router_time_to_first_token_seconds",
-  tokensIn: "llm_router_tokens_in_total",
-  tokensOut: "llm_router_tokens_out_total",
-  retries: "llm_router_retries_total",
-  queue: "llm_router_queue_length",
-  nodeActive: "llm_router_node_active_requests",
-  nodeCapacity: "llm_router_node_capacity",
-  nodeUp: "llm_router_node_up",
-  nodeGpuUtil: "llm_router_node_gpu_utilization_percent",
-  nodeVramUsed: "llm_router_node_vram_used_bytes",
-  nodeVramTotal: "llm_router_node_vram_total_bytes",
-  cloudRequests: "cloud_requests_total",
-  cloudLatency: "cloud_request_latency_seconds",
-} as const;
+export { M };
 
 type Registry = NonNullable<ServiceBroker["metrics"]>;
 

@@ -10,39 +10,22 @@ import { createHash } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { envString, storageConfig } from "../config";
+import { CONVERT_OUTTYPES, storageConfig, type ConvertConfig } from "../config";
 import { apiError } from "../openai/errors";
 import { downloadFile } from "./download";
 import { fileUrl, type Hub, type HubFile } from "./hub";
 import { catalogId, resolveInside } from "./names";
 
-/** `--outtype` values convert_hf_to_gguf.py accepts. */
-export const OUTTYPES = ["f32", "f16", "bf16", "q8_0", "tq1_0", "tq2_0", "auto"];
+/** `--outtype` values convert_hf_to_gguf.py accepts (named in lib/config/spec.ts, LLM_ROUTER_CONVERT_OUTTYPE's). */
+export const OUTTYPES: string[] = [...CONVERT_OUTTYPES];
 
-export interface ConvertConfig {
-  /** LLM_ROUTER_CONVERT_SCRIPT; empty when unset. */
-  script: string;
-  /** LLM_ROUTER_CONVERT_PYTHON */
-  python: string;
-  /** LLM_ROUTER_CONVERT_OUTTYPE */
-  outtype: string;
-}
+/** LLM_ROUTER_CONVERT_SCRIPT, _PYTHON and _OUTTYPE, read through lib/config. */
+export { convertConfig, type ConvertConfig } from "../config";
 
 export const INSTALL_HINT =
   "Converting needs llama.cpp's convert_hf_to_gguf.py: get llama.cpp (git clone https://github.com/ggml-org/llama.cpp), " +
   "install its Python requirements (pip install -r llama.cpp/requirements.txt), " +
   "and set LLM_ROUTER_CONVERT_SCRIPT to the path of convert_hf_to_gguf.py on the router.";
-
-export function convertConfig(): ConvertConfig {
-  const outtype = envString("LLM_ROUTER_CONVERT_OUTTYPE", "q8_0").toLowerCase();
-  if (!OUTTYPES.includes(outtype))
-    throw new Error(`LLM_ROUTER_CONVERT_OUTTYPE must be one of ${OUTTYPES.join(", ")}, got "${outtype}"`);
-  return {
-    script: envString("LLM_ROUTER_CONVERT_SCRIPT", ""),
-    python: envString("LLM_ROUTER_CONVERT_PYTHON", "python3"),
-    outtype,
-  };
-}
 
 /** Throws the 422 an operator reads when conversion cannot run here; returns the script otherwise. */
 export function requireScript(cfg: ConvertConfig, repo: string): string {

@@ -180,10 +180,6 @@ function toUsage(prompt: number, completion: number): OpenAIUsage {
 
 export const anthropic: Provider = {
   name: "anthropic",
-  keyEnv: "ANTHROPIC_API_KEY",
-  baseUrlEnv: "ANTHROPIC_API_BASE_URL",
-  defaultBaseUrl: "https://api.anthropic.com",
-  defaultModels: ["claude-sonnet-4-5", "claude-opus-4-1", "claude-3-5-haiku-latest"],
 
   request(req, cfg) {
     const { system, messages } = toMessages(req.messages);

@@ -1,31 +1,26 @@
 /**
  * One cloud call: the provider module builds the request and translates the
- * answer; this file does the HTTP. Retries on 429, 5xx and lost connections
- * before anything reached the client, with exponential backoff or the
- * provider's Retry-After; streams come back as object-mode streams of OpenAI
+ * answer; this file does the HTTP, one attempt (the request path retries
+ * 429, 5xx and lost connections before anything reached the client, by the
+ * one policy in lib/routing/retry.ts, waiting out the provider's Retry-After
+ * that this call reads). Streams come back as object-mode streams of OpenAI
  * chunks (the same as an inference node returns), and closing one aborts the
  * upstream request.
  */
 import { PassThrough, Readable } from "node:stream";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
-import { setTimeout as sleep } from "node:timers/promises";
 import { createParser } from "eventsource-parser";
 import { apiError } from "../openai/errors";
 import type { OpenAIChatCompletion, OpenAIChatRequest, Provider, ProviderConfig, ResponseMeta } from "./types";
 import { ProviderError } from "./types";
 
 export interface CallOptions {
-  maxRetries: number;
   /** Limit for a whole plain answer, or until a stream's headers. */
   timeoutMs: number;
   /** The client went away. */
   signal: AbortSignal;
-  /** Longest Retry-After the router waits out itself; past it the 429 goes to the client. */
-  maxRetryAfterSecs?: number;
-  /** Each upstream answer (or lost connection, status 0) with its latency. */
+  /** The upstream's answer (or lost connection, status 0) with its latency. */
   onAttempt?: (status: number, latencyMs: number) => void;
-  /** Base of the exponential backoff. */
-  backoffMs?: number;
 }
 
 function retryAfterSecs(res: Response): number | null {
@@ -62,76 +57,62 @@ export async function callProvider(
   opts: CallOptions,
 ): Promise<OpenAIChatCompletion | Readable> {
   const upstream = p.request(req, cfg);
-  const maxRetryAfter = opts.maxRetryAfterSecs ?? 30;
-  for (let attempt = 0; ; attempt++) {
-    const ac = new AbortController();
-    const abort = () => ac.abort(opts.signal.reason);
-    opts.signal.addEventListener("abort", abort, { once: true });
-    const timer = setTimeout(
-      () => ac.abort(apiError(504, `${p.name} did not answer within ${opts.timeoutMs} ms.`, "upstream_timeout")),
-      opts.timeoutMs,
-    );
-    const started = performance.now();
-    let res: Response;
-    try {
-      res = await fetch(upstream.url, {
-        method: "POST",
-        headers: { accept: req.stream ? "text/event-stream" : "application/json", ...upstream.headers },
-        body: JSON.stringify(upstream.body),
-        signal: ac.signal,
-      });
-    } catch (err) {
-      clearTimeout(timer);
-      opts.signal.removeEventListener("abort", abort);
-      opts.onAttempt?.(0, performance.now() - started);
-      if (opts.signal.aborted) throw err;
-      if (ac.signal.reason instanceof Error && (ac.signal.reason as { code?: number }).code === 504)
-        throw ac.signal.reason;
-      if (attempt >= opts.maxRetries)
-        throw apiError(502, `${p.name} could not be reached: ${(err as Error).message}`, "upstream_unreachable");
-      await sleep(backoff(opts, attempt), undefined, { signal: opts.signal });
-      continue;
-    }
-    opts.onAttempt?.(res.status, performance.now() - started);
-    if (!res.ok) {
-      clearTimeout(timer);
-      opts.signal.removeEventListener("abort", abort);
-      const body = await readBody(res);
-      const after = retryAfterSecs(res) ?? p.retryAfter?.(res.status, body) ?? null;
-      const retryable = res.status === 429 || res.status >= 500;
-      if (!retryable || attempt >= opts.maxRetries || (after !== null && after > maxRetryAfter)) {
-        throw upstreamError(p, res.status, body, after);
-      }
-      await sleep(after !== null ? after * 1000 : backoff(opts, attempt), undefined, { signal: opts.signal });
-      continue;
-    }
-    if (!req.stream) {
-      try {
-        const body = (await res.json()) as unknown;
-        return p.response(body, meta);
-      } catch (err) {
-        if (opts.signal.aborted || ac.signal.aborted) throw ac.signal.reason ?? err;
-        throw apiError(
-          502,
-          `${p.name} sent an answer that could not be read: ${(err as Error).message}`,
-          "upstream_error",
-        );
-      } finally {
-        clearTimeout(timer);
-        opts.signal.removeEventListener("abort", abort);
-      }
-    }
+  const ac = new AbortController();
+  const abort = () => ac.abort(opts.signal.reason);
+  opts.signal.addEventListener("abort", abort, { once: true });
+  const timer = setTimeout(
+    () => ac.abort(apiError(504, `${p.name} did not answer within ${opts.timeoutMs} ms.`, "upstream_timeout")),
+    opts.timeoutMs,
+  );
+  const done = () => {
     clearTimeout(timer);
-    return translateStream(p, res.body as unknown as WebReadableStream<Uint8Array>, meta, () => {
-      opts.signal.removeEventListener("abort", abort);
-      ac.abort();
+    opts.signal.removeEventListener("abort", abort);
+  };
+  const started = performance.now();
+  let res: Response;
+  try {
+    res = await fetch(upstream.url, {
+      method: "POST",
+      headers: { accept: req.stream ? "text/event-stream" : "application/json", ...upstream.headers },
+      body: JSON.stringify(upstream.body),
+      signal: ac.signal,
     });
+  } catch (err) {
+    done();
+    opts.onAttempt?.(0, performance.now() - started);
+    if (opts.signal.aborted) throw err;
+    if (ac.signal.reason instanceof Error && (ac.signal.reason as { code?: number }).code === 504) {
+      throw ac.signal.reason;
+    }
+    throw apiError(502, `${p.name} could not be reached: ${(err as Error).message}`, "upstream_unreachable");
   }
-}
-
-function backoff(opts: CallOptions, attempt: number): number {
-  const base = opts.backoffMs ?? 250;
-  return base * 2 ** attempt * (0.75 + Math.random() * 0.5);
+  opts.onAttempt?.(res.status, performance.now() - started);
+  if (!res.ok) {
+    done();
+    const body = await readBody(res);
+    const after = retryAfterSecs(res) ?? p.retryAfter?.(res.status, body) ?? null;
+    throw upstreamError(p, res.status, body, after);
+  }
+  if (!req.stream) {
+    try {
+      const body = (await res.json()) as unknown;
+      return p.response(body, meta);
+    } catch (err) {
+      if (opts.signal.aborted || ac.signal.aborted) throw ac.signal.reason ?? err;
+      throw apiError(
+        502,
+        `${p.name} sent an answer that could not be read: ${(err as Error).message}`,
+        "upstream_error",
+      );
+    } finally {
+      done();
+    }
+  }
+  clearTimeout(timer);
+  return translateStream(p, res.body as unknown as WebReadableStream<Uint8Array>, meta, () => {
+    opts.signal.removeEventListener("abort", abort);
+    ac.abort();
+  });
 }
 
 function translateStream(

@@ -205,10 +205,6 @@ function compact(o: Record<string, unknown>): Record<string, unknown> {
 
 export const google: Provider = {
   name: "google",
-  keyEnv: "GOOGLE_API_KEY",
-  baseUrlEnv: "GOOGLE_API_BASE_URL",
-  defaultBaseUrl: "https://generativelanguage.googleapis.com/v1beta",
-  defaultModels: ["gemini-2.5-flash", "gemini-2.5-pro", "gemini-2.0-flash"],
 
   request(req, cfg) {
     const { system, contents } = toContents(req.messages);

@@ -1,8 +1,10 @@
 /**
  * Which cloud a model name goes to: `openai:`, `google:`, `anthropic:` (and
- * the seed's typo `ahtnorpic:`), the provider's key and base URL from the
- * environment, and the cloud models /v1/models lists.
+ * the seed's typo `ahtnorpic:`), the provider's key and base URL from its
+ * configuration (cloudConfig() in lib/config), and the cloud models
+ * /v1/models lists.
  */
+import type { CloudConfig } from "../config";
 import { anthropic } from "./anthropic";
 import { google } from "./google";
 import { openai } from "./openai";
@@ -27,23 +29,19 @@ export function cloudModel(name: string): CloudModel | null {
   return provider && model ? { provider, model } : null;
 }
 
-/** The provider's key and base URL, or null when its key is not set. */
-export function providerConfig(p: Provider, env: NodeJS.ProcessEnv = process.env): ProviderConfig | null {
-  const apiKey = env[p.keyEnv]?.trim();
-  if (!apiKey) return null;
-  return { apiKey, baseUrl: (env[p.baseUrlEnv]?.trim() || p.defaultBaseUrl).replace(/\/+$/, "") };
+/** The provider's key and base URL, or null when its key is not set. `clouds`: cloudConfig(). */
+export function providerConfig(p: Provider, clouds: Record<string, CloudConfig>): ProviderConfig | null {
+  const c = clouds[p.name];
+  if (!c?.apiKey) return null;
+  return { apiKey: c.apiKey, baseUrl: c.baseUrl };
 }
 
-/** `<provider>:<model>` for every configured provider: `<NAME>_MODELS` (comma-separated) or its default list. */
-export function cloudModelNames(env: NodeJS.ProcessEnv = process.env): string[] {
+/** `<provider>:<model>` for every configured provider: `<NAME>_MODELS` or its default list. */
+export function cloudModelNames(clouds: Record<string, CloudConfig>): string[] {
   const names: string[] = [];
   for (const p of Object.values(PROVIDERS)) {
-    if (!providerConfig(p, env)) continue;
-    const listed = env[`${p.name.toUpperCase()}_MODELS`]
-      ?.split(",")
-      .map((s) => s.trim())
-      .filter(Boolean);
-    for (const m of listed?.length ? listed : p.defaultModels) names.push(`${p.name}:${m}`);
+    if (!providerConfig(p, clouds)) continue;
+    for (const m of clouds[p.name].models) names.push(`${p.name}:${m}`);
   }
   return names;
 }

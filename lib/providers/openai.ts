@@ -8,10 +8,6 @@ import { ProviderError } from "./types";
 
 export const openai: Provider = {
   name: "openai",
-  keyEnv: "OPENAI_API_KEY",
-  baseUrlEnv: "OPENAI_BASE_URL",
-  defaultBaseUrl: "https://api.openai.com",
-  defaultModels: ["gpt-4o", "gpt-4o-mini", "gpt-4.1", "gpt-4.1-mini", "o4-mini"],
 
   request(req, cfg) {
     const body: Record<string, unknown> = { ...req };

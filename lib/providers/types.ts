@@ -131,14 +131,11 @@ export interface ProviderConfig {
 }
 
 export interface Provider {
-  /** `openai`, `google`, `anthropic`. */
+  /**
+   * `openai`, `google`, `anthropic`: also its key in cloudConfig() (lib/config), which holds its key,
+   * base URL and the models /v1/models lists (`<NAME>_API_KEY`, … in lib/config/spec.ts).
+   */
   name: string;
-  /** Environment variables, as the seed names them. */
-  keyEnv: string;
-  baseUrlEnv: string;
-  defaultBaseUrl: string;
-  /** Models listed in /v1/models when the provider is configured (`<NAME>_MODELS` overrides). */
-  defaultModels: string[];
   /** The upstream request for an OpenAI chat request (`req.model` has no prefix). */
   request(req: OpenAIChatRequest, cfg: ProviderConfig): UpstreamRequest;
   /** A non-streamed upstream answer (parsed JSON) as an OpenAI chat completion. */

@@ -1,13 +1,18 @@
 /**
- * Which failures are worth another node: the node went away, timed out, was
- * not reachable, was still loading, or failed itself (5xx). A client's own
- * mistake (4xx: bad input, context too long) fails the same way anywhere.
+ * The one retry policy of the request path, for every kind of upstream
+ * (lib/upstreams/): which failures before the first byte are worth another
+ * attempt, and how long to wait first. A node or runtime that failed is not
+ * tried again for the request (the balancer picks another at once); a cloud
+ * provider is the same upstream every time, so it is retried after its
+ * Retry-After, or an exponential backoff.
  */
 import { NATS_MAX_PAYLOAD } from "../openai/errors";
+import type { UpstreamKind } from "../upstreams/types";
 
 interface LooseError {
   code?: unknown;
   type?: unknown;
+  data?: { retryAfter?: unknown } | null;
 }
 
 const NODE_GONE = new Set([
@@ -18,6 +23,12 @@ const NODE_GONE = new Set([
   "REQUEST_SKIPPED",
 ]);
 
+/**
+ * Whether a failure could go differently on another attempt: the upstream
+ * went away, timed out, was not reachable, was still loading, was busy (429)
+ * or failed itself (5xx). A client's own mistake (other 4xx: bad input,
+ * context too long) fails the same way anywhere.
+ */
 export function isRetryable(err: unknown): boolean {
   const e = (err ?? {}) as LooseError;
   if (typeof e.type === "string" && NODE_GONE.has(e.type)) return true;
@@ -26,5 +37,38 @@ export function isRetryable(err: unknown): boolean {
   if (e.type === "client_closed") return false;
   // a request too large for the transporter is too large for every node
   if (e.code === NATS_MAX_PAYLOAD) return false;
-  return typeof e.code === "number" ? e.code >= 500 : true;
+  return typeof e.code === "number" ? e.code === 429 || e.code >= 500 : true;
+}
+
+export interface RetryOptions {
+  /** Attempts after the first. */
+  maxRetries: number;
+  /** Longest Retry-After the router waits out itself; past it the error goes to the client. */
+  maxRetryAfterSecs?: number;
+  /** Base of the exponential backoff for an upstream tried again. */
+  backoffMs?: number;
+}
+
+export interface RetryDecision {
+  retry: boolean;
+  /** How long to wait before the next attempt. */
+  delayMs: number;
+}
+
+const NO: RetryDecision = { retry: false, delayMs: 0 };
+
+/** After attempt number `attempt` (0 for the first) failed with `err` on an upstream of `kind`: again, and when? */
+export function retryDecision(err: unknown, attempt: number, kind: UpstreamKind, opts: RetryOptions): RetryDecision {
+  if (attempt >= opts.maxRetries || !isRetryable(err)) return NO;
+  // another node or runtime is picked: no reason to wait
+  if (kind !== "cloud") return { retry: true, delayMs: 0 };
+  const e = err as LooseError;
+  // the same provider again: not after it timed out (it would again), after its Retry-After otherwise
+  if (e.type === "upstream_timeout") return NO;
+  const after = typeof e.data?.retryAfter === "number" ? e.data.retryAfter : null;
+  if (after !== null) {
+    return after > (opts.maxRetryAfterSecs ?? 30) ? NO : { retry: true, delayMs: after * 1000 };
+  }
+  const base = opts.backoffMs ?? 250;
+  return { retry: true, delayMs: base * 2 ** attempt * (0.75 + Math.random() * 0.5) };
 }

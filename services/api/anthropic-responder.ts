@@ -8,7 +8,7 @@ import { relaySse, sendJson } from "../../lib/http/respond";
 import { toOpenAIError } from "../../lib/openai/errors";
 import { AnthropicStreamWriter, anthropicError, toAnthropicMessage } from "../../lib/providers/anthropic-ingress";
 import type { OpenAIChatCompletion, OpenAIChunk } from "../../lib/providers/types";
-import type { Responder } from "./inference";
+import type { Responder } from "./types";
 
 const sse = (events: Array<{ event: string; data: object }>) =>
   events.map((e) => `event: ${e.event}\ndata: ${JSON.stringify(e.data)}\n\n`).join("");

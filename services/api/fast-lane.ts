@@ -15,7 +15,7 @@ import { jsonBody, readJsonBody } from "../../lib/http/body";
 import { accessFor } from "../../lib/auth/routes";
 import { sendError } from "../../lib/http/respond";
 import { admit } from "../../mixins/auth-gate.mixin";
-import type { ApiThis } from "../api.service";
+import type { ApiThis } from "./types";
 import type { Req } from "./route-helpers";
 
 export type Handler = (this: ApiThis, req: Req, res: ServerResponse) => void;

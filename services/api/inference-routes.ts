@@ -1,7 +1,7 @@
 /** The inference routes' handlers (the api's runTraced around generate/embeddings), in one table. */
 import type { ServerResponse } from "node:http";
 import { parseMessagesRequest } from "../../lib/providers/anthropic-ingress";
-import type { ApiThis } from "../api.service";
+import type { ApiThis } from "./types";
 import { anthropicResponder } from "./anthropic-responder";
 import type { AliasGroups } from "./fast-lane";
 import { embeddings, generate, openAIResponder, type Io } from "./inference";

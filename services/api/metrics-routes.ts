@@ -4,7 +4,7 @@ import type { NodeRecord } from "../../lib/cluster/types";
 import { sendError } from "../../lib/http/respond";
 import { labelByProcess, type MetricObject, type StoredMetric } from "../../lib/metrics/merge";
 import { prometheusText, setNodeGauges } from "../../lib/metrics/router-metrics";
-import type { ApiThis } from "../api.service";
+import type { ApiThis } from "./types";
 import type { Handler } from "./fast-lane";
 import type { Req } from "./route-helpers";
 

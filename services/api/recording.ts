@@ -27,13 +27,13 @@ interface Ended {
   error: string | null;
 }
 
-const history = historyConfig();
-
 export class RequestRecorder {
   /** Requests that ended and are not recorded yet: recorded together a millisecond later. */
   private readonly ended: Batcher<Ended>;
   private readonly toHistory: Batcher<RecordEvent>;
   private readonly toDashboards: Batcher<RequestSummary>;
+  /** LLM_ROUTER_HISTORY_ENABLED, read when the api is created. */
+  private readonly historyEnabled = historyConfig().enabled;
 
   constructor(
     private readonly broker: ServiceBroker,
@@ -90,7 +90,7 @@ export class RequestRecorder {
   /** One ended request: history first (what must not be lost), then metrics and the live feed. */
   private record({ trace, status, error }: Ended): void {
     const rec = trace.record(status, error);
-    if (history.enabled) {
+    if (this.historyEnabled) {
       const local = routerCore(this.broker).history;
       if (local) local.accept(rec);
       else this.toHistory.push(rec);

@@ -4,6 +4,8 @@
  * is used, health-checked offline when it stops, and used again when it returns.
  */
 import fs from "node:fs";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import OpenAI from "openai";
 import { createKey, freePort, login, startRouter, tempDir, writeModel, type Proc } from "../helpers/procs";
 import { OPENAI_TEST_KEY, startOpenAIStandIn } from "../helpers/standins/openai";
@@ -411,5 +413,57 @@ test("a runtime gets the client's own request: tools, response_format and other 
     expect(streamed).toMatchObject({ stream: true, stream_options: { include_usage: true } });
   } finally {
     await standIn.close();
+  }
+});
+
+test("an embedding request that fails on one runtime is retried on another, as chat is", async () => {
+  // two runtimes serving the same model: one always fails its embeddings (503), the other answers
+  const hits = { failing: 0, working: 0 };
+  const runtime = (which: keyof typeof hits) =>
+    http.createServer((req, res) => {
+      req.resume();
+      req.on("end", () => {
+        res.setHeader("content-type", "application/json");
+        if (req.url === "/v1/models") {
+          res.end(JSON.stringify({ object: "list", data: [{ id: "emb-shared", object: "model", created: 0 }] }));
+          return;
+        }
+        hits[which]++;
+        if (which === "failing") {
+          res.statusCode = 503;
+          res.end(JSON.stringify({ error: { message: "overloaded", type: "server_error" } }));
+          return;
+        }
+        res.end(
+          JSON.stringify({
+            object: "list",
+            data: [{ object: "embedding", index: 0, embedding: [0.1, 0.2] }],
+            model: "emb-shared",
+            usage: { prompt_tokens: 1, total_tokens: 1 },
+          }),
+        );
+      });
+    });
+  const servers = [runtime("failing"), runtime("working")];
+  await Promise.all(servers.map((s) => new Promise<void>((r) => s.listen(0, "127.0.0.1", r))));
+  try {
+    for (const s of servers) {
+      const port = (s.address() as AddressInfo).port;
+      expect((await register({ base_url: `http://127.0.0.1:${port}/v1`, name: `emb-${port}` })).status).toBe(201);
+    }
+    // until the failing one has been picked: every answer is the working one's
+    for (let i = 0; i < 20 && hits.failing === 0; i++) {
+      const res = await fetch(`${front.url}/v1/embeddings`, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${frontKey}` },
+        body: JSON.stringify({ model: "emb-shared", input: "hi" }),
+      });
+      expect(res.status).toBe(200);
+      expect(((await res.json()) as { data: Array<{ embedding: number[] }> }).data[0].embedding).toEqual([0.1, 0.2]);
+    }
+    expect(hits.failing).toBeGreaterThan(0);
+  } finally {
+    for (const s of servers) s.closeAllConnections();
+    await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
   }
 });

@@ -26,7 +26,9 @@ function brokerWithLog(nodeID: string): { broker: ServiceBroker; warnings: strin
   const orig = broker.getLogger.bind(broker);
   broker.getLogger = (mod, props) => {
     const l = orig(mod, props) as ReturnType<ServiceBroker["getLogger"]>;
-    return { ...l, warn: (...args: unknown[]) => void warnings.push(args.map(String).join(" ")) } as ReturnType<ServiceBroker["getLogger"]>;
+    return { ...l, warn: (...args: unknown[]) => void warnings.push(args.map(String).join(" ")) } as ReturnType<
+      ServiceBroker["getLogger"]
+    >;
   };
   return { broker, warnings };
 }

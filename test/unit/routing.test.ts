@@ -1,6 +1,6 @@
 import { Errors } from "moleculer";
 import { NodeHealth } from "../../lib/cluster/node-health";
-import { isRetryable } from "../../lib/routing/retry";
+import { isRetryable, retryDecision } from "../../lib/routing/retry";
 import { apiError, badRequest, modelNotFound } from "../../lib/openai/errors";
 
 describe("isRetryable", () => {
@@ -20,6 +20,42 @@ describe("isRetryable", () => {
     expect(isRetryable(Object.assign(new Error("MAX_PAYLOAD_EXCEEDED"), { code: "MAX_PAYLOAD_EXCEEDED" }))).toBe(false);
     // but a node that lost the model is: the registry was stale
     expect(isRetryable(modelNotFound("m"))).toBe(true);
+  });
+});
+
+describe("retryDecision: one policy for nodes, runtimes and clouds", () => {
+  const opts = { maxRetries: 2, backoffMs: 100 };
+  const busy = (retryAfter?: number) => apiError(429, "slow down", "rate_limit_exceeded", { retryAfter });
+
+  test("a node or runtime that failed or was busy: another one, at once, up to maxRetries", () => {
+    for (const kind of ["node", "runtime"] as const) {
+      expect(retryDecision(apiError(502, "down", "upstream_unreachable"), 0, kind, opts)).toEqual({
+        retry: true,
+        delayMs: 0,
+      });
+      expect(retryDecision(busy(5), 1, kind, opts)).toEqual({ retry: true, delayMs: 0 });
+      expect(retryDecision(busy(), 2, kind, opts).retry).toBe(false);
+      expect(retryDecision(badRequest("bad"), 0, kind, opts).retry).toBe(false);
+    }
+  });
+
+  test("a cloud provider: the same one again, after its Retry-After or a growing backoff", () => {
+    expect(retryDecision(busy(1), 0, "cloud", opts)).toEqual({ retry: true, delayMs: 1000 });
+    const first = retryDecision(apiError(503, "overloaded", "upstream_error"), 0, "cloud", opts);
+    const second = retryDecision(apiError(503, "overloaded", "upstream_error"), 1, "cloud", opts);
+    expect(first.retry && second.retry).toBe(true);
+    expect(first.delayMs).toBeGreaterThanOrEqual(75);
+    expect(first.delayMs).toBeLessThanOrEqual(125);
+    expect(second.delayMs).toBeGreaterThanOrEqual(150);
+    expect(second.delayMs).toBeLessThanOrEqual(250);
+  });
+
+  test("a cloud provider is not retried past maxRetries, past a long Retry-After, or after it timed out", () => {
+    expect(retryDecision(busy(1), 2, "cloud", opts).retry).toBe(false);
+    expect(retryDecision(busy(31), 0, "cloud", opts).retry).toBe(false);
+    expect(retryDecision(busy(60), 0, "cloud", { ...opts, maxRetryAfterSecs: 120 }).retry).toBe(true);
+    expect(retryDecision(apiError(504, "slow", "upstream_timeout"), 0, "cloud", opts).retry).toBe(false);
+    expect(retryDecision(badRequest("bad"), 0, "cloud", opts).retry).toBe(false);
   });
 });
 

@@ -1,0 +1,38 @@
+/**
+ * A cloud provider (`openai:`, `google:`, `anthropic:`), through the cloud
+ * service of this router (services/cloud.service.ts), which translates to
+ * and from the provider's API. One attempt per `open`: retries are the
+ * request path's (lib/routing/retry.ts). Closing the stream, or aborting,
+ * closes the provider's request.
+ */
+import { randomUUID } from "node:crypto";
+import type { ChatBody } from "../openai/schemas";
+import type { OpenAIChatRequest } from "../providers/types";
+import type { Call, Caller, Upstream } from "./types";
+
+export class CloudUpstream implements Upstream {
+  readonly kind = "cloud";
+  readonly id: string;
+  private readonly meta: { id: string; model: string; created: number };
+
+  constructor(
+    private readonly caller: Caller,
+    readonly name: string,
+    model: string,
+  ) {
+    this.id = `cloud:${name}`;
+    // one completion id and creation time for every attempt of the request
+    this.meta = { id: `chatcmpl-${randomUUID().replace(/-/g, "")}`, model, created: Math.floor(Date.now() / 1000) };
+  }
+
+  open(call: Call, signal: AbortSignal): Promise<unknown> {
+    return this.caller.call("cloud.chat", {
+      request: call.body as ChatBody as unknown as OpenAIChatRequest,
+      meta: this.meta,
+      signal,
+    });
+  }
+
+  /** The provider's request is closed by aborting `open`'s signal or closing its stream. */
+  cancel(): void {}
+}

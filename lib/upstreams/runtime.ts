@@ -1,0 +1,50 @@
+/**
+ * An external OpenAI-compatible runtime (llama.cpp's server, vLLM, Ollama,
+ * another router), reached over HTTP (lib/runtimes/openai-upstream.ts). It
+ * gets the client's own validated body, so fields the router does not use
+ * (tools, response_format, logprobs…) reach it. Cancelled by aborting the call.
+ */
+import type { ChatJob, CompletionJob } from "../inference/types";
+import type { ChatBody, CompletionBody } from "../openai/schemas";
+import { callUpstream, type Runtime } from "../runtimes/openai-upstream";
+import { jobOf, type Call, type Upstream } from "./types";
+
+export class RuntimeUpstream implements Upstream {
+  readonly kind = "runtime";
+  private readonly aborted = new AbortController();
+
+  constructor(
+    private readonly runtime: Runtime,
+    readonly id: string,
+    readonly name: string | null,
+    /** Limit for a call that is not streamed (embeddings); streams are bounded by their idle timeout. */
+    private readonly timeoutMs: number,
+  ) {}
+
+  open(call: Call, signal: AbortSignal): Promise<unknown> {
+    const signals = [signal, this.aborted.signal];
+    if (call.op === "embeddings") signals.push(AbortSignal.timeout(this.timeoutMs));
+    const job = jobOf(call);
+    const body = call.op === "embeddings" ? undefined : runtimeBody(call.body as ChatBody, job as ChatJob);
+    return callUpstream(this.runtime, call.op, job, AbortSignal.any(signals), body);
+  }
+
+  cancel(): void {
+    this.aborted.abort();
+  }
+}
+
+/**
+ * What an external runtime is sent: the client's own validated body, usage
+ * asked for on streams (history and metrics count tokens), and a completion
+ * without a length gets OpenAI's default of 16.
+ */
+export function runtimeBody(body: ChatBody | CompletionBody, job: ChatJob | CompletionJob): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...body, stream: job.stream };
+  if (job.stream) out.stream_options = { ...body.stream_options, include_usage: true };
+  else delete out.stream_options;
+  if (body.max_tokens == null && !("max_completion_tokens" in body && body.max_completion_tokens != null)) {
+    if (job.maxTokens !== undefined) out.max_tokens = job.maxTokens;
+  }
+  return out;
+}

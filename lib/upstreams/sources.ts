@@ -1,0 +1,44 @@
+/**
+ * Where a request's upstreams come from. Local models: the balancer picks a
+ * node or runtime for each attempt (never one already tried) and is told
+ * when the attempt is over. Cloud models: their provider, the same for every
+ * attempt.
+ */
+import type { Balancer } from "../routing/balancer";
+import { CloudUpstream } from "./cloud";
+import { NodeUpstream } from "./node";
+import { RuntimeUpstream } from "./runtime";
+import type { Caller, Outcome, Upstream, UpstreamSource, Warner } from "./types";
+
+export interface BalancedRequest {
+  model: string;
+  /** The conversation, for the `affinity` strategy. */
+  affinityKey?: string;
+}
+
+export function balancedSource(
+  balancer: Balancer,
+  caller: Caller,
+  request: BalancedRequest,
+  opts: { log: Warner; timeoutMs: number },
+): UpstreamSource {
+  return {
+    async next(tried) {
+      const s = await balancer.select({ model: request.model, exclude: tried, affinityKey: request.affinityKey });
+      return s.runtime
+        ? new RuntimeUpstream(s.runtime, s.nodeID, s.machineName, opts.timeoutMs)
+        : new NodeUpstream(caller, s.nodeID, s.machineName, opts.log);
+    },
+    done(u: Upstream, outcome: Outcome, ttftMs?: number) {
+      balancer.finished({ nodeID: u.id, outcome, ttftMs });
+    },
+  };
+}
+
+export function cloudSource(caller: Caller, provider: string, model: string): UpstreamSource {
+  const upstream = new CloudUpstream(caller, provider, model);
+  return {
+    next: async () => upstream,
+    done: () => undefined,
+  };
+}

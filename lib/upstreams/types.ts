@@ -1,0 +1,66 @@
+/**
+ * One interface for every place a request can be served: an inference node
+ * over the transporter (node.ts), an external OpenAI-compatible runtime over
+ * HTTP (runtime.ts), a cloud provider (cloud.ts). The api's request path is
+ * the same for all: pick an upstream, open the request there, relay what
+ * comes back, and on a failure before the first byte ask the one retry
+ * policy (lib/routing/retry.ts) whether to try again.
+ */
+import type { ChatJob, CompletionJob, EmbeddingJob } from "../inference/types";
+import type { ChatBody, CompletionBody, EmbeddingBody } from "../openai/schemas";
+
+export type Operation = "chat" | "completion" | "embeddings";
+
+/** What is asked of an upstream: the operation, the job (what a node runs) and the client's validated body. */
+export interface Call {
+  op: Operation;
+  requestId: string;
+  model: string;
+  stream: boolean;
+  /** What a node or runtime runs; null for a cloud model (its provider takes the body, images and all). */
+  job: ChatJob | CompletionJob | EmbeddingJob | null;
+  body: ChatBody | CompletionBody | EmbeddingBody;
+}
+
+export type UpstreamKind = "node" | "runtime" | "cloud";
+
+export interface Upstream {
+  readonly kind: UpstreamKind;
+  /** What `X-Router-Node` and history name: a node ID, a runtime's ID, or `cloud:<provider>`. */
+  readonly id: string;
+  readonly name: string | null;
+  /**
+   * Starts the call: a finished answer (an OpenAI object), or for a streamed
+   * call an object-mode stream of OpenAI chunks. Aborting `signal` abandons
+   * it (the client left): HTTP upstreams close their request.
+   */
+  open(call: Call, signal: AbortSignal): Promise<unknown>;
+  /** Stops generation after the client left or the relay failed (nodes need an explicit cancel). */
+  cancel(call: Call): void;
+}
+
+/** How an attempt on an upstream went, for the balancer's health and latency figures. */
+export type Outcome = "ok" | "node_failed" | "client_error" | "other";
+
+/** Where the upstreams for one request come from: the balancer (nodes, runtimes) or a cloud provider. */
+export interface UpstreamSource {
+  /** The next upstream to try, none of `tried`; throws (404, 503) when there is none. */
+  next(tried: string[]): Promise<Upstream>;
+  /** An attempt on `u` is over (its slot is free). */
+  done(u: Upstream, outcome: Outcome, ttftMs?: number): void;
+}
+
+/** What an upstream needs of Moleculer: an action call (a Context, or the broker). */
+export interface Caller {
+  call<T = unknown>(action: string, params?: unknown, opts?: { nodeID?: string }): Promise<T>;
+}
+
+export interface Warner {
+  warn(message: string): void;
+}
+
+/** The job of a call to a node or runtime (one is always made for them). */
+export function jobOf(call: Call): ChatJob | CompletionJob | EmbeddingJob {
+  if (!call.job) throw new Error(`${call.requestId}: a ${call.op} call without a job reached a node or runtime`);
+  return call.job;
+}
