@@ -14,6 +14,7 @@ export class CloudUpstream implements Upstream {
   readonly kind = "cloud";
   readonly id: string;
   private readonly meta: { id: string; model: string; created: number };
+  private attempt: AbortController | null = null;
 
   constructor(
     private readonly caller: Caller,
@@ -25,14 +26,18 @@ export class CloudUpstream implements Upstream {
     this.meta = { id: `chatcmpl-${randomUUID().replace(/-/g, "")}`, model, created: Math.floor(Date.now() / 1000) };
   }
 
-  open(call: Call, signal: AbortSignal): Promise<unknown> {
+  open(call: Call): Promise<unknown> {
+    // a controller per attempt: a cancel before a retry must not abort the next one
+    this.attempt = new AbortController();
     return this.caller.call("cloud.chat", {
       request: call.body as ChatBody as unknown as OpenAIChatRequest,
       meta: this.meta,
-      signal,
+      signal: this.attempt.signal,
     });
   }
 
-  /** The provider's request is closed by aborting `open`'s signal or closing its stream. */
-  cancel(): void {}
+  /** Aborts the provider's request (a stream's close does too). */
+  cancel(): void {
+    this.attempt?.abort();
+  }
 }

@@ -21,12 +21,19 @@ export class RuntimeUpstream implements Upstream {
     private readonly timeoutMs: number,
   ) {}
 
-  open(call: Call, signal: AbortSignal): Promise<unknown> {
-    const signals = [signal, this.aborted.signal];
-    if (call.op === "embeddings") signals.push(AbortSignal.timeout(this.timeoutMs));
+  async open(call: Call): Promise<unknown> {
     const job = jobOf(call);
-    const body = call.op === "embeddings" ? undefined : runtimeBody(call.body as ChatBody, job as ChatJob);
-    return callUpstream(this.runtime, call.op, job, AbortSignal.any(signals), body);
+    if (call.op !== "embeddings") {
+      const body = runtimeBody(call.body as ChatBody, job as ChatJob);
+      return callUpstream(this.runtime, call.op, job, this.aborted.signal, body);
+    }
+    // not streamed: bounded by the request timeout too
+    const timer = setTimeout(() => this.aborted.abort(new DOMException("timed out", "TimeoutError")), this.timeoutMs);
+    try {
+      return await callUpstream(this.runtime, call.op, job, this.aborted.signal);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   cancel(): void {

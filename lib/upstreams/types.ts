@@ -31,11 +31,14 @@ export interface Upstream {
   readonly name: string | null;
   /**
    * Starts the call: a finished answer (an OpenAI object), or for a streamed
-   * call an object-mode stream of OpenAI chunks. Aborting `signal` abandons
-   * it (the client left): HTTP upstreams close their request.
+   * call an object-mode stream of OpenAI chunks.
    */
-  open(call: Call, signal: AbortSignal): Promise<unknown>;
-  /** Stops generation after the client left or the relay failed (nodes need an explicit cancel). */
+  open(call: Call): Promise<unknown>;
+  /**
+   * Stops the call, after the client left, the relay failed or before a
+   * retry: a node is told to stop generating, an HTTP upstream's request is
+   * aborted (or its stream closed).
+   */
   cancel(call: Call): void;
 }
 

@@ -104,12 +104,9 @@ async function serve(
   call: Call,
   deliver: Deliver,
 ): Promise<void> {
-  const clientGone = new AbortController();
   let current: Upstream | null = null;
   res.once("close", () => {
-    if (res.writableFinished) return;
-    clientGone.abort();
-    current?.cancel(call);
+    if (!res.writableFinished) current?.cancel(call);
   });
   const { maxRetries } = this.settings.router;
   const tried: string[] = [];
@@ -131,7 +128,7 @@ async function serve(
     let ttftMs: number | undefined;
     const startedAt = performance.now();
     try {
-      const result = await upstream.open(call, clientGone.signal);
+      const result = await upstream.open(call);
       // the node's time to first token: the whole answer, or a stream's first chunk
       outcome = await deliver(result, upstream, () => (ttftMs ??= performance.now() - startedAt));
       return;
@@ -148,10 +145,24 @@ async function serve(
           ? `${upstream.id} failed (${why}); retrying ${call.requestId} in ${Math.round(decision.delayMs)} ms`
           : `Node ${upstream.id} failed (${why}); retrying ${call.requestId} elsewhere`,
       );
-      if (decision.delayMs > 0) await sleep(decision.delayMs, undefined, { signal: clientGone.signal });
+      if (decision.delayMs > 0) await waitUnlessGone(res, decision.delayMs);
     } finally {
       source.done(upstream, outcome, ttftMs);
     }
+  }
+}
+
+/** Waits `ms` before a retry; a client that leaves meanwhile ends the request (499). */
+async function waitUnlessGone(res: ServerResponse, ms: number): Promise<void> {
+  const gone = new AbortController();
+  const onClose = () => gone.abort(apiError(499, "The client closed the connection.", "client_closed"));
+  res.once("close", onClose);
+  try {
+    await sleep(ms, undefined, { signal: gone.signal });
+  } catch {
+    throw gone.signal.reason;
+  } finally {
+    res.off("close", onClose);
   }
 }
 
