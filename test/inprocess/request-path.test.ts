@@ -21,6 +21,7 @@ const MODEL = "inproc-model";
 const SOLO = "inproc-solo";
 const saved = { ...process.env };
 const brokers: ServiceBroker[] = [];
+const dirs: string[] = [];
 let url = "";
 let router: ServiceBroker;
 /** What the failing stand-in node was asked. */
@@ -34,6 +35,7 @@ function broker(nodeID: string): ServiceBroker {
 
 function modelsDir(): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "inproc-models-"));
+  dirs.push(dir);
   // the instant engine serves every .gguf name without reading the file
   for (const id of [MODEL, SOLO]) fs.writeFileSync(path.join(dir, `${id}.gguf`), "");
   return dir;
@@ -129,6 +131,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all(brokers.map((b) => b.stop()));
   process.env = saved;
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
 });
 
 describe("the request path in one process", () => {

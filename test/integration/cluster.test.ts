@@ -211,7 +211,7 @@ describe("router + two inference nodes over NATS", () => {
     const served: string[] = [];
     const worker = async () => {
       while (!stop) {
-        const res = await chat({ max_tokens: 60 });
+        const res = await chat({ max_tokens: 200 });
         statuses.push(res.status);
         served.push(res.headers.get("x-router-node") ?? "");
         await res.text();
@@ -219,6 +219,11 @@ describe("router + two inference nodes over NATS", () => {
     };
     const workers = [worker(), worker(), worker()];
     await waitFor(() => served.includes("node-a") && served.includes("node-b"), { what: "load on both nodes" });
+    // killed while it runs a request (its heartbeat says so), so that one must move to node-b
+    await waitFor(async () => ((await listNodes()).find((n) => n.id === "node-a")?.active_requests ?? 0) > 0, {
+      intervalMs: 5,
+      what: "node-a to be running a request",
+    });
     nodes["node-a"].child.kill("SIGKILL");
     await nodes["node-a"].exited;
     const killedAt = statuses.length;

@@ -119,6 +119,7 @@ describe("failures that are logged, not swallowed", () => {
     } finally {
       await broker.stop();
       process.env = saved;
+      fs.rmSync(dataDir, { recursive: true, force: true });
     }
   });
 });
