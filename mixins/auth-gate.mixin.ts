@@ -140,14 +140,6 @@ export const AuthGateMixin: Partial<ServiceSchema> = {
     async authenticate(this: This, ctx: Context, _route: unknown, req: AuthedRequest, _res: unknown, alias: Alias) {
       return admit(this, ctx, alias.method, routePath(alias.fullPath), req).then(() => null);
     },
-
-    /** 403 when the request's API key may not use `model`. */
-    checkModelAllowed(req: AuthedRequest, model: string): void {
-      const auth = req.$auth;
-      if (auth?.kind === "apiKey" && auth.key?.allowedModels && !auth.key.allowedModels.includes(model)) {
-        throw apiError(403, `This API key may not use the model '${model}'.`, "model_not_allowed", { param: "model" });
-      }
-    },
   },
 
   created(this: Service & { gate?: GateConfig }) {

@@ -8,7 +8,8 @@ import type { ServerResponse } from "node:http";
 import path from "node:path";
 import { sendError } from "../../lib/http/respond";
 import { apiError } from "../../lib/openai/errors";
-import type { Alias, Req } from "./route-helpers";
+import type { Handler } from "./gateway";
+import type { Req } from "./types";
 
 const PUBLIC_DIR = path.resolve(__dirname, "../../public");
 
@@ -66,8 +67,8 @@ function serve(req: Req, res: ServerResponse, rel: string): void {
 
 const urlOf = (req: Req) => (req as Req & { originalUrl?: string }).originalUrl ?? req.url ?? "";
 
-export const dashboardAliases: Record<string, Alias> = {
-  "GET /"(req, res) {
+export const dashboardAliases: Record<string, Handler> = {
+  "GET /"(gw, req, res) {
     // relative asset URLs need the trailing slash
     const [pathname, query] = urlOf(req).split("?");
     if (!pathname.endsWith("/")) {
@@ -76,7 +77,7 @@ export const dashboardAliases: Record<string, Alias> = {
     }
     serve(req, res, "");
   },
-  "GET /*path"(req, res) {
+  "GET /*path"(gw, req, res) {
     const raw = req.$params?.path as unknown;
     const rel = Array.isArray(raw) ? raw.join("/") : String(raw ?? "");
     serve(req, res, rel);
@@ -84,8 +85,8 @@ export const dashboardAliases: Record<string, Alias> = {
 };
 
 /** `GET /`: the dashboard. */
-export const rootAliases: Record<string, Alias> = {
-  "GET /"(_req, res) {
+export const rootAliases: Record<string, Handler> = {
+  "GET /"(_gw, _req, res) {
     res.writeHead(302, { Location: "/dashboard/" }).end();
   },
 };

@@ -12,29 +12,11 @@
  */
 import type { RequestListener, ServerResponse } from "node:http";
 import { jsonBody, readJsonBody } from "../../lib/http/body";
-import { accessFor } from "../../lib/auth/routes";
 import { sendError } from "../../lib/http/respond";
 import { admit } from "../../mixins/auth-gate.mixin";
-import type { ApiThis } from "./types";
-import type { Req } from "./route-helpers";
-
-export type Handler = (this: ApiThis, req: Req, res: ServerResponse) => void;
-
-/** moleculer-web routes: a path prefix and aliases such as "POST /chat/completions". */
-export type AliasGroups = Record<string, Record<string, Handler>>;
-
-/** The full paths the fast lane serves: POST aliases that take an API key. */
-export function fastRoutes(groups: AliasGroups): Map<string, Handler> {
-  const routes = new Map<string, Handler>();
-  for (const [prefix, aliases] of Object.entries(groups)) {
-    for (const [alias, handler] of Object.entries(aliases)) {
-      const [method, sub] = alias.split(" ");
-      const path = `${prefix}${sub}`;
-      if (method === "POST" && accessFor(method, path) === "apiKey") routes.set(path, handler);
-    }
-  }
-  return routes;
-}
+import type { Gateway } from "./gateway";
+import type { Handler } from "./gateway";
+import type { Req } from "./types";
 
 export interface FastLaneOptions {
   /** body-parser's `limit` (moleculer-web's routes use the same). */
@@ -45,7 +27,7 @@ export interface FastLaneOptions {
 
 /** A request listener that serves `routes` itself and hands the rest to `next` (moleculer-web). */
 export function fastLane(
-  api: ApiThis,
+  gw: Gateway,
   routes: Map<string, Handler>,
   next: RequestListener,
   opts: FastLaneOptions,
@@ -53,16 +35,16 @@ export function fastLane(
   const parseJson = jsonBody({ limit: opts.maxBodySize });
 
   const serve = async (handler: Handler, path: string, req: Req, res: ServerResponse) => {
-    const ctx = api.broker.ContextFactory.create(api.broker);
+    const ctx = gw.broker.ContextFactory.create(gw.broker);
     try {
-      await admit(api, ctx, "POST", path, req);
+      await admit(gw, ctx, "POST", path, req);
       await readJsonBody(parseJson, req, res);
     } catch (err) {
       sendError(res, err);
       return;
     }
     req.$ctx = ctx;
-    handler.call(api, req, res);
+    handler(gw, req, res);
   };
 
   return (req, res) => {

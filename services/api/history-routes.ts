@@ -10,7 +10,8 @@ import { CSV_COLUMNS, csvRow } from "../../lib/history/export";
 import { parseFilter, type HistoryFilter } from "../../lib/history/query";
 import type { HistoryRecord } from "../../lib/history/record";
 import { sendError } from "../../lib/http/respond";
-import type { Req, Alias } from "./route-helpers";
+import type { Handler } from "./gateway";
+import type { Req } from "./types";
 import { answer } from "./route-helpers";
 
 const EXPORT_PAGE = 500;
@@ -61,28 +62,28 @@ async function exportRecords(req: Req, res: ServerResponse): Promise<void> {
   res.end("\n]\n");
 }
 
-export const historyAliases: Record<string, Alias> = {
-  "GET /dashboard/request-responses"(req, res) {
-    answer.call(this, res, async () => req.$ctx.call("history.list", { query: queryOf(req) }));
+export const historyAliases: Record<string, Handler> = {
+  "GET /dashboard/request-responses"(gw, req, res) {
+    answer(gw, res, async () => req.$ctx.call("history.list", { query: queryOf(req) }));
   },
   // before `/:id`, so "export" is not taken for an id
-  "GET /dashboard/request-responses/export"(req, res) {
+  "GET /dashboard/request-responses/export"(gw, req, res) {
     exportRecords(req, res).catch((err: unknown) => {
       if (!res.headersSent) sendError(res, err);
       else {
-        this.logger.warn(`history export broke off: ${(err as Error)?.message}`);
+        gw.logger.warn(`history export broke off: ${(err as Error)?.message}`);
         res.destroy();
       }
     });
   },
-  "GET /dashboard/request-responses/:id"(req, res) {
-    answer.call(this, res, async () => req.$ctx.call("history.get", { id: req.$params?.id }));
+  "GET /dashboard/request-responses/:id"(gw, req, res) {
+    answer(gw, res, async () => req.$ctx.call("history.get", { id: req.$params?.id }));
   },
-  "GET /dashboard/stats"(req, res) {
-    answer.call(this, res, async () => req.$ctx.call("history.stats"));
+  "GET /dashboard/stats"(gw, req, res) {
+    answer(gw, res, async () => req.$ctx.call("history.stats"));
   },
-  "GET /dashboard/overview"(req, res) {
-    answer.call(this, res, async () => {
+  "GET /dashboard/overview"(gw, req, res) {
+    answer(gw, res, async () => {
       const [stats, nodes, balancer, models] = await Promise.all([
         req.$ctx.call<Record<string, unknown>>("history.stats"),
         req.$ctx.call<Array<{ status: string; active_requests: number; capacity: number; draining: boolean }>>(

@@ -1,11 +1,10 @@
 /** The inference routes' handlers (the api's runTraced around generate/embeddings), in one table. */
-import type { ServerResponse } from "node:http";
 import { parseMessagesRequest } from "../../lib/providers/anthropic-ingress";
-import type { ApiThis } from "./types";
 import { anthropicResponder } from "./anthropic-responder";
-import type { AliasGroups } from "./fast-lane";
-import { embeddings, generate, openAIResponder, type Io } from "./inference";
-import type { Req } from "./route-helpers";
+import { embeddings, generate, type Io } from "./inference";
+import { openAIResponder } from "./openai-responder";
+import type { Handler } from "./gateway";
+import type { Req } from "./types";
 
 const openAI = (req: Req): Io => ({ body: req.body, responder: openAIResponder });
 const anthropicIo = (req: Req): Io => ({ body: parseMessagesRequest(req.body), responder: anthropicResponder });
@@ -14,39 +13,33 @@ const anthropicIo = (req: Req): Io => ({ body: parseMessagesRequest(req.body), r
  * The inference aliases, by route prefix: served by the fast lane
  * (services/api/fast-lane.ts) and, for what it hands on, by moleculer-web.
  */
-export const inferenceAliases: AliasGroups = {
+export const inferenceAliases: Record<string, Record<string, Handler>> = {
   "/v1": {
-    "POST /chat/completions"(this: ApiThis, req: Req, res: ServerResponse) {
-      this.runTraced(req, res, "chat", (t) => generate.call(this, req, res, "chat", t, openAI(req)));
+    "POST /chat/completions"(gw, req, res) {
+      gw.runTraced(req, res, "chat", (t) => generate(gw, req, res, "chat", t, openAI(req)));
     },
-    "POST /completions"(this: ApiThis, req: Req, res: ServerResponse) {
-      this.runTraced(req, res, "completion", (t) => generate.call(this, req, res, "completion", t, openAI(req)));
+    "POST /completions"(gw, req, res) {
+      gw.runTraced(req, res, "completion", (t) => generate(gw, req, res, "completion", t, openAI(req)));
     },
-    "POST /embeddings"(this: ApiThis, req: Req, res: ServerResponse) {
-      this.runTraced(req, res, "embedding", (t) => embeddings.call(this, req, res, t));
+    "POST /embeddings"(gw, req, res) {
+      gw.runTraced(req, res, "embedding", (t) => embeddings(gw, req, res, t));
     },
     // Anthropic's Messages API, for any model: translated to a chat request and back
-    "POST /messages"(this: ApiThis, req: Req, res: ServerResponse) {
-      this.runTraced(
-        req,
-        res,
-        "chat",
-        (t) => generate.call(this, req, res, "chat", t, anthropicIo(req)),
-        anthropicResponder,
-      );
+    "POST /messages"(gw, req, res) {
+      gw.runTraced(req, res, "chat", (t) => generate(gw, req, res, "chat", t, anthropicIo(req)), anthropicResponder);
     },
   },
   "/api": {
     // legacy endpoints of the seed: OpenAI-format answers
-    "POST /chat"(this: ApiThis, req: Req, res: ServerResponse) {
-      this.runTraced(req, res, "legacy", (t) => generate.call(this, req, res, "chat", t, openAI(req)));
+    "POST /chat"(gw, req, res) {
+      gw.runTraced(req, res, "legacy", (t) => generate(gw, req, res, "chat", t, openAI(req)));
     },
-    "POST /generate"(this: ApiThis, req: Req, res: ServerResponse) {
-      this.runTraced(req, res, "legacy", (t) => generate.call(this, req, res, "completion", t, openAI(req)));
+    "POST /generate"(gw, req, res) {
+      gw.runTraced(req, res, "legacy", (t) => generate(gw, req, res, "completion", t, openAI(req)));
     },
     // the dashboard's playground: a chat with the login instead of an API key
-    "POST /playground/chat"(this: ApiThis, req: Req, res: ServerResponse) {
-      this.runTraced(req, res, "chat", (t) => generate.call(this, req, res, "chat", t, openAI(req)));
+    "POST /playground/chat"(gw, req, res) {
+      gw.runTraced(req, res, "chat", (t) => generate(gw, req, res, "chat", t, openAI(req)));
     },
   },
 };

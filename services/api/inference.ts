@@ -13,7 +13,7 @@ import type { ServiceBroker } from "moleculer";
 import { routerCore } from "../../lib/core/router-core";
 import type { RequestTrace } from "../../lib/history/record";
 import { StreamAssembler } from "../../lib/history/record";
-import { openStream, relaySse, sendError, sendJson } from "../../lib/http/respond";
+import { openStream, sendJson } from "../../lib/http/respond";
 import { apiError } from "../../lib/openai/errors";
 import { embeddingToBase64 } from "../../lib/openai/format";
 import { chatJob, completionJob, embeddingJob } from "../../lib/openai/jobs";
@@ -24,19 +24,14 @@ import type { Balancer } from "../../lib/routing/balancer";
 import { retryDecision } from "../../lib/routing/retry";
 import { balancedSource, cloudSource } from "../../lib/upstreams/sources";
 import type { Call, Outcome, Upstream, UpstreamSource } from "../../lib/upstreams/types";
-import type { ApiThis, Responder } from "./types";
-import type { Req } from "./route-helpers";
+import type { Gateway } from "./gateway";
+import type { Req, Responder } from "./types";
 
 export { cancelOnNode } from "../../lib/upstreams/node";
 export type { Responder } from "./types";
+export { openAIResponder } from "./openai-responder";
 
 type Kind = "chat" | "completion";
-
-export const openAIResponder: Responder = {
-  json: (res, completion) => sendJson(res, 200, completion),
-  relay: relaySse,
-  error: sendError,
-};
 
 /** The request body and how to answer it. */
 export interface Io {
@@ -67,7 +62,7 @@ function cloudOnlyChat(model: string) {
 }
 
 /** The upstreams a request may go to: its cloud provider, or what the balancer picks. */
-function sourceFor(this: ApiThis, req: Req, call: Call): UpstreamSource {
+function sourceFor(gw: Gateway, req: Req, call: Call): UpstreamSource {
   const cloud = cloudModel(call.model);
   if (cloud) return cloudSource(req.$ctx, cloud.provider.name, call.model);
   const job = call.job;
@@ -79,11 +74,11 @@ function sourceFor(this: ApiThis, req: Req, call: Call): UpstreamSource {
       model: call.model,
       // hashed once, and only for the strategy that uses it
       affinityKey:
-        this.settings.router.balancerMode === "affinity"
+        gw.router.balancerMode === "affinity"
           ? affinityKey(call.model, job && "user" in job ? job.user : undefined, messages)
           : undefined,
     },
-    { log: this.logger, timeoutMs: this.settings.router.requestTimeoutSecs * 1000 },
+    { log: gw.logger, timeoutMs: gw.router.requestTimeoutSecs * 1000 },
   );
 }
 
@@ -97,7 +92,7 @@ type Deliver = (result: unknown, upstream: Upstream, firstByte: () => void) => P
  * Retry-After). A client that leaves stops the call upstream.
  */
 async function serve(
-  this: ApiThis,
+  gw: Gateway,
   res: ServerResponse,
   trace: RequestTrace,
   source: UpstreamSource,
@@ -108,7 +103,7 @@ async function serve(
   res.once("close", () => {
     if (!res.writableFinished) current?.cancel(call);
   });
-  const { maxRetries } = this.settings.router;
+  const { maxRetries } = gw.router;
   const tried: string[] = [];
   let lastError: unknown;
   for (let attempt = 0; ; attempt++) {
@@ -140,7 +135,7 @@ async function serve(
       upstream.cancel(call);
       lastError = err;
       const why = (err as Error)?.message;
-      this.logger.warn(
+      gw.logger.warn(
         upstream.kind === "cloud"
           ? `${upstream.id} failed (${why}); retrying ${call.requestId} in ${Math.round(decision.delayMs)} ms`
           : `Node ${upstream.id} failed (${why}); retrying ${call.requestId} elsewhere`,
@@ -178,7 +173,7 @@ function isClientError(err: unknown): boolean {
  * failing before that is retried.
  */
 async function relayRecorded(
-  this: ApiThis,
+  gw: Gateway,
   res: ServerResponse,
   result: unknown,
   out: Responder,
@@ -188,7 +183,7 @@ async function relayRecorded(
   call: Call,
   firstByte: () => void,
 ): Promise<"ok"> {
-  const idleMs = this.settings.router.streamIdleTimeoutSecs * 1000;
+  const idleMs = gw.router.streamIdleTimeoutSecs * 1000;
   const opened = await openStream(result as Readable, idleMs);
   firstByte();
   trace.firstByte();
@@ -204,23 +199,23 @@ async function relayRecorded(
   return "ok";
 }
 
-export async function generate(this: ApiThis, req: Req, res: ServerResponse, kind: Kind, trace: RequestTrace, io: Io) {
+export async function generate(gw: Gateway, req: Req, res: ServerResponse, kind: Kind, trace: RequestTrace, io: Io) {
   const out = io.responder;
   // the body is validated once; a node or runtime gets a job made of it, a cloud provider the body itself
-  const body = kind === "chat" ? parseBody(this.schemas.chat, io.body) : parseBody(this.schemas.completion, io.body);
+  const body = kind === "chat" ? parseBody(gw.schemas.chat, io.body) : parseBody(gw.schemas.completion, io.body);
   const cloud = cloudModel(body.model) !== null;
   if (cloud && kind !== "chat") throw cloudOnlyChat(body.model);
   const job = cloud ? null : kind === "chat" ? chatJob(body as ChatBody) : completionJob(body as CompletionBody);
   const stream = body.stream === true;
   trace.model = body.model;
   trace.stream = stream;
-  this.checkModelAllowed(req, body.model);
+  gw.checkModelAllowed(req, body.model);
   // usage is always asked of nodes and runtimes (history and metrics count tokens), passed on only when the client asked
   const clientWantsUsage = body.stream_options?.include_usage === true;
   if (job) job.includeUsage = true;
   const requestId = job?.requestId ?? `chatcmpl-${randomUUID().replace(/-/g, "")}`;
   const call: Call = { op: kind, requestId, model: body.model, stream, job, body };
-  await serve.call(this, res, trace, sourceFor.call(this, req, call), call, async (result, upstream, firstByte) => {
+  await serve(gw, res, trace, sourceFor(gw, req, call), call, async (result, upstream, firstByte) => {
     if (!stream) {
       firstByte();
       trace.firstByte();
@@ -228,19 +223,19 @@ export async function generate(this: ApiThis, req: Req, res: ServerResponse, kin
       out.json(res, result);
       return "ok";
     }
-    return relayRecorded.call(this, res, result, out, trace, clientWantsUsage, upstream, call, firstByte);
+    return relayRecorded(gw, res, result, out, trace, clientWantsUsage, upstream, call, firstByte);
   });
 }
 
-export async function embeddings(this: ApiThis, req: Req, res: ServerResponse, trace: RequestTrace) {
+export async function embeddings(gw: Gateway, req: Req, res: ServerResponse, trace: RequestTrace) {
   const body = parseBody(embeddingSchema, req.body);
   if (cloudModel(body.model)) throw cloudOnlyChat(body.model);
   const job = embeddingJob(body);
   trace.model = job.model;
-  this.checkModelAllowed(req, job.model);
+  gw.checkModelAllowed(req, job.model);
   const requestId = `emb-${randomUUID().replace(/-/g, "")}`;
   const call: Call = { op: "embeddings", requestId, model: job.model, stream: false, job, body };
-  await serve.call(this, res, trace, sourceFor.call(this, req, call), call, async (result) => {
+  await serve(gw, res, trace, sourceFor(gw, req, call), call, async (result) => {
     const answer = result as { data: Array<{ embedding: number[] | string }>; usage?: { prompt_tokens?: number } };
     if (body.encoding_format === "base64") {
       for (const d of answer.data) d.embedding = embeddingToBase64(d.embedding as number[]);

@@ -4,23 +4,23 @@ import type { NodeRecord } from "../../lib/cluster/types";
 import { sendError } from "../../lib/http/respond";
 import { labelByProcess, type MetricObject, type StoredMetric } from "../../lib/metrics/merge";
 import { prometheusText, setNodeGauges } from "../../lib/metrics/router-metrics";
-import type { ApiThis } from "./types";
-import type { Handler } from "./fast-lane";
-import type { Req } from "./route-helpers";
+import type { Gateway } from "./gateway";
+import type { Handler } from "./gateway";
+import type { Req } from "./types";
 
-async function scrape(this: ApiThis, req: Req, res: ServerResponse, cloudOnly: boolean): Promise<void> {
+async function scrape(gw: Gateway, req: Req, res: ServerResponse, cloudOnly: boolean): Promise<void> {
   const ctx = req.$ctx;
-  this.recordEnded(); // requests that ended a moment ago are counted too
+  gw.recordEnded(); // requests that ended a moment ago are counted too
   if (!cloudOnly && ctx.broker.registry.hasService("registry", ctx.broker.nodeID)) {
     const [nodes, stats] = await Promise.all([
       ctx.call<NodeRecord[]>("registry.records"),
       ctx.call<{ queued: number }>("balancer.stats"),
     ]);
-    setNodeGauges(this.broker.metrics, nodes, stats.queued);
+    setNodeGauges(gw.broker.metrics, nodes, stats.queued);
   }
-  const store = await processesOfThisRouter.call(this, req);
+  const store = await processesOfThisRouter(gw, req);
   res.writeHead(200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" });
-  res.end(prometheusText(this.broker, cloudOnly ? ["cloud_*"] : undefined, store));
+  res.end(prometheusText(gw.broker, cloudOnly ? ["cloud_*"] : undefined, store));
 }
 
 /**
@@ -30,14 +30,14 @@ async function scrape(this: ApiThis, req: Req, res: ServerResponse, cloudOnly: b
  * on one process.
  */
 async function processesOfThisRouter(
-  this: ApiThis,
+  gw: Gateway,
   req: Req,
 ): Promise<{ metrics: StoredMetric[]; nodeID: string } | undefined> {
-  const meta = this.broker.metadata as { routerGroup?: string; routerProcess?: number };
+  const meta = gw.broker.metadata as { routerGroup?: string; routerProcess?: number };
   if (meta.routerGroup === undefined) return undefined;
   const nodes = (
-    this.broker.registry.nodes.toArray() as Array<{ id: string; available: boolean; metadata?: typeof meta }>
-  ).filter((n) => n.available && n.id !== this.broker.nodeID && n.metadata?.routerGroup === meta.routerGroup);
+    gw.broker.registry.nodes.toArray() as Array<{ id: string; available: boolean; metadata?: typeof meta }>
+  ).filter((n) => n.available && n.id !== gw.broker.nodeID && n.metadata?.routerGroup === meta.routerGroup);
   const others = await Promise.all(
     nodes.map((n) =>
       req.$ctx
@@ -46,21 +46,21 @@ async function processesOfThisRouter(
         .catch(() => null),
     ),
   );
-  const own = { process: String(meta.routerProcess), metrics: this.broker.metrics.list() as unknown as MetricObject[] };
+  const own = { process: String(meta.routerProcess), metrics: gw.broker.metrics.list() as unknown as MetricObject[] };
   // labelled as process 0 whichever process answers, so a series keeps its labels from scrape to scrape
-  const first = meta.routerProcess === 0 ? this.broker.nodeID : nodes.find((n) => n.metadata?.routerProcess === 0)?.id;
-  return { metrics: labelByProcess([own, ...others.filter((p) => p !== null)]), nodeID: first ?? this.broker.nodeID };
+  const first = meta.routerProcess === 0 ? gw.broker.nodeID : nodes.find((n) => n.metadata?.routerProcess === 0)?.id;
+  return { metrics: labelByProcess([own, ...others.filter((p) => p !== null)]), nodeID: first ?? gw.broker.nodeID };
 }
 
-function serve(this: ApiThis, req: Req, res: ServerResponse, cloudOnly: boolean): void {
-  scrape.call(this, req, res, cloudOnly).catch((err: unknown) => sendError(res, err));
+function serve(gw: Gateway, req: Req, res: ServerResponse, cloudOnly: boolean): void {
+  scrape(gw, req, res, cloudOnly).catch((err: unknown) => sendError(res, err));
 }
 
 export const metricsAliases: Record<string, Handler> = {
-  "GET /metrics"(req, res) {
-    serve.call(this, req, res, false);
+  "GET /metrics"(gw, req, res) {
+    serve(gw, req, res, false);
   },
-  "GET /metrics/cloud"(req, res) {
-    serve.call(this, req, res, true);
+  "GET /metrics/cloud"(gw, req, res) {
+    serve(gw, req, res, true);
   },
 };

@@ -3,57 +3,58 @@
  * slashes (`hf/org/repo/file`): in a path they are sent URL-encoded
  * (`hf%2Forg%2Frepo%2Ffile`).
  */
-import type { Alias, Req } from "./route-helpers";
+import type { Handler } from "./gateway";
+import type { Req } from "./types";
 import { sendError, sendJson } from "../../lib/http/respond";
 import { answer, pick } from "./route-helpers";
 
 const param = (req: Req, name: string) => req.$params?.[name];
 const query = (req: Req) => (req as Req & { query?: Record<string, unknown> }).query ?? {};
 
-export const modelAliases: Record<string, Alias> = {
-  "GET /models"(req, res) {
-    answer.call(this, res, async () => req.$ctx.call("models.list"));
+export const modelAliases: Record<string, Handler> = {
+  "GET /models"(gw, req, res) {
+    answer(gw, res, async () => req.$ctx.call("models.list"));
   },
   /** 201 with the catalog entry; 202 with the task when the repository has to be converted first. */
-  "POST /models/register"(req, res) {
+  "POST /models/register"(gw, req, res) {
     void (async () => req.$ctx.call("models.register", pick(req, ["repo", "file", "outtype"])))().then(
       (body) => sendJson(res, (body as { task?: unknown }).task ? 202 : 201, body),
       (err: unknown) => {
-        if (sendError(res, err) >= 500) this.logger.warn(`model registration failed: ${(err as Error)?.message}`);
+        if (sendError(res, err) >= 500) gw.logger.warn(`model registration failed: ${(err as Error)?.message}`);
       },
     );
   },
-  "GET /models/available"(req, res) {
-    answer.call(this, res, async () => {
+  "GET /models/available"(gw, req, res) {
+    answer(gw, res, async () => {
       const search = query(req).search;
       return req.$ctx.call("models.available", typeof search === "string" ? { search } : {});
     });
   },
-  "POST /models/:id/download"(req, res) {
-    answer.call(
-      this,
+  "POST /models/:id/download"(gw, req, res) {
+    answer(
+      gw,
       res,
       async () => req.$ctx.call("models.download", { ...pick(req, ["all", "nodes"]), id: param(req, "id") }),
       202,
     );
   },
-  "DELETE /models/:id"(req, res) {
-    answer.call(this, res, async () => req.$ctx.call("models.remove", { id: param(req, "id") }));
+  "DELETE /models/:id"(gw, req, res) {
+    answer(gw, res, async () => req.$ctx.call("models.remove", { id: param(req, "id") }));
   },
-  "GET /tasks"(req, res) {
-    answer.call(this, res, async () => req.$ctx.call("models.tasks"));
+  "GET /tasks"(gw, req, res) {
+    answer(gw, res, async () => req.$ctx.call("models.tasks"));
   },
-  "GET /tasks/:id"(req, res) {
-    answer.call(this, res, async () => req.$ctx.call("models.task", { id: param(req, "id") }));
+  "GET /tasks/:id"(gw, req, res) {
+    answer(gw, res, async () => req.$ctx.call("models.task", { id: param(req, "id") }));
   },
-  "POST /tasks/:id/cancel"(req, res) {
-    answer.call(this, res, async () => req.$ctx.call("models.cancelTask", { id: param(req, "id") }));
+  "POST /tasks/:id/cancel"(gw, req, res) {
+    answer(gw, res, async () => req.$ctx.call("models.cancelTask", { id: param(req, "id") }));
   },
-  "POST /tasks/:id/restart"(req, res) {
-    answer.call(this, res, async () => req.$ctx.call("models.restartTask", { id: param(req, "id") }));
+  "POST /tasks/:id/restart"(gw, req, res) {
+    answer(gw, res, async () => req.$ctx.call("models.restartTask", { id: param(req, "id") }));
   },
-  "DELETE /nodes/:id/models/:model"(req, res) {
-    answer.call(this, res, async () =>
+  "DELETE /nodes/:id/models/:model"(gw, req, res) {
+    answer(gw, res, async () =>
       req.$ctx.call("models.removeFromNode", { node: param(req, "id"), model: param(req, "model") }),
     );
   },

@@ -1,31 +1,32 @@
 /** Aliases of the node management routes, mounted on the api's `/api` route. */
-import type { Req, Alias } from "./route-helpers";
+import type { Handler } from "./gateway";
+import type { Req } from "./types";
 import { answer, pick } from "./route-helpers";
 import { agentBaseUrl, parseApiKey, parseBaseUrl, parseName } from "../../lib/runtimes/runtime-url";
 
 const id = (req: Req) => req.$params?.id;
 
-export const nodeAliases: Record<string, Alias> = {
-  "GET /nodes"(req, res) {
-    answer.call(this, res, async () => req.$ctx.call("registry.list"));
+export const nodeAliases: Record<string, Handler> = {
+  "GET /nodes"(gw, req, res) {
+    answer(gw, res, async () => req.$ctx.call("registry.list"));
   },
   // the seed's name for the same table
-  "GET /agents"(req, res) {
-    answer.call(this, res, async () => req.$ctx.call("registry.list"));
+  "GET /agents"(gw, req, res) {
+    answer(gw, res, async () => req.$ctx.call("registry.list"));
   },
   /** Registers an external OpenAI-compatible runtime by base URL. */
-  "POST /nodes"(req, res) {
-    answer.call(
-      this,
+  "POST /nodes"(gw, req, res) {
+    answer(
+      gw,
       res,
       async () => req.$ctx.call("registry.registerExternal", pick(req, ["base_url", "api_key", "name", "parallel"])),
       201,
     );
   },
   /** The seed's agent registration: `{machine_name, ip_address, runtime_port}` names an OpenAI-compatible runtime. */
-  "POST /agents"(req, res) {
-    answer.call(
-      this,
+  "POST /agents"(gw, req, res) {
+    answer(
+      gw,
       res,
       async () => {
         const b = pick(req, ["base_url", "api_key", "machine_name", "ip_address", "runtime_port", "parallel"]);
@@ -44,8 +45,8 @@ export const nodeAliases: Record<string, Alias> = {
     );
   },
   /** A heartbeat from an external runtime's agent (the seed's `POST /api/health`), with its node token. */
-  "POST /health"(req, res) {
-    answer.call(this, res, async () => {
+  "POST /health"(gw, req, res) {
+    answer(gw, res, async () => {
       if (req.$auth?.kind !== "node") throw new Error("node route reached without a node token");
       const b = pick(req, [
         "agent_id",
@@ -60,28 +61,28 @@ export const nodeAliases: Record<string, Alias> = {
       return req.$ctx.call("registry.agentHealth", { ...b, token: req.$auth.token });
     });
   },
-  "GET /nodes/:id"(req, res) {
-    answer.call(this, res, async () => req.$ctx.call("registry.get", { id: id(req) }));
+  "GET /nodes/:id"(gw, req, res) {
+    answer(gw, res, async () => req.$ctx.call("registry.get", { id: id(req) }));
   },
-  "GET /nodes/:id/metrics"(req, res) {
-    answer.call(this, res, async () => req.$ctx.call("registry.metrics", { id: id(req) }));
+  "GET /nodes/:id/metrics"(gw, req, res) {
+    answer(gw, res, async () => req.$ctx.call("registry.metrics", { id: id(req) }));
   },
-  "PUT /nodes/:id/settings"(req, res) {
-    answer.call(this, res, async () =>
+  "PUT /nodes/:id/settings"(gw, req, res) {
+    answer(gw, res, async () =>
       req.$ctx.call("registry.updateSettings", { ...pick(req, ["name", "tags", "notes"]), id: id(req) }),
     );
   },
-  "POST /nodes/:id/drain"(req, res) {
-    answer.call(this, res, async () => req.$ctx.call("registry.drain", { id: id(req), draining: true }));
+  "POST /nodes/:id/drain"(gw, req, res) {
+    answer(gw, res, async () => req.$ctx.call("registry.drain", { id: id(req), draining: true }));
   },
-  "POST /nodes/:id/undrain"(req, res) {
-    answer.call(this, res, async () => req.$ctx.call("registry.drain", { id: id(req), draining: false }));
+  "POST /nodes/:id/undrain"(gw, req, res) {
+    answer(gw, res, async () => req.$ctx.call("registry.drain", { id: id(req), draining: false }));
   },
   /** The node finishes what it is running and leaves the cluster (its process exits). */
-  "POST /nodes/:id/disconnect"(req, res) {
-    answer.call(this, res, async () => req.$ctx.call("registry.disconnect", { id: id(req) }));
+  "POST /nodes/:id/disconnect"(gw, req, res) {
+    answer(gw, res, async () => req.$ctx.call("registry.disconnect", { id: id(req) }));
   },
-  "DELETE /nodes/:id"(req, res) {
-    answer.call(this, res, async () => req.$ctx.call("registry.remove", { id: id(req) }));
+  "DELETE /nodes/:id"(gw, req, res) {
+    answer(gw, res, async () => req.$ctx.call("registry.remove", { id: id(req) }));
   },
 };

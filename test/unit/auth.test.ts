@@ -6,7 +6,7 @@ import { accessFor, routePath, ROUTES } from "../../lib/auth/routes";
 import { WindowCounter } from "../../lib/auth/throttle";
 import { apiKeyFrom, bearer } from "../../lib/http/credentials";
 import { toOpenAIError } from "../../lib/openai/errors";
-import { gatewaySettings } from "../../services/api.service";
+import { gatewaySettings } from "../../services/api/routes";
 
 describe("passwords", () => {
   test("scrypt hashes are salted and verify only the right password", async () => {

@@ -1,9 +1,13 @@
-/** Which routes the api's fast lane serves itself (the rest go to moleculer-web). */
-import { fastRoutes } from "../../services/api/fast-lane";
-import { inferenceAliases } from "../../services/api/inference-routes";
+/** The api's one handler table (services/api/routes.ts): every row of the route table, and what the fast lane serves. */
+import { accessFor, ROUTES } from "../../lib/auth/routes";
+import { fastRoutes, ROUTE_HANDLERS } from "../../services/api/routes";
 
-test("the inference routes that take an API key, by full path; the playground (a login) is left to moleculer-web", () => {
-  expect([...fastRoutes(inferenceAliases).keys()].sort()).toEqual([
+test("every row of the route table has its handler, and every handler its row", () => {
+  expect([...ROUTE_HANDLERS.keys()].sort()).toEqual(ROUTES.map((r) => `${r.method} ${r.path}`).sort());
+});
+
+test("the fast lane serves the inference routes that take an API key, by full path; the playground (a login) is left to moleculer-web", () => {
+  expect([...fastRoutes().keys()].sort()).toEqual([
     "/api/chat",
     "/api/generate",
     "/v1/chat/completions",
@@ -11,13 +15,7 @@ test("the inference routes that take an API key, by full path; the playground (a
     "/v1/embeddings",
     "/v1/messages",
   ]);
-});
-
-test("only POST aliases, and only routes the route table opens to API keys", () => {
-  const noop = () => undefined;
-  const routes = fastRoutes({
-    "/v1": { "GET /models": noop, "POST /chat/completions": noop, "POST /not-in-the-table": noop },
-    "/api": { "POST /nodes": noop },
-  });
-  expect([...routes.keys()]).toEqual(["/v1/chat/completions"]);
+  for (const path of fastRoutes().keys()) expect(accessFor("POST", path)).toBe("apiKey");
+  expect(fastRoutes().has("/api/nodes")).toBe(false);
+  expect(fastRoutes().has("/v1/models")).toBe(false);
 });
