@@ -18,6 +18,7 @@ import {
   writeModel,
   type Proc,
 } from "../helpers/procs";
+import { routerClient, type RouterClient } from "../helpers/client";
 import { waitFor } from "../helpers/wait";
 import { signToken } from "../../lib/auth/jwt";
 import { ggufBytes, startHubStandIn, type HubStandIn } from "../helpers/standins/hub";
@@ -34,18 +35,11 @@ const nodes: Proc[] = [];
 let browser: Browser;
 let admin: BrowserContext;
 let page: Page;
-let token: string;
+/** With the admin's login. */
+let api: RouterClient;
+/** Without a credential. */
+let anon: RouterClient;
 let hub: HubStandIn;
-
-async function api(method: string, p: string, body?: unknown, auth = `Bearer ${token}`) {
-  const res = await fetch(`${router.url}${p}`, {
-    method,
-    headers: { authorization: auth, "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- test assertions read arbitrary JSON
-  return { status: res.status, body: (await res.json().catch(() => null)) as any };
-}
 
 async function shot(p: Page, name: string) {
   await p.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
@@ -101,12 +95,13 @@ beforeAll(async () => {
     HF_BASE_URL: hub.url,
     LLM_ROUTER_JWT_SECRET: JWT_SECRET,
   });
-  token = await login(router.url);
-  const key = await createKey(router.url, { name: "seed" });
+  api = routerClient(router.url, { token: await login(router.url) });
+  anon = routerClient(router.url);
+  const user = routerClient(router.url, { key: await createKey(router.url, { name: "seed" }) });
   // served means reachable over the transporter too, not only heartbeating
   await waitFor(
     async () => {
-      const models = (await api("GET", "/v1/models", undefined, `Bearer ${key}`)).body as {
+      const models = (await user.answer("GET", "/v1/models")).body as {
         data: Array<{ id: string; nodes: string[] }>;
       };
       return models.data.find((m) => m.id === MODEL)?.nodes.length === 2;
@@ -114,16 +109,15 @@ beforeAll(async () => {
     { timeoutMs: 60_000, what: "both inference nodes serving the model" },
   );
   // network text that must stay text: a node's notes and a history body
-  expect((await api("PUT", "/api/nodes/node-a/settings", { notes: XSS })).status).toBe(200);
-  const res = await api(
-    "POST",
-    "/v1/chat/completions",
-    { model: MODEL, messages: [{ role: "user", content: XSS }], max_tokens: 4 },
-    `Bearer ${key}`,
-  );
+  expect((await api.answer("PUT", "/api/nodes/node-a/settings", { notes: XSS })).status).toBe(200);
+  const res = await user.answer("POST", "/v1/chat/completions", {
+    model: MODEL,
+    messages: [{ role: "user", content: XSS }],
+    max_tokens: 4,
+  });
   expect(res).toMatchObject({ status: 200 });
   expect(
-    (await api("POST", "/api/users", { username: "vera", password: "viewer-password", role: "viewer" })).status,
+    (await api.answer("POST", "/api/users", { username: "vera", password: "viewer-password", role: "viewer" })).status,
   ).toBe(201);
 
   browser = await chromium.launch({
@@ -143,14 +137,14 @@ afterAll(async () => {
 
 describe("the dashboard's files over HTTP", () => {
   test("served with a strict CSP; the root leads to it; nothing outside public/ is served", async () => {
-    const root = await fetch(`${router.url}/`, { redirect: "manual" });
+    const root = await anon.get("/", { redirect: "manual" });
     expect(root.status).toBe(302);
     expect(root.headers.get("location")).toBe("/dashboard/");
-    const index = await fetch(`${router.url}/dashboard/`);
+    const index = await anon.get("/dashboard/");
     expect(index.status).toBe(200);
     expect(index.headers.get("content-security-policy")).toContain("script-src 'self'");
     expect(index.headers.get("x-content-type-options")).toBe("nosniff");
-    const chart = await fetch(`${router.url}/dashboard/vendor/chart.umd.min.js`);
+    const chart = await anon.get("/dashboard/vendor/chart.umd.min.js");
     expect(chart.status).toBe(200);
     expect(chart.headers.get("content-type")).toMatch(/javascript/);
     for (const p of [
@@ -158,7 +152,7 @@ describe("the dashboard's files over HTTP", () => {
       "/dashboard/js/%2e%2e%2f%2e%2e%2fpackage.json",
       "/dashboard/.env",
     ]) {
-      expect((await fetch(`${router.url}${p}`)).status).toBe(404);
+      expect((await anon.get(p)).status).toBe(404);
     }
   });
 });
@@ -173,7 +167,7 @@ describe("the dashboard in Chromium", () => {
     await p.getByRole("button", { name: "Log in" }).click();
     await p.getByRole("alert").filter({ hasText: "Wrong username or password." }).waitFor();
     await shot(p, "login");
-    expect((await fetch(`${router.url}/api/nodes`)).status).toBe(401);
+    expect((await anon.get("/api/nodes")).status).toBe(401);
     await context.close();
   });
 
@@ -245,7 +239,7 @@ describe("the dashboard in Chromium", () => {
   test("history: the playground's request is listed; its detail shows both bodies; a hostile body stays text", async () => {
     // history is written in batches off the request path: wait until it is stored
     await waitFor(
-      async () => (await api("GET", "/api/dashboard/request-responses?q=playground")).body.total_count === 1,
+      async () => (await api.answer("GET", "/api/dashboard/request-responses?q=playground")).body.total_count === 1,
       { what: "the playground request in history" },
     );
     await page.goto(`${router.url}/dashboard/#/history`);
@@ -280,7 +274,7 @@ describe("the dashboard in Chromium", () => {
     await page.getByLabel("Text").fill("");
     await page.getByLabel("Kind").selectOption("chat");
     await page.getByRole("button", { name: "Apply" }).click();
-    const total = (await api("GET", "/api/dashboard/request-responses?kind=chat")).body.total_count as number;
+    const total = (await api.answer("GET", "/api/dashboard/request-responses?kind=chat")).body.total_count as number;
     const [download] = await Promise.all([
       page.waitForEvent("download"),
       page.getByRole("button", { name: "Export CSV" }).click(),
@@ -302,13 +296,13 @@ describe("the dashboard in Chromium", () => {
     const key = await shown.inputValue();
     expect(key).toMatch(/^sk-/);
     await shot(page, "keys");
-    expect((await api("GET", "/v1/models", undefined, `Bearer ${key}`)).status).toBe(200);
+    expect((await api.as({ key }).answer("GET", "/v1/models")).status).toBe(200);
 
     const row = page.locator("tr[data-key]", { hasText: "from-the-dashboard" });
     await row.getByRole("button", { name: "Revoke" }).click();
     await page.locator("dialog button[data-confirm]").click();
     await row.waitFor({ state: "detached" });
-    expect((await api("GET", "/v1/models", undefined, `Bearer ${key}`)).status).toBe(401);
+    expect((await api.as({ key }).answer("GET", "/v1/models")).status).toBe(401);
     // reloading shows the list without the key itself
     await page.reload();
     await page.locator("tr[data-key]").first().waitFor();
@@ -387,7 +381,7 @@ describe("the dashboard in Chromium", () => {
   });
 
   test("the session ends when its token expires", async () => {
-    const me = (await api("GET", "/api/auth/me")).body as { id: string };
+    const me = (await api.answer("GET", "/api/auth/me")).body as { id: string };
     // a login token of the admin that lives 8 s (long enough for the page to load on a busy machine), put
     // where the login page would put it
     const { token: shortLived } = signToken({ id: me.id, username: "admin", role: "admin" }, JWT_SECRET, 8);

@@ -8,9 +8,21 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { buildTinyLlama, tinyModelOptions, type TinyModelOptions } from "../../lib/gguf/tiny-llama";
+import { routerClient } from "./client";
 import { waitFor } from "./wait";
 
 export const ROOT = path.resolve(__dirname, "../..");
+
+/**
+ * Every child process started here, on the test file's global: at the end of
+ * the file test/helpers/environment.js kills (and names) any still running.
+ */
+function track(name: string, child: ChildProcess): void {
+  const g = globalThis as { __testChildren?: Map<ChildProcess, string> };
+  const children = (g.__testChildren ??= new Map());
+  children.set(child, name);
+  child.once("exit", () => children.delete(child));
+}
 
 export class Proc {
   output = "";
@@ -20,6 +32,7 @@ export class Proc {
     readonly name: string,
     readonly child: ChildProcess,
   ) {
+    track(name, child);
     const append = (b: Buffer) => {
       this.output += b.toString("utf8");
     };
@@ -89,6 +102,24 @@ export function startCli(
   return new Proc(name, child);
 }
 
+/**
+ * Runs the CLI as an operator would against the router at `url` (LLM_ROUTER_URL,
+ * the test admin's password, nothing else of the test environment), to its end.
+ */
+export function cliAgainst(url: string, ...args: string[]): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "bin/main.ts"), ...args], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, LLM_ROUTER_URL: url, LLM_ROUTER_PASSWORD: ADMIN_PASSWORD },
+    });
+    track(`llm-router ${args.join(" ")}`, child);
+    let out = "";
+    child.stdout.on("data", (d) => (out += d));
+    child.stderr.on("data", (d) => (out += d));
+    child.on("close", (code) => resolve({ code, out }));
+  });
+}
+
 /** Starts a router (or all-in-one) process and resolves its base URL once it listens. */
 export async function startRouter(
   name: string,
@@ -144,23 +175,17 @@ export function writeModel(dir: string, id: string, overrides: Partial<TinyModel
 
 /** Logs in as the test admin; returns the token. */
 export async function login(url: string, username = "admin", password = ADMIN_PASSWORD): Promise<string> {
-  const res = await fetch(`${url}/api/auth/login`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ username, password }),
-  });
-  if (res.status !== 200) throw new Error(`login failed: ${res.status} ${await res.text()}`);
-  return ((await res.json()) as { token: string }).token;
+  const r = await routerClient(url).answer("POST", "/api/auth/login", { username, password });
+  if (r.status !== 200) throw new Error(`login failed: ${r.status} ${r.text}`);
+  return (r.body as { token: string }).token;
 }
 
 /** Creates an API key as the test admin; returns the key itself. */
 export async function createKey(url: string, body: Record<string, unknown> = {}): Promise<string> {
-  const token = await login(url);
-  const res = await fetch(`${url}/api/api-keys`, {
-    method: "POST",
-    headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
-    body: JSON.stringify({ name: "test", ...body }),
+  const r = await routerClient(url, { token: await login(url) }).answer("POST", "/api/api-keys", {
+    name: "test",
+    ...body,
   });
-  if (res.status !== 201) throw new Error(`key creation failed: ${res.status} ${await res.text()}`);
-  return ((await res.json()) as { key: string }).key;
+  if (r.status !== 201) throw new Error(`key creation failed: ${r.status} ${r.text}`);
+  return (r.body as { key: string }).key;
 }

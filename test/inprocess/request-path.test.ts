@@ -14,6 +14,7 @@ import { ServiceBroker, type ServiceSchema } from "moleculer";
 import { apiError } from "../../lib/openai/errors";
 import { routerCore } from "../../lib/core/router-core";
 import type { Heartbeat } from "../../lib/cluster/types";
+import { routerClient, type RouterClient } from "../helpers/client";
 import { waitFor } from "../helpers/wait";
 
 const MODEL = "inproc-model";
@@ -22,7 +23,8 @@ const SOLO = "inproc-solo";
 const saved = { ...process.env };
 const brokers: ServiceBroker[] = [];
 const dirs: string[] = [];
-let url = "";
+/** The api (no credential: auth is off here). */
+let api: RouterClient;
 let router: ServiceBroker;
 /** What the failing stand-in node was asked. */
 const failing = { chats: 0, embeddings: 0 };
@@ -91,15 +93,6 @@ function failingNode(): ServiceSchema {
   };
 }
 
-async function post(p: string, body: unknown, signal?: AbortSignal): Promise<Response> {
-  return fetch(`${url}${p}`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(body),
-    signal,
-  });
-}
-
 beforeAll(async () => {
   env({
     LLM_ROUTER_HOST: "127.0.0.1",
@@ -122,8 +115,8 @@ beforeAll(async () => {
   broker("node-real").createService(load("inference"));
   broker("node-failing").createService(failingNode());
   await Promise.all(brokers.map((b) => b.start()));
-  const api = router.getLocalService("api") as unknown as { server: { address(): AddressInfo } };
-  url = `http://127.0.0.1:${api.server.address().port}`;
+  const server = router.getLocalService("api") as unknown as { server: { address(): AddressInfo } };
+  api = routerClient(`http://127.0.0.1:${server.server.address().port}`);
   const table = routerCore(router).table;
   await waitFor(() => table.serving(MODEL).length === 2, { what: "both nodes in the router's table" });
 }, 30_000);
@@ -140,7 +133,7 @@ describe("the request path in one process", () => {
     // round robin: of two requests, one starts on the failing node
     const answers = await Promise.all(
       [0, 1].map(async () => {
-        const res = await post("/v1/chat/completions", {
+        const res = await api.post("/v1/chat/completions", {
           model: MODEL,
           messages: [{ role: "user", content: "hi" }],
           max_tokens: 2,
@@ -158,7 +151,7 @@ describe("the request path in one process", () => {
   test("embeddings are retried the same way", async () => {
     const before = failing.embeddings;
     const statuses = await Promise.all(
-      [0, 1].map(async () => (await post("/v1/embeddings", { model: MODEL, input: "hi" })).status),
+      [0, 1].map(async () => (await api.post("/v1/embeddings", { model: MODEL, input: "hi" })).status),
     );
     expect(statuses).toEqual([200, 200]);
     expect(failing.embeddings).toBeGreaterThan(before);
@@ -166,10 +159,10 @@ describe("the request path in one process", () => {
 
   test("a client that leaves mid-stream stops the generation on its node, and its slot is free again", async () => {
     const ac = new AbortController();
-    const res = await post(
+    const res = await api.post(
       "/v1/chat/completions",
       { model: MODEL, messages: [{ role: "user", content: "long" }], max_tokens: 1000, stream: true },
-      ac.signal,
+      { signal: ac.signal },
     );
     expect(res.headers.get("x-router-node")).toBe("node-real");
     const reader = res.body!.getReader();
@@ -183,20 +176,20 @@ describe("the request path in one process", () => {
   });
 
   test("with the one slot busy, the next request waits in the queue and is served; one more is refused", async () => {
-    const long = post("/v1/chat/completions", {
+    const long = api.post("/v1/chat/completions", {
       model: SOLO,
       messages: [{ role: "user", content: "hold the slot" }],
       max_tokens: 25,
     });
     const balancer = routerCore(router).balancer!;
     await waitFor(() => balancer.stats().inflight["node-real"] === 1, { what: "the slot to be taken" });
-    const queued = post("/v1/chat/completions", {
+    const queued = api.post("/v1/chat/completions", {
       model: SOLO,
       messages: [{ role: "user", content: "q" }],
       max_tokens: 1,
     });
     await waitFor(() => balancer.stats().queued === 1, { what: "a request in the queue" });
-    const refused = await post("/v1/chat/completions", {
+    const refused = await api.post("/v1/chat/completions", {
       model: SOLO,
       messages: [{ role: "user", content: "r" }],
       max_tokens: 1,

@@ -8,6 +8,7 @@ import fs from "node:fs";
 import path from "node:path";
 import jwt from "jsonwebtoken";
 import { ROUTES } from "../../lib/auth/routes";
+import { routerClient } from "../helpers/client";
 import { waitFor } from "../helpers/wait";
 import {
   createKey,
@@ -29,32 +30,11 @@ let viewer: string;
 let viewerId: string;
 let key: string;
 
-async function call(
-  method: string,
-  p: string,
-  opts: { token?: string; key?: string; body?: unknown; headers?: Record<string, string> } = {},
-) {
-  const headers: Record<string, string> = { "content-type": "application/json", ...opts.headers };
-  if (opts.token) headers.authorization = `Bearer ${opts.token}`;
-  if (opts.key) headers["x-api-key"] = opts.key;
-  const res = await fetch(`${router.url}${p}`, {
-    method,
-    headers,
-    body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+/** A request read whole, with a login token, an API key (as `x-api-key`) or neither. */
+const call = (method: string, p: string, opts: { token?: string; key?: string; body?: unknown } = {}) =>
+  routerClient(router.url, { token: opts.token }).answer(method, p, opts.body, {
+    headers: opts.key ? { "x-api-key": opts.key } : {},
   });
-  // an event stream never ends: its headers are the answer
-  const streaming = res.ok && res.headers.get("content-type")?.startsWith("text/event-stream");
-  if (streaming) await res.body?.cancel();
-  const text = streaming ? "" : await res.text();
-  let body: unknown = text;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    // SSE or empty
-  }
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- test assertions read arbitrary JSON
-  return { status: res.status, body: body as Record<string, any>, headers: res.headers };
-}
 
 let hub: HubStandIn;
 
@@ -236,7 +216,7 @@ describe("users", () => {
     for (const body of [
       { username: 5, password: [] },
       { username: "admin", password: "x".repeat(2000) },
-      "just a string",
+      JSON.stringify("just a string"),
       null,
     ]) {
       const r = await call("POST", "/api/auth/login", { body });
@@ -394,8 +374,7 @@ describe("hygiene", () => {
   });
 
   test("CORS is off unless origins are listed", async () => {
-    const r = await fetch(`${router.url}/v1/models`, {
-      method: "OPTIONS",
+    const r = await routerClient(router.url).request("OPTIONS", "/v1/models", undefined, {
       headers: { origin: "https://evil.example", "access-control-request-method": "GET" },
     });
     expect(r.headers.get("access-control-allow-origin")).toBeNull();
@@ -454,13 +433,13 @@ describe("LLM_ROUTER_AUTH_DISABLED and CORS", () => {
     });
     try {
       expect(open.proc.output).toMatch(/LLM_ROUTER_AUTH_DISABLED=true.*WITHOUT an API key/);
-      expect((await fetch(`${open.url}/v1/models`)).status).toBe(200);
-      expect((await fetch(`${open.url}/api/nodes`)).status).toBe(401);
-      expect((await fetch(`${open.url}/api/users`)).status).toBe(401);
+      const anon = routerClient(open.url);
+      expect((await anon.get("/v1/models")).status).toBe(200);
+      expect((await anon.get("/api/nodes")).status).toBe(401);
+      expect((await anon.get("/api/users")).status).toBe(401);
       // and CORS answers the listed origin only
       const preflight = (origin: string) =>
-        fetch(`${open.url}/v1/models`, {
-          method: "OPTIONS",
+        anon.request("OPTIONS", "/v1/models", undefined, {
           headers: { origin, "access-control-request-method": "GET" },
         });
       expect((await preflight("https://app.example")).headers.get("access-control-allow-origin")).toBe(

@@ -9,6 +9,7 @@ import path from "node:path";
 import Anthropic from "@anthropic-ai/sdk";
 import OpenAI from "openai";
 import parsePrometheus from "parse-prometheus-text-format";
+import { routerClient, type RouterClient } from "../helpers/client";
 import { createKey, login, startRouter, tempDir, writeModel, type Proc } from "../helpers/procs";
 import { waitFor } from "../helpers/wait";
 import { startAnthropicStandIn } from "../helpers/standins/anthropic";
@@ -19,7 +20,10 @@ const LOCAL = "tiny-local";
 let router: { proc: Proc; url: string };
 let env: Record<string, string>;
 let key: string;
-let token: string;
+/** With the API key. */
+let user: RouterClient;
+/** With the admin's login. */
+let admin: RouterClient;
 let client: OpenAI;
 const standIns: Record<string, StandIn> = {};
 const TOOLS = [
@@ -54,7 +58,8 @@ beforeAll(async () => {
   router = await startRouter("router", env);
   await router.proc.waitForOutput(/is online/);
   key = await createKey(router.url);
-  token = await login(router.url);
+  user = routerClient(router.url, { key });
+  admin = routerClient(router.url, { token: await login(router.url) });
   client = new OpenAI({ baseURL: `${router.url}/v1`, apiKey: key, maxRetries: 0 });
 }, 90_000);
 
@@ -166,12 +171,10 @@ describe.each(providers)("%s", (p) => {
   test("a client that disconnects mid-stream closes the upstream request", async () => {
     const before = standIns[p].closedEarly;
     const ac = new AbortController();
-    const res = await fetch(`${router.url}/v1/chat/completions`, {
-      method: "POST",
-      headers: { "content-type": "application/json", authorization: `Bearer ${key}` },
-      body: JSON.stringify({ model: MODELS[p], messages: [{ role: "user", content: "SLOW please" }], stream: true }),
-      signal: ac.signal,
-    });
+    const res = await user.chat(
+      { model: MODELS[p], messages: [{ role: "user", content: "SLOW please" }], stream: true },
+      { signal: ac.signal },
+    );
     expect(res.status).toBe(200);
     const reader = res.body!.getReader();
     await reader.read();
@@ -205,9 +208,7 @@ test("cloud calls are recorded in history (kind cloud) without any key, and coun
   await client.chat.completions.create({ model: MODELS.google, messages: [{ role: "user", content: "history me" }] });
   const page = await waitFor(
     async () => {
-      const r = await fetch(`${router.url}/api/dashboard/request-responses?q=history%20me`, {
-        headers: { authorization: `Bearer ${token}` },
-      });
+      const r = await admin.get("/api/dashboard/request-responses?q=history%20me");
       const b = (await r.json()) as { records: Array<Record<string, unknown>> };
       return b.records.length ? b : null;
     },
@@ -220,7 +221,7 @@ test("cloud calls are recorded in history (kind cloud) without any key, and coun
     expect(router.proc.output).not.toContain(secret);
   }
   const metrics = parsePrometheus(
-    await (await fetch(`${router.url}/metrics/cloud`, { headers: { authorization: "Bearer scrape" } })).text(),
+    await (await routerClient(router.url, { token: "scrape" }).get("/metrics/cloud")).text(),
   );
   const requests = metrics.find((f) => f.name === "cloud_requests_total")!;
   const count = (provider: string, status: string) =>
@@ -246,11 +247,7 @@ test("cloud models answer chat only: completions and embeddings are a clear 400"
     ["/v1/completions", { model: MODELS.openai, prompt: "x" }],
     ["/v1/embeddings", { model: MODELS.openai, input: "x" }],
   ] as const) {
-    const r = await fetch(`${router.url}${p}`, {
-      method: "POST",
-      headers: { "content-type": "application/json", authorization: `Bearer ${key}` },
-      body: JSON.stringify(body),
-    });
+    const r = await user.post(p, body);
     expect(r.status).toBe(400);
     expect(((await r.json()) as { error: { code: string } }).error.code).toBe("unsupported_model");
   }
@@ -313,11 +310,11 @@ describe("Anthropic's Messages API in front", () => {
     expect(err).toBeInstanceOf(Anthropic.BadRequestError);
     expect((err as Error).message).toContain("max_tokens");
     // the body itself, as Anthropic shapes errors
-    const raw = await fetch(`${router.url}/v1/messages`, {
-      method: "POST",
-      headers: { "content-type": "application/json", "x-api-key": key, "anthropic-version": "2023-06-01" },
-      body: JSON.stringify({ model: LOCAL, messages: [{ role: "user", content: "x" }] }),
-    });
+    const raw = await routerClient(router.url).post(
+      "/v1/messages",
+      { model: LOCAL, messages: [{ role: "user", content: "x" }] },
+      { headers: { "x-api-key": key, "anthropic-version": "2023-06-01" } },
+    );
     expect(raw.status).toBe(400);
     expect(await raw.json()).toMatchObject({
       type: "error",
@@ -329,11 +326,9 @@ describe("Anthropic's Messages API in front", () => {
 test("a provider without its key is a clear 400 naming the variable", async () => {
   const bare = await startRouter("bare-router", { SERVICES: "router", LLM_ROUTER_DATA_DIR: tempDir("cloud-bare") });
   try {
-    const k = await createKey(bare.url);
-    const r = await fetch(`${bare.url}/v1/chat/completions`, {
-      method: "POST",
-      headers: { "content-type": "application/json", authorization: `Bearer ${k}` },
-      body: JSON.stringify({ model: "google:gemini-2.5-flash", messages: [{ role: "user", content: "x" }] }),
+    const r = await routerClient(bare.url, { key: await createKey(bare.url) }).chat({
+      model: "google:gemini-2.5-flash",
+      messages: [{ role: "user", content: "x" }],
     });
     expect(r.status).toBe(400);
     const body = (await r.json()) as { error: { code: string; message: string } };

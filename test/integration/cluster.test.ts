@@ -2,6 +2,7 @@
  * A real cluster: a private nats-server, one router process and two inference
  * node processes, all started from the CLI as a user would.
  */
+import { routerClient, sse, type RouterClient } from "../helpers/client";
 import { createKey, login, startCli, startNats, startRouter, tempDir, writeModel, type Proc } from "../helpers/procs";
 import { waitFor } from "../helpers/wait";
 
@@ -9,8 +10,10 @@ const MODEL = "tiny-chat";
 let nats: { proc: Proc; url: string };
 let router: { proc: Proc; url: string };
 const nodes: Record<string, Proc> = {};
-let key: string;
-let token: string;
+/** With the API key; its chat() asks MODEL "hi" for 4 tokens unless told otherwise. */
+let user: RouterClient;
+/** With the admin's login. */
+let api: RouterClient;
 
 interface NodeView {
   id: string;
@@ -19,42 +22,11 @@ interface NodeView {
   active_requests: number;
 }
 
-async function listNodes(): Promise<NodeView[]> {
-  return (await (
-    await fetch(`${router.url}/api/nodes`, { headers: { authorization: `Bearer ${token}` } })
-  ).json()) as NodeView[];
-}
-
-async function listModels(): Promise<Array<{ id: string; nodes: string[] }>> {
-  return (
-    (await (await fetch(`${router.url}/v1/models`, { headers: { authorization: `Bearer ${key}` } })).json()) as {
-      data: Array<{ id: string; nodes: string[] }>;
-    }
-  ).data;
-}
-
-function chat(body: Record<string, unknown> = {}, signal?: AbortSignal) {
-  return fetch(`${router.url}/v1/chat/completions`, {
-    method: "POST",
-    headers: { "content-type": "application/json", authorization: `Bearer ${key}` },
-    body: JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "hi" }], max_tokens: 4, ...body }),
-    signal,
-  });
-}
-
-function admin(method: string, path: string, body?: unknown) {
-  return fetch(`${router.url}/api/nodes${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-}
-
 /** The SSE events of a finished stream: ends with [DONE] after a chunk with `finish_reason`. */
 async function finishReason(res: Response): Promise<string> {
-  const events = (await res.text()).split("\n\n").filter(Boolean);
-  expect(events[events.length - 1]).toBe("data: [DONE]");
-  return JSON.parse(events[events.length - 2].slice(6)).choices[0].finish_reason;
+  const { done, chunks } = sse(await res.text());
+  expect(done).toBe(true);
+  return chunks[chunks.length - 1].choices[0].finish_reason;
 }
 
 beforeAll(async () => {
@@ -80,9 +52,12 @@ beforeAll(async () => {
     });
   }
   router = await startRouter("router", { ...cluster, SERVICES: "router", NODEID: "router-1" });
-  key = await createKey(router.url);
-  token = await login(router.url);
-  await waitFor(async () => (await listModels())[0]?.nodes.length === 2, {
+  user = routerClient(router.url, {
+    key: await createKey(router.url),
+    chat: { model: MODEL, messages: [{ role: "user", content: "hi" }], max_tokens: 4 },
+  });
+  api = routerClient(router.url, { token: await login(router.url) });
+  await waitFor(async () => (await user.models())[0]?.nodes.length === 2, {
     timeoutMs: 60_000,
     what: "both inference nodes serving the model",
   });
@@ -95,16 +70,16 @@ afterAll(async () => {
 
 describe("router + two inference nodes over NATS", () => {
   test("the registry lists both nodes under their NODEID with machine name and models", async () => {
-    const list = await listNodes();
+    const list = await api.nodes();
     expect(list.map((n) => n.id)).toEqual(["node-a", "node-b"]);
     for (const n of list) {
       expect(n).toMatchObject({ status: "online", models: [MODEL], machine_name: `machine-${n.id}`, capacity: 2 });
     }
-    expect((await listModels()).map((m) => m.id)).toEqual([MODEL]);
+    expect((await user.models()).map((m) => m.id)).toEqual([MODEL]);
   });
 
   test("concurrent requests spread over both nodes", async () => {
-    const burst = await Promise.all(Array.from({ length: 4 }, () => chat({ max_tokens: 200 })));
+    const burst = await Promise.all(Array.from({ length: 4 }, () => user.chat({ max_tokens: 200 })));
     const served = burst.map((res) => {
       expect(res.status).toBe(200);
       return res.headers.get("x-router-node");
@@ -114,12 +89,11 @@ describe("router + two inference nodes over NATS", () => {
   });
 
   test("a stream crosses NATS token by token", async () => {
-    const res = await chat({ stream: true, max_tokens: 40, temperature: 0 });
+    const res = await user.chat({ stream: true, max_tokens: 40, temperature: 0 });
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toMatch(/text\/event-stream/);
-    const events = (await res.text()).split("\n\n").filter(Boolean);
-    expect(events[events.length - 1]).toBe("data: [DONE]");
-    const chunks = events.slice(0, -1).map((e) => JSON.parse(e.replace(/^data: /, "")));
+    const { done, chunks } = sse(await res.text());
+    expect(done).toBe(true);
     const withText = chunks.filter((c) => c.choices[0]?.delta?.content);
     // one chunk per generated token (the tiny model emits one printable byte per token)
     expect(withText).toHaveLength(40);
@@ -128,12 +102,7 @@ describe("router + two inference nodes over NATS", () => {
   });
 
   test("an input to embed past the context is the node's 400 context_length_exceeded, across NATS", async () => {
-    const embed = (input: unknown) =>
-      fetch(`${router.url}/v1/embeddings`, {
-        method: "POST",
-        headers: { "content-type": "application/json", authorization: `Bearer ${key}` },
-        body: JSON.stringify({ model: MODEL, input }),
-      });
+    const embed = (input: unknown) => user.post("/v1/embeddings", { model: MODEL, input });
     // the context is 16384 tokens; a "hello " is 6 of them
     for (const input of ["hello ".repeat(2800), ["hi", "hello ".repeat(2800)], "x".repeat(500_000)]) {
       const res = await embed(input);
@@ -159,16 +128,16 @@ describe("router + two inference nodes over NATS", () => {
   test("a client that disconnects mid-stream stops the generation on the node", async () => {
     const ac = new AbortController();
     // 12k tokens take far longer than the deadline below unless the node stops
-    const res = await chat({ stream: true, max_tokens: 12_000 }, ac.signal);
+    const res = await user.chat({ stream: true, max_tokens: 12_000 }, { signal: ac.signal });
     const nodeID = res.headers.get("x-router-node") ?? "";
     const reader = res.body!.getReader();
     await reader.read();
-    await waitFor(async () => (await listNodes()).find((n) => n.id === nodeID)?.active_requests === 1, {
+    await waitFor(async () => (await api.nodes()).find((n) => n.id === nodeID)?.active_requests === 1, {
       what: "the node to report the request active",
     });
     ac.abort();
     // well before the 12k tokens could be done (~20 s here)
-    await waitFor(async () => (await listNodes()).find((n) => n.id === nodeID)?.active_requests === 0, {
+    await waitFor(async () => (await api.nodes()).find((n) => n.id === nodeID)?.active_requests === 0, {
       timeoutMs: 10_000,
       what: "the node to stop generating",
     });
@@ -176,32 +145,39 @@ describe("router + two inference nodes over NATS", () => {
   });
 
   test("drain: in-flight requests finish, new ones go elsewhere, undrain brings the node back", async () => {
-    const running = await chat({ stream: true, max_tokens: 300 });
+    const running = await user.chat({ stream: true, max_tokens: 300 });
     const busy = running.headers.get("x-router-node")!;
     const other = busy === "node-a" ? "node-b" : "node-a";
-    const drained = await admin("POST", `/${busy}/drain`);
+    const drained = await api.post(`/api/nodes/${busy}/drain`);
     expect(((await drained.json()) as { draining: boolean }).draining).toBe(true);
 
-    const burst = await Promise.all(Array.from({ length: 4 }, () => chat({ max_tokens: 20 })));
+    const burst = await Promise.all(Array.from({ length: 4 }, () => user.chat({ max_tokens: 20 })));
     expect(burst.map((r) => r.headers.get("x-router-node"))).toEqual([other, other, other, other]);
     await Promise.all(burst.map((r) => r.text()));
-    expect((await listModels())[0].nodes).toEqual([other]);
+    expect((await user.models())[0].nodes).toEqual([other]);
 
     expect(await finishReason(running)).toBe("length");
 
-    await admin("POST", `/${busy}/undrain`);
-    expect((await listModels())[0].nodes).toEqual(["node-a", "node-b"]);
+    await api.post(`/api/nodes/${busy}/undrain`);
+    expect((await user.models())[0].nodes).toEqual(["node-a", "node-b"]);
 
-    const named = await admin("PUT", `/${busy}/settings`, { name: "GPU box", tags: ["rack-2"], notes: "fan noisy" });
+    const named = await api.request("PUT", `/api/nodes/${busy}/settings`, {
+      name: "GPU box",
+      tags: ["rack-2"],
+      notes: "fan noisy",
+    });
     expect(await named.json()).toMatchObject({
       id: busy,
       display_name: "GPU box",
       tags: ["rack-2"],
       notes: "fan noisy",
     });
-    expect(await (await admin("GET", `/${busy}`)).json()).toMatchObject({ display_name: "GPU box", draining: false });
-    expect((await admin("GET", "/ghost")).status).toBe(404);
-    const agents = await fetch(`${router.url}/api/agents`, { headers: { authorization: `Bearer ${token}` } });
+    expect(await (await api.get(`/api/nodes/${busy}`)).json()).toMatchObject({
+      display_name: "GPU box",
+      draining: false,
+    });
+    expect((await api.get("/api/nodes/ghost")).status).toBe(404);
+    const agents = await api.get("/api/agents");
     expect(((await agents.json()) as NodeView[]).map((n) => n.id)).toEqual(["node-a", "node-b"]);
   });
 
@@ -211,7 +187,7 @@ describe("router + two inference nodes over NATS", () => {
     const served: string[] = [];
     const worker = async () => {
       while (!stop) {
-        const res = await chat({ max_tokens: 200 });
+        const res = await user.chat({ max_tokens: 200 });
         statuses.push(res.status);
         served.push(res.headers.get("x-router-node") ?? "");
         await res.text();
@@ -219,47 +195,52 @@ describe("router + two inference nodes over NATS", () => {
     };
     const workers = [worker(), worker(), worker()];
     await waitFor(() => served.includes("node-a") && served.includes("node-b"), { what: "load on both nodes" });
-    // killed while it runs a request (its heartbeat says so), so that one must move to node-b
-    await waitFor(async () => ((await listNodes()).find((n) => n.id === "node-a")?.active_requests ?? 0) > 0, {
-      intervalMs: 5,
+    // one long request surely on node-a (node-b drained while it is routed): the kill must move it to node-b
+    await api.post("/api/nodes/node-b/drain");
+    const pinned = user.chat({ max_tokens: 3000 });
+    await waitFor(async () => ((await api.nodes()).find((n) => n.id === "node-a")?.active_requests ?? 0) > 0, {
       what: "node-a to be running a request",
     });
+    await api.post("/api/nodes/node-b/undrain");
     nodes["node-a"].child.kill("SIGKILL");
     await nodes["node-a"].exited;
     const killedAt = statuses.length;
-    await waitFor(async () => (await listNodes()).find((n) => n.id === "node-a")?.status === "offline", {
+    await waitFor(async () => (await api.nodes()).find((n) => n.id === "node-a")?.status === "offline", {
       timeoutMs: 20_000,
       what: "node-a to be marked offline",
     });
     await waitFor(() => statuses.length >= killedAt + 6, { what: "requests after the kill" });
     stop = true;
     await Promise.all(workers);
+    const moved = await pinned;
+    expect([moved.status, moved.headers.get("x-router-node")]).toEqual([200, "node-b"]);
+    await moved.text();
     expect(statuses.filter((s) => s !== 200)).toEqual([]);
     expect(served.slice(-3)).toEqual(["node-b", "node-b", "node-b"]);
-    expect((await listModels())[0].nodes).toEqual(["node-b"]);
+    expect((await user.models())[0].nodes).toEqual(["node-b"]);
     expect(router.proc.output).toMatch(/Node node-a failed .* retrying/);
   });
 
   test("disconnect: the node finishes its stream and leaves (exit 0); with no node left the router answers 503", async () => {
-    expect((await admin("POST", "/ghost/disconnect")).status).toBe(404);
+    expect((await api.post("/api/nodes/ghost/disconnect")).status).toBe(404);
     // long enough (seconds) to be still running when the disconnect reaches the node on a busy machine
-    const running = await chat({ stream: true, max_tokens: 3000 });
+    const running = await user.chat({ stream: true, max_tokens: 3000 });
     expect(running.headers.get("x-router-node")).toBe("node-b");
-    const asked = await admin("POST", "/node-b/disconnect");
+    const asked = await api.post("/api/nodes/node-b/disconnect");
     expect(asked.status).toBe(200);
     expect(await asked.json()).toEqual({ id: "node-b", disconnecting: true, active_requests: 1 });
-    const again = await admin("POST", "/node-b/disconnect");
+    const again = await api.post("/api/nodes/node-b/disconnect");
     expect(again.status).toBe(409);
     expect(((await again.json()) as { error: { code: string } }).error.code).toBe("node_offline");
 
     expect(await finishReason(running)).toBe("length");
     expect(await nodes["node-b"].exited).toBe(0);
     expect(nodes["node-b"].output).toMatch(/Asked to leave the cluster: finishing 1 request/);
-    await waitFor(async () => (await listNodes()).every((n) => n.status === "offline"), {
+    await waitFor(async () => (await api.nodes()).every((n) => n.status === "offline"), {
       timeoutMs: 20_000,
       what: "all nodes offline",
     });
-    const res = await chat();
+    const res = await user.chat();
     expect(res.status).toBe(503);
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe("no_available_node");
     expect(router.proc.alive).toBe(true);

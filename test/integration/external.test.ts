@@ -7,6 +7,7 @@ import fs from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import OpenAI from "openai";
+import { routerClient } from "../helpers/client";
 import { createKey, freePort, login, startRouter, tempDir, writeModel, type Proc } from "../helpers/procs";
 import { OPENAI_TEST_KEY, startOpenAIStandIn } from "../helpers/standins/openai";
 import { waitFor } from "../helpers/wait";
@@ -23,18 +24,22 @@ let admin: string;
 let extId: string;
 let nodeToken: string;
 
+/** The front router running now, with the admin's login. */
+const api = () => routerClient(front.url, { token: admin });
+/** The front router running now, with its API key. */
+const user = () => routerClient(front.url, { key: frontKey });
+
 async function node(id: string) {
-  const res = await fetch(`${front.url}/api/nodes/${id}`, { headers: { authorization: `Bearer ${admin}` } });
-  return (await res.json()) as { id: string; status: string; kind: string; models: string[]; base_url: string };
+  return (await (await api().get(`/api/nodes/${id}`)).json()) as {
+    id: string;
+    status: string;
+    kind: string;
+    models: string[];
+    base_url: string;
+  };
 }
 
-function register(body: unknown) {
-  return fetch(`${front.url}/api/nodes`, {
-    method: "POST",
-    headers: { "content-type": "application/json", authorization: `Bearer ${admin}` },
-    body: JSON.stringify(body),
-  });
-}
+const register = (body: unknown) => api().post("/api/nodes", body);
 
 beforeAll(async () => {
   const models = tempDir("ext-models");
@@ -72,11 +77,7 @@ test("registered by URL, its models are served through the router, plain and str
   expect(view.node_token).toMatch(/^nt-[A-Za-z0-9_-]{43}$/);
   extId = view.id;
   nodeToken = view.node_token;
-  expect(
-    JSON.stringify(
-      await (await fetch(`${front.url}/api/nodes`, { headers: { authorization: `Bearer ${admin}` } })).json(),
-    ),
-  ).not.toContain(backKey);
+  expect(JSON.stringify(await (await api().get("/api/nodes")).json())).not.toContain(backKey);
 
   const client = new OpenAI({ baseURL: `${front.url}/v1`, apiKey: frontKey, maxRetries: 0 });
   expect((await client.models.list()).data.map((m) => m.id)).toEqual([MODEL]);
@@ -121,24 +122,14 @@ test("bad registrations are clear 4xx/5xx answers", async () => {
 });
 
 test("1 MB of text to embed is the runtime's 400, passed on", async () => {
-  const res = await fetch(`${front.url}/v1/embeddings`, {
-    method: "POST",
-    headers: { "content-type": "application/json", authorization: `Bearer ${frontKey}` },
-    body: JSON.stringify({ model: MODEL, input: "x".repeat(1 << 20) }),
-  });
+  const res = await user().post("/v1/embeddings", { model: MODEL, input: "x".repeat(1 << 20) });
   expect(res.status).toBe(400);
   expect(((await res.json()) as ErrorBody).error.message).toMatch(/is 1048576 characters: more than the \d+ tokens/);
 });
 
 type ErrorBody = { error: { message: string; type: string; param: string | null; code: string | null } };
 
-function agents(body: unknown) {
-  return fetch(`${front.url}/api/agents`, {
-    method: "POST",
-    headers: { "content-type": "application/json", authorization: `Bearer ${admin}` },
-    body: JSON.stringify(body),
-  });
-}
+const agents = (body: unknown) => api().post("/api/agents", body);
 
 test.each([
   ["an IPv6 address missing its bracket", { base_url: "http://[::1:1/v1" }, "base_url"],
@@ -202,13 +193,9 @@ test("a runtime that cannot be reached is named by the URL tried, as a 502", asy
   expect(front.proc.output).not.toMatch(/Invalid URL|Internal error/);
 });
 
-function health(token: string | null, body: unknown) {
-  return fetch(`${front.url}/api/health`, {
-    method: "POST",
-    headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: JSON.stringify(body),
-  });
-}
+/** An agent's heartbeat, with a node token (or another credential, or none). */
+const health = (token: string | null, body: unknown) =>
+  routerClient(front.url, { token: token ?? undefined }).post("/api/health", body);
 
 test("its agent pushes heartbeats with the node token, and the router shows them", async () => {
   const report = {
@@ -254,15 +241,11 @@ test("its agent pushes heartbeats with the node token, and the router shows them
 });
 
 test("the seed's POST /api/agents registers a runtime by machine name, address and port", async () => {
-  const res = await fetch(`${front.url}/api/agents`, {
-    method: "POST",
-    headers: { "content-type": "application/json", authorization: `Bearer ${admin}` },
-    body: JSON.stringify({
-      machine_name: "gpu-box",
-      ip_address: "localhost",
-      runtime_port: Number(backEnv.LLM_ROUTER_PORT),
-      api_key: backKey,
-    }),
+  const res = await agents({
+    machine_name: "gpu-box",
+    ip_address: "localhost",
+    runtime_port: Number(backEnv.LLM_ROUTER_PORT),
+    api_key: backKey,
   });
   expect(res.status).toBe(201);
   const body = (await res.json()) as { agent_id: string; id: string; status: string; node_token: string };
@@ -276,38 +259,25 @@ test("the seed's POST /api/agents registers a runtime by machine name, address a
   expect((await health(body.node_token, { agent_id: body.agent_id, cpu_usage: 1 })).status).toBe(200);
   // a token works only for its own runtime
   expect((await health(body.node_token, { agent_id: extId, cpu_usage: 1 })).status).toBe(401);
-  const del = await fetch(`${front.url}/api/nodes/${body.id}`, {
-    method: "DELETE",
-    headers: { authorization: `Bearer ${admin}` },
-  });
+  const del = await api().request("DELETE", `/api/nodes/${body.id}`);
   expect(del.status).toBe(200);
 });
 
 test("an external runtime cannot be disconnected, only drained or deleted", async () => {
-  const r = await fetch(`${front.url}/api/nodes/${extId}/disconnect`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${admin}` },
-  });
+  const r = await api().post(`/api/nodes/${extId}/disconnect`);
   expect(r.status).toBe(409);
   expect(((await r.json()) as { error: { code: string } }).error.code).toBe("node_is_external");
 });
 
 test("health checks mark it offline when it stops and online when it returns", async () => {
-  const list = (await (
-    await fetch(`${front.url}/api/nodes`, { headers: { authorization: `Bearer ${admin}` } })
-  ).json()) as Array<{ id: string }>;
+  const list = (await (await api().get("/api/nodes")).json()) as Array<{ id: string }>;
   const id = list[0].id;
   await back.proc.stop();
   await waitFor(async () => (await node(id)).status === "offline", {
     timeoutMs: 15_000,
     what: "the runtime to be offline",
   });
-  const chat = () =>
-    fetch(`${front.url}/v1/chat/completions`, {
-      method: "POST",
-      headers: { "content-type": "application/json", authorization: `Bearer ${frontKey}` },
-      body: JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "hi" }], max_tokens: 2 }),
-    });
+  const chat = () => user().chat({ model: MODEL, messages: [{ role: "user", content: "hi" }], max_tokens: 2 });
   expect((await chat()).status).toBe(503);
 
   back = await startRouter("back-again", backEnv);
@@ -331,9 +301,7 @@ test("a registered runtime survives a restart of the router", async () => {
   admin = await login(front.url);
   await waitFor(
     async () => {
-      const list = (await (
-        await fetch(`${front.url}/api/nodes`, { headers: { authorization: `Bearer ${admin}` } })
-      ).json()) as Array<{
+      const list = (await (await api().get("/api/nodes")).json()) as Array<{
         kind: string;
         status: string;
         models: string[];
@@ -352,11 +320,7 @@ test("a registered runtime survives a restart of the router", async () => {
   expect(await fs.promises.readFile(`${frontEnv.LLM_ROUTER_DATA_DIR}/node_settings.db`, "utf8")).not.toContain(
     nodeToken,
   );
-  const res = await fetch(`${front.url}/v1/chat/completions`, {
-    method: "POST",
-    headers: { "content-type": "application/json", authorization: `Bearer ${frontKey}` },
-    body: JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "hi" }], max_tokens: 2 }),
-  });
+  const res = await user().chat({ model: MODEL, messages: [{ role: "user", content: "hi" }], max_tokens: 2 });
   expect(res.status).toBe(200);
 });
 
@@ -453,11 +417,7 @@ test("an embedding request that fails on one runtime is retried on another, as c
     }
     // until the failing one has been picked: every answer is the working one's
     for (let i = 0; i < 20 && hits.failing === 0; i++) {
-      const res = await fetch(`${front.url}/v1/embeddings`, {
-        method: "POST",
-        headers: { "content-type": "application/json", authorization: `Bearer ${frontKey}` },
-        body: JSON.stringify({ model: "emb-shared", input: "hi" }),
-      });
+      const res = await user().post("/v1/embeddings", { model: "emb-shared", input: "hi" });
       expect(res.status).toBe(200);
       expect(((await res.json()) as { data: Array<{ embedding: number[] }> }).data[0].embedding).toEqual([0.1, 0.2]);
     }

@@ -8,6 +8,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { parse as parseCsv } from "csv-parse/sync";
 import parsePrometheus from "parse-prometheus-text-format";
+import { routerClient } from "../helpers/client";
 import { ADMIN_PASSWORD, createKey, login, startRouter, tempDir, writeModel, type Proc } from "../helpers/procs";
 import { waitFor } from "../helpers/wait";
 
@@ -45,24 +46,17 @@ let key: string;
 let token: string;
 const TRICKY = `He said, "hi"\nthen left; commas, 'quotes', \\backslash and ümlaut`;
 
-function post(p: string, body: unknown, headers: Record<string, string> = {}) {
-  return fetch(`${router.url}${p}`, {
-    method: "POST",
-    headers: { "content-type": "application/json", authorization: `Bearer ${key}`, ...headers },
-    body: JSON.stringify(body),
-  });
-}
-
-async function get(p: string, auth = token) {
-  const res = await fetch(`${router.url}${p}`, { headers: { authorization: `Bearer ${auth}` } });
-  const text = await res.text();
-  return { status: res.status, text, json: () => JSON.parse(text) };
-}
+/** With the API key, on the router running now. */
+const user = () => routerClient(router.url, { key });
+/** Without a credential. */
+const anon = () => routerClient(router.url);
+/** A GET read whole (`status`, `text`, `body`), with the admin's login unless told otherwise. */
+const get = (p: string, auth = token) => routerClient(router.url, { token: auth }).answer("GET", p);
 
 async function list(query: string): Promise<Page> {
-  const r = await get(`/api/dashboard/request-responses?${query}`);
+  const r = await routerClient(router.url, { token }).json<Page>("GET", `/api/dashboard/request-responses?${query}`);
   if (r.status !== 200) throw new Error(`${r.status} ${r.text}`);
-  return r.json() as Page;
+  return r.body;
 }
 
 const ids = (p: Page) => p.records.map((r) => r.id).sort();
@@ -98,12 +92,16 @@ beforeAll(async () => {
   const sent: Array<[string, Response]> = [];
   sent.push([
     "tricky",
-    await post("/v1/chat/completions", { model: "m-a", messages: [{ role: "user", content: TRICKY }], max_tokens: 4 }),
+    await user().post("/v1/chat/completions", {
+      model: "m-a",
+      messages: [{ role: "user", content: TRICKY }],
+      max_tokens: 4,
+    }),
   ]);
   await nextMs();
   sent.push([
     "stream",
-    await post("/v1/chat/completions", {
+    await user().post("/v1/chat/completions", {
       model: "m-b",
       messages: [{ role: "user", content: "stream me" }],
       max_tokens: 5,
@@ -113,19 +111,23 @@ beforeAll(async () => {
   await nextMs();
   sent.push([
     "needle",
-    await post("/v1/completions", { model: "m-a", prompt: "find the Needle-42 here", max_tokens: 3 }),
+    await user().post("/v1/completions", { model: "m-a", prompt: "find the Needle-42 here", max_tokens: 3 }),
   ]);
   await nextMs();
   sent.push([
     "ghost",
-    await post("/v1/chat/completions", { model: "ghost", messages: [{ role: "user", content: "x" }] }),
+    await user().post("/v1/chat/completions", { model: "ghost", messages: [{ role: "user", content: "x" }] }),
   ]);
   await nextMs();
-  sent.push(["embed", await post("/v1/embeddings", { model: "m-b", input: "vectors" })]);
+  sent.push(["embed", await user().post("/v1/embeddings", { model: "m-b", input: "vectors" })]);
   await nextMs();
   sent.push([
     "legacy",
-    await post("/api/generate", { model: "m-a", prompt: "legacy" }, { "x-forwarded-for": "203.0.113.7" }),
+    await user().post(
+      "/api/generate",
+      { model: "m-a", prompt: "legacy" },
+      { headers: { "x-forwarded-for": "203.0.113.7" } },
+    ),
   ]);
   const streamed = await sent[1][1].text();
   for (const [, res] of sent) if (!res.bodyUsed) await res.text();
@@ -163,7 +165,7 @@ describe("records", () => {
       client_ip: "127.0.0.1",
       user_id: expect.any(String),
     });
-    const me = (await get("/api/auth/me")).json() as { id: string };
+    const me = (await get("/api/auth/me")).body as { id: string };
     expect(seeded.tricky.user_id).toBe(me.id);
     expect(seeded.ghost).toMatchObject({ status: 404, model: "ghost", node_id: null });
     expect(seeded.ghost.error).toMatch(/ghost/);
@@ -189,7 +191,7 @@ describe("records", () => {
   test("the detail of one record, and 404 for an unknown id", async () => {
     const one = await get(`/api/dashboard/request-responses/${seeded.needle.id}`);
     expect(one.status).toBe(200);
-    expect(one.json()).toMatchObject({ id: seeded.needle.id, request_body: { prompt: "find the Needle-42 here" } });
+    expect(one.body).toMatchObject({ id: seeded.needle.id, request_body: { prompt: "find the Needle-42 here" } });
     const none = await get("/api/dashboard/request-responses/req-nope");
     expect(none.status).toBe(404);
   });
@@ -254,12 +256,12 @@ describe("filters", () => {
   ])("%s is a 400, not a store operator", async (query) => {
     const r = await get(`/api/dashboard/request-responses?${query}`);
     expect(r.status).toBe(400);
-    expect(r.json().error).toMatchObject({ type: "invalid_request_error", param: expect.any(String) });
+    expect(r.body.error).toMatchObject({ type: "invalid_request_error", param: expect.any(String) });
   });
 
   test("viewers log in to read history; API keys do not open it", async () => {
     expect((await get("/api/dashboard/request-responses", key)).status).toBe(401);
-    expect((await fetch(`${router.url}/api/dashboard/request-responses`)).status).toBe(401);
+    expect((await anon().get("/api/dashboard/request-responses")).status).toBe(401);
   });
 });
 
@@ -279,20 +281,20 @@ describe("export", () => {
   test("JSON is a valid array and takes the same filters", async () => {
     const all = await get("/api/dashboard/request-responses/export?format=json");
     expect(all.status).toBe(200);
-    expect((all.json() as Rec[]).map((x) => x.id).sort()).toEqual(
+    expect((all.body as Rec[]).map((x) => x.id).sort()).toEqual(
       Object.values(seeded)
         .map((x) => x.id)
         .sort(),
     );
     const some = await get("/api/dashboard/request-responses/export?model=m-b");
-    expect((some.json() as Rec[]).map((x) => x.id).sort()).toEqual([seeded.stream.id, seeded.embed.id].sort());
+    expect((some.body as Rec[]).map((x) => x.id).sort()).toEqual([seeded.stream.id, seeded.embed.id].sort());
     expect((await get("/api/dashboard/request-responses/export?format=xml")).status).toBe(400);
   });
 });
 
 describe("stats and overview", () => {
   test("per-minute counts of the last hour, percentiles and tokens/s", async () => {
-    const s = (await get("/api/dashboard/stats")).json();
+    const s = (await get("/api/dashboard/stats")).body;
     expect(s.per_minute).toHaveLength(60);
     const sum = (k: "success" | "error") => s.per_minute.reduce((a: number, m: Record<string, number>) => a + m[k], 0);
     expect([sum("success"), sum("error")]).toEqual([5, 1]);
@@ -301,7 +303,7 @@ describe("stats and overview", () => {
   });
 
   test("the overview the dashboard's cards need", async () => {
-    const o = (await get("/api/dashboard/overview")).json();
+    const o = (await get("/api/dashboard/overview")).body;
     expect(o).toMatchObject({
       nodes: { total: 1, online: 1, offline: 0 },
       models: 2,
@@ -332,7 +334,11 @@ describe("metrics", () => {
     expect(before.some((f) => f.name.startsWith("moleculer_"))).toBe(true);
 
     await (
-      await post("/v1/chat/completions", { model: "m-a", messages: [{ role: "user", content: "x" }], max_tokens: 2 })
+      await user().post("/v1/chat/completions", {
+        model: "m-a",
+        messages: [{ role: "user", content: "x" }],
+        max_tokens: 2,
+      })
     ).text();
     const after = await scrape();
     expect(total(after, "llm_router_requests_total", { model: "m-a", status: "200" })).toBe(4);
@@ -342,7 +348,7 @@ describe("metrics", () => {
   });
 
   test("behind the metrics token or a login; /metrics/cloud has only cloud metrics", async () => {
-    expect((await fetch(`${router.url}/metrics`)).status).toBe(401);
+    expect((await anon().get("/metrics")).status).toBe(401);
     expect((await get("/metrics", "wrong-token")).status).toBe(401);
     expect((await get("/metrics", key)).status).toBe(401);
     expect((await get("/metrics", token)).status).toBe(200);
@@ -357,7 +363,7 @@ describe("a restart", () => {
     // 6 seeded + 1 from the metrics test
     await waitForRecords(7);
     const before = (await list("")).total_count;
-    const last = await post("/v1/chat/completions", {
+    const last = await user().post("/v1/chat/completions", {
       model: "m-b",
       messages: [{ role: "user", content: "last words" }],
       max_tokens: 2,
@@ -388,7 +394,7 @@ describe("bodies a store would refuse", () => {
         },
       ],
     };
-    const res = await post("/v1/chat/completions", body);
+    const res = await user().post("/v1/chat/completions", body);
     expect(res.status).toBe(200);
     await res.text();
     await waitFor(async () => (await list("q=schema-keys")).total_count === 1, { what: "the record with $-keys" });
@@ -401,24 +407,16 @@ describe("behind a trusted proxy", () => {
   // last in this file: it spends one forwarded address's failed logins
   test("failed logins count against the client's forwarded address, not the proxy's", async () => {
     const attempt = (ip: string, i: number) =>
-      fetch(`${router.url}/api/auth/login`, {
-        method: "POST",
-        headers: { "content-type": "application/json", "x-forwarded-for": ip },
-        body: JSON.stringify({ username: `nobody-${ip}-${i}`, password: "wrong-password" }),
-      });
+      anon().post(
+        "/api/auth/login",
+        { username: `nobody-${ip}-${i}`, password: "wrong-password" },
+        { headers: { "x-forwarded-for": ip } },
+      );
     let status = 0;
     for (let i = 0; i < 40 && status !== 429; i++) status = (await attempt("203.0.113.50", i)).status;
     expect(status).toBe(429);
     // another client behind the same proxy is not locked out
     expect((await attempt("203.0.113.51", 0)).status).toBe(401);
-    expect(
-      (
-        await fetch(`${router.url}/api/auth/login`, {
-          method: "POST",
-          headers: { "content-type": "application/json" },
-          body: JSON.stringify({ username: "admin", password: ADMIN_PASSWORD }),
-        })
-      ).status,
-    ).toBe(200);
+    expect((await anon().post("/api/auth/login", { username: "admin", password: ADMIN_PASSWORD })).status).toBe(200);
   });
 });

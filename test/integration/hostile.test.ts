@@ -9,6 +9,7 @@ import fs from "node:fs";
 import { parse as parseCsv } from "csv-parse/sync";
 import { methodsFor, ROUTES, type RouteRule } from "../../lib/auth/routes";
 import { BODIES, CASES, METHODS, type Credential, type HostileBody } from "../fixtures/hostile/corpus";
+import { routerClient, type RouterClient } from "../helpers/client";
 import { createKey, login, startRouter, tempDir, writeModel, type Proc } from "../helpers/procs";
 import { waitFor } from "../helpers/wait";
 
@@ -47,10 +48,11 @@ function rssMiB(pid: number): number {
 /** A concrete path for a route of the table (made-up ids: nothing real is changed). */
 const concrete = (p: string) => p.replace(/:[a-z]+/g, "no-such-id").replace(/\*[a-z]+/g, "no/such");
 
-function headersFor(as: Credential): Record<string, string> {
-  if (as === "apiKey") return { authorization: `Bearer ${key}` };
-  if (as === "admin") return { authorization: `Bearer ${admin}` };
-  return {};
+/** The router, with the credential a request goes with. */
+function clientFor(as: Credential): RouterClient {
+  if (as === "apiKey") return routerClient(router.url, { key });
+  if (as === "admin") return routerClient(router.url, { token: admin });
+  return routerClient(router.url);
 }
 
 function credentialFor(r: RouteRule): Credential {
@@ -66,13 +68,17 @@ async function send(
   as: Credential,
   body?: HostileBody,
 ): Promise<{ status: number; code: string | null; param: string | null; text: string }> {
-  const res = await fetch(`${router.url}${path}`, {
+  const res = await clientFor(as).request(
     method,
-    headers: { "content-type": "application/json", ...(body?.headers ?? {}), ...headersFor(as) },
-    body: body && method !== "GET" && method !== "HEAD" ? body.body : undefined,
-    // a handler that opened an event stream or hung would show up here
-    signal: AbortSignal.timeout(15_000),
-  });
+    path,
+    body && method !== "GET" && method !== "HEAD" ? body.body : undefined,
+    {
+      // the corpus's headers never carry a credential: the one of `as` is the one sent
+      headers: { "content-type": "application/json", ...(body?.headers ?? {}) },
+      // a handler that opened an event stream or hung would show up here
+      signal: AbortSignal.timeout(15_000),
+    },
+  );
   const text = await res.text();
   let code: string | null = null;
   let param: string | null = null;
@@ -172,7 +178,7 @@ describe("hostile input against a started router", () => {
         asBody({ model: `nope-${i}`, messages: [{ role: "user", content: "x" }] }),
       );
     }
-    const metrics = await fetch(`${router.url}/metrics`, { headers: { authorization: `Bearer ${admin}` } });
+    const metrics = await clientFor("admin").get("/metrics");
     expect(metrics.status).toBe(200);
     const text = await metrics.text();
     expect(text.length).toBeLessThan(300_000);
@@ -184,9 +190,7 @@ describe("hostile input against a started router", () => {
 
   test("every inference request that was accepted is in history, and nothing logged a failure", async () => {
     const total = async () => {
-      const res = await fetch(`${router.url}/api/dashboard/request-responses?per_page=1`, {
-        headers: { authorization: `Bearer ${admin}` },
-      });
+      const res = await clientFor("admin").get("/api/dashboard/request-responses?per_page=1");
       return ((await res.json()) as { total_count: number }).total_count;
     };
     await waitFor(async () => (await total()) >= accepted, { what: `${accepted} history records` });
@@ -197,24 +201,14 @@ describe("hostile input against a started router", () => {
   test("the CSV export is safe to open in a spreadsheet", async () => {
     // a key whose name is a formula, and requests whose model is one
     for (const name of ["=CMD|' /C calc'!A0", "\t=1+1", "@SUM(1)"]) {
-      const res = await fetch(`${router.url}/api/api-keys`, {
-        method: "POST",
-        headers: { "content-type": "application/json", authorization: `Bearer ${admin}` },
-        body: JSON.stringify({ name }),
-      });
-      const evilKey = ((await res.json()) as { key: string }).key;
+      const res = await clientFor("admin").post("/api/api-keys", { name });
+      const evil = routerClient(router.url, { key: ((await res.json()) as { key: string }).key });
       for (const model of ['=HYPERLINK("http://x","y")', "+1+1", "-2+3", "\r=1"]) {
-        await fetch(`${router.url}/v1/chat/completions`, {
-          method: "POST",
-          headers: { "content-type": "application/json", authorization: `Bearer ${evilKey}` },
-          body: JSON.stringify({ model, messages: [{ role: "user", content: "=1+1" }] }),
-        });
+        await evil.chat({ model, messages: [{ role: "user", content: "=1+1" }] });
       }
     }
     const csv = await waitFor(async () => {
-      const res = await fetch(`${router.url}/api/dashboard/request-responses/export?format=csv&q=hyperlink`, {
-        headers: { authorization: `Bearer ${admin}` },
-      });
+      const res = await clientFor("admin").get("/api/dashboard/request-responses/export?format=csv&q=hyperlink");
       const text = await res.text();
       return text.split("\n").length > 3 ? text : null;
     });

@@ -5,6 +5,7 @@
  */
 import fs from "node:fs";
 import path from "node:path";
+import { routerClient, sse, type RouterClient } from "../helpers/client";
 import { createKey, login, startCli, startNats, startRouter, tempDir, type Proc } from "../helpers/procs";
 import { waitFor } from "../helpers/wait";
 
@@ -12,8 +13,8 @@ const MODEL = "slow-model";
 let nats: { proc: Proc; url: string };
 let router: { proc: Proc; url: string };
 const nodes: Record<string, Proc> = {};
-let key: string;
-let token: string;
+/** With the API key; its chat() streams 60 tokens of MODEL. */
+let user: RouterClient;
 const dataDir = tempDir("lifecycle-data");
 const models = tempDir("lifecycle-models");
 fs.writeFileSync(path.join(models, `${MODEL}.gguf`), "instant engine: never loaded");
@@ -44,25 +45,16 @@ function startTheRouter() {
 }
 
 async function served(): Promise<string[]> {
-  const res = await fetch(`${router.url}/v1/models`, { headers: { authorization: `Bearer ${key}` } });
-  const body = (await res.json()) as { data: Array<{ id: string; nodes: string[] }> };
-  return body.data.find((m) => m.id === MODEL)?.nodes ?? [];
+  return (await user.models()).find((m) => m.id === MODEL)?.nodes ?? [];
 }
 
-function stream(content: string) {
-  return fetch(`${router.url}/v1/chat/completions`, {
-    method: "POST",
-    headers: { "content-type": "application/json", authorization: `Bearer ${key}` },
-    body: JSON.stringify({ model: MODEL, messages: [{ role: "user", content }], max_tokens: 60, stream: true }),
-  });
-}
+const stream = (content: string) => user.chat({ messages: [{ role: "user", content }] });
 
 /** Reads a whole SSE answer: its chunks' text and how it ended. */
 async function readStream(res: Response) {
-  const events = (await res.text()).split("\n\n").filter(Boolean);
-  const chunks = events.filter((e) => e !== "data: [DONE]").map((e) => JSON.parse(e.slice(6)));
+  const { done, chunks } = sse(await res.text());
   return {
-    done: events[events.length - 1] === "data: [DONE]",
+    done,
     finish: chunks.map((c) => c.choices?.[0]?.finish_reason).find(Boolean) ?? null,
     tokens: chunks.filter((c) => c.choices?.[0]?.delta?.content).length,
   };
@@ -92,8 +84,10 @@ beforeAll(async () => {
   nodes["node-a"] = startNode("node-a");
   nodes["node-b"] = startNode("node-b");
   router = await startTheRouter();
-  key = await createKey(router.url);
-  token = await login(router.url);
+  user = routerClient(router.url, {
+    key: await createKey(router.url),
+    chat: { model: MODEL, max_tokens: 60, stream: true },
+  });
   await waitFor(async () => (await served()).length === 2, { timeoutMs: 60_000, what: "both nodes serving" });
 }, 90_000);
 
@@ -135,10 +129,8 @@ describe("graceful lifecycle", () => {
     expect(await router.proc.exited).toBe(0);
 
     router = await startTheRouter();
-    token = await login(router.url);
-    const list = await fetch(`${router.url}/api/dashboard/request-responses?q=router%20going%20down`, {
-      headers: { authorization: `Bearer ${token}` },
-    });
+    const api = routerClient(router.url, { token: await login(router.url) });
+    const list = await api.get("/api/dashboard/request-responses?q=router%20going%20down");
     const body = (await list.json()) as { total_count: number; records: Array<{ status: number; tokens_out: number }> };
     expect(body.total_count).toBe(1);
     expect(body.records[0]).toMatchObject({ status: 200, tokens_out: 60 });

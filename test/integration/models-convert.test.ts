@@ -13,10 +13,9 @@
 import fs from "node:fs";
 import path from "node:path";
 import { createHash } from "node:crypto";
-import { spawn } from "node:child_process";
+import { routerClient, type Json, type RouterClient } from "../helpers/client";
 import {
-  ADMIN_PASSWORD,
-  ROOT,
+  cliAgainst,
   createKey,
   login,
   startCli,
@@ -28,9 +27,6 @@ import {
 } from "../helpers/procs";
 import { waitFor } from "../helpers/wait";
 import { ggufBytes, startHubStandIn, type HubStandIn } from "../helpers/standins/hub";
-
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- test assertions read arbitrary JSON
-type Json = any;
 
 const FAKE_CONVERTER = String.raw`
 import json, os, shutil, sys, time
@@ -65,19 +61,11 @@ let hub: HubStandIn;
 let nats: { proc: Proc; url: string };
 let router: { proc: Proc; url: string };
 let node: { proc: Proc; dir: string };
-let token: string;
-let key: string;
+/** With the admin's login, on the router running now. */
+let admin: RouterClient;
+/** With an API key. */
+let user: RouterClient;
 let cluster: Record<string, string>;
-
-async function api(method: string, p: string, body?: unknown): Promise<{ status: number; body: Json }> {
-  const res = await fetch(`${router.url}${p}`, {
-    method,
-    headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : null };
-}
 
 async function startTheRouter(withScript = true): Promise<void> {
   router = await startRouter("router", {
@@ -88,10 +76,10 @@ async function startTheRouter(withScript = true): Promise<void> {
     LLM_ROUTER_DATA_DIR: dataDir,
     ...(withScript ? { LLM_ROUTER_CONVERT_SCRIPT: script } : {}),
   });
-  token = await login(router.url);
+  admin = routerClient(router.url, { token: await login(router.url) });
 }
 
-const task = async (id: string): Promise<Json> => (await api("GET", `/api/tasks/${id}`)).body;
+const task = async (id: string): Promise<Json> => (await admin.json("GET", `/api/tasks/${id}`)).body;
 
 /** Waits for a task to reach `status` (failing early when it ends otherwise). */
 function taskReaches(id: string, status: string, timeoutMs = 30_000): Promise<Json> {
@@ -149,15 +137,12 @@ beforeAll(async () => {
     proc: startCli("node-a", { ...cluster, SERVICES: "inference", NODEID: "node-a", LLM_NODE_MODELS_DIR: dir }),
   };
   await startTheRouter();
-  key = await createKey(router.url);
+  user = routerClient(router.url, { key: await createKey(router.url) });
   // listed on /v1/models: the node is online and its actions are known to the router
-  await waitFor(
-    async () => {
-      const res = await fetch(`${router.url}/v1/models`, { headers: { authorization: `Bearer ${key}` } });
-      return ((await res.json()) as Json).data.some((m: Json) => m.id === "base");
-    },
-    { timeoutMs: 60_000, what: "the node online" },
-  );
+  await waitFor(async () => (await user.models()).some((m) => m.id === "base"), {
+    timeoutMs: 60_000,
+    what: "the node online",
+  });
 }, 90_000);
 
 afterAll(async () => {
@@ -169,7 +154,7 @@ afterAll(async () => {
 const OK = "hf/org/conv-ok/conv-ok-q8_0";
 
 test("a repo with weights but no GGUF becomes a conversion task, then a catalog entry", async () => {
-  const r = await api("POST", "/api/models/register", { repo: "org/conv-ok" });
+  const r = await admin.json("POST", "/api/models/register", { repo: "org/conv-ok" });
   expect(r.status).toBe(202);
   expect(r.body).toMatchObject({ id: OK, source: "converted", task: { kind: "convert", model: OK } });
   const done = await taskReaches(r.body.task.id, "done");
@@ -186,34 +171,16 @@ test("a repo with weights but no GGUF becomes a conversion task, then a catalog 
   expect(call).toMatchObject({ outtype: "q8_0", files: ["config.json", "model.safetensors", "tokenizer.json"] });
   expect(fileRequests("org/conv-ok", "README.md")).toBe(0);
 
-  const entry = (await api("GET", "/api/models")).body.find((m: Json) => m.id === OK);
+  const entry = (await admin.json("GET", "/api/models")).body.find((m: Json) => m.id === OK);
   expect(entry).toMatchObject({ source: "converted", url: null, size: result.length, sha256: sha256(result) });
   const kept = path.join(dataDir, "converted", `${OK}.gguf`);
   expect(fs.readFileSync(kept).equals(result)).toBe(true);
   expect(fs.readdirSync(path.join(dataDir, "convert"))).toEqual([]); // scratch files gone
-  expect((await api("POST", "/api/models/register", { repo: "org/conv-ok" })).status).toBe(409);
+  expect((await admin.json("POST", "/api/models/register", { repo: "org/conv-ok" })).status).toBe(409);
 });
 
 test("the CLI's model add follows the conversion to its end", async () => {
-  const out = await new Promise<{ code: number | null; out: string }>((resolve) => {
-    const child = spawn(
-      process.execPath,
-      ["--import", "tsx", path.join(ROOT, "bin/main.ts"), "model", "add", "org/conv-cli"],
-      {
-        cwd: ROOT,
-        env: {
-          PATH: process.env.PATH,
-          HOME: process.env.HOME,
-          LLM_ROUTER_URL: router.url,
-          LLM_ROUTER_PASSWORD: ADMIN_PASSWORD,
-        },
-      },
-    );
-    let text = "";
-    child.stdout.on("data", (d) => (text += d));
-    child.stderr.on("data", (d) => (text += d));
-    child.on("close", (code) => resolve({ code, out: text }));
-  });
+  const out = await cliAgainst(router.url, "model", "add", "org/conv-cli");
   expect(out.out).toContain("converting org/conv-cli into hf/org/conv-cli/conv-cli-q8_0");
   expect(out.out).toContain("registered hf/org/conv-cli/conv-cli-q8_0");
   expect(out.code).toBe(0);
@@ -221,7 +188,7 @@ test("the CLI's model add follows the conversion to its end", async () => {
 
 test("a node fetches the converted model from the router and answers chat with it", async () => {
   const before = hub.requests.length;
-  const r = await api("POST", `/api/models/${enc(OK)}/download`, { nodes: ["node-a"] });
+  const r = await admin.json("POST", `/api/models/${enc(OK)}/download`, { nodes: ["node-a"] });
   expect(r.status).toBe(202);
   const t = await taskReaches(r.body.tasks[0].id, "done");
   expect(t).toMatchObject({ node: "node-a", bytes: result.length, error: null });
@@ -230,11 +197,7 @@ test("a node fetches the converted model from the router and answers chat with i
 
   const chat = await waitFor(
     async () => {
-      const res = await fetch(`${router.url}/v1/chat/completions`, {
-        method: "POST",
-        headers: { "content-type": "application/json", authorization: `Bearer ${key}` },
-        body: JSON.stringify({ model: OK, messages: [{ role: "user", content: "hi" }], max_tokens: 3 }),
-      });
+      const res = await user.chat({ model: OK, messages: [{ role: "user", content: "hi" }], max_tokens: 3 });
       return res.status === 200 ? res : null;
     },
     { what: "the converted model to answer" },
@@ -244,35 +207,35 @@ test("a node fetches the converted model from the router and answers chat with i
 });
 
 test("a running conversion can be cancelled: the script is killed, then a restart finishes it", async () => {
-  const r = await api("POST", "/api/models/register", { repo: "org/conv-cancel" });
+  const r = await admin.json("POST", "/api/models/register", { repo: "org/conv-cancel" });
   const id = r.body.task.id as string;
   const converting = await taskReaches(id, "converting");
   await waitFor(() => fs.existsSync(path.join(scripts, "org_conv-cancel.pid")), { what: "the script to start" });
   expect(converting.detail === null || typeof converting.detail === "string").toBe(true);
   const pid = pidOf("org/conv-cancel");
-  const cancelled = await api("POST", `/api/tasks/${id}/cancel`);
+  const cancelled = await admin.json("POST", `/api/tasks/${id}/cancel`);
   expect(cancelled.status).toBe(200);
   expect(cancelled.body.status).toBe("cancelled");
   await waitFor(() => !running(pid), { what: "the script to be killed" });
   await waitFor(() => !fs.existsSync(path.join(dataDir, "convert", id)), { what: "the scratch dir to go" });
 
   fs.writeFileSync(path.join(scripts, "release-cancel"), "");
-  const restarted = await api("POST", `/api/tasks/${id}/restart`);
+  const restarted = await admin.json("POST", `/api/tasks/${id}/restart`);
   expect(restarted.status).toBe(200);
   expect(restarted.body).toMatchObject({ id, attempt: 2, error: null });
   expect(["queued", "downloading"]).toContain(restarted.body.status);
   await taskReaches(id, "done");
-  expect((await api("POST", `/api/tasks/${id}/restart`)).status).toBe(409);
+  expect((await admin.json("POST", `/api/tasks/${id}/restart`)).status).toBe(409);
 });
 
 test("a failure keeps the script's reason across a router restart; an unfinished conversion resumes after SIGTERM", async () => {
-  const failing = await api("POST", "/api/models/register", { repo: "org/conv-fail" });
+  const failing = await admin.json("POST", "/api/models/register", { repo: "org/conv-fail" });
   const failId = failing.body.task.id as string;
   const failed = await taskReaches(failId, "failed");
   expect(failed.error).toMatch(/convert_hf_to_gguf\.py failed \(exit code 1\)/);
   expect(failed.error).toContain("NotImplementedError: Architecture 'FancyForCausalLM' not supported!");
 
-  const slow = await api("POST", "/api/models/register", { repo: "org/conv-slow" });
+  const slow = await admin.json("POST", "/api/models/register", { repo: "org/conv-slow" });
   const slowId = slow.body.task.id as string;
   await taskReaches(slowId, "converting");
   await waitFor(() => fs.existsSync(path.join(scripts, "org_conv-slow.pid")), { what: "the slow script to start" });
@@ -287,25 +250,27 @@ test("a failure keeps the script's reason across a router restart; an unfinished
   await taskReaches(slowId, "done");
   // the weights fetched before the restart were kept
   expect(fileRequests("org/conv-slow", "model.safetensors")).toBe(1);
-  expect((await api("GET", "/api/models")).body.map((m: Json) => m.id)).toContain("hf/org/conv-slow/conv-slow-q8_0");
+  expect((await admin.json("GET", "/api/models")).body.map((m: Json) => m.id)).toContain(
+    "hf/org/conv-slow/conv-slow-q8_0",
+  );
 
   fs.writeFileSync(path.join(scripts, "fixed"), "");
-  const restarted = await api("POST", `/api/tasks/${failId}/restart`);
+  const restarted = await admin.json("POST", `/api/tasks/${failId}/restart`);
   expect(restarted.status).toBe(200);
   const done = await taskReaches(failId, "done");
   expect(done).toMatchObject({ error: null, attempt: 2 });
-  const listed = (await api("GET", "/api/tasks")).body.map((t: Json) => t.id);
+  const listed = (await admin.json("GET", "/api/tasks")).body.map((t: Json) => t.id);
   expect(listed).toEqual(expect.arrayContaining([failId, slowId]));
 }, 90_000);
 
 test("without LLM_ROUTER_CONVERT_SCRIPT: 422 saying what to install", async () => {
   await router.proc.stop("SIGTERM");
   await startTheRouter(false);
-  const r = await api("POST", "/api/models/register", { repo: "org/conv-none" });
+  const r = await admin.json("POST", "/api/models/register", { repo: "org/conv-none" });
   expect(r.status).toBe(422);
   expect(r.body.error.code).toBe("conversion_required");
   expect(r.body.error.message).toMatch(/convert_hf_to_gguf\.py/);
   expect(r.body.error.message).toMatch(/pip install -r llama\.cpp\/requirements\.txt/);
   expect(r.body.error.message).toMatch(/LLM_ROUTER_CONVERT_SCRIPT/);
-  expect((await api("POST", "/api/models/register", { repo: "org/conv-none", outtype: "q3" })).status).toBe(400);
+  expect((await admin.json("POST", "/api/models/register", { repo: "org/conv-none", outtype: "q3" })).status).toBe(400);
 }, 60_000);

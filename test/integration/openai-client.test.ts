@@ -4,12 +4,15 @@
  */
 import { gzipSync } from "node:zlib";
 import OpenAI from "openai";
+import { routerClient, type RouterClient } from "../helpers/client";
 import { createKey, login, startRouter, tempDir, writeModel, type Proc } from "../helpers/procs";
 
 const MODEL = "tiny-chat";
 let router: { proc: Proc; url: string };
 let client: OpenAI;
 let key: string;
+/** With the API key. */
+let user: RouterClient;
 
 beforeAll(async () => {
   const models = tempDir("models");
@@ -22,6 +25,7 @@ beforeAll(async () => {
   });
   await router.proc.waitForOutput(/Node \S+ \(\S+\) is online/);
   key = await createKey(router.url);
+  user = routerClient(router.url, { key });
   client = new OpenAI({ baseURL: `${router.url}/v1`, apiKey: key, maxRetries: 0 });
 }, 60_000);
 
@@ -29,19 +33,14 @@ afterAll(async () => {
   await router?.proc.stop();
 });
 
-async function post(path: string, body: string | object, headers: Record<string, string> = {}) {
-  const res = await fetch(`${router.url}${path}`, {
-    method: "POST",
-    headers: { "content-type": "application/json", authorization: `Bearer ${key}`, ...headers },
-    body: typeof body === "string" ? body : JSON.stringify(body),
-  });
-  return {
-    status: res.status,
-    body: (await res.json()) as {
-      error?: { message: string; type: string; param: string | null; code: string | null };
-    },
-  };
-}
+/** A POST with the API key whose answer must be JSON: `{ status, body }`. */
+const post = (path: string, body: string | object, headers: Record<string, string> = {}) =>
+  user.json<{ error?: { message: string; type: string; param: string | null; code: string | null } }>(
+    "POST",
+    path,
+    body,
+    { headers },
+  );
 
 describe("OpenAI client against the embedded router", () => {
   test("lists the models found in the models dir, nested ones by relative path", async () => {
@@ -51,7 +50,7 @@ describe("OpenAI client against the embedded router", () => {
     expect(one).toMatchObject({ id: MODEL, object: "model", owned_by: "llm-router" });
     // an id with a slash, encoded (as the SDK sends it) or not
     expect((await client.models.retrieve("nested/other")).id).toBe("nested/other");
-    const raw = await fetch(`${router.url}/v1/models/nested/other`, { headers: { "x-api-key": key } });
+    const raw = await routerClient(router.url).get("/v1/models/nested/other", { headers: { "x-api-key": key } });
     expect(((await raw.json()) as { id: string }).id).toBe("nested/other");
   });
 
@@ -192,12 +191,9 @@ describe("OpenAI client against the embedded router", () => {
   });
 
   test("/health and /api/nodes describe the running node", async () => {
-    const health = await (await fetch(`${router.url}/health`)).json();
+    const health = await (await routerClient(router.url).get("/health")).json();
     expect(health).toMatchObject({ status: "ok", nodes: { online: 1, total: 1 } });
-    const token = await login(router.url);
-    const nodes = (await (
-      await fetch(`${router.url}/api/nodes`, { headers: { authorization: `Bearer ${token}` } })
-    ).json()) as Array<Record<string, unknown>>;
+    const nodes = await routerClient(router.url, { token: await login(router.url) }).nodes();
     expect(nodes).toHaveLength(1);
     expect(nodes[0]).toMatchObject({ status: "online", models: ["nested/other", MODEL], capacity: 4 });
   });
@@ -339,22 +335,20 @@ describe("bad input gets an OpenAI-shaped 4xx and loses nothing", () => {
   });
 
   test("a gzip-encoded body is read", async () => {
-    const res = await fetch(`${router.url}/v1/chat/completions`, {
-      method: "POST",
-      headers: { "content-type": "application/json", "content-encoding": "gzip", authorization: `Bearer ${key}` },
-      body: gzipSync(JSON.stringify(chat)),
+    const res = await user.post("/v1/chat/completions", gzipSync(JSON.stringify(chat)), {
+      headers: { "content-encoding": "gzip" },
     });
     expect(res.status).toBe(200);
   });
 
   test("unknown routes answer 404 in the same shape", async () => {
-    const res = await fetch(`${router.url}/v1/nope`, { headers: { authorization: `Bearer ${key}` } });
+    const res = await user.get("/v1/nope");
     expect(res.status).toBe(404);
     expect(((await res.json()) as { error: { type: string } }).error.type).toBe("not_found_error");
   });
 
   test("an unknown model in GET /v1/models/:id is a 404 model_not_found", async () => {
-    const res = await fetch(`${router.url}/v1/models/ghost`, { headers: { authorization: `Bearer ${key}` } });
+    const res = await user.get("/v1/models/ghost");
     expect(res.status).toBe(404);
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe("model_not_found");
   });

@@ -8,6 +8,7 @@
 import fs from "node:fs";
 import http from "node:http";
 import path from "node:path";
+import { routerClient, sse } from "../helpers/client";
 import { login, startRouter, tempDir, type Proc } from "../helpers/procs";
 import { waitFor } from "../helpers/wait";
 
@@ -294,13 +295,9 @@ describe("a router on two processes (LLM_ROUTER_PROCESSES=2, no NATS)", () => {
     const answers = await Promise.all(streams);
     for (const a of answers) {
       expect(a.status).toBe(200);
-      const events = a.text.split("\n\n").filter(Boolean);
-      expect(events[events.length - 1]).toBe("data: [DONE]");
-      const tokens = events
-        .filter((e) => e !== "data: [DONE]")
-        .map((e) => JSON.parse(e.slice(6)))
-        .filter((c) => c.choices?.[0]?.delta?.content).length;
-      expect(tokens).toBe(100);
+      const { done, chunks } = sse(a.text);
+      expect(done).toBe(true);
+      expect(chunks.filter((c) => c.choices?.[0]?.delta?.content)).toHaveLength(100);
     }
     const code = await router.proc.exited;
     expect(code).toBe(0);
@@ -309,10 +306,8 @@ describe("a router on two processes (LLM_ROUTER_PROCESSES=2, no NATS)", () => {
 
     // the same data dir on one process: both streams were recorded, wherever they were served
     router = await startRouter("router-again", { LLM_ROUTER_DATA_DIR: dataDir, NODEID: "again" });
-    const token = await login(router.url);
-    const list = await fetch(`${router.url}/api/dashboard/request-responses?q=going%20down`, {
-      headers: { authorization: `Bearer ${token}` },
-    });
+    const api = routerClient(router.url, { token: await login(router.url) });
+    const list = await api.get("/api/dashboard/request-responses?q=going%20down");
     const body = (await list.json()) as { total_count: number; records: Array<{ status: number; tokens_out: number }> };
     expect(body.total_count).toBe(2);
     expect(body.records.map((r) => [r.status, r.tokens_out])).toEqual([

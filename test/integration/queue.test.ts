@@ -2,24 +2,17 @@
  * The router's wait queue, on a real router with one inference slot: requests
  * wait in order while the slot is busy, and past the limit get a 503 at once.
  */
+import { routerClient, type RouterClient } from "../helpers/client";
 import { createKey, startRouter, tempDir, writeModel, type Proc } from "../helpers/procs";
 import { waitFor } from "../helpers/wait";
 
 const MODEL = "tiny-queue";
 let router: { proc: Proc; url: string };
-let key: string;
-
-function chat(body: Record<string, unknown>, signal?: AbortSignal) {
-  return fetch(`${router.url}/v1/chat/completions`, {
-    method: "POST",
-    headers: { "content-type": "application/json", authorization: `Bearer ${key}` },
-    body: JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "hi" }], ...body }),
-    signal,
-  });
-}
+/** With the API key; its chat() asks MODEL "hi". */
+let user: RouterClient;
 
 async function queued(): Promise<number> {
-  return ((await (await fetch(`${router.url}/health`)).json()) as { queued_requests: number }).queued_requests;
+  return (await routerClient(router.url).json("GET", "/health")).body.queued_requests;
 }
 
 beforeAll(async () => {
@@ -32,7 +25,10 @@ beforeAll(async () => {
     LLM_ROUTER_QUEUE_LIMIT: "2",
   });
   await router.proc.waitForOutput(/is online/);
-  key = await createKey(router.url);
+  user = routerClient(router.url, {
+    key: await createKey(router.url),
+    chat: { model: MODEL, messages: [{ role: "user", content: "hi" }] },
+  });
 }, 60_000);
 
 afterAll(async () => {
@@ -42,16 +38,16 @@ afterAll(async () => {
 test("requests wait in order while the only slot is busy; past the limit, 503 with Retry-After", async () => {
   // occupy the only slot with a generation that would run for minutes
   const hog = new AbortController();
-  const long = await chat({ stream: true, max_tokens: 12_000 }, hog.signal);
+  const long = await user.chat({ stream: true, max_tokens: 12_000 }, { signal: hog.signal });
   await long.body!.getReader().read();
 
   const done: string[] = [];
-  const first = chat({ max_tokens: 5 }).then(async (r) => (done.push("first"), r.status));
+  const first = user.chat({ max_tokens: 5 }).then(async (r) => (done.push("first"), r.status));
   await waitFor(async () => (await queued()) === 1, { what: "the first request to queue" });
-  const second = chat({ max_tokens: 5 }).then(async (r) => (done.push("second"), r.status));
+  const second = user.chat({ max_tokens: 5 }).then(async (r) => (done.push("second"), r.status));
   await waitFor(async () => (await queued()) === 2, { what: "the second request to queue" });
 
-  const third = await chat({ max_tokens: 5 });
+  const third = await user.chat({ max_tokens: 5 });
   expect(third.status).toBe(503);
   expect(third.headers.get("retry-after")).toBe("1");
   expect(((await third.json()) as { error: { code: string } }).error.code).toBe("queue_full");

@@ -17,6 +17,7 @@ import {
   tempDir,
   writeModel,
 } from "../helpers/procs";
+import { routerClient, type RouterClient } from "../helpers/client";
 import { waitFor } from "../helpers/wait";
 
 const MODEL = "tiny-chat";
@@ -25,6 +26,8 @@ let router: { proc: Proc; url: string };
 let node: Proc;
 let repl: Proc;
 let key: string;
+/** With the API key. */
+let user: RouterClient;
 
 function startRepl(env: Record<string, string>): Proc {
   const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "bin/main.ts"), "repl"], {
@@ -72,13 +75,11 @@ beforeAll(async () => {
   });
   router = await startRouter("router", { ...cluster, SERVICES: "router", NODEID: "router-1" });
   key = await createKey(router.url);
-  await waitFor(
-    async () => {
-      const res = await fetch(`${router.url}/v1/models`, { headers: { authorization: `Bearer ${key}` } });
-      return ((await res.json()) as { data: unknown[] }).data.length === 1;
-    },
-    { timeoutMs: 60_000, what: "the node serving the model" },
-  );
+  user = routerClient(router.url, { key });
+  await waitFor(async () => (await user.models()).length === 1, {
+    timeoutMs: 60_000,
+    what: "the node serving the model",
+  });
   repl = startRepl({ ...cluster, TRANSPORTER: nats.url.replace("nats://", "nats://ops:s3cret-pass@") });
   await repl.waitForOutput(/Connected to nats:\/\/\*\*\*@127\.0\.0\.1:\d+ as repl-\S+; router\(s\): router-1/);
   await repl.waitForOutput(/llm-router \$/);
@@ -123,11 +124,7 @@ describe("llm-router repl", () => {
   });
 
   test("history tail: one line per request, after a chat through the router", async () => {
-    const res = await fetch(`${router.url}/v1/chat/completions`, {
-      method: "POST",
-      headers: { "content-type": "application/json", authorization: `Bearer ${key}` },
-      body: JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "hi" }], max_tokens: 3 }),
-    });
+    const res = await user.chat({ model: MODEL, messages: [{ role: "user", content: "hi" }], max_tokens: 3 });
     expect(res.status).toBe(200);
     await res.json();
     // the record is written in a batch shortly after the request: ask until it is there

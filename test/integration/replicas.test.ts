@@ -6,6 +6,7 @@
  */
 import fs from "node:fs";
 import path from "node:path";
+import { routerClient } from "../helpers/client";
 import { login, startCli, startNats, startRouter, tempDir, type Proc } from "../helpers/procs";
 import { waitFor } from "../helpers/wait";
 
@@ -24,15 +25,9 @@ const cluster = () => ({
   LLM_NODE_HEARTBEAT_SECS: "1",
 });
 
-async function call(url: string, method: string, p: string, auth?: string, body?: unknown) {
-  const res = await fetch(`${url}${p}`, {
-    method,
-    headers: { "content-type": "application/json", ...(auth ? { authorization: `Bearer ${auth}` } : {}) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- test assertions read arbitrary JSON
-  return { status: res.status, body: (await res.json().catch(() => null)) as any };
-}
+/** A request to the replica at `url` with a login token or an API key: `{ status, body }`. */
+const call = (url: string, method: string, p: string, auth?: string, body?: unknown) =>
+  routerClient(url, { token: auth }).answer(method, p, body);
 
 const chat = (url: string, key: string, content: string) =>
   call(url, "POST", "/v1/chat/completions", key, {

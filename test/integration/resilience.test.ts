@@ -3,6 +3,7 @@
  * a node that hangs (SIGSTOP) is retried around, benched, and used again after
  * its cooldown; NATS restarts and the cluster recovers without restarting anything.
  */
+import { routerClient, type RouterClient } from "../helpers/client";
 import { createKey, login, type Proc, startCli, startNats, startRouter, tempDir, writeModel } from "../helpers/procs";
 import { waitFor } from "../helpers/wait";
 
@@ -10,21 +11,13 @@ const MODEL = "tiny-resilient";
 let nats: { proc: Proc; url: string };
 let router: { proc: Proc; url: string };
 const nodes: Record<string, Proc> = {};
-let key: string;
-let token: string;
-
-function chat() {
-  return fetch(`${router.url}/v1/chat/completions`, {
-    method: "POST",
-    headers: { "content-type": "application/json", authorization: `Bearer ${key}` },
-    body: JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "hi" }], max_tokens: 4 }),
-  });
-}
+/** With the API key; its chat() asks MODEL "hi" for 4 tokens. */
+let user: RouterClient;
+/** With the admin's login. */
+let api: RouterClient;
 
 async function servingNodes(): Promise<string[]> {
-  const res = await fetch(`${router.url}/v1/models`, { headers: { authorization: `Bearer ${key}` } });
-  if (res.status !== 200) return [];
-  return ((await res.json()) as { data: Array<{ nodes: string[] }> }).data[0]?.nodes ?? [];
+  return (await user.models().catch(() => []))[0]?.nodes ?? [];
 }
 
 beforeAll(async () => {
@@ -50,8 +43,11 @@ beforeAll(async () => {
     LLM_ROUTER_NODE_COOLDOWN_SECS: "3",
     LLM_ROUTER_NODE_TIMEOUT: "60",
   });
-  key = await createKey(router.url);
-  token = await login(router.url);
+  user = routerClient(router.url, {
+    key: await createKey(router.url),
+    chat: { model: MODEL, messages: [{ role: "user", content: "hi" }], max_tokens: 4 },
+  });
+  api = routerClient(router.url, { token: await login(router.url) });
   await waitFor(async () => (await servingNodes()).length === 2, { timeoutMs: 60_000, what: "both nodes serving" });
 }, 90_000);
 
@@ -66,14 +62,14 @@ test("a hung node: requests are retried on the other, it is benched, then tried 
   try {
     const statuses: number[] = [];
     for (let i = 0; i < 6; i++) {
-      const res = await chat();
+      const res = await user.chat();
       statuses.push(res.status);
       expect(res.headers.get("x-router-node")).toBe("node-a");
       await res.text();
     }
     expect(statuses).toEqual([200, 200, 200, 200, 200, 200]);
     expect(router.proc.output).toMatch(/Node node-b failed 2 times in a row: benched for 3s/);
-    const stats = await fetch(`${router.url}/api/nodes/node-b`, { headers: { authorization: `Bearer ${token}` } });
+    const stats = await api.get("/api/nodes/node-b");
     expect(stats.status).toBe(200);
   } finally {
     nodes["node-b"].child.kill("SIGCONT");
@@ -82,7 +78,7 @@ test("a hung node: requests are retried on the other, it is benched, then tried 
   const served = new Set<string>();
   await waitFor(
     async () => {
-      const burst = await Promise.all([chat(), chat(), chat(), chat()]);
+      const burst = await Promise.all([user.chat(), user.chat(), user.chat(), user.chat()]);
       for (const r of burst) {
         expect(r.status).toBe(200);
         served.add(r.headers.get("x-router-node") ?? "");
@@ -97,13 +93,13 @@ test("a hung node: requests are retried on the other, it is benched, then tried 
 test("NATS restarts: the cluster recovers without restarting the router or the nodes", async () => {
   const port = Number(new URL(nats.url).port);
   await nats.proc.stop();
-  const down = await chat();
+  const down = await user.chat();
   expect(down.status).toBeGreaterThanOrEqual(500);
   await down.text();
   nats = await startNats(port);
   await waitFor(
     async () => {
-      const res = await chat();
+      const res = await user.chat();
       await res.text();
       return res.status === 200;
     },

@@ -11,6 +11,7 @@
 import path from "node:path";
 import { writeNedbFile } from "../../bench/history-data";
 import { DEMO_MODEL_ID } from "../../lib/inference/demo-model";
+import { routerClient } from "../helpers/client";
 import { createKey, freePort, login, startCli, tempDir, type Proc } from "../helpers/procs";
 import { waitFor } from "../helpers/wait";
 
@@ -53,8 +54,8 @@ function startAllInOne(name: string, port: number, extra: Record<string, string>
 }
 
 async function health(url: string, query = ""): Promise<{ code: number; body: Health }> {
-  const res = await fetch(`${url}/health${query}`);
-  return { code: res.status, body: (await res.json()) as Health };
+  const r = await routerClient(url).json<Health>("GET", `/health${query}`);
+  return { code: r.status, body: r.body };
 }
 
 /** Resolves with `proc`'s exit code, or fails when it has not exited within `ms`. */
@@ -110,23 +111,22 @@ describe("a router that starts", () => {
     }
 
     // once it says ok, no retries: the node serves, history is loaded
-    const key = await createKey(url);
-    const chat = await fetch(`${url}/v1/chat/completions`, {
-      method: "POST",
-      headers: { "content-type": "application/json", authorization: `Bearer ${key}` },
-      body: JSON.stringify({ model: DEMO_MODEL_ID, messages: [{ role: "user", content: "ready?" }], max_tokens: 4 }),
+    const user = routerClient(url, { key: await createKey(url) });
+    const chat = await user.chat({
+      model: DEMO_MODEL_ID,
+      messages: [{ role: "user", content: "ready?" }],
+      max_tokens: 4,
     });
     const text = await chat.text();
     expect({ status: chat.status, text }).toMatchObject({ status: 200 });
     expect(chat.headers.get("x-router-node")).toBe(probes[probes.length - 1].body.node_id);
     expect(JSON.parse(text).choices[0].message).toBeDefined();
 
-    const token = await login(url);
-    const auth = { authorization: `Bearer ${token}` };
-    const list = await fetch(`${url}/api/dashboard/request-responses?per_page=1`, { headers: auth });
+    const admin = routerClient(url, { token: await login(url) });
+    const list = await admin.get("/api/dashboard/request-responses?per_page=1");
     expect(list.status).toBe(200);
     expect(((await list.json()) as { total_count: number }).total_count).toBeGreaterThanOrEqual(RECORDS);
-    expect((await fetch(`${url}/api/dashboard/stats`, { headers: auth })).status).toBe(200);
+    expect((await admin.get("/api/dashboard/stats")).status).toBe(200);
 
     proc.child.kill("SIGTERM");
     expect(await exitWithin(proc, 30_000)).toBe(0);
@@ -141,7 +141,7 @@ describe("a router stopped while it starts", () => {
     const first = await waitFor(
       async () => {
         if (!proc.alive) throw new Error(`router exited:\n${proc.output.slice(-3000)}`);
-        const res = await fetch(`${url}/health`);
+        const res = await routerClient(url).get("/health");
         if (res.status === 200) proc.child.kill("SIGTERM");
         return res.status === 200 ? ((await res.json()) as Health) : null;
       },
