@@ -4,7 +4,7 @@
  * parsed and checked, and its line of documentation, grouped by concern.
  * The readers (lib/config/readers.ts) read through it, docs/configuration.md
  * and `llm-router env` are generated from it (`npm run docs:config`), and
- * test/unit/config.test.ts checks that nothing reads the environment around it.
+ * test/unit/lib/config/config.test.ts checks that nothing reads the environment around it.
  */
 import os from "node:os";
 import path from "node:path";

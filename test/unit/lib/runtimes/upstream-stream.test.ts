@@ -1,0 +1,160 @@
+/**
+ * A runtime's event stream as chunks (lib/runtimes/openai-upstream.ts), over
+ * real HTTP: every chunk in order and the end, however the runtime's writes
+ * fall into reads (the first events go on before the rest of their read).
+ */
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Readable } from "node:stream";
+import { callUpstream } from "../../../../lib/runtimes/openai-upstream";
+import type { ChatJob } from "../../../../lib/inference/types";
+
+const chunk = (i: number) => ({
+  id: "c",
+  object: "chat.completion.chunk",
+  choices: [{ index: 0, delta: { content: `t${i}` } }],
+});
+const event = (i: number) => `data: ${JSON.stringify(chunk(i))}\n\n`;
+
+/** Closes `server` with its kept-alive connections. */
+const closed = (server: http.Server) =>
+  new Promise<void>((r) => {
+    server.close(() => r());
+    server.closeAllConnections();
+  });
+
+/** A runtime answering every stream with `parts` written one after another (each part one write). */
+async function runtime(
+  parts: string[],
+  encoding: BufferEncoding = "utf8",
+): Promise<{ url: string; close: () => Promise<void> }> {
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on("end", () => {
+      res.writeHead(200, { "content-type": "text/event-stream" });
+      const write = (i: number) => {
+        if (i === parts.length) return void res.end();
+        res.write(parts[i], encoding, () => setImmediate(() => write(i + 1)));
+      };
+      write(0);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/v1`,
+    close: () => closed(server),
+  };
+}
+
+async function contents(parts: string[], encoding?: BufferEncoding): Promise<string[]> {
+  const rt = await runtime(parts, encoding);
+  try {
+    const job = {
+      model: "m",
+      messages: [{ role: "user", content: "hi" }],
+      stream: true,
+      stop: [],
+    } as unknown as ChatJob;
+    const stream = (await callUpstream(
+      { id: "rt", baseUrl: rt.url },
+      "chat",
+      job,
+      new AbortController().signal,
+    )) as Readable;
+    const out: string[] = [];
+    for await (const c of stream) out.push((c as ReturnType<typeof chunk>).choices[0].delta.content);
+    return out;
+  } finally {
+    await rt.close();
+  }
+}
+
+const all = (n: number) => Array.from({ length: n }, (_, i) => `t${i}`);
+
+describe("a runtime's stream as chunks", () => {
+  test("the whole answer and [DONE] in one write", async () => {
+    const body = Array.from({ length: 300 }, (_, i) => event(i)).join("") + "data: [DONE]\n\n";
+    expect(await contents([body])).toEqual(all(300));
+  });
+
+  test("the whole answer in one write, the connection's end without [DONE]", async () => {
+    expect(await contents([Array.from({ length: 50 }, (_, i) => event(i)).join("")])).toEqual(all(50));
+  });
+
+  test("one event per write, then a burst, then one event split over two writes", async () => {
+    const burst = Array.from({ length: 40 }, (_, i) => event(i + 3)).join("");
+    const last = event(43);
+    const parts = [event(0), event(1), event(2), burst, last.slice(0, 20), last.slice(20), "data: [DONE]\n\n"];
+    expect(await contents(parts)).toEqual(all(44));
+  });
+
+  test("a character whose bytes are split over two writes arrives whole", async () => {
+    const bytes = Buffer.from(
+      `data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: "héllo ✓" } }] })}\n\n`,
+    );
+    const cut = bytes.indexOf(Buffer.from("é")) + 1; // between the two bytes of é
+    const parts = [bytes.subarray(0, cut).toString("latin1"), bytes.subarray(cut).toString("latin1")];
+    expect(await contents(parts, "latin1")).toEqual(["héllo ✓"]);
+  });
+
+  test("an error event in a burst fails the stream after the chunks before it", async () => {
+    const body = event(0) + event(1) + event(2) + `data: ${JSON.stringify({ error: { message: "boom" } })}\n\n`;
+    await expect(contents([body])).rejects.toMatchObject({ message: expect.stringContaining("boom") });
+  });
+});
+
+describe("a runtime's kept-alive connections", () => {
+  test("a connection the runtime drops before answering is tried once more on a fresh one", async () => {
+    const perSocket = new WeakMap<object, number>();
+    let dropped = 0;
+    const server = http.createServer((req, res) => {
+      const n = (perSocket.get(req.socket) ?? 0) + 1;
+      perSocket.set(req.socket, n);
+      req.resume();
+      req.on("end", () => {
+        // the second request on a connection: the runtime closed it meanwhile (as an idle timeout would)
+        if (n === 2) {
+          dropped++;
+          req.socket.destroy();
+          return;
+        }
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end(JSON.stringify({ object: "chat.completion", n }));
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const { port } = server.address() as AddressInfo;
+    try {
+      const rt = { id: "rt", baseUrl: `http://127.0.0.1:${port}/v1` };
+      const job = {
+        model: "m",
+        messages: [{ role: "user", content: "hi" }],
+        stream: false,
+        stop: [],
+      } as unknown as ChatJob;
+      const call = () => callUpstream(rt, "chat", job, new AbortController().signal);
+      expect(await call()).toEqual({ object: "chat.completion", n: 1 });
+      // calls until one goes on the kept connection (idle in the pool a turn of the event loop after the
+      // answer) and the runtime drops it: every call still answers, from a connection's first request
+      for (let i = 0; i < 20 && dropped === 0; i++) {
+        await new Promise((r) => setImmediate(r));
+        expect(await call()).toEqual({ object: "chat.completion", n: 1 });
+      }
+      expect(dropped).toBe(1);
+    } finally {
+      await closed(server);
+    }
+  });
+
+  test("a runtime that refuses connections is a 502 naming it", async () => {
+    const server = http.createServer();
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const { port } = server.address() as AddressInfo;
+    await new Promise<void>((r) => server.close(() => r()));
+    const job = { model: "m", messages: [], stream: false, stop: [] } as unknown as ChatJob;
+    await expect(
+      callUpstream({ id: "gone", baseUrl: `http://127.0.0.1:${port}/v1` }, "chat", job, new AbortController().signal),
+    ).rejects.toMatchObject({ code: 502, message: expect.stringContaining("gone could not be reached") });
+  });
+});
