@@ -7,7 +7,7 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import bodyParser from "body-parser";
-import { apiError } from "../openai/errors";
+import { apiError, toOpenAIError } from "../openai/errors";
 
 /**
  * Deepest nesting a body may have. Real requests stay far below (a tool's
@@ -31,29 +31,17 @@ export function deeperThan(value: unknown, max: number): boolean {
   return false;
 }
 
-interface ParserError {
-  type?: unknown;
-  status?: unknown;
-  statusCode?: unknown;
-  message?: unknown;
-}
-
-/** A body-parser (or zlib) error as the OpenAI error a client gets. */
+/**
+ * A body-parser (or zlib) error as the OpenAI error a client gets, made here
+ * because moleculer-web would re-wrap it without the marks that say it is the
+ * client's (and answer 500): the mapping is toOpenAIError's, and whatever it
+ * cannot place is still a 400, never a 5xx.
+ */
 export function bodyError(err: unknown): Error {
-  const e = (err ?? {}) as ParserError;
-  const status = typeof e.status === "number" ? e.status : typeof e.statusCode === "number" ? e.statusCode : 400;
-  const detail = typeof e.message === "string" ? e.message : "unreadable";
-  if (e.type === "entity.too.large" || status === 413) {
-    return apiError(413, "The request body is too large.", "request_too_large");
-  }
-  if (e.type === "entity.parse.failed") {
-    return apiError(400, `The request body is not valid JSON: ${detail}`, "invalid_json");
-  }
-  if (status === 415) {
-    return apiError(415, `The request body could not be read: ${detail}`, "unsupported_media_type");
-  }
-  // a body that does not inflate as its Content-Encoding says, a wrong length, an aborted upload…
-  return apiError(400, `The request body could not be read: ${detail}`, "invalid_body");
+  const { status, body } = toOpenAIError(err);
+  if (status < 500) return apiError(status, body.error.message, body.error.code ?? "invalid_body");
+  const detail = (err as { message?: unknown } | null)?.message;
+  return apiError(400, `The request body could not be read: ${String(detail ?? "unreadable")}`, "invalid_body");
 }
 
 export interface JsonBodyOptions {

@@ -27,10 +27,6 @@ import type { Call, Outcome, Upstream, UpstreamSource } from "../../lib/upstream
 import type { Gateway } from "./gateway";
 import type { Req, Responder } from "./types";
 
-export { cancelOnNode } from "../../lib/upstreams/node";
-export type { Responder } from "./types";
-export { openAIResponder } from "./openai-responder";
-
 type Kind = "chat" | "completion";
 
 /** The request body and how to answer it. */

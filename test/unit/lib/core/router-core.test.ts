@@ -10,7 +10,7 @@ import { ServiceBroker, type Service } from "moleculer";
 import { routerCore, unmetPartners } from "../../../../lib/core/router-core";
 import { simHeartbeat, SIM_MODEL } from "../../../../bench/sim-nodes";
 import BalancerService from "../../../../services/balancer.service";
-import { cancelOnNode } from "../../../../services/api/inference";
+import { cancelOnNode } from "../../../../lib/upstreams/node";
 
 /** A broker whose warnings the test reads. */
 function brokerWithLog(nodeID: string): { broker: ServiceBroker; warnings: string[] } {
