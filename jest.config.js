@@ -1,10 +1,30 @@
 /** @type {import('jest').Config} */
-module.exports = {
+const shared = {
   // node's, plus: a child process a test left running is killed at the end of its file (test/helpers/environment.js)
   testEnvironment: "<rootDir>/test/helpers/environment.js",
   transform: { "^.+\\.ts$": ["ts-jest", { tsconfig: "tsconfig.json" }] },
-  testMatch: ["<rootDir>/test/**/*.test.ts"],
-  // integration and cluster tests start real processes one after another
+};
+
+/**
+ * Two tiers (docs/development.md): `unit` (test/unit mirrors lib/, plus the
+ * in-process cluster) runs in parallel; `integration` (real processes, NATS,
+ * Chromium) runs one file at a time. `npm test` runs both, each with its
+ * worker count; `npx jest PATH` runs one file.
+ */
+module.exports = {
+  projects: [
+    {
+      ...shared,
+      displayName: "unit",
+      testMatch: ["<rootDir>/test/unit/**/*.test.ts", "<rootDir>/test/inprocess/**/*.test.ts"],
+    },
+    {
+      ...shared,
+      displayName: "integration",
+      testMatch: ["<rootDir>/test/integration/**/*.test.ts", "<rootDir>/test/browser/**/*.test.ts"],
+    },
+  ],
+  // integration and cluster tests start real processes: one file at a time unless a tier's script says otherwise
   maxWorkers: 1,
   testTimeout: 60_000,
 };

@@ -78,30 +78,59 @@ interface Usage {
   completion_tokens?: number;
 }
 
+interface ToolCallDelta {
+  index?: number;
+  id?: string;
+  function?: { name?: string; arguments?: string };
+}
+
 interface Chunk {
-  choices?: Array<{ delta?: { content?: string | null }; text?: string; finish_reason?: string | null }>;
+  choices?: Array<{
+    delta?: { content?: string | null; tool_calls?: ToolCallDelta[] };
+    text?: string;
+    finish_reason?: string | null;
+  }>;
   usage?: Usage | null;
 }
 
-/** A streamed answer put back together: the text, why it ended, and its usage. */
+interface AssembledCall {
+  id: string;
+  type: "function";
+  function: { name: string; arguments: string };
+}
+
+/** A streamed answer put back together: the text, the tool calls, why it ended, and its usage. */
 export class StreamAssembler {
   text = "";
   finishReason: string | null = null;
   usage: Usage | null = null;
   chunks = 0;
+  private readonly toolCalls: AssembledCall[] = [];
 
   add(chunk: unknown): void {
     const c = chunk as Chunk;
     this.chunks++;
     for (const choice of c.choices ?? []) {
       this.text += choice.delta?.content ?? choice.text ?? "";
+      for (const d of choice.delta?.tool_calls ?? []) this.addToolCall(d);
       if (choice.finish_reason) this.finishReason = choice.finish_reason;
     }
     if (c.usage) this.usage = c.usage;
   }
 
-  body(): { text: string; finish_reason: string | null; usage: Usage | null } {
-    return { text: this.text, finish_reason: this.finishReason, usage: this.usage };
+  private addToolCall(d: ToolCallDelta): void {
+    const i = typeof d.index === "number" && d.index >= 0 && d.index < 1024 ? d.index : this.toolCalls.length;
+    const call = (this.toolCalls[i] ??= { id: "", type: "function", function: { name: "", arguments: "" } });
+    if (d.id) call.id = d.id;
+    if (d.function?.name) call.function.name = d.function.name;
+    call.function.arguments += d.function?.arguments ?? "";
+  }
+
+  body(): { text: string; tool_calls?: AssembledCall[]; finish_reason: string | null; usage: Usage | null } {
+    const calls = this.toolCalls.filter(Boolean);
+    return calls.length
+      ? { text: this.text, tool_calls: calls, finish_reason: this.finishReason, usage: this.usage }
+      : { text: this.text, finish_reason: this.finishReason, usage: this.usage };
   }
 }
 

@@ -6,7 +6,7 @@
  * It serves every `.gguf` name in the models dir without loading the file.
  */
 import { findModelFiles } from "./llama-engine";
-import { apiError } from "../openai/errors";
+import { apiError, badRequest } from "../openai/errors";
 import { Pool } from "./pool";
 import type {
   ChatJob,
@@ -93,6 +93,13 @@ export class InstantEngine implements Engine {
   }
 
   chat(job: ChatJob, hooks: GenerationHooks): Promise<GenerationResult> {
+    // its "x"s are neither calls nor JSON: refused, not silently unconstrained
+    if (job.tools?.length || job.responseFormat) {
+      const param = job.tools?.length ? "tools" : "response_format";
+      return Promise.reject(
+        badRequest(`The instant engine (benchmarks) does not serve ${param}.`, param, "unsupported_parameter"),
+      );
+    }
     return this.generate(job, hooks);
   }
 

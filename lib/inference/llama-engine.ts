@@ -6,7 +6,6 @@
 import fs from "node:fs";
 import path from "node:path";
 import type {
-  ChatHistoryItem,
   ChatWrapper,
   Llama,
   LlamaContext,
@@ -17,6 +16,9 @@ import type {
 import { apiError, badRequest } from "../openai/errors";
 import { Pool } from "./pool";
 import { affinityKey } from "../routing/affinity-key";
+import { chatHistory } from "./chat-history";
+import { forcedCallWrapper, functionsOf, GrammarCache, isForced, tightenNumberGrammar } from "./llama-tools";
+import { ToolCallStream } from "./tool-call-stream";
 import type {
   ChatJob,
   CompletionJob,
@@ -87,15 +89,19 @@ export function findModelFiles(dir: string): Array<[string, string]> {
 export class LlamaEngine implements Engine {
   readonly kind = "llama.cpp";
   private readonly loaded = new Map<string, LoadedModel>();
+  private readonly grammars: GrammarCache;
 
   private constructor(
     private readonly lib: NodeLlamaCpp,
     private readonly llama: Llama,
     private readonly opts: LlamaEngineOptions,
-  ) {}
+  ) {
+    this.grammars = new GrammarCache(llama);
+  }
 
   static async create(opts: LlamaEngineOptions): Promise<LlamaEngine> {
     const lib: NodeLlamaCpp = await import("node-llama-cpp");
+    await tightenNumberGrammar();
     const llama = await lib.getLlama({
       gpu: opts.gpu,
       logLevel: lib.LlamaLogLevel.error,
@@ -200,44 +206,56 @@ export class LlamaEngine implements Engine {
 
   async chat(job: ChatJob, hooks: GenerationHooks): Promise<GenerationResult> {
     const m = this.get(job.model);
-    const history: ChatHistoryItem[] = job.messages.map((msg) =>
-      msg.role === "system"
-        ? { type: "system", text: msg.content }
-        : msg.role === "user"
-          ? { type: "user", text: msg.content }
-          : { type: "model", response: [msg.content] },
-    );
-    if (history[history.length - 1]?.type !== "model") history.push({ type: "model", response: [] });
+    const history = chatHistory(job.messages);
     const chars = job.messages.reduce((n, msg) => n + msg.content.length, 0);
     this.refuseHuge(m, chars, m.info.contextSize, "The prompt", "messages");
+    const functions = functionsOf(job);
+    const grammar = await this.grammars.forJob(job);
 
     // a conversation's next turn takes back the sequence whose KV cache holds its beginning
     const conversation = affinityKey(job.model, undefined, job.messages);
     const sequence = await m.pool.acquire(hooks.signal, conversation);
     const chat = new this.lib.LlamaChat({
       contextSequence: sequence,
-      chatWrapper: m.chatWrapper,
+      chatWrapper: isForced(job) ? forcedCallWrapper(this.lib, m.chatWrapper) : m.chatWrapper,
       autoDisposeSequence: false,
     });
     try {
-      const rendered = chat.chatWrapper.generateContextState({ chatHistory: history });
+      const rendered = chat.chatWrapper.generateContextState({ chatHistory: history, availableFunctions: functions });
       const promptTokens = rendered.contextText.tokenize(m.model.tokenizer).length;
       const maxTokens = this.budget(m, promptTokens, job.maxTokens, "messages");
       let completionTokens = 0;
-      const res = await chat.generateResponse(history, {
+      const calls = new ToolCallStream(hooks.onToolCall);
+      const common = {
         maxTokens,
         temperature: job.temperature ?? undefined,
         topP: job.topP,
         seed: job.seed,
+        repeatPenalty: { frequencyPenalty: job.frequencyPenalty, presencePenalty: job.presencePenalty },
         customStopTriggers: job.stop.length ? job.stop : undefined,
         signal: hooks.signal,
         stopOnAbortSignal: true,
-        onToken: (tokens) => (completionTokens += tokens.length),
+        onToken: (tokens: unknown[]) => (completionTokens += tokens.length),
         onTextChunk: hooks.onText,
-      });
+      };
+      const res = functions
+        ? await chat.generateResponse(history, {
+            ...common,
+            functions,
+            documentFunctionParams: true,
+            maxParallelFunctionCalls: job.parallelToolCalls === false ? 1 : undefined,
+            onFunctionCallParamsChunk: (c) => calls.add(c.callIndex, c.functionName, c.paramsChunk),
+          })
+        : await chat.generateResponse(history, { ...common, grammar });
+      const stop = res.metadata.stopReason;
+      const made = res.functionCalls ?? [];
+      const toolCalls = calls.finish(made);
+      // onToken does not see the tokens of a call: count what the model wrote for each
+      for (const c of made) completionTokens += this.lib.LlamaText.fromJSON(c.raw).tokenize(m.model.tokenizer).length;
       return {
         text: res.response,
-        finishReason: res.metadata.stopReason === "maxTokens" ? "length" : "stop",
+        toolCalls: toolCalls.length ? toolCalls : undefined,
+        finishReason: stop === "maxTokens" ? "length" : toolCalls.length ? "tool_calls" : "stop",
         promptTokens,
         completionTokens,
       };

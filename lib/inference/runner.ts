@@ -6,9 +6,17 @@
  */
 import { PassThrough, Readable } from "node:stream";
 import * as fmt from "../openai/format";
-import type { ChatJob, CompletionJob, Engine, GenerationResult, JobBase } from "./types";
+import type {
+  ChatJob,
+  CompletionJob,
+  Engine,
+  GenerationHooks,
+  GenerationResult,
+  JobBase,
+  ToolCallFragment,
+} from "./types";
 import { Throughput } from "./throughput";
-import { apiError } from "../openai/errors";
+import { apiError, badRequest } from "../openai/errors";
 
 type Kind = "chat" | "completion";
 
@@ -51,19 +59,36 @@ export class JobRunner {
     if (this.running.has(job.requestId)) {
       throw apiError(409, `Request ${job.requestId} is already running on this node.`, "duplicate_request");
     }
+    const n = kind === "chat" ? ((job as ChatJob).n ?? 1) : 1;
+    const slots = this.engine.load().find((m) => m.id === job.model)?.capacity ?? 1;
+    if (n > slots) {
+      throw badRequest(
+        `n is ${n}, but this node generates at most ${slots} answers of '${job.model}' at once (LLM_NODE_PARALLEL).`,
+        "n",
+        "unsupported_parameter",
+      );
+    }
     const ac = new AbortController();
     this.running.set(job.requestId, ac);
     this.onChange();
     const meta: fmt.Meta = { id: job.requestId, model: job.model, created: job.created };
     const started = Date.now();
-    const generate = (onText?: (t: string) => void): Promise<GenerationResult> => {
-      const hooks = { signal: ac.signal, onText };
-      const p =
-        kind === "chat" ? this.engine.chat(job as ChatJob, hooks) : this.engine.complete(job as CompletionJob, hooks);
-      return p
-        .then((r) => {
+    /** Runs the `n` generations together (choice i with seed + i); one failing stops the others. */
+    const generate: Generate = (hooksFor) => {
+      const runs = Array.from({ length: n }, (_, i) => {
+        const hooks: GenerationHooks = { signal: ac.signal, ...hooksFor?.(i) };
+        const one = { ...job, seed: job.seed !== undefined ? job.seed + i : undefined };
+        const p =
+          kind === "chat" ? this.engine.chat(one as ChatJob, hooks) : this.engine.complete(one as CompletionJob, hooks);
+        return p.then((r) => {
           this.throughput.record(r.completionTokens, Date.now() - started);
           return r;
+        });
+      });
+      return Promise.all(runs)
+        .catch((err: unknown) => {
+          ac.abort(err);
+          throw err;
         })
         .finally(() => {
           this.running.delete(job.requestId);
@@ -72,38 +97,44 @@ export class JobRunner {
     };
 
     if (!job.stream) {
-      return generate().then((r) => (kind === "chat" ? fmt.chatCompletion(meta, r) : fmt.textCompletion(meta, r)));
+      return generate().then((r) => (kind === "chat" ? fmt.chatCompletion(meta, r) : fmt.textCompletion(meta, r[0])));
     }
-    return this.stream(kind, job, meta, generate);
+    return this.stream(kind, job, meta, n, generate);
   }
 
-  private stream(
-    kind: Kind,
-    job: JobBase,
-    meta: fmt.Meta,
-    generate: (onText: (t: string) => void) => Promise<GenerationResult>,
-  ): Readable {
+  private stream(kind: Kind, job: JobBase, meta: fmt.Meta, n: number, generate: Generate): Readable {
     const out = new PassThrough({ objectMode: true });
-    let first = true;
-    // The role travels with the first text, so nothing is sent before the
+    const started = Array.from({ length: n }, () => false);
+    // The role travels with a choice's first text, so nothing is sent before the
     // node has really started: an error until then is still a plain HTTP error.
-    const onText = (text: string) => {
+    const onText = (i: number) => (text: string) => {
       if (text === "") return;
       if (kind === "chat") {
-        out.write(fmt.chatChunk(meta, first ? { role: "assistant", content: text } : { content: text }));
+        out.write(fmt.chatChunk(meta, started[i] ? { content: text } : { role: "assistant", content: text }, null, i));
       } else {
         out.write(fmt.textChunk(meta, text));
       }
-      first = false;
+      started[i] = true;
     };
-    generate(onText).then(
-      (r) => {
+    // a tool call's fragments, in OpenAI's shape: the first of a call with its id, type and name
+    const onToolCall = (i: number) => (f: ToolCallFragment) => {
+      const delta: fmt.ToolCallDelta = f.id
+        ? { index: f.index, id: f.id, type: "function", function: { name: f.name, arguments: f.arguments } }
+        : { index: f.index, function: { arguments: f.arguments } };
+      const opening = started[i] ? {} : { role: "assistant" as const, content: null };
+      out.write(fmt.chatChunk(meta, { ...opening, tool_calls: [delta] }, null, i));
+      started[i] = true;
+    };
+    generate((i) => ({ onText: onText(i), onToolCall: onToolCall(i) })).then(
+      (results) => {
         if (kind === "chat") {
-          out.write(fmt.chatChunk(meta, first ? { role: "assistant", content: "" } : {}, r.finishReason));
-          if (job.includeUsage) out.write(fmt.chatUsageChunk(meta, r));
+          results.forEach((r, i) => {
+            out.write(fmt.chatChunk(meta, started[i] ? {} : { role: "assistant", content: "" }, r.finishReason, i));
+          });
+          if (job.includeUsage) out.write(fmt.chatUsageChunk(meta, results));
         } else {
-          out.write(fmt.textChunk(meta, "", r.finishReason));
-          if (job.includeUsage) out.write(fmt.textUsageChunk(meta, r));
+          out.write(fmt.textChunk(meta, "", results[0].finishReason));
+          if (job.includeUsage) out.write(fmt.textUsageChunk(meta, results[0]));
         }
         out.end();
       },
@@ -112,3 +143,8 @@ export class JobRunner {
     return out;
   }
 }
+
+/** Hooks for choice i. */
+type Generate = (
+  hooksFor?: (i: number) => Pick<GenerationHooks, "onText" | "onToolCall">,
+) => Promise<GenerationResult[]>;

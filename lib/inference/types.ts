@@ -6,12 +6,37 @@ export interface SamplingParams {
   topP?: number;
   stop: string[];
   seed?: number;
+  /** OpenAI's penalties (-2..2): by how often / whether a token already appeared. */
+  frequencyPenalty?: number;
+  presencePenalty?: number;
 }
 
-export interface ChatMessage {
-  role: "system" | "user" | "assistant";
-  content: string;
+/** A call the assistant made; `arguments` is the JSON text it produced. */
+export interface ToolCall {
+  id: string;
+  name: string;
+  arguments: string;
 }
+
+export type ChatMessage =
+  | { role: "system"; content: string }
+  | { role: "user"; content: string }
+  | { role: "assistant"; content: string; toolCalls?: ToolCall[] }
+  | { role: "tool"; content: string; toolCallId: string };
+
+/** A function the model may call; `parameters` is a JSON schema (lib/openai/json-schema.ts on a node). */
+export interface ToolSpec {
+  name: string;
+  description?: string;
+  parameters?: Record<string, unknown>;
+}
+
+/** OpenAI's `tool_choice`, with a named function as `{name}`. */
+export type ToolChoice = "auto" | "none" | "required" | { name: string };
+
+/** What the answer must be: JSON of any shape, or JSON valid against `schema`. */
+export type ResponseFormat =
+  { type: "json_object" } | { type: "json_schema"; name: string; schema: Record<string, unknown> };
 
 export interface JobBase extends SamplingParams {
   /** Id the api assigned; also the id of the OpenAI response, and the handle to cancel it. */
@@ -26,6 +51,13 @@ export interface JobBase extends SamplingParams {
 
 export interface ChatJob extends JobBase {
   messages: ChatMessage[];
+  tools?: ToolSpec[];
+  toolChoice?: ToolChoice;
+  /** false: at most one call per answer. */
+  parallelToolCalls?: boolean;
+  responseFormat?: ResponseFormat;
+  /** How many answers (choices) to generate; at most the model's parallel slots. */
+  n?: number;
 }
 
 export interface CompletionJob extends JobBase {
@@ -37,10 +69,12 @@ export interface EmbeddingJob {
   input: string[];
 }
 
-export type FinishReason = "stop" | "length";
+export type FinishReason = "stop" | "length" | "tool_calls";
 
 export interface GenerationResult {
   text: string;
+  /** The calls the model made (finishReason "tool_calls"). */
+  toolCalls?: ToolCall[];
   finishReason: FinishReason;
   promptTokens: number;
   completionTokens: number;
@@ -50,6 +84,16 @@ export interface GenerationHooks {
   signal: AbortSignal;
   /** Called with each piece of decoded text as it is produced. */
   onText?: (text: string) => void;
+  /** Called as a tool call's arguments are produced: its index, then pieces of its JSON text. */
+  onToolCall?: (fragment: ToolCallFragment) => void;
+}
+
+/** A piece of a streamed tool call: the first of an index carries its id and name. */
+export interface ToolCallFragment {
+  index: number;
+  id?: string;
+  name?: string;
+  arguments: string;
 }
 
 export interface EngineModel {

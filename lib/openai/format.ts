@@ -1,5 +1,5 @@
 /** Builders for OpenAI response objects, shared by inference nodes and the api. */
-import type { FinishReason, GenerationResult } from "../inference/types";
+import type { FinishReason, GenerationResult, ToolCall } from "../inference/types";
 
 export interface Usage {
   prompt_tokens: number;
@@ -22,11 +22,29 @@ export interface ChatCompletion {
   model: string;
   choices: Array<{
     index: number;
-    message: { role: "assistant"; content: string };
+    message: { role: "assistant"; content: string | null; tool_calls?: OpenAIToolCall[] };
     logprobs: null;
     finish_reason: FinishReason;
   }>;
   usage: Usage;
+}
+
+export interface OpenAIToolCall {
+  id: string;
+  type: "function";
+  function: { name: string; arguments: string };
+}
+
+/** A streamed piece of a tool call: the first of an index has its id, type and name. */
+export interface ToolCallDelta {
+  index: number;
+  id?: string;
+  type?: "function";
+  function: { name?: string; arguments: string };
+}
+
+export function toolCalls(calls: ToolCall[]): OpenAIToolCall[] {
+  return calls.map((c) => ({ id: c.id, type: "function", function: { name: c.name, arguments: c.arguments } }));
 }
 
 export interface ChatChunk {
@@ -36,7 +54,7 @@ export interface ChatChunk {
   model: string;
   choices: Array<{
     index: number;
-    delta: { role?: "assistant"; content?: string };
+    delta: { role?: "assistant"; content?: string | null; tool_calls?: ToolCallDelta[] };
     logprobs: null;
     finish_reason: FinishReason | null;
   }>;
@@ -58,42 +76,57 @@ export interface Meta {
   created: number;
 }
 
-export function chatCompletion(meta: Meta, r: GenerationResult): ChatCompletion {
+/** One choice per generation (`n`); the prompt is counted once, the completions of all. */
+export function chatCompletion(meta: Meta, results: GenerationResult[]): ChatCompletion {
   return {
     id: meta.id,
     object: "chat.completion",
     created: meta.created,
     model: meta.model,
-    choices: [
-      { index: 0, message: { role: "assistant", content: r.text }, logprobs: null, finish_reason: r.finishReason },
-    ],
-    usage: usage(r),
+    choices: results.map((r, index) => ({
+      index,
+      // with tool calls and nothing said, content is null (as OpenAI sends it)
+      message: r.toolCalls?.length
+        ? { role: "assistant", content: r.text || null, tool_calls: toolCalls(r.toolCalls) }
+        : { role: "assistant", content: r.text },
+      logprobs: null,
+      finish_reason: r.finishReason,
+    })),
+    usage: usageOf(results),
   };
+}
+
+function usageOf(results: GenerationResult[]): Usage {
+  return usage({
+    promptTokens: results[0].promptTokens,
+    completionTokens: results.reduce((sum, r) => sum + r.completionTokens, 0),
+  });
 }
 
 export function chatChunk(
   meta: Meta,
   delta: ChatChunk["choices"][number]["delta"],
   finish: FinishReason | null = null,
+  index = 0,
 ): ChatChunk {
   return {
     id: meta.id,
     object: "chat.completion.chunk",
     created: meta.created,
     model: meta.model,
-    choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
+    choices: [{ index, delta, logprobs: null, finish_reason: finish }],
   };
 }
 
 /** The extra last chunk of `stream_options.include_usage`: no choices, just usage. */
-export function chatUsageChunk(meta: Meta, r: GenerationResult): ChatChunk {
+export function chatUsageChunk(meta: Meta, results: GenerationResult[]): ChatChunk {
   return {
     id: meta.id,
     object: "chat.completion.chunk",
     created: meta.created,
     model: meta.model,
     choices: [],
-    usage: usage(r),
+    usage: usageOf(results),
   };
 }
 

@@ -21,21 +21,74 @@ const part = z.looseObject({ type: z.string().min(1).max(64), text: z.unknown().
 });
 const content = z.union([z.string(), z.array(part)]).nullable();
 
+/** A function's name, as OpenAI allows it. */
+const functionName = z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/, "must be 1-64 letters, digits, '_' or '-'");
+
+/** A tool call an assistant made earlier in the conversation. */
+const toolCall = z.looseObject({
+  id: z.string().min(1).max(256),
+  type: z.literal("function"),
+  function: z.looseObject({ name: functionName, arguments: z.string().max(1_000_000) }),
+});
+
 /**
  * A message. Its content is required, except an assistant's (which may carry
- * only tool calls, or be an empty turn).
+ * only tool calls, or be an empty turn); a tool's answer names the call it answers.
  */
 const message = z
   .looseObject({
     role: z.enum(["system", "developer", "user", "assistant", "tool"]),
     content: content.optional(),
     name: z.string().max(256).optional(),
+    tool_calls: z.array(toolCall).max(128).nullable().optional(),
+    tool_call_id: z.string().max(256).optional(),
   })
   .superRefine((m, ctx) => {
     if (m.content == null && m.role !== "assistant") {
       ctx.addIssue({ code: "custom", path: ["content"], message: "content is required" });
     }
+    if (m.role === "tool" && !m.tool_call_id) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["tool_call_id"],
+        message: "a tool message needs the tool_call_id it answers",
+      });
+    }
+    if (m.tool_calls && m.role !== "assistant") {
+      ctx.addIssue({ code: "custom", path: ["tool_calls"], message: "only an assistant message carries tool_calls" });
+    }
   });
+
+const jsonSchemaObject = z.record(z.string(), z.unknown());
+
+const tool = z.looseObject({
+  type: z.literal("function"),
+  function: z.looseObject({
+    name: functionName,
+    description: z.string().max(100_000).optional(),
+    parameters: jsonSchemaObject.optional(),
+    strict: z.boolean().nullable().optional(),
+  }),
+});
+
+const toolChoice = z.union([
+  z.enum(["none", "auto", "required"]),
+  z.looseObject({ type: z.literal("function"), function: z.looseObject({ name: z.string().max(256) }) }),
+]);
+
+const responseFormat = z.discriminatedUnion("type", [
+  z.looseObject({ type: z.literal("text") }),
+  z.looseObject({ type: z.literal("json_object") }),
+  z.looseObject({
+    type: z.literal("json_schema"),
+    json_schema: z.looseObject({
+      name: functionName,
+      description: z.string().max(100_000).optional(),
+      schema: jsonSchemaObject.optional(),
+      strict: z.boolean().nullable().optional(),
+    }),
+  }),
+]);
 
 const stop = z
   .union([z.string(), z.array(z.string()).max(4)])
@@ -50,9 +103,11 @@ function common(maxTokensLimit: number) {
     top_p: z.number().gt(0).max(1).nullable().optional(),
     stop,
     seed: z.number().int().nullable().optional(),
+    frequency_penalty: z.number().min(-2).max(2).nullable().optional(),
+    presence_penalty: z.number().min(-2).max(2).nullable().optional(),
     stream: z.boolean().nullable().optional(),
     stream_options: z.looseObject({ include_usage: z.boolean().optional() }).nullable().optional(),
-    n: z.literal(1, { message: "only n=1 is supported" }).nullable().optional(),
+    n: z.number().int().min(1).max(128).nullable().optional(),
     user: endUser.optional(),
   };
 }
@@ -62,6 +117,10 @@ export function chatSchema(maxTokensLimit: number) {
     ...common(maxTokensLimit),
     messages: z.array(message).min(1, "messages must contain at least one message"),
     max_completion_tokens: z.number().int().min(1).max(maxTokensLimit).nullable().optional(),
+    tools: z.array(tool).max(128).nullable().optional(),
+    tool_choice: toolChoice.nullable().optional(),
+    parallel_tool_calls: z.boolean().nullable().optional(),
+    response_format: responseFormat.nullable().optional(),
   });
 }
 

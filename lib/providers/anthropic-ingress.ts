@@ -7,6 +7,7 @@
  * /en/api/errors.
  */
 import { z } from "zod";
+import { badRequest } from "../openai/errors";
 import { parseBody } from "../openai/schemas";
 import type {
   OpenAIChatCompletion,
@@ -57,10 +58,11 @@ const tool = z.looseObject({
   input_schema: z.record(z.string(), z.unknown()),
 });
 
+const parallel = { disable_parallel_tool_use: z.boolean().optional() };
 const toolChoice = z.discriminatedUnion("type", [
-  z.looseObject({ type: z.literal("auto") }),
-  z.looseObject({ type: z.literal("any") }),
-  z.looseObject({ type: z.literal("tool"), name: z.string() }),
+  z.looseObject({ type: z.literal("auto"), ...parallel }),
+  z.looseObject({ type: z.literal("any"), ...parallel }),
+  z.looseObject({ type: z.literal("tool"), name: z.string(), ...parallel }),
   z.looseObject({ type: z.literal("none") }),
 ]);
 
@@ -73,8 +75,6 @@ export const messagesSchema = z.looseObject({
   system: blocksOf(textBlock).optional(),
   temperature: z.number().min(0).max(1).optional(),
   top_p: z.number().min(0).max(1).optional(),
-  /** Accepted, not passed on: OpenAI's chat API has no top_k. */
-  top_k: z.number().int().min(0).optional(),
   stop_sequences: z.array(z.string()).optional(),
   stream: z.boolean().optional(),
   tools: z.array(tool).optional(),
@@ -127,9 +127,25 @@ function toOpenAIToolChoice(c: z.infer<typeof toolChoice>): OpenAIToolChoice {
   return c.type === "any" ? "required" : c.type;
 }
 
+/** Messages fields that ask for nothing here: labels, and thinking switched off. */
+const IGNORED_FIELDS: Record<string, (v: unknown) => boolean> = {
+  service_tier: () => true,
+  thinking: (v) => (v as { type?: unknown } | null)?.type === "disabled",
+};
+
+/** A 400 for a field the router cannot honour (top_k, thinking, containers…): never silently dropped. */
+function refuseUnsupported(body: Record<string, unknown>): void {
+  for (const [key, value] of Object.entries(body)) {
+    if (value === undefined || value === null || Object.hasOwn(messagesSchema.shape, key)) continue;
+    if (Object.hasOwn(IGNORED_FIELDS, key) && IGNORED_FIELDS[key](value)) continue;
+    throw badRequest(`'${key}' is not supported by the router's Messages API.`, key, "unsupported_parameter");
+  }
+}
+
 /** Validates a Messages request (a 400 naming the bad field) and returns it as an OpenAI chat request. */
 export function parseMessagesRequest(body: unknown): OpenAIChatRequest {
   const b = parseBody(messagesSchema, body);
+  refuseUnsupported(b);
   const messages: OpenAIMessage[] = [];
   const system = joinText(b.system ?? [], "\n");
   if (system) messages.push({ role: "system", content: system });
@@ -153,6 +169,9 @@ export function parseMessagesRequest(body: unknown): OpenAIChatRequest {
     }));
   }
   if (b.tool_choice) req.tool_choice = toOpenAIToolChoice(b.tool_choice);
+  if (b.tool_choice && "disable_parallel_tool_use" in b.tool_choice && b.tool_choice.disable_parallel_tool_use) {
+    req.parallel_tool_calls = false;
+  }
   if (b.metadata?.user_id) req.user = b.metadata.user_id;
   return req;
 }

@@ -5,10 +5,19 @@
  * stream events come back as OpenAI completions and chunks. Formats:
  * docs.anthropic.com/en/api/messages, /en/api/messages-streaming,
  * /en/docs/build-with-claude/tool-use, /en/api/errors.
+ *
+ * A JSON `response_format` goes the way Anthropic documents JSON output: one
+ * tool whose input_schema is the schema, forced with tool_choice; the call's
+ * input comes back to the client as the message content (a JSON string),
+ * whole or streamed, finishing with "stop". What each other OpenAI parameter
+ * becomes: REFUSED and IGNORED below; every other one is translated
+ * (lib/providers/params.ts puts the tables together).
  */
+import { badRequest } from "../openai/errors";
 import { chatCompletion } from "./completion";
 import type {
   OpenAIChatCompletion,
+  OpenAIChatRequest,
   OpenAIChunk,
   OpenAIFinishReason,
   OpenAIMessage,
@@ -16,12 +25,48 @@ import type {
   OpenAIToolChoice,
   OpenAIUsage,
   Provider,
+  Refusal,
 } from "./types";
-import { ProviderError } from "./types";
+import { DEFAULTS, ProviderError, refuseParams } from "./types";
 
 export const ANTHROPIC_VERSION = "2023-06-01";
 /** Anthropic requires max_tokens; this is sent when the client gave none. */
 export const DEFAULT_MAX_TOKENS = 4096;
+
+/** The forced tool's name for `response_format: {type: "json_object"}` (json_schema uses its own name). */
+export const JSON_OBJECT_TOOL = "json_object";
+
+/** OpenAI chat parameters Anthropic cannot honour: a 400 when one is set to anything but its default. */
+export const REFUSED: Readonly<Record<string, Refusal>> = {
+  n: { why: "one answer per request", isDefault: DEFAULTS.one },
+  frequency_penalty: { why: "Anthropic takes no frequency penalty", isDefault: DEFAULTS.zero },
+  presence_penalty: { why: "Anthropic takes no presence penalty", isDefault: DEFAULTS.zero },
+  logprobs: { why: "Anthropic does not return token probabilities", isDefault: DEFAULTS.falsy },
+  top_logprobs: { why: "Anthropic does not return token probabilities", isDefault: DEFAULTS.zero },
+  logit_bias: { why: "Anthropic takes no token biases", isDefault: DEFAULTS.empty },
+  seed: { why: "Anthropic takes no seed; its answers cannot be made repeatable" },
+  audio: { why: "no audio output" },
+  modalities: { why: 'text only: ["text"]', isDefault: DEFAULTS.textOnly },
+  prediction: { why: "Anthropic has no predicted outputs" },
+  web_search_options: { why: "Anthropic's web search tool is not offered through this endpoint" },
+  reasoning_effort: { why: "extended thinking is not mapped" },
+  verbosity: { why: "Anthropic takes no verbosity", isDefault: (v) => v === "medium" },
+  functions: { why: "the deprecated functions API: send tools", isDefault: DEFAULTS.empty },
+  function_call: {
+    why: "the deprecated functions API: send tool_choice",
+    isDefault: (v) => v === "none" || v === "auto",
+  },
+};
+export const UNSUPPORTED: readonly string[] = Object.keys(REFUSED);
+
+/** OpenAI chat parameters that only label the request: not sent to Anthropic, and nothing is lost. */
+export const IGNORED: readonly string[] = [
+  "metadata",
+  "store",
+  "service_tier",
+  "prompt_cache_key",
+  "prompt_cache_retention",
+];
 
 type Block = Record<string, unknown> & { type: string };
 
@@ -48,7 +93,7 @@ interface AnthropicEvent {
   type?: string;
   index?: number;
   message?: AnthropicResponse;
-  content_block?: { type: string; text?: string; id?: string; name?: string };
+  content_block?: { type: string; text?: string; id?: string; name?: string; input?: unknown };
   delta?: { type?: string; text?: string; partial_json?: string; stop_reason?: string | null };
   usage?: AnthropicUsage;
   error?: { type?: string; message?: string };
@@ -145,19 +190,34 @@ function simplify(m: AnthropicMessage): { role: string; content: string | Block[
   return m.content.length === 1 && only.type === "text" ? { role: m.role, content: only.text as string } : m;
 }
 
-function toolChoice(choice: OpenAIToolChoice | undefined): Record<string, unknown> | undefined {
-  if (choice === undefined) return undefined;
+function toolChoice(choice: OpenAIToolChoice | null | undefined): Record<string, unknown> | undefined {
+  if (choice == null) return undefined;
   if (typeof choice === "object") return { type: "tool", name: choice.function.name };
   return { type: choice === "required" ? "any" : choice };
 }
 
-function finishReason(reason: string | null | undefined, hasCalls: boolean): OpenAIFinishReason {
+/** The tool a JSON response_format becomes; undefined for text (or none). */
+function jsonTool(rf: OpenAIChatRequest["response_format"]): Record<string, unknown> | undefined {
+  if (rf?.type === "json_object") {
+    return { name: JSON_OBJECT_TOOL, description: "Answer with a JSON object.", input_schema: { type: "object" } };
+  }
+  if (rf?.type !== "json_schema") return undefined;
+  const { name, description, schema } = rf.json_schema;
+  return { name, ...(description ? { description } : {}), input_schema: schema ?? { type: "object" } };
+}
+
+/** The request asked for JSON (response_format json_object or json_schema): the forced tool's input is the answer. */
+const wantsJson = (req: OpenAIChatRequest | undefined) =>
+  req?.response_format?.type === "json_object" || req?.response_format?.type === "json_schema";
+
+function finishReason(reason: string | null | undefined, hasCalls: boolean, json = false): OpenAIFinishReason {
   switch (reason) {
     case "max_tokens":
     case "model_context_window_exceeded":
       return "length";
     case "tool_use":
-      return "tool_calls";
+      // the forced JSON tool's call is the answer itself
+      return json ? "stop" : "tool_calls";
     case "refusal":
       return "content_filter";
     case "end_turn":
@@ -182,6 +242,7 @@ export const anthropic: Provider = {
   name: "anthropic",
 
   request(req, cfg) {
+    refuseParams(req, "Anthropic", REFUSED);
     const { system, messages } = toMessages(req.messages);
     const body: Record<string, unknown> = {
       model: req.model,
@@ -202,9 +263,28 @@ export const anthropic: Provider = {
         input_schema: t.function.parameters ?? { type: "object", properties: {} },
       }));
       const choice = toolChoice(req.tool_choice);
-      if (choice) body.tool_choice = choice;
+      if (req.parallel_tool_calls === false) {
+        // at most one tool_use per answer ("none" takes no such flag: it calls none anyway)
+        const c = choice ?? { type: "auto" };
+        if (c.type !== "none") c.disable_parallel_tool_use = true;
+        body.tool_choice = c;
+      } else if (choice) body.tool_choice = choice;
     }
-    if (req.user) body.metadata = { user_id: req.user };
+    const json = jsonTool(req.response_format);
+    if (json) {
+      if (req.tools?.length) {
+        throw badRequest(
+          "Anthropic models cannot combine 'response_format' with 'tools' here: the JSON answer is itself sent as a forced tool call. Send one or the other.",
+          "response_format",
+          "unsupported_parameter",
+        );
+      }
+      body.tools = [json];
+      body.tool_choice = { type: "tool", name: json.name, disable_parallel_tool_use: true };
+    }
+    // Anthropic's end-user id, for its abuse checks: OpenAI's safety_identifier, or the older user
+    const userId = req.safety_identifier || req.user;
+    if (userId) body.metadata = { user_id: userId };
     return {
       url: `${cfg.baseUrl.replace(/\/+$/, "")}/v1/messages`,
       headers: { "x-api-key": cfg.apiKey, "anthropic-version": ANTHROPIC_VERSION, "content-type": "application/json" },
@@ -212,10 +292,17 @@ export const anthropic: Provider = {
     };
   },
 
-  response(body, meta): OpenAIChatCompletion {
+  response(body, meta, req): OpenAIChatCompletion {
     const r = (body ?? {}) as AnthropicResponse;
     const blocks = r.content ?? [];
     const text = blocks.map((b) => (b.type === "text" && typeof b.text === "string" ? b.text : "")).join("");
+    const usage = toUsage(inputTokens(r.usage), r.usage?.output_tokens ?? 0);
+    if (wantsJson(req)) {
+      // the forced tool's input is the JSON answer; without a tool_use (a refusal, say) the text is
+      const use = blocks.find((b) => b.type === "tool_use");
+      const content = use ? JSON.stringify(use.input ?? {}) : text;
+      return chatCompletion(meta, content, [], finishReason(r.stop_reason, false, true), usage);
+    }
     const calls = blocks.flatMap((b): OpenAIToolCall[] =>
       b.type === "tool_use"
         ? [
@@ -227,16 +314,14 @@ export const anthropic: Provider = {
           ]
         : [],
     );
-    return chatCompletion(
-      meta,
-      text,
-      calls,
-      finishReason(r.stop_reason, calls.length > 0),
-      toUsage(inputTokens(r.usage), r.usage?.output_tokens ?? 0),
-    );
+    return chatCompletion(meta, text, calls, finishReason(r.stop_reason, calls.length > 0), usage);
   },
 
-  stream(meta) {
+  stream(meta, req) {
+    const json = wantsJson(req);
+    /** JSON mode: the forced tool's block index, once it started, and whether any of its JSON was sent. */
+    let jsonBlock: number | undefined;
+    let jsonSent = false;
     let started = false;
     let finished = false;
     let usageSent = false;
@@ -258,7 +343,7 @@ export const anthropic: Provider = {
     const finish = (reason: string | null | undefined): OpenAIChunk[] => {
       if (finished) return [];
       finished = true;
-      return [chunk({}, finishReason(reason, calls.size > 0))];
+      return [chunk({}, finishReason(reason, calls.size > 0, json))];
     };
     const usage = (): OpenAIChunk[] => {
       if (usageSent) return [];
@@ -283,8 +368,13 @@ export const anthropic: Provider = {
             return started ? [] : [chunk({ content: "" })];
           case "content_block_start": {
             const b = ev.content_block;
-            if (b?.type === "text") return b.text ? [chunk({ content: b.text })] : [];
+            if (b?.type === "text") return b.text && jsonBlock === undefined ? [chunk({ content: b.text })] : [];
             if (b?.type !== "tool_use") return [];
+            if (json) {
+              // the forced tool's input, streamed as input_json_delta, is the content; a second call is not
+              if (jsonBlock === undefined) jsonBlock = index;
+              return [];
+            }
             const n = calls.size;
             calls.set(index, n);
             const fn = { name: b.name ?? "", arguments: "" };
@@ -292,12 +382,26 @@ export const anthropic: Provider = {
           }
           case "content_block_delta": {
             const d = ev.delta;
+            if (json) {
+              // text before the JSON tool goes through (Anthropic sends none when a tool is forced)
+              if (d?.type === "text_delta" && d.text && jsonBlock === undefined) return [chunk({ content: d.text })];
+              if (d?.type !== "input_json_delta" || !d.partial_json || index !== jsonBlock) return [];
+              jsonSent = true;
+              return [chunk({ content: d.partial_json })];
+            }
             if (d?.type === "text_delta" && d.text) return [chunk({ content: d.text })];
             const n = calls.get(index);
             if (d?.type === "input_json_delta" && d.partial_json && n !== undefined)
               return [chunk({ tool_calls: [{ index: n, function: { arguments: d.partial_json } }] })];
             return [];
           }
+          case "content_block_stop":
+            // a tool input streamed without fragments is an empty object
+            if (json && index === jsonBlock && !jsonSent) {
+              jsonSent = true;
+              return [chunk({ content: "{}" })];
+            }
+            return [];
           case "message_delta":
             if (typeof ev.usage?.output_tokens === "number") output = ev.usage.output_tokens;
             if (typeof ev.usage?.input_tokens === "number") input = inputTokens(ev.usage);
@@ -310,7 +414,7 @@ export const anthropic: Provider = {
             throw new ProviderError(ERROR_STATUS[errType] ?? 502, message, "anthropic");
           }
           default:
-            // ping, content_block_stop, and event types added later
+            // ping, and event types added later
             return [];
         }
       },

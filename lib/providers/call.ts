@@ -96,7 +96,7 @@ export async function callProvider(
   if (!req.stream) {
     try {
       const body = (await res.json()) as unknown;
-      return p.response(body, meta);
+      return p.response(body, meta, req);
     } catch (err) {
       if (opts.signal.aborted || ac.signal.aborted) throw ac.signal.reason ?? err;
       throw apiError(
@@ -109,7 +109,7 @@ export async function callProvider(
     }
   }
   clearTimeout(timer);
-  return translateStream(p, res.body as unknown as WebReadableStream<Uint8Array>, meta, () => {
+  return translateStream(p, res.body as unknown as WebReadableStream<Uint8Array>, meta, req, () => {
     opts.signal.removeEventListener("abort", abort);
     ac.abort();
   });
@@ -119,10 +119,11 @@ function translateStream(
   p: Provider,
   body: WebReadableStream<Uint8Array>,
   meta: ResponseMeta,
+  req: OpenAIChatRequest,
   closeUpstream: () => void,
 ): Readable {
   const out = new PassThrough({ objectMode: true });
-  const translator = p.stream(meta);
+  const translator = p.stream(meta, req);
   const fail = (err: unknown) => {
     const e =
       err instanceof ProviderError

@@ -3,12 +3,19 @@
  * OpenAI chat request becomes `models/{model}:generateContent` (or
  * `:streamGenerateContent?alt=sse`), and the GenerateContentResponse answers
  * and stream events come back as OpenAI completions and chunks. Formats:
- * ai.google.dev/api/generate-content, ai.google.dev/gemini-api/docs/function-calling.
+ * ai.google.dev/api/generate-content, ai.google.dev/gemini-api/docs/function-calling,
+ * ai.google.dev/gemini-api/docs/structured-output, ai.google.dev/gemini-api/docs/logprobs.
+ *
+ * What each OpenAI parameter becomes: REFUSED and IGNORED below; every other one is
+ * translated (lib/providers/params.ts puts the tables together).
  */
 import { chatCompletion } from "./completion";
 import { randomUUID } from "node:crypto";
+import { badRequest } from "../openai/errors";
 import type {
   OpenAIChatCompletion,
+  OpenAIChatRequest,
+  OpenAIChoiceLogprobs,
   OpenAIChunk,
   OpenAIFinishReason,
   OpenAIMessage,
@@ -17,8 +24,37 @@ import type {
   OpenAIToolChoice,
   OpenAIUsage,
   Provider,
+  Refusal,
 } from "./types";
-import { ProviderError } from "./types";
+import { DEFAULTS, ProviderError, refuseParams } from "./types";
+
+/** OpenAI chat parameters Gemini cannot honour: a 400 when one is set to anything but its default. */
+export const REFUSED: Readonly<Record<string, Refusal>> = {
+  logit_bias: { why: "Gemini takes no token biases", isDefault: DEFAULTS.empty },
+  audio: { why: "no audio output through this endpoint" },
+  modalities: { why: 'text only: ["text"]', isDefault: DEFAULTS.textOnly },
+  prediction: { why: "Gemini has no predicted outputs" },
+  web_search_options: { why: "Google Search grounding is not offered through this endpoint" },
+  reasoning_effort: { why: "Gemini's thinking budget or level differs per model and is not mapped" },
+  verbosity: { why: "Gemini takes no verbosity", isDefault: (v) => v === "medium" },
+  functions: { why: "the deprecated functions API: send tools", isDefault: DEFAULTS.empty },
+  function_call: {
+    why: "the deprecated functions API: send tool_choice",
+    isDefault: (v) => v === "none" || v === "auto",
+  },
+};
+export const UNSUPPORTED: readonly string[] = Object.keys(REFUSED);
+
+/** OpenAI chat parameters that only label the request: not sent to Gemini, and nothing is lost. */
+export const IGNORED: readonly string[] = [
+  "user",
+  "metadata",
+  "store",
+  "service_tier",
+  "prompt_cache_key",
+  "prompt_cache_retention",
+  "safety_identifier",
+];
 
 interface GeminiPart {
   text?: string;
@@ -42,8 +78,21 @@ interface GeminiUsage {
   totalTokenCount?: number;
 }
 
+interface GeminiLogprob {
+  token?: string;
+  logProbability?: number;
+}
+
+interface GeminiCandidate {
+  content?: { parts?: GeminiPart[] };
+  finishReason?: string;
+  /** Which candidate this is, with candidateCount > 1 (absent or 0 for the first). */
+  index?: number;
+  logprobsResult?: { topCandidates?: Array<{ candidates?: GeminiLogprob[] }>; chosenCandidates?: GeminiLogprob[] };
+}
+
 interface GeminiResponse {
-  candidates?: Array<{ content?: { parts?: GeminiPart[] }; finishReason?: string }>;
+  candidates?: GeminiCandidate[];
   promptFeedback?: { blockReason?: string };
   usageMetadata?: GeminiUsage;
   error?: { code?: unknown; message?: unknown; status?: unknown };
@@ -156,8 +205,8 @@ function declaration(tool: OpenAITool): Record<string, unknown> {
   return { name, ...(description ? { description } : {}), ...(empty ? {} : { parameters: cleanSchema(parameters) }) };
 }
 
-function toolConfig(choice: OpenAIToolChoice | undefined): Record<string, unknown> | undefined {
-  if (choice === undefined) return undefined;
+function toolConfig(choice: OpenAIToolChoice | null | undefined): Record<string, unknown> | undefined {
+  if (choice == null) return undefined;
   if (typeof choice === "object")
     return { functionCallingConfig: { mode: "ANY", allowedFunctionNames: [choice.function.name] } };
   return { functionCallingConfig: { mode: choice === "none" ? "NONE" : choice === "required" ? "ANY" : "AUTO" } };
@@ -197,6 +246,51 @@ function readParts(parts: GeminiPart[]): { text: string; calls: OpenAIToolCall[]
   return { text, calls };
 }
 
+/** A token's log probability as OpenAI writes it (bytes: its UTF-8). */
+function tokenLogprob(c: GeminiLogprob) {
+  const token = c.token ?? "";
+  return { token, logprob: c.logProbability ?? 0, bytes: [...Buffer.from(token, "utf8")] };
+}
+
+/** Gemini's logprobsResult (responseLogprobs) as OpenAI's choice `logprobs`; null when there is none. */
+function toLogprobs(r: GeminiCandidate["logprobsResult"]): OpenAIChoiceLogprobs | null {
+  if (!r?.chosenCandidates) return null;
+  const content = r.chosenCandidates.map((chosen, i) => ({
+    ...tokenLogprob(chosen),
+    top_logprobs: (r.topCandidates?.[i]?.candidates ?? []).map(tokenLogprob),
+  }));
+  return { content, refusal: null };
+}
+
+/** The response_format as generationConfig fields: Gemini's JSON mode, with the schema when there is one. */
+function responseFormat(rf: OpenAIChatRequest["response_format"]): Record<string, unknown> {
+  if (rf?.type === "json_object") return { responseMimeType: "application/json" };
+  if (rf?.type !== "json_schema") return {};
+  const { schema, description } = rf.json_schema;
+  if (!schema) return { responseMimeType: "application/json" };
+  // the format's description tells the model what the JSON is for: Gemini reads it from the schema
+  const described = description && schema.description === undefined ? { ...schema, description } : schema;
+  // responseJsonSchema takes standard JSON Schema (responseSchema takes Google's OpenAPI subset)
+  return { responseMimeType: "application/json", responseJsonSchema: described };
+}
+
+/** OpenAI's logprobs and top_logprobs as Gemini's responseLogprobs and logprobs. */
+function logprobsConfig(req: OpenAIChatRequest): Record<string, unknown> {
+  if (req.logprobs !== true) {
+    if (req.top_logprobs) {
+      throw badRequest("'top_logprobs' needs 'logprobs' set to true.", "top_logprobs", "invalid_value");
+    }
+    return {};
+  }
+  return { responseLogprobs: true, ...(req.top_logprobs ? { logprobs: req.top_logprobs } : {}) };
+}
+
+/**
+ * Gemini has no switch for parallel function calls: with `parallel_tool_calls: false` only the
+ * first function call of each answer (each candidate) is returned, the others left out.
+ */
+const oneCallOnly = (req: OpenAIChatRequest | undefined) => req?.parallel_tool_calls === false;
+
 function compact(o: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(
     Object.entries(o).filter(([, v]) => v !== undefined && v !== null && !(Array.isArray(v) && !v.length)),
@@ -207,6 +301,7 @@ export const google: Provider = {
   name: "google",
 
   request(req, cfg) {
+    refuseParams(req, "Google", REFUSED);
     const { system, contents } = toContents(req.messages);
     const body: Record<string, unknown> = { contents };
     if (system.length) body.systemInstruction = { parts: system };
@@ -216,6 +311,12 @@ export const google: Provider = {
       topP: req.top_p,
       stopSequences: typeof req.stop === "string" ? [req.stop] : req.stop,
       seed: req.seed,
+      // the defaults (n 1, penalties 0) are not sent: some Gemini models refuse the fields altogether
+      candidateCount: req.n != null && req.n > 1 ? req.n : undefined,
+      presencePenalty: req.presence_penalty || undefined,
+      frequencyPenalty: req.frequency_penalty || undefined,
+      ...logprobsConfig(req),
+      ...responseFormat(req.response_format),
     });
     if (Object.keys(generationConfig).length) body.generationConfig = generationConfig;
     if (req.tools?.length) {
@@ -233,35 +334,58 @@ export const google: Provider = {
     };
   },
 
-  response(body, meta): OpenAIChatCompletion {
+  response(body, meta, req): OpenAIChatCompletion {
     const r = (body ?? {}) as GeminiResponse;
-    const candidate = r.candidates?.[0];
-    const { text, calls } = readParts(candidate?.content?.parts ?? []);
-    const blocked = !candidate && !!r.promptFeedback?.blockReason;
-    return chatCompletion(
-      meta,
-      text,
-      calls,
-      blocked ? "content_filter" : finishReason(candidate?.finishReason, calls.length > 0),
-      toUsage(r.usageMetadata),
-    );
+    const usage = toUsage(r.usageMetadata);
+    const candidates = r.candidates ?? [];
+    // no candidate: a prompt Google blocked (or an empty answer)
+    if (!candidates.length)
+      return chatCompletion(meta, "", [], r.promptFeedback?.blockReason ? "content_filter" : "stop", usage);
+    const out = chatCompletion(meta, "", [], "stop", usage);
+    // one choice per candidate (candidateCount, OpenAI's n)
+    out.choices = candidates
+      .map((c, i) => {
+        const { text, calls } = readParts(c.content?.parts ?? []);
+        const kept = oneCallOnly(req) ? calls.slice(0, 1) : calls;
+        const [choice] = chatCompletion(meta, text, kept, finishReason(c.finishReason, kept.length > 0), usage).choices;
+        return { ...choice, index: c.index ?? i, logprobs: toLogprobs(c.logprobsResult) };
+      })
+      .sort((a, b) => a.index - b.index);
+    return out;
   },
 
-  stream(meta) {
-    let started = false;
-    let finished = false;
-    let callCount = 0;
+  stream(meta, req) {
+    const oneCall = oneCallOnly(req);
     let usage: GeminiUsage | undefined;
+    /** Per choice (candidate index): role sent, finish sent, tool calls sent. */
+    const choices = new Map<number, { started: boolean; finished: boolean; calls: number }>();
+    const state = (index: number) => {
+      let s = choices.get(index);
+      if (!s) choices.set(index, (s = { started: false, finished: false, calls: 0 }));
+      return s;
+    };
     const envelope = {
       id: meta.id,
       object: "chat.completion.chunk" as const,
       created: meta.created,
       model: meta.model,
     };
-    const chunk = (delta: ChunkDelta, finish: OpenAIFinishReason | null = null): OpenAIChunk => {
-      const d: ChunkDelta = started ? delta : { role: "assistant", ...delta };
-      started = true;
-      return { ...envelope, choices: [{ index: 0, delta: d, logprobs: null, finish_reason: finish }] };
+    const chunk = (
+      index: number,
+      delta: ChunkDelta,
+      finish: OpenAIFinishReason | null = null,
+      logprobs: OpenAIChoiceLogprobs | null = null,
+    ): OpenAIChunk => {
+      const s = state(index);
+      const d: ChunkDelta = s.started ? delta : { role: "assistant", ...delta };
+      s.started = true;
+      return { ...envelope, choices: [{ index, delta: d, logprobs, finish_reason: finish }] };
+    };
+    const finish = (index: number, reason: OpenAIFinishReason): OpenAIChunk[] => {
+      const s = state(index);
+      if (s.finished) return [];
+      s.finished = true;
+      return [chunk(index, {}, reason)];
     };
     return {
       push(ev) {
@@ -281,27 +405,30 @@ export const google: Provider = {
           );
         }
         if (r.usageMetadata) usage = r.usageMetadata;
+        const candidates = r.candidates ?? [];
+        if (!candidates.length) return r.promptFeedback?.blockReason ? finish(0, "content_filter") : [];
         const out: OpenAIChunk[] = [];
-        const candidate = r.candidates?.[0];
-        const { text, calls } = readParts(candidate?.content?.parts ?? []);
-        if (text || calls.length) {
-          const delta: ChunkDelta = {};
-          if (text) delta.content = text;
-          if (calls.length) delta.tool_calls = calls.map((c) => ({ index: callCount++, ...c }));
-          out.push(chunk(delta));
-        }
-        const blocked = !candidate && !!r.promptFeedback?.blockReason;
-        if (!finished && (candidate?.finishReason || blocked)) {
-          finished = true;
-          out.push(chunk({}, blocked ? "content_filter" : finishReason(candidate?.finishReason, callCount > 0)));
-        }
+        candidates.forEach((candidate, i) => {
+          const index = candidate.index ?? i;
+          const s = state(index);
+          const { text, calls } = readParts(candidate.content?.parts ?? []);
+          const kept = oneCall ? calls.slice(0, Math.max(0, 1 - s.calls)) : calls;
+          if (text || kept.length) {
+            const delta: ChunkDelta = {};
+            if (text) delta.content = text;
+            if (kept.length) delta.tool_calls = kept.map((c) => ({ index: s.calls++, ...c }));
+            out.push(chunk(index, delta, null, toLogprobs(candidate.logprobsResult)));
+          }
+          if (candidate.finishReason) out.push(...finish(index, finishReason(candidate.finishReason, s.calls > 0)));
+        });
         return out;
       },
       end() {
-        const out: OpenAIChunk[] = [];
         // a stream that ended without a finishReason still gets one
-        if (!finished) out.push(chunk({}, callCount > 0 ? "tool_calls" : "stop"));
-        finished = true;
+        if (!choices.size) state(0);
+        const out = [...choices.entries()]
+          .sort(([a], [b]) => a - b)
+          .flatMap(([index, s]) => finish(index, s.calls > 0 ? "tool_calls" : "stop"));
         out.push({ ...envelope, choices: [], usage: toUsage(usage) });
         return out;
       },

@@ -8,6 +8,9 @@
  * translators need: tools, tool calls and image parts included.
  */
 
+import { CHAT_PARAMS, refuseUnrecognized } from "../openai/chat-params";
+import { badRequest } from "../openai/errors";
+
 export interface OpenAIToolCall {
   id: string;
   type: "function";
@@ -33,7 +36,19 @@ export interface OpenAITool {
 
 export type OpenAIToolChoice = "none" | "auto" | "required" | { type: "function"; function: { name: string } };
 
-/** An OpenAI chat request as the router received it (already validated), `model` without its prefix. */
+export type OpenAIResponseFormat =
+  | { type: "text" }
+  | { type: "json_object" }
+  | {
+      type: "json_schema";
+      json_schema: { name: string; description?: string; schema?: Record<string, unknown>; strict?: boolean | null };
+    };
+
+/**
+ * An OpenAI chat request as the router received it (already validated), `model` without its prefix.
+ * Every parameter of OpenAI's chat API may be present: each provider module translates it, ignores it
+ * (it only labels the request) or refuses it (its REFUSED table; `cloudParamSupport()` in params.ts).
+ */
 export interface OpenAIChatRequest {
   model: string;
   messages: OpenAIMessage[];
@@ -44,10 +59,45 @@ export interface OpenAIChatRequest {
   stop?: string | string[] | null;
   stream?: boolean | null;
   stream_options?: { include_usage?: boolean } | null;
-  tools?: OpenAITool[];
-  tool_choice?: OpenAIToolChoice;
+  tools?: OpenAITool[] | null;
+  tool_choice?: OpenAIToolChoice | null;
+  parallel_tool_calls?: boolean | null;
+  response_format?: OpenAIResponseFormat | null;
   user?: string;
   seed?: number | null;
+  n?: number | null;
+  frequency_penalty?: number | null;
+  presence_penalty?: number | null;
+  logprobs?: boolean | null;
+  top_logprobs?: number | null;
+  logit_bias?: Record<string, number> | null;
+  reasoning_effort?: string | null;
+  verbosity?: string | null;
+  modalities?: string[] | null;
+  audio?: unknown;
+  prediction?: unknown;
+  web_search_options?: unknown;
+  functions?: unknown[] | null;
+  function_call?: unknown;
+  metadata?: Record<string, string> | null;
+  store?: boolean | null;
+  service_tier?: string | null;
+  prompt_cache_key?: string | null;
+  safety_identifier?: string | null;
+}
+
+/** One token's log probability, as OpenAI's `choices[].logprobs.content[]` has it. */
+export interface OpenAITokenLogprob {
+  token: string;
+  logprob: number;
+  bytes: number[] | null;
+  top_logprobs: Array<{ token: string; logprob: number; bytes: number[] | null }>;
+}
+
+/** A choice's `logprobs` when the client asked for them (`logprobs: true`). */
+export interface OpenAIChoiceLogprobs {
+  content: OpenAITokenLogprob[] | null;
+  refusal: null;
 }
 
 export type OpenAIFinishReason = "stop" | "length" | "tool_calls" | "content_filter";
@@ -66,7 +116,7 @@ export interface OpenAIChatCompletion {
   choices: Array<{
     index: number;
     message: { role: "assistant"; content: string | null; tool_calls?: OpenAIToolCall[] };
-    logprobs: null;
+    logprobs: OpenAIChoiceLogprobs | null;
     finish_reason: OpenAIFinishReason;
   }>;
   usage: OpenAIUsage;
@@ -90,7 +140,7 @@ export interface OpenAIChunk {
         function?: { name?: string; arguments?: string };
       }>;
     };
-    logprobs: null;
+    logprobs: OpenAIChoiceLogprobs | null;
     finish_reason: OpenAIFinishReason | null;
   }>;
   usage?: OpenAIUsage | null;
@@ -138,10 +188,14 @@ export interface Provider {
   name: string;
   /** The upstream request for an OpenAI chat request (`req.model` has no prefix). */
   request(req: OpenAIChatRequest, cfg: ProviderConfig): UpstreamRequest;
-  /** A non-streamed upstream answer (parsed JSON) as an OpenAI chat completion. */
-  response(body: unknown, meta: ResponseMeta): OpenAIChatCompletion;
-  /** A translator for the upstream's SSE stream. */
-  stream(meta: ResponseMeta): StreamTranslator;
+  /**
+   * A non-streamed upstream answer (parsed JSON) as an OpenAI chat completion. `req`: the request it
+   * answers, as given to request(): what the client asked shapes the answer (Anthropic's JSON
+   * `response_format` comes back as content, Google's `parallel_tool_calls: false` keeps one call).
+   */
+  response(body: unknown, meta: ResponseMeta, req?: OpenAIChatRequest): OpenAIChatCompletion;
+  /** A translator for the upstream's SSE stream; `req` as for response(). */
+  stream(meta: ResponseMeta, req?: OpenAIChatRequest): StreamTranslator;
   /** The message of an upstream error answer (parsed JSON or text). */
   errorMessage(status: number, body: unknown): string;
   /** Seconds to wait before retrying, when the error body says it (without a Retry-After header). */
@@ -156,5 +210,36 @@ export class ProviderError extends Error {
     readonly provider: string,
   ) {
     super(message);
+  }
+}
+
+/** What a provider does with one of OpenAI's chat parameters. */
+export type ParamSupport = "translated" | "ignored" | "refused";
+
+/** OpenAI's chat completion parameters that each provider's table (cloudParamSupport()) covers: lib/openai/chat-params.ts. */
+export const OPENAI_CHAT_PARAMS = Object.keys(CHAT_PARAMS);
+
+export type OpenAIChatParam = string;
+
+/** Why a provider refuses a parameter, and the values that ask for nothing (null and absent always do). */
+export interface Refusal {
+  why: string;
+  isDefault?: (v: unknown) => boolean;
+}
+
+/** Values that ask for nothing, for Refusal.isDefault. */
+export { DEFAULTS } from "../openai/chat-params";
+
+/**
+ * Throws a 400 `unsupported_parameter` naming the first parameter of `req` that `refused` lists and that
+ * is set to something other than its default: the provider cannot do what it asks, and dropping it
+ * silently would answer another question than the one asked.
+ */
+export function refuseParams(req: OpenAIChatRequest, provider: string, refused: Readonly<Record<string, Refusal>>) {
+  refuseUnrecognized(req as unknown as Record<string, unknown>);
+  for (const [param, r] of Object.entries(refused)) {
+    const value: unknown = (req as unknown as Record<string, unknown>)[param];
+    if (value === undefined || value === null || r.isDefault?.(value)) continue;
+    throw badRequest(`'${param}' is not supported by ${provider} models (${r.why}).`, param, "unsupported_parameter");
   }
 }

@@ -1,4 +1,5 @@
 /** An inference node of the cluster, reached over the transporter (services/inference.service.ts). */
+import { checkLocalSupport } from "./local-support";
 import { jobOf, type Call, type Caller, type Upstream, type Warner } from "./types";
 
 export class NodeUpstream implements Upstream {
@@ -11,7 +12,8 @@ export class NodeUpstream implements Upstream {
     private readonly log: Warner,
   ) {}
 
-  open(call: Call): Promise<unknown> {
+  async open(call: Call): Promise<unknown> {
+    checkLocalSupport(call);
     return this.caller.call(`inference.${call.op}`, jobOf(call), { nodeID: this.id });
   }
 

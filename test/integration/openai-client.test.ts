@@ -248,7 +248,15 @@ describe("bad input gets an OpenAI-shaped 4xx and loses nothing", () => {
       "temperature",
       "invalid_value",
     ],
-    ["n > 1", "/v1/chat/completions", { ...chat, n: 3 }, 400, "n", "invalid_value"],
+    ["n over the node's parallel slots", "/v1/chat/completions", { ...chat, n: 3 }, 400, "n", "unsupported_parameter"],
+    [
+      "n on a legacy completion",
+      "/v1/completions",
+      { model: MODEL, prompt: "p", n: 2 },
+      400,
+      "n",
+      "unsupported_parameter",
+    ],
     [
       "an image part for a local model",
       "/v1/chat/completions",

@@ -86,7 +86,12 @@ describe("jobs", () => {
             ],
           },
           { role: "assistant", content: null },
-          { role: "tool", content: "42" },
+          {
+            role: "assistant",
+            content: null,
+            tool_calls: [{ id: "c1", type: "function", function: { name: "f", arguments: "{}" } }],
+          },
+          { role: "tool", tool_call_id: "c1", content: "42" },
         ],
         max_completion_tokens: 7,
         stop: "END",
@@ -99,7 +104,8 @@ describe("jobs", () => {
       { role: "system", content: "rules" },
       { role: "user", content: "ab" },
       { role: "assistant", content: "" },
-      { role: "user", content: "42" },
+      { role: "assistant", content: "", toolCalls: [{ id: "c1", name: "f", arguments: "{}" }] },
+      { role: "tool", content: "42", toolCallId: "c1" },
     ]);
     expect(job).toMatchObject({ maxTokens: 7, stop: ["END"], stream: true, includeUsage: true });
   });
@@ -152,7 +158,7 @@ describe("response builders", () => {
   const result = { text: "hi", finishReason: "stop" as const, promptTokens: 3, completionTokens: 2 };
 
   test("chat completion and usage", () => {
-    expect(fmt.chatCompletion(meta, result)).toEqual({
+    expect(fmt.chatCompletion(meta, [result])).toEqual({
       id: "chatcmpl-1",
       object: "chat.completion",
       created: 1,
@@ -162,8 +168,33 @@ describe("response builders", () => {
     });
   });
 
+  test("n choices: one per generation, the prompt counted once", () => {
+    const second = { ...result, text: "yo", completionTokens: 4, finishReason: "length" as const };
+    const c = fmt.chatCompletion(meta, [result, second]);
+    expect(c.choices.map((x) => [x.index, x.message.content, x.finish_reason])).toEqual([
+      [0, "hi", "stop"],
+      [1, "yo", "length"],
+    ]);
+    expect(c.usage).toEqual({ prompt_tokens: 3, completion_tokens: 6, total_tokens: 9 });
+  });
+
+  test("a tool call: content null, tool_calls in OpenAI's shape, finish_reason tool_calls", () => {
+    const call = { id: "call_1", name: "f", arguments: '{"a":1}' };
+    const c = fmt.chatCompletion(meta, [{ ...result, text: "", toolCalls: [call], finishReason: "tool_calls" }]);
+    expect(c.choices[0]).toEqual({
+      index: 0,
+      message: {
+        role: "assistant",
+        content: null,
+        tool_calls: [{ id: "call_1", type: "function", function: { name: "f", arguments: '{"a":1}' } }],
+      },
+      logprobs: null,
+      finish_reason: "tool_calls",
+    });
+  });
+
   test("usage chunk has no choices", () => {
-    expect(fmt.chatUsageChunk(meta, result)).toMatchObject({ choices: [], usage: { total_tokens: 5 } });
+    expect(fmt.chatUsageChunk(meta, [result])).toMatchObject({ choices: [], usage: { total_tokens: 5 } });
     expect(fmt.textUsageChunk(meta, result)).toMatchObject({ object: "text_completion", choices: [] });
   });
 

@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import Anthropic from "@anthropic-ai/sdk";
 import { createParser } from "eventsource-parser";
-import { anthropic } from "../../../../lib/providers/anthropic";
+import { anthropic, REFUSED, UNSUPPORTED } from "../../../../lib/providers/anthropic";
 import * as ingress from "../../../../lib/providers/anthropic-ingress";
 import type { OpenAIChatCompletion, OpenAIChatRequest, OpenAIChunk, SseEvent } from "../../../../lib/providers/types";
 import { ProviderError } from "../../../../lib/providers/types";
@@ -78,7 +78,7 @@ describe("anthropic request", () => {
   });
 
   test("sampling: temperature clamped to 1, top_p, stop_sequences, stream, user → metadata", () => {
-    const b = body({ temperature: 1.7, top_p: 0.9, stop: ["END", ""], stream: true, user: "u-1", seed: 4 });
+    const b = body({ temperature: 1.7, top_p: 0.9, stop: ["END", ""], stream: true, user: "u-1" });
     expect(b).toMatchObject({
       temperature: 1,
       top_p: 0.9,
@@ -86,7 +86,7 @@ describe("anthropic request", () => {
       stream: true,
       metadata: { user_id: "u-1" },
     });
-    expect(b.seed).toBeUndefined();
+    expect(body({ user: "u-1", safety_identifier: "hash-9" }).metadata).toEqual({ user_id: "hash-9" });
     expect(body({ temperature: 0.3, stop: "\n\n" })).toMatchObject({ temperature: 0.3, stop_sequences: ["\n\n"] });
     expect(body({ temperature: null, stream: false })).toEqual(body({}));
   });
@@ -294,6 +294,227 @@ describe("anthropic stream", () => {
   });
 });
 
+/** The error body() throws for `req`, or undefined. */
+function thrown(req: Partial<OpenAIChatRequest>): Json {
+  try {
+    body(req);
+  } catch (e) {
+    return e;
+  }
+  return undefined;
+}
+
+const SUMMARY = {
+  type: "object",
+  properties: { description: { type: "string" }, estimated_year: { type: "integer" } },
+  required: ["description"],
+};
+const jsonSchema = (schema?: Record<string, unknown>, description?: string): OpenAIChatRequest["response_format"] => ({
+  type: "json_schema",
+  json_schema: { name: "record_summary", ...(description ? { description } : {}), ...(schema ? { schema } : {}) },
+});
+const JSON_REQ = {
+  model: "claude-sonnet-4-5",
+  messages: [user("Describe the image.")],
+  response_format: jsonSchema(SUMMARY),
+};
+
+describe("anthropic response_format: a forced tool", () => {
+  test("json_schema becomes one tool with the schema, forced, one call only", () => {
+    const b = body({ response_format: jsonSchema(SUMMARY, "A summary of the image") });
+    expect(b.tools).toEqual([{ name: "record_summary", description: "A summary of the image", input_schema: SUMMARY }]);
+    expect(b.tool_choice).toEqual({ type: "tool", name: "record_summary", disable_parallel_tool_use: true });
+    expect(body({ response_format: jsonSchema() }).tools).toEqual([
+      { name: "record_summary", input_schema: { type: "object" } },
+    ]);
+  });
+
+  test("json_object becomes a forced tool taking any object; text asks for nothing", () => {
+    const b = body({ response_format: { type: "json_object" } });
+    expect(b.tools).toEqual([
+      { name: "json_object", description: "Answer with a JSON object.", input_schema: { type: "object" } },
+    ]);
+    expect(b.tool_choice).toEqual({ type: "tool", name: "json_object", disable_parallel_tool_use: true });
+    expect(body({ response_format: { type: "text" } })).toEqual(body({}));
+    expect(body({ response_format: null })).toEqual(body({}));
+  });
+
+  test("response_format with tools is a 400 naming response_format", () => {
+    const tools = [{ type: "function" as const, function: { name: "now" } }];
+    const err = thrown({ tools, response_format: { type: "json_object" } });
+    expect(err).toMatchObject({ code: 400, type: "unsupported_parameter", data: { param: "response_format" } });
+    expect(err.message).toMatch(/cannot combine 'response_format' with 'tools'/);
+    expect(thrown({ tools: [], response_format: { type: "json_object" } })).toBeUndefined();
+    expect(thrown({ tools, response_format: { type: "text" } })).toBeUndefined();
+  });
+
+  test("the forced tool's input comes back as the message content, finishing with stop", () => {
+    const fixture = anthropicFixture("message-json-tool.json");
+    const out = anthropic.response(fixture, meta, JSON_REQ);
+    const input = (fixture.content as Json)[0].input;
+    expect(out.choices).toEqual([
+      {
+        index: 0,
+        message: { role: "assistant", content: JSON.stringify(input) },
+        logprobs: null,
+        finish_reason: "stop",
+      },
+    ]);
+    expect(out.usage).toEqual({ prompt_tokens: 1203, completion_tokens: 112, total_tokens: 1315 });
+    // json_object the same; without response_format the same answer is a tool call
+    const obj = anthropic.response(fixture, meta, { ...JSON_REQ, response_format: { type: "json_object" } });
+    expect(JSON.parse(obj.choices[0].message.content!)).toEqual(input);
+    const plain = anthropic.response(fixture, meta, { ...JSON_REQ, response_format: { type: "text" } });
+    expect(plain.choices[0]).toMatchObject({ finish_reason: "tool_calls", message: { content: null } });
+    expect(anthropic.response(fixture, meta).choices[0].message.tool_calls).toHaveLength(1);
+  });
+
+  test("a JSON answer cut by max_tokens finishes with length; without a tool_use the text is the content", () => {
+    const use = { type: "tool_use", id: "toolu_1", name: "record_summary", input: { description: "A li" } };
+    const cut = anthropic.response({ content: [use], stop_reason: "max_tokens" }, meta, JSON_REQ).choices[0];
+    expect(cut).toMatchObject({ message: { content: '{"description":"A li"}' }, finish_reason: "length" });
+    const refused = anthropic.response(
+      { content: [text("I can't help with that.")], stop_reason: "refusal" },
+      meta,
+      JSON_REQ,
+    );
+    expect(refused.choices[0]).toMatchObject({
+      message: { content: "I can't help with that." },
+      finish_reason: "content_filter",
+    });
+  });
+
+  test("streamed: input_json_delta fragments become content deltas, no tool_calls, finish stop", () => {
+    const t = anthropic.stream(meta, JSON_REQ);
+    const chunks = [...fixtureEvents("stream-json-tool.sse").flatMap((e) => t.push(e)), ...t.end()];
+    expect(chunks[0].choices[0].delta).toEqual({ role: "assistant", content: "" });
+    expect(JSON.parse(contentOf(chunks))).toEqual({
+      description: "A lighthouse on a rocky shore at dusk.",
+      estimated_year: 1990,
+    });
+    expect(toolDeltas(chunks)).toEqual([]);
+    expect(chunks.filter((c) => c.choices[0]?.delta.content === "")).toHaveLength(1);
+    expect(finishes(chunks)).toEqual(["stop"]);
+    expect(chunks.at(-1)!.usage).toEqual({ prompt_tokens: 1203, completion_tokens: 58, total_tokens: 1261 });
+    // the same events without response_format are a tool call
+    expect(finishes(translate(fixtureEvents("stream-json-tool.sse")))).toEqual(["tool_calls"]);
+  });
+
+  test("streamed: an input without fragments is {}; a second tool_use is left out", () => {
+    const t = anthropic.stream(meta, { ...JSON_REQ, response_format: { type: "json_object" } });
+    const d = (o: unknown): SseEvent => ({ data: JSON.stringify(o) });
+    const start = (index: number) => ({
+      type: "content_block_start",
+      index,
+      content_block: { type: "tool_use", id: `t${index}`, name: "json_object", input: {} },
+    });
+    const delta = (index: number, partial_json: string) => ({
+      type: "content_block_delta",
+      index,
+      delta: { type: "input_json_delta", partial_json },
+    });
+    const chunks = [
+      d({ type: "message_start", message: { usage: { input_tokens: 5, output_tokens: 1 } } }),
+      d(start(0)),
+      d(delta(0, "")),
+      d({ type: "content_block_stop", index: 0 }),
+      d(start(1)),
+      d(delta(1, '{"x":1}')),
+      d({ type: "content_block_stop", index: 1 }),
+      d({ type: "message_delta", delta: { stop_reason: "tool_use" }, usage: { output_tokens: 9 } }),
+      d({ type: "message_stop" }),
+    ].flatMap((e) => t.push(e));
+    expect(contentOf(chunks)).toBe("{}");
+    expect(toolDeltas(chunks)).toEqual([]);
+    expect(finishes(chunks)).toEqual(["stop"]);
+  });
+});
+
+describe("anthropic parallel_tool_calls", () => {
+  const tools = [{ type: "function" as const, function: { name: "now" } }];
+  const choice = (tool_choice: OpenAIChatRequest["tool_choice"], parallel_tool_calls: boolean | null = false) =>
+    body({ tools, tool_choice, parallel_tool_calls }).tool_choice;
+
+  test("false sets disable_parallel_tool_use on auto, any and tool; auto when no tool_choice", () => {
+    expect(choice(undefined)).toEqual({ type: "auto", disable_parallel_tool_use: true });
+    expect(choice(null)).toEqual({ type: "auto", disable_parallel_tool_use: true });
+    expect(choice("auto")).toEqual({ type: "auto", disable_parallel_tool_use: true });
+    expect(choice("required")).toEqual({ type: "any", disable_parallel_tool_use: true });
+    expect(choice({ type: "function", function: { name: "now" } })).toEqual({
+      type: "tool",
+      name: "now",
+      disable_parallel_tool_use: true,
+    });
+    expect(choice("none")).toEqual({ type: "none" });
+  });
+
+  test("true or null leave tool_choice as it was; without tools nothing is sent", () => {
+    expect(choice("auto", true)).toEqual({ type: "auto" });
+    expect(choice(undefined, null)).toBeUndefined();
+    expect(body({ parallel_tool_calls: false })).toEqual(body({}));
+  });
+});
+
+describe("anthropic parameters it cannot honour", () => {
+  const NOT_DEFAULT: Record<string, unknown> = {
+    n: 2,
+    frequency_penalty: 0.5,
+    presence_penalty: -1,
+    logprobs: true,
+    top_logprobs: 3,
+    logit_bias: { "50256": -100 },
+    seed: 4,
+    audio: { voice: "alloy", format: "mp3" },
+    modalities: ["text", "audio"],
+    prediction: { type: "content", content: "x" },
+    web_search_options: {},
+    reasoning_effort: "low",
+    verbosity: "high",
+    functions: [{ name: "f" }],
+    function_call: { name: "f" },
+  };
+
+  test("every refused parameter has a case here", () => {
+    expect(Object.keys(NOT_DEFAULT).sort()).toEqual([...UNSUPPORTED].sort());
+    expect(Object.keys(REFUSED)).toEqual(UNSUPPORTED);
+  });
+
+  test.each(Object.entries(NOT_DEFAULT))("%s set is a 400 naming it", (param, value) => {
+    const err = thrown({ [param]: value });
+    expect(err).toMatchObject({
+      code: 400,
+      type: "unsupported_parameter",
+      data: { param, openaiType: "invalid_request_error" },
+    });
+    expect(err.message).toMatch(new RegExp(`^'${param}' is not supported by Anthropic models \\(.+\\)\\.$`));
+  });
+
+  test("defaults, nulls and labels are not refused, and not sent", () => {
+    const defaults = {
+      n: 1,
+      frequency_penalty: 0,
+      presence_penalty: 0,
+      logprobs: false,
+      top_logprobs: 0,
+      logit_bias: {},
+      modalities: ["text"],
+      verbosity: "medium",
+      functions: [],
+      function_call: "auto",
+      seed: null,
+      audio: null,
+      reasoning_effort: null,
+      // ignored: they only label the request
+      metadata: { team: "a" },
+      store: true,
+      service_tier: "flex",
+      prompt_cache_key: "k-1",
+    };
+    expect(body(defaults)).toEqual(body({}));
+    expect(thrown({ function_call: "none", prediction: null, web_search_options: null })).toBeUndefined();
+  });
+});
+
 describe("Messages API ingress: requests", () => {
   test("system, text and image blocks, sampling, stop_sequences and metadata", () => {
     const image = (source: object) => ({ type: "image", source });
@@ -313,7 +534,6 @@ describe("Messages API ingress: requests", () => {
       ...{
         temperature: 0.5,
         top_p: 0.9,
-        top_k: 40,
         stop_sequences: ["END"],
         stream: true,
         metadata: { user_id: "u-7" },
@@ -376,6 +596,32 @@ describe("Messages API ingress: requests", () => {
     const choice = (tool_choice: object) => ingress.parseMessagesRequest({ ...base, tool_choice }).tool_choice;
     expect([choice({ type: "auto" }), choice({ type: "none" })]).toEqual(["auto", "none"]);
     expect(choice({ type: "tool", name: "f" })).toEqual({ type: "function", function: { name: "f" } });
+    const parallel = ingress.parseMessagesRequest({
+      ...base,
+      tool_choice: { type: "any", disable_parallel_tool_use: true },
+    });
+    expect(parallel).toMatchObject({ tool_choice: "required", parallel_tool_calls: false });
+  });
+
+  test("a field the router cannot honour is a 400 naming it; labels and thinking switched off pass", () => {
+    const base = { model: "m", max_tokens: 1, messages: [user("x")] };
+    for (const [key, value] of Object.entries({
+      top_k: 40,
+      thinking: { type: "enabled", budget_tokens: 1024 },
+      container: "c",
+      mcp_servers: [],
+    })) {
+      let err: { code?: number; type?: string; data?: { param?: string } } = {};
+      try {
+        ingress.parseMessagesRequest({ ...base, [key]: value });
+      } catch (e) {
+        err = e as typeof err;
+      }
+      expect([err.code, err.type, err.data?.param]).toEqual([400, "unsupported_parameter", key]);
+    }
+    expect(() =>
+      ingress.parseMessagesRequest({ ...base, service_tier: "auto", thinking: { type: "disabled" } }),
+    ).not.toThrow();
   });
 
   test("a bad body is a 400 naming the param", () => {
