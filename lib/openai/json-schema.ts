@@ -21,6 +21,8 @@ import { badRequest } from "./errors";
 
 export const MAX_SCHEMA_DEPTH = 32; // nesting levels below the root
 export const MAX_SCHEMA_NODES = 2000; // subschemas in one schema
+/** enum and const values in one schema (OpenAI's structured outputs allow 1,000): bounds compile and sampling time. */
+export const MAX_SCHEMA_VALUES = 1000;
 export const MAX_SCHEMA_COUNT = 999; // minLength, maxItems, … (llama.cpp's grammar repetitions)
 
 /** A schema in the subset above, ready for node-llama-cpp. */
@@ -35,6 +37,8 @@ interface Ref {
 interface Ctx {
   root: string;
   nodes: number;
+  /** enum and const values so far (each is an alternative of the grammar). */
+  values: number;
   defs: Map<string, string>; // name → the root keyword defining it ($defs or definitions)
   refs: Ref[];
   owner: string | null;
@@ -96,7 +100,7 @@ const anySchema = (): Obj => ({
  */
 export function grammarSchema(schema: unknown, param: string): GrammarSchema {
   if (!isObj(schema)) throw invalid("A JSON schema must be an object.", param);
-  const ctx: Ctx = { root: param, nodes: 0, defs: new Map(), refs: [], owner: null };
+  const ctx: Ctx = { root: param, nodes: 0, values: 0, defs: new Map(), refs: [], owner: null };
   const defs = collectDefs(schema, param, ctx);
   const out = walk(schema, param, 0, ctx, true);
   const outDefs: Obj = {};
@@ -138,7 +142,7 @@ function walk(s: unknown, p: string, depth: number, ctx: Ctx, root = false): Obj
   let out: Obj;
   if (has(s, "$ref")) out = refSchema(s, p, keys, ctx);
   else if (has(s, "oneOf") || has(s, "anyOf")) out = unionSchema(s, p, keys, depth, ctx);
-  else if (has(s, "const") || has(s, "enum")) out = literalSchema(s, p, keys);
+  else if (has(s, "const") || has(s, "enum")) out = literalSchema(s, p, keys, ctx);
   else out = typedSchema(s, p, keys, depth, ctx);
   return typeof s.description === "string" ? { ...out, description: s.description } : out;
 }
@@ -206,11 +210,15 @@ function unionSchema(s: Obj, p: string, keys: string[], depth: number, ctx: Ctx)
 }
 
 /** const / enum (with a `type`, only the values of that type). */
-function literalSchema(s: Obj, p: string, keys: string[]): Obj {
+function literalSchema(s: Obj, p: string, keys: string[], ctx: Ctx): Obj {
   const key = has(s, "enum") ? "enum" : "const";
   alone(keys, p, key, ["const", "enum", "type"]);
   if (key === "enum" && (!Array.isArray(s.enum) || s.enum.length === 0)) {
     throw invalid("'enum' must be a non-empty array.", `${p}.enum`);
+  }
+  ctx.values += key === "enum" ? (s.enum as unknown[]).length : 1;
+  if (ctx.values > MAX_SCHEMA_VALUES) {
+    throw invalid(`The schema has more than ${MAX_SCHEMA_VALUES} enum and const values.`, `${p}.${key}`);
   }
   for (const [k, list] of [
     ["enum", s.enum ?? []],

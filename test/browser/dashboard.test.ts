@@ -25,6 +25,8 @@ import { ggufBytes, startHubStandIn, type HubStandIn } from "../helpers/standins
 
 const MODEL = "tiny-dash";
 const XSS = `<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>`;
+/** Markup in a tool call's arguments (no "onerror": the history test finds the one record with that word). */
+const XSS_ARGS = `<svg onload="window.__xss=3"></svg><b>bold</b>`;
 const SHOTS = path.resolve(__dirname, "../artifacts/dashboard");
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const JWT_SECRET = "dashboard-test-secret-that-is-long-enough-0123456789";
@@ -58,6 +60,29 @@ async function loggedIn(username: string, password: string, viewport = { width: 
   await p.getByRole("button", { name: "Log in" }).click();
   await p.getByRole("navigation", { name: "Pages" }).waitFor();
   return { context, page: p };
+}
+
+/**
+ * The playground as a new tab shows it (an empty conversation, the panel closed with its example tool),
+ * whatever an earlier test left in this tab's page, with the model chosen and the panel opened if asked.
+ */
+async function openPlayground(p: Page, { extras }: { extras: boolean }) {
+  await p.goto(`${router.url}/dashboard/#/playground`);
+  await p.reload();
+  await p.locator(`select[name=model] option[value="${MODEL}"]`).waitFor({ state: "attached" });
+  await p.getByLabel("Model").selectOption(MODEL);
+  if (extras) await p.locator("details.chat-extras > summary").click();
+}
+
+/** The history record whose request or response holds `text`, once it is stored (history is written in batches). */
+async function recordWith(text: string): Promise<{ id: string }> {
+  return waitFor(
+    async () => {
+      const found = (await api.answer("GET", `/api/dashboard/request-responses?q=${encodeURIComponent(text)}`)).body;
+      return found.total_count === 1 ? found.records[0] : undefined;
+    },
+    { what: `the request with ${text} in history` },
+  );
 }
 
 beforeAll(async () => {
@@ -213,9 +238,7 @@ describe("the dashboard in Chromium", () => {
   });
 
   test("playground: a chat streams into the page", async () => {
-    await page.goto(`${router.url}/dashboard/#/playground`);
-    await page.locator(`select[name=model] option[value="${MODEL}"]`).waitFor({ state: "attached" });
-    await page.getByLabel("Model").selectOption(MODEL);
+    await openPlayground(page, { extras: false });
     // long enough that the answer cannot arrive in one read while the page is busy
     await page.getByLabel("Max tokens").fill("400");
     // count the distinct texts the answer goes through while it streams
@@ -236,19 +259,110 @@ describe("the dashboard in Chromium", () => {
     await shot(page, "playground");
   }, 60_000);
 
-  test("history: the playground's request is listed; its detail shows both bodies; a hostile body stays text", async () => {
-    // history is written in batches off the request path: wait until it is stored
-    await waitFor(
-      async () => (await api.answer("GET", "/api/dashboard/request-responses?q=playground")).body.total_count === 1,
-      { what: "the playground request in history" },
+  test("playground: the example tool forced (required) streams a call block, finish reason tool_calls; history lists the call", async () => {
+    await openPlayground(page, { extras: true });
+    await page.getByLabel("Max tokens").fill("200");
+    // the tool's name is offered once the JSON parses
+    const choice = page.getByLabel("Tool choice");
+    await choice.locator('option[value="function:get_weather"]').waitFor({ state: "attached" });
+    await choice.selectOption("required");
+    const marker = `tools-${Date.now()}`;
+    await page.getByLabel("Message").fill(`What is the weather in Paris? ${marker}`);
+    await page.getByRole("button", { name: "Send" }).click();
+    const finish = page.locator('.msg.assistant .msg-finish[data-finish="tool_calls"]');
+    await finish.waitFor({ timeout: 30_000 });
+    await expect(finish.textContent()).resolves.toContain("tool_calls");
+    const call = page.locator(".msg.assistant .tool-call");
+    expect(await call.count()).toBe(1);
+    await expect(call.locator(".tool-call-name").textContent()).resolves.toBe("get_weather");
+    const args = JSON.parse((await call.locator(".tool-call-args").textContent())!);
+    expect(typeof args.city).toBe("string");
+    expect(args.city.length).toBeLessThanOrEqual(16);
+    await shot(page, "playground-tools");
+
+    // the same request's detail in history: the call, and the tools asked for in the summary
+    const record = await recordWith(marker);
+    await page.goto(`${router.url}/dashboard/#/history/${record.id}`);
+    const listed = page.locator("li[data-tool-call]");
+    await listed.waitFor();
+    expect(await listed.count()).toBe(1);
+    await expect(listed.locator(".tool-call-name").textContent()).resolves.toBe("get_weather");
+    expect(JSON.parse((await listed.locator("pre").textContent())!)).toEqual(args);
+    await expect(page.locator("dt", { hasText: "Tools" }).locator("+ dd").textContent()).resolves.toBe(
+      "get_weather (tool_choice: required)",
     );
+    await shot(page, "history-tool-call");
+  }, 60_000);
+
+  test("playground: invalid JSON in the panel is shown and nothing is sent; a json_schema format answers JSON", async () => {
+    await openPlayground(page, { extras: true });
+    const sent: string[] = [];
+    const count = (r: { url(): string }) => {
+      if (r.url().endsWith("/api/playground/chat")) sent.push(r.url());
+    };
+    page.on("request", count);
+    try {
+      const tools = page.getByLabel("Tools (JSON array)");
+      const schema = page.getByLabel("JSON schema");
+      // the schema is asked for only with the json_schema format
+      await expect(schema.isVisible()).resolves.toBe(false);
+      await page.getByLabel("Response format").selectOption("json_schema");
+      await expect(schema.isVisible()).resolves.toBe(true);
+      const goodSchema = await schema.inputValue();
+      await page.getByLabel("Message").fill("A short answer, as JSON");
+      for (const [input, error] of [
+        [tools, "tools"],
+        [schema, "schema"],
+      ] as const) {
+        const good = await input.inputValue();
+        await input.fill("[{ not json");
+        await page.getByRole("button", { name: "Send" }).click();
+        await page.locator(`[data-error="${error}"]`).waitFor();
+        await expect(input.getAttribute("aria-invalid")).resolves.toBe("true");
+        await input.fill(good);
+        await page.locator(`[data-error="${error}"]`).waitFor({ state: "hidden" });
+      }
+      expect(await page.locator(".msg").count()).toBe(0);
+      expect(sent).toEqual([]);
+      await expect(page.getByLabel("Message").inputValue()).resolves.toBe("A short answer, as JSON");
+
+      // tools with a response format are refused unless a call is forced: none here
+      await tools.fill("");
+      expect(await schema.inputValue()).toBe(goodSchema);
+      await page.getByLabel("Max tokens").fill("200");
+      await page.getByRole("button", { name: "Send" }).click();
+      await page.locator('.msg.assistant .msg-finish[data-finish="stop"]').waitFor({ timeout: 30_000 });
+      expect(sent).toHaveLength(1);
+      const value = JSON.parse((await page.locator(".msg.assistant .msg-text").textContent())!);
+      expect(typeof value.answer).toBe("string");
+      expect(typeof value.sure).toBe("boolean");
+      await shot(page, "playground-json-schema");
+    } finally {
+      page.off("request", count);
+    }
+  }, 60_000);
+
+  test("history: a playground request is listed; its detail shows both bodies; a hostile body stays text", async () => {
+    // its own request, streamed through the playground's route with the admin's login
+    const marker = `history-${Date.now()}`;
+    const res = await api.post("/api/playground/chat", {
+      model: MODEL,
+      messages: [{ role: "user", content: `Hello from the playground ${marker}` }],
+      stream: true,
+      max_tokens: 8,
+    });
+    expect(res.status).toBe(200);
+    await res.text();
+    await recordWith(marker);
     await page.goto(`${router.url}/dashboard/#/history`);
-    const row = page.locator("tr[data-record]", { hasText: "Hello from the playground" });
+    await page.getByLabel("Text").fill(marker);
+    await page.getByRole("button", { name: "Apply" }).click();
+    const row = page.locator("tr[data-record]", { hasText: `Hello from the playground ${marker}` });
     await row.waitFor({ timeout: 15_000 });
     await expect(row.textContent()).resolves.toContain("(stream)");
     await shot(page, "history");
     await row.locator("a").click();
-    await page.locator('pre[data-body="request"]', { hasText: "Hello from the playground" }).waitFor();
+    await page.locator('pre[data-body="request"]', { hasText: `Hello from the playground ${marker}` }).waitFor();
     const response = await page.locator('pre[data-body="response"]').textContent();
     expect(response).toMatch(/"finish_reason"/);
     await shot(page, "history-detail");
@@ -257,6 +371,8 @@ describe("the dashboard in Chromium", () => {
     await page.goto(`${router.url}/dashboard/#/history`);
     await page.getByLabel("Text").fill("onerror");
     await page.getByRole("button", { name: "Apply" }).click();
+    // the list of the search before (this test's record) is gone
+    await row.waitFor({ state: "detached" });
     const hostile = page.locator("tr[data-record]");
     await waitFor(async () => (await hostile.count()) === 1, { what: "the search finding one record" });
     await expect(hostile.locator("td.preview").textContent()).resolves.toBe(XSS);
@@ -268,6 +384,50 @@ describe("the dashboard in Chromium", () => {
     expect(await page.evaluate("window.__xss")).toBeUndefined();
     await shot(page, "history-hostile");
   });
+
+  test("history: a non-streamed answer's tool call with markup in its arguments, the request's tools and format", async () => {
+    const marker = `nonstream-${Date.now()}`;
+    const note = {
+      type: "function",
+      function: {
+        name: "take_note",
+        parameters: {
+          type: "object",
+          properties: { note: { const: XSS_ARGS }, n: { enum: [1, 2] } },
+          required: ["note", "n"],
+        },
+      },
+    };
+    const res = await api.json("POST", "/api/playground/chat", {
+      model: MODEL,
+      messages: [{ role: "user", content: marker }],
+      tools: [note],
+      tool_choice: { type: "function", function: { name: "take_note" } },
+      // allowed beside tools when a call is forced; the summary names it
+      response_format: { type: "json_object" },
+      max_tokens: 200,
+    });
+    expect(res.status).toBe(200);
+    expect(res.body.choices[0].message.tool_calls[0].function.name).toBe("take_note");
+    const record = await recordWith(marker);
+    await page.goto(`${router.url}/dashboard/#/history/${record.id}`);
+    const listed = page.locator("li[data-tool-call]");
+    await listed.waitFor();
+    await expect(listed.locator(".tool-call-name").textContent()).resolves.toBe("take_note");
+    // pretty-printed, and the markup in it is text
+    const args = (await listed.locator("pre").textContent())!;
+    expect(args).toContain("\n  ");
+    expect(JSON.parse(args).note).toBe(XSS_ARGS);
+    expect(await listed.locator("svg, b").count()).toBe(0);
+    expect(await page.evaluate("window.__xss")).toBeUndefined();
+    await expect(page.locator("dt", { hasText: "Tools" }).locator("+ dd").textContent()).resolves.toBe(
+      "take_note (tool_choice: function take_note)",
+    );
+    await expect(page.locator("dt", { hasText: "Response format" }).locator("+ dd").textContent()).resolves.toBe(
+      "json_object",
+    );
+    await shot(page, "history-tool-call-hostile");
+  }, 60_000);
 
   test("history: CSV export with the current filters downloads the matching records", async () => {
     await page.goto(`${router.url}/dashboard/#/history`);

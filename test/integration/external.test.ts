@@ -364,6 +364,18 @@ test("a runtime gets the client's own request: tools, response_format and other 
     expect(sent.stream_options).toBeUndefined();
     expect(sent.max_tokens).toBeUndefined();
 
+    // image parts and n reach a runtime (a local node would refuse them)
+    const image = { type: "image_url" as const, image_url: { url: "data:image/png;base64,iVBORw0KGgo=" } };
+    const seen = await client.chat.completions.create({
+      model: "gpt-4o-mini",
+      messages: [{ role: "user", content: [{ type: "text", text: "What is this?" }, image] }],
+      n: 2,
+    });
+    expect(seen.choices.length).toBeGreaterThan(0);
+    const withImage = standIn.requests.filter((r) => r.path === "/v1/chat/completions").at(-1)!.body;
+    expect(withImage.messages[0].content[1]).toEqual(image);
+    expect(withImage.n).toBe(2);
+
     // streamed: usage is asked for (history counts tokens) but reaches only a client that asked
     const stream = await client.chat.completions.create({
       model: "gpt-4o-mini",

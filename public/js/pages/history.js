@@ -40,6 +40,62 @@ function pretty(value) {
   return JSON.stringify(value, null, 2);
 }
 
+/**
+ * The tool calls of a recorded answer: a chat.completion's (each choice's
+ * message.tool_calls) or a streamed answer's assembled `tool_calls`.
+ */
+function toolCallsOf(body) {
+  if (!body || typeof body !== "object") return [];
+  const lists = Array.isArray(body.choices) ? body.choices.map((c) => c?.message?.tool_calls) : [body.tool_calls];
+  return lists.flatMap((l) => (Array.isArray(l) ? l : [])).filter((c) => c && typeof c === "object");
+}
+
+/** A request's tool_choice in words: "auto", "function get_weather"…; "" when it has none. */
+function choiceText(c) {
+  if (c === undefined || c === null) return "";
+  if (typeof c === "string") return c;
+  if (typeof c === "object" && c.function?.name !== undefined) return `function ${String(c.function.name)}`;
+  return JSON.stringify(c);
+}
+
+/** What a request asked for beyond messages: its tools (and tool_choice), its response format. */
+function requestExtras(body) {
+  if (!body || typeof body !== "object") return [];
+  const out = [];
+  if (Array.isArray(body.tools) && body.tools.length) {
+    const names = body.tools.map((t) => String(t?.function?.name ?? t?.name ?? "?"));
+    const choice = choiceText(body.tool_choice);
+    out.push(["Tools", `${names.join(", ")}${choice ? ` (tool_choice: ${choice})` : ""}`]);
+  }
+  const f = body.response_format;
+  if (f && typeof f === "object") {
+    const name = f.json_schema?.name;
+    out.push(["Response format", `${String(f.type)}${name !== undefined ? ` (${String(name)})` : ""}`]);
+  }
+  return out;
+}
+
+function toolCallList(calls) {
+  return h(
+    "section",
+    { class: "card", "aria-label": "Tool calls" },
+    h("h2", {}, "Tool calls"),
+    h(
+      "ol",
+      { class: "tool-calls" },
+      calls.map((c) =>
+        h(
+          "li",
+          { "data-tool-call": "" },
+          h("span", { class: "mono tool-call-name" }, String(c.function?.name ?? c.name ?? "?")),
+          c.id ? h("span", { class: "muted small" }, ` ${String(c.id)}`) : null,
+          h("pre", { class: "body tool-call-args" }, pretty(c.function?.arguments ?? c.arguments)),
+        ),
+      ),
+    ),
+  );
+}
+
 export function render(main, ctx) {
   if (ctx.params[0]) return renderDetail(main, ctx.params[0]);
   const tbody = h("tbody");
@@ -207,6 +263,7 @@ function renderDetail(main, id) {
         ["Endpoint", r.endpoint],
         ["Kind", `${r.kind}${r.stream ? " (stream)" : ""}`],
         ["Model", r.model ?? "–"],
+        ...requestExtras(r.request_body),
         ["Node", r.node_name ? `${r.node_name} (${r.node_id})` : "–"],
         ["Nodes tried", r.nodes_tried?.join(", ") || "–"],
         ["Retries", String(r.retries)],
@@ -218,6 +275,7 @@ function renderDetail(main, id) {
         ["Client IP", r.client_ip],
         ["API key", r.api_key_name ?? "–"],
       ];
+      const calls = toolCallsOf(r.response_body);
       mount(
         box,
         h("h1", {}, "Request ", h("span", { class: "mono" }, r.id)),
@@ -230,6 +288,7 @@ function renderDetail(main, id) {
             rows.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]),
           ),
         ),
+        calls.length ? toolCallList(calls) : null,
         h(
           "section",
           { class: "card" },

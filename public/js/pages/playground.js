@@ -1,11 +1,79 @@
-/** Playground: chat with any model of the cluster or a cloud, streamed. */
+/**
+ * Playground: chat with any model of the cluster or a cloud, streamed; with
+ * OpenAI tools and a response format while their panel is open.
+ */
 import { createParser } from "../../vendor/eventsource-parser.js";
 import { api } from "../api.js";
 import { h, mount, toast, field } from "../dom.js";
 
-// the conversation survives moving between pages
+const EXAMPLE_TOOLS = [
+  {
+    type: "function",
+    function: {
+      name: "get_weather",
+      description: "The current weather in a city",
+      parameters: {
+        type: "object",
+        properties: { city: { type: "string", maxLength: 16, description: "The city's name" } },
+        required: ["city"],
+      },
+    },
+  },
+];
+const EXAMPLE_SCHEMA = {
+  type: "object",
+  properties: { answer: { type: "string", maxLength: 40 }, sure: { type: "boolean" } },
+  required: ["answer", "sure"],
+  additionalProperties: false,
+};
+
+// the conversation and the panel's settings survive moving between pages
 const conversation = [];
 let chosenModel = "";
+const extras = {
+  open: false,
+  tools: JSON.stringify(EXAMPLE_TOOLS, null, 2),
+  toolChoice: "auto",
+  format: "text",
+  schemaName: "answer",
+  schema: JSON.stringify(EXAMPLE_SCHEMA, null, 2),
+};
+
+/** The tools textarea's array ([] when empty), or the reason it is not one. */
+function parseTools(text) {
+  if (!text.trim()) return { tools: [] };
+  let value;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    return { error: `Tools: not JSON (${err.message}).` };
+  }
+  if (!Array.isArray(value)) return { error: "Tools: a JSON array of tool definitions is needed." };
+  return { tools: value };
+}
+
+/** The schema textarea's object, or the reason it is not one. */
+function parseSchema(text) {
+  let value;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    return { error: `Schema: not JSON (${err.message}).` };
+  }
+  if (!value || typeof value !== "object" || Array.isArray(value)) return { error: "Schema: a JSON object is needed." };
+  return { schema: value };
+}
+
+/** The function names of tool definitions, each once. */
+function toolNames(tools) {
+  const names = tools.map((t) => t?.function?.name).filter((n) => typeof n === "string" && n);
+  return [...new Set(names)];
+}
+
+/** A message of the conversation as it is sent: tool calls are shown, not sent back (no tool answers them). */
+function outgoing(m) {
+  return m.role === "assistant" && !m.content ? null : { role: m.role, content: m.content };
+}
 
 export function render(main) {
   const model = h("select", { name: "model", "aria-label": "Model", required: true });
@@ -44,12 +112,138 @@ export function render(main) {
   const meta = h("span", { class: "muted small" });
   let controller = null;
 
+  // tools and response format: sent while their panel is open
+  const toolsText = h("textarea", {
+    name: "tools",
+    rows: "10",
+    class: "mono small",
+    spellcheck: "false",
+    value: extras.tools,
+  });
+  const toolsError = h("p", { class: "error small", role: "alert", "data-error": "tools", hidden: true });
+  const toolChoice = h("select", { name: "tool_choice" });
+  const format = h(
+    "select",
+    { name: "response_format" },
+    ["text", "json_object", "json_schema"].map((f) => h("option", { value: f, selected: extras.format === f }, f)),
+  );
+  const schemaName = h("input", { name: "schema_name", value: extras.schemaName });
+  const schemaText = h("textarea", {
+    name: "schema",
+    rows: "8",
+    class: "mono small",
+    spellcheck: "false",
+    value: extras.schema,
+  });
+  const schemaError = h("p", { class: "error small", role: "alert", "data-error": "schema", hidden: true });
+  // (a plain div: the grid's display would win over `hidden`)
+  const schemaBox = h(
+    "div",
+    { hidden: extras.format !== "json_schema" },
+    h("div", { class: "form-grid" }, field("Schema name", schemaName), field("JSON schema", schemaText), schemaError),
+  );
+  const panel = h(
+    "details",
+    { class: "chat-extras", open: extras.open },
+    h("summary", {}, "Tools and response format"),
+    h(
+      "p",
+      { class: "muted small" },
+      "Sent with each message while this panel is open. Tool calls are shown, not run, and not sent back.",
+    ),
+    field("Tools (JSON array)", toolsText),
+    toolsError,
+    h("div", { class: "form-grid cols" }, field("Tool choice", toolChoice), field("Response format", format)),
+    schemaBox,
+  );
+  const showError = (box, input, message) => {
+    box.textContent = message ?? "";
+    box.hidden = !message;
+    input.setAttribute("aria-invalid", message ? "true" : "false");
+  };
+  // the choices: auto, none, required, and each function once the JSON parses
+  const drawChoices = () => {
+    const { tools, error } = parseTools(toolsText.value);
+    showError(toolsError, toolsText, error);
+    if (error) return;
+    const values = ["auto", "none", "required", ...toolNames(tools).map((n) => `function:${n}`)];
+    if (!values.includes(extras.toolChoice)) extras.toolChoice = "auto";
+    mount(
+      toolChoice,
+      values.map((v) =>
+        h("option", { value: v, selected: v === extras.toolChoice }, v.replace(/^function:/, "function ")),
+      ),
+    );
+  };
+  toolsText.addEventListener("input", () => {
+    extras.tools = toolsText.value;
+    drawChoices();
+  });
+  toolChoice.addEventListener("change", () => (extras.toolChoice = toolChoice.value));
+  format.addEventListener("change", () => {
+    extras.format = format.value;
+    schemaBox.hidden = format.value !== "json_schema";
+  });
+  schemaName.addEventListener("input", () => (extras.schemaName = schemaName.value));
+  schemaText.addEventListener("input", () => {
+    extras.schema = schemaText.value;
+    showError(schemaError, schemaText, parseSchema(schemaText.value).error);
+  });
+  panel.addEventListener("toggle", () => (extras.open = panel.open));
+  drawChoices();
+
+  /** The request's tools, tool_choice and response_format; null (errors shown) when a textarea is not valid. */
+  const extraFields = () => {
+    if (!panel.open) return {};
+    const out = {};
+    const { tools, error } = parseTools(toolsText.value);
+    showError(toolsError, toolsText, error);
+    if (error) {
+      toolsText.focus();
+      return null;
+    }
+    if (tools.length) {
+      out.tools = tools;
+      const c = toolChoice.value;
+      out.tool_choice = c.startsWith("function:") ? { type: "function", function: { name: c.slice(9) } } : c;
+    }
+    if (format.value === "json_object") out.response_format = { type: "json_object" };
+    else if (format.value === "json_schema") {
+      const { schema, error: wrong } = parseSchema(schemaText.value);
+      showError(schemaError, schemaText, wrong);
+      if (wrong) {
+        schemaText.focus();
+        return null;
+      }
+      out.response_format = {
+        type: "json_schema",
+        json_schema: { name: schemaName.value.trim() || "answer", schema, strict: true },
+      };
+    }
+    return out;
+  };
+
+  // one block per tool call: the function's name, its arguments as they arrive
+  const callBlock = (call, i) =>
+    h(
+      "div",
+      { class: "tool-call", "data-tool-call": String(i) },
+      h("div", { class: "tool-call-name mono" }, call.function.name),
+      h("pre", { class: "tool-call-args" }, call.function.arguments),
+    );
+  const finishText = (reason) => (reason ? `finish reason: ${reason}` : "");
   const bubble = (m) =>
     h(
       "div",
       { class: `msg ${m.role}`, "data-role": m.role },
       h("div", { class: "msg-role" }, m.role),
       h("div", { class: "msg-text" }, m.content),
+      h(
+        "div",
+        { class: "tool-calls" },
+        (m.tool_calls ?? []).map((c, i) => c && callBlock(c, i)),
+      ),
+      h("div", { class: "msg-finish muted small", "data-finish": m.finish_reason ?? "" }, finishText(m.finish_reason)),
     );
   const draw = () =>
     mount(
@@ -68,6 +262,7 @@ export function render(main) {
       field("Temperature", temperature),
     ),
     field("System prompt", system),
+    panel,
     log,
     prompt,
     h("div", { class: "row spread" }, meta, h("div", { class: "row" }, clear, stop, send)),
@@ -82,15 +277,20 @@ export function render(main) {
     e.preventDefault();
     const text = prompt.value.trim();
     if (!text || !model.value) return;
+    const extra = extraFields();
+    if (!extra) return;
     conversation.push({ role: "user", content: text });
     prompt.value = "";
-    const answer = { role: "assistant", content: "" };
+    const answer = { role: "assistant", content: "", tool_calls: [], finish_reason: null };
     conversation.push(answer);
     draw();
-    const answerText = log.lastElementChild.querySelector(".msg-text");
+    const answerEl = log.lastElementChild;
+    const answerText = answerEl.querySelector(".msg-text");
+    const callsBox = answerEl.querySelector(".tool-calls");
+    const finishEl = answerEl.querySelector(".msg-finish");
     const messages = [
       ...(system.value.trim() ? [{ role: "system", content: system.value.trim() }] : []),
-      ...conversation.slice(0, -1),
+      ...conversation.slice(0, -1).map(outgoing).filter(Boolean),
     ];
     controller = new AbortController();
     send.disabled = true;
@@ -110,6 +310,7 @@ export function render(main) {
           max_tokens: Number(maxTokens.value) || 128,
           temperature: Number(temperature.value),
           stream_options: { include_usage: true },
+          ...extra,
         },
         controller.signal,
       );
@@ -119,12 +320,31 @@ export function render(main) {
           if (ev.data === "[DONE]") return;
           const chunk = JSON.parse(ev.data);
           if (chunk.error) throw new Error(chunk.error.message);
-          const delta = chunk.choices?.[0]?.delta?.content ?? "";
+          const choice = chunk.choices?.[0];
+          const delta = choice?.delta?.content ?? "";
           if (delta) {
             first ??= performance.now();
             answer.content += delta;
             answerText.textContent = answer.content;
             log.scrollTop = log.scrollHeight;
+          }
+          // a call's id and name come first, then its arguments' JSON text in pieces
+          for (const d of choice?.delta?.tool_calls ?? []) {
+            first ??= performance.now();
+            const i = Number.isInteger(d.index) ? d.index : 0;
+            const call = (answer.tool_calls[i] ??= { id: "", type: "function", function: { name: "", arguments: "" } });
+            if (d.id) call.id = d.id;
+            if (d.function?.name) call.function.name += d.function.name;
+            if (d.function?.arguments) call.function.arguments += d.function.arguments;
+            const block = callsBox.querySelector(`[data-tool-call="${i}"]`) ?? callsBox.appendChild(callBlock(call, i));
+            block.querySelector(".tool-call-name").textContent = call.function.name;
+            block.querySelector(".tool-call-args").textContent = call.function.arguments;
+            log.scrollTop = log.scrollHeight;
+          }
+          if (choice?.finish_reason) {
+            answer.finish_reason = choice.finish_reason;
+            finishEl.textContent = finishText(answer.finish_reason);
+            finishEl.dataset.finish = answer.finish_reason;
           }
           if (chunk.usage) tokens = chunk.usage.completion_tokens;
         },
@@ -142,7 +362,7 @@ export function render(main) {
       else {
         toast(err.message, "error");
         meta.textContent = "";
-        if (!answer.content) conversation.splice(conversation.length - 2, 2);
+        if (!answer.content && !answer.tool_calls.length) conversation.splice(conversation.length - 2, 2);
         draw();
       }
     } finally {

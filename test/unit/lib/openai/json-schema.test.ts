@@ -3,6 +3,7 @@ import {
   MAX_SCHEMA_COUNT,
   MAX_SCHEMA_DEPTH,
   MAX_SCHEMA_NODES,
+  MAX_SCHEMA_VALUES,
 } from "../../../../lib/openai/json-schema";
 
 const P = "response_format.json_schema.schema";
@@ -577,5 +578,24 @@ describe("grammarSchema: what node-llama-cpp's grammar can express", () => {
       const reordered = { required: s.required, properties: s.properties, type: s.type, $defs: s.$defs };
       expect(JSON.stringify(grammarSchema(reordered, P))).toBe(a);
     });
+  });
+});
+
+describe("enum values are bounded", () => {
+  test("more than MAX_SCHEMA_VALUES enum and const values in one schema is invalid_schema at the enum that passes it", () => {
+    const values = (n: number, tag: string) => Array.from({ length: n }, (_, i) => `${tag}${i}`);
+    expect(() =>
+      grammarSchema({ type: "object", properties: { a: { enum: values(MAX_SCHEMA_VALUES, "a") } } }, "s"),
+    ).not.toThrow();
+    let err: { code?: number; type?: string; data?: { param?: string } } = {};
+    try {
+      grammarSchema(
+        { type: "object", properties: { a: { enum: values(600, "a") }, b: { enum: values(600, "b") } } },
+        "s",
+      );
+    } catch (e) {
+      err = e as typeof err;
+    }
+    expect([err.code, err.type, err.data?.param]).toEqual([400, "invalid_schema", "s.properties.b.enum"]);
   });
 });
