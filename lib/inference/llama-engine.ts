@@ -7,6 +7,7 @@ import fs from "node:fs";
 import path from "node:path";
 import type {
   ChatWrapper,
+  Token,
   Llama,
   LlamaContext,
   LlamaContextSequence,
@@ -28,6 +29,7 @@ import type {
   GenerationHooks,
   GenerationResult,
   ModelLoad,
+  SamplingParams,
 } from "./types";
 import type { GpuSetting } from "../config";
 
@@ -53,15 +55,17 @@ interface LoadedModel {
   embedQueue: Promise<unknown>;
   /** The longest token of the vocabulary in characters (0: unknown): no token covers more of a text. */
   maxTokenChars: number;
+  /** Tokens in the vocabulary (0: unknown): a logit_bias id must be one of them. */
+  vocabSize: number;
 }
 
-/** The length of the longest token string in a GGUF's vocabulary; 0 when the file does not list it. */
-function longestToken(model: LlamaModel): number {
+/** A GGUF's vocabulary: its size and its longest token in characters (0, 0 when the file does not list it). */
+function vocabulary(model: LlamaModel): { size: number; longest: number } {
   const meta = model.fileInfo.metadata as { tokenizer?: { ggml?: { tokens?: unknown } } };
   const tokens = meta.tokenizer?.ggml?.tokens;
   let max = 0;
   if (Array.isArray(tokens)) for (const t of tokens) if (typeof t === "string" && t.length > max) max = t.length;
-  return max;
+  return { size: Array.isArray(tokens) ? tokens.length : 0, longest: max };
 }
 
 /** Every `.gguf` under `dir`, as [id, absolute path]; id = relative path without the extension. */
@@ -131,6 +135,7 @@ export class LlamaEngine implements Engine {
       threads: this.opts.threads,
     });
     const sequences = Array.from({ length: this.opts.parallel }, () => context.getSequence());
+    const vocab = vocabulary(model);
     this.loaded.set(id, {
       info: {
         id,
@@ -144,7 +149,8 @@ export class LlamaEngine implements Engine {
       pool: new Pool(sequences),
       chatWrapper: this.lib.resolveChatWrapper(model),
       embedQueue: Promise.resolve(),
-      maxTokenChars: longestToken(model),
+      maxTokenChars: vocab.longest,
+      vocabSize: vocab.size,
     });
   }
 
@@ -182,6 +188,35 @@ export class LlamaEngine implements Engine {
         "context_length_exceeded",
       );
     }
+  }
+
+  /** OpenAI's sampling parameters as node-llama-cpp's, the same for chat and completion. */
+  private sampling(m: LoadedModel, job: SamplingParams) {
+    return {
+      temperature: job.temperature ?? undefined,
+      topP: job.topP,
+      seed: job.seed,
+      repeatPenalty: { frequencyPenalty: job.frequencyPenalty, presencePenalty: job.presencePenalty },
+      tokenBias: job.logitBias ? this.tokenBias(m, job.logitBias) : undefined,
+      customStopTriggers: job.stop.length ? job.stop : undefined,
+    };
+  }
+
+  /** OpenAI's logit_bias (token id → -100..100, added to the logit; -100 bans the token) for this model's vocabulary. */
+  private tokenBias(m: LoadedModel, bias: Record<string, number>) {
+    const out = new this.lib.TokenBias(m.model.tokenizer);
+    for (const [id, value] of Object.entries(bias)) {
+      const token = Number(id);
+      if (m.vocabSize > 0 && token >= m.vocabSize) {
+        throw badRequest(
+          `logit_bias names token ${id}; '${m.info.id}' has ${m.vocabSize} tokens (ids 0 to ${m.vocabSize - 1}).`,
+          "logit_bias",
+          "invalid_value",
+        );
+      }
+      out.set(token as Token, value <= -100 ? "never" : { logit: value });
+    }
+    return out;
   }
 
   /** Checks the token budget, the same way for chat and completion. */
@@ -228,11 +263,7 @@ export class LlamaEngine implements Engine {
       const calls = new ToolCallStream(hooks.onToolCall);
       const common = {
         maxTokens,
-        temperature: job.temperature ?? undefined,
-        topP: job.topP,
-        seed: job.seed,
-        repeatPenalty: { frequencyPenalty: job.frequencyPenalty, presencePenalty: job.presencePenalty },
-        customStopTriggers: job.stop.length ? job.stop : undefined,
+        ...this.sampling(m, job),
         signal: hooks.signal,
         stopOnAbortSignal: true,
         onToken: (tokens: unknown[]) => (completionTokens += tokens.length),
@@ -276,10 +307,7 @@ export class LlamaEngine implements Engine {
       let completionTokens = 0;
       const res = await completion.generateCompletionWithMeta(job.prompt, {
         maxTokens,
-        temperature: job.temperature ?? undefined,
-        topP: job.topP,
-        seed: job.seed,
-        customStopTriggers: job.stop.length ? job.stop : undefined,
+        ...this.sampling(m, job),
         signal: hooks.signal,
         stopOnAbortSignal: true,
         onToken: (tokens) => (completionTokens += tokens.length),

@@ -9,6 +9,8 @@ export interface SamplingParams {
   /** OpenAI's penalties (-2..2): by how often / whether a token already appeared. */
   frequencyPenalty?: number;
   presencePenalty?: number;
+  /** OpenAI's logit_bias: token id (of the model's vocabulary) → -100..100 added to its logit. */
+  logitBias?: Record<string, number>;
 }
 
 /** A call the assistant made; `arguments` is the JSON text it produced. */

@@ -55,7 +55,7 @@ export const CHAT_PARAMS: Readonly<Record<string, Param>> = {
   modalities: refused('text only: ["text"]', textOnly),
   logprobs: refused("node-llama-cpp does not expose token probabilities", falsy),
   top_logprobs: refused("node-llama-cpp does not expose token probabilities", zero),
-  logit_bias: refused("token ids differ per model; not applied", empty),
+  logit_bias: { node: "honoured", note: "ids of the model's own vocabulary; -100 bans a token" },
   audio: refused("no audio output"),
   prediction: refused("no predicted outputs"),
   web_search_options: refused("no web search"),
@@ -89,7 +89,7 @@ export const COMPLETION_PARAMS: Readonly<Record<string, Param>> = {
   best_of: refused("one answer per request on a local node", one),
   echo: refused("the prompt is not echoed", falsy),
   logprobs: refused("node-llama-cpp does not expose token probabilities", zero),
-  logit_bias: refused("token ids differ per model; not applied", empty),
+  logit_bias: { node: "honoured", note: "ids of the model's own vocabulary; -100 bans a token" },
   suffix: refused("no insertion: the model only continues the prompt", (v) => v === ""),
   user: ignored("recorded in history; it does not change the answer"),
 };

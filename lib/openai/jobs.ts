@@ -24,6 +24,7 @@ function sampling(body: ChatBody | CompletionBody) {
     seed: body.seed ?? undefined,
     frequencyPenalty: body.frequency_penalty ?? undefined,
     presencePenalty: body.presence_penalty ?? undefined,
+    logitBias: body.logit_bias && Object.keys(body.logit_bias).length ? body.logit_bias : undefined,
     stream: body.stream === true,
     includeUsage: body.stream_options?.include_usage === true,
     user: body.user,

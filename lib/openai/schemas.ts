@@ -105,6 +105,11 @@ function common(maxTokensLimit: number) {
     seed: z.number().int().nullable().optional(),
     frequency_penalty: z.number().min(-2).max(2).nullable().optional(),
     presence_penalty: z.number().min(-2).max(2).nullable().optional(),
+    logit_bias: z
+      .record(z.string().regex(/^(0|[1-9][0-9]{0,9})$/, "keys are token ids"), z.number().min(-100).max(100))
+      .refine((b) => Object.keys(b).length <= 1024, "at most 1024 tokens")
+      .nullable()
+      .optional(),
     stream: z.boolean().nullable().optional(),
     stream_options: z.looseObject({ include_usage: z.boolean().optional() }).nullable().optional(),
     n: z.number().int().min(1).max(128).nullable().optional(),

@@ -6,6 +6,7 @@
  * tables live next to each translation (REFUSED, IGNORED in google.ts and
  * anthropic.ts); this puts them together, for docs and tests.
  */
+import fs from "node:fs";
 import { IGNORED as ANTHROPIC_IGNORED, REFUSED as ANTHROPIC_REFUSED } from "./anthropic";
 import { IGNORED as GOOGLE_IGNORED, REFUSED as GOOGLE_REFUSED } from "./google";
 import { CHAT_PARAMS } from "../openai/chat-params";
@@ -60,4 +61,14 @@ export function parameterTable(): string {
   const [header, ...rows] = parameterRows();
   const line = (cells: string[]) => `| ${cells.join(" | ")} |`;
   return [line(header), line(header.map(() => "---")), ...rows.map(line)].join("\n");
+}
+
+/** Puts parameterTable() between the `parameters` markers of a Markdown file (`npm run docs:params`). */
+export function writeParameterTable(file: string): void {
+  const page = fs.readFileSync(file, "utf8");
+  const out = page.replace(
+    /(<!-- parameters:start -->)[\s\S]*?(<!-- parameters:end -->)/,
+    (_m, start: string, end: string) => `${start}\n\n${parameterTable()}\n\n${end}`,
+  );
+  fs.writeFileSync(file, out);
 }

@@ -315,7 +315,12 @@ describe("nothing silently dropped: a 400 naming what a local node cannot do", (
     ["logprobs", { logprobs: true }, "logprobs", "unsupported_parameter"],
     ["top_logprobs", { top_logprobs: 2 }, "top_logprobs", "unsupported_parameter"],
     ["n over the node's parallel slots", { n: 3 }, "n", "unsupported_parameter"],
-    ["logit_bias", { logit_bias: { "50256": -100 } }, "logit_bias", "unsupported_parameter"],
+    [
+      "logit_bias naming a token the model does not have",
+      { logit_bias: { "50256": -100 } },
+      "logit_bias",
+      "invalid_value",
+    ],
     ["audio", { audio: { voice: "alloy", format: "mp3" } }, "audio", "unsupported_parameter"],
     ["functions (deprecated)", { functions: [{ name: "f" }] }, "functions", "unsupported_parameter"],
     ["an unknown parameter", { top_k: 5 }, "top_k", "unsupported_parameter"],
@@ -357,6 +362,18 @@ describe("nothing silently dropped: a 400 naming what a local node cannot do", (
     const r = await ask(extra);
     expect(r.status).toBe(400);
     expect(r.body.error).toMatchObject({ param, code, type: "invalid_request_error" });
+  });
+
+  test("logit_bias is honoured: +100 on one token (byte 'a' of the generated vocabulary) makes it the whole answer", async () => {
+    const r = await client.chat.completions.create({
+      model: MODEL,
+      messages: [{ role: "user", content: "anything" }],
+      logit_bias: { "100": 100 },
+      temperature: 1,
+      seed: 3,
+      max_tokens: 12,
+    });
+    expect(r.choices[0].message.content).toBe("a".repeat(12));
   });
 
   test("n: 2 runs two generations at once and answers two choices, plain and streamed", async () => {

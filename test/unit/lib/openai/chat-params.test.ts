@@ -23,7 +23,6 @@ describe("what a local node does with each OpenAI parameter", () => {
       logprobs: true,
       top_logprobs: 3,
       modalities: ["text", "audio"],
-      logit_bias: { "1": 5 },
       audio: { voice: "x" },
       prediction: { type: "content", content: "x" },
       web_search_options: {},
@@ -42,7 +41,9 @@ describe("what a local node does with each OpenAI parameter", () => {
   });
 
   test("legacy completions: echo, suffix, best_of and logprobs are refused when asked for", () => {
-    expect(refusal({ model: "m", prompt: "p", echo: false, best_of: 1, suffix: "" }, "completion")).toBeNull();
+    expect(
+      refusal({ model: "m", prompt: "p", echo: false, best_of: 1, suffix: "", logit_bias: { "1": 5 } }, "completion"),
+    ).toBeNull();
     expect(refusal({ echo: true }, "completion")?.param).toBe("echo");
     expect(refusal({ suffix: "x" }, "completion")?.param).toBe("suffix");
     expect(refusal({ logprobs: 2 }, "completion")?.param).toBe("logprobs");

@@ -20,7 +20,7 @@ describe("docs/api.md's parameter table", () => {
     const page = fs.readFileSync(path.resolve(__dirname, "../../../../docs/api.md"), "utf8");
     const m = /<!-- parameters:start -->([\s\S]*?)<!-- parameters:end -->/.exec(page);
     expect(m).not.toBeNull();
-    // on a mismatch, paste parameterTable() between the markers and run prettier
+    // on a mismatch: npm run docs:params
     expect(rowsOf(m![1])).toEqual(parameterRows());
     expect(rowsOf(parameterTable())).toEqual(parameterRows());
   });
