@@ -130,6 +130,7 @@ export function render(main, ctx) {
         ["embedding", "embedding"],
         ["legacy", "legacy"],
         ["cloud", "cloud"],
+        ["responses", "responses"],
       ]),
     ),
     field(
