@@ -28,6 +28,7 @@ export const ROUTES: RouteRule[] = [
   { method: "POST", path: "/v1/completions", access: "apiKey" },
   { method: "POST", path: "/v1/embeddings", access: "apiKey" },
   { method: "POST", path: "/v1/messages", access: "apiKey" },
+  { method: "POST", path: "/v1/responses", access: "apiKey" },
   { method: "GET", path: "/v1/models", access: "apiKey" },
   { method: "GET", path: "/v1/models/*id", access: "apiKey" },
   { method: "POST", path: "/api/chat", access: "apiKey" },

@@ -60,7 +60,7 @@ export const CHAT_PARAMS: Readonly<Record<string, Param>> = {
   prediction: refused("no predicted outputs"),
   web_search_options: refused("no web search"),
   reasoning_effort: refused("local models take no reasoning effort"),
-  verbosity: refused("local models take no verbosity"),
+  verbosity: refused("local models take no verbosity", (v) => v === "medium"),
   functions: refused("the deprecated functions API: send tools", empty),
   function_call: refused("the deprecated functions API: send tool_choice"),
   user: ignored("recorded in history; it does not change the answer"),

@@ -30,33 +30,24 @@ export interface ResponsesEvent {
 }
 
 type ItemStatus = "in_progress" | "completed" | "incomplete";
-interface OutputText {
-  type: "output_text";
-  text: string;
-  annotations: unknown[];
-  logprobs: unknown[];
-}
-interface MessageItem {
-  type: "message";
-  id: string;
-  status: ItemStatus;
-  role: "assistant";
-  content: OutputText[];
-}
-interface CallItem {
+type OutputText = { type: "output_text"; text: string; annotations: unknown[]; logprobs: unknown[] };
+type MessageItem = { type: "message"; id: string; status: ItemStatus; role: "assistant"; content: OutputText[] };
+type CallItem = {
   type: "function_call";
   id: string;
   call_id: string;
   name: string;
   arguments: string;
   status: ItemStatus;
-}
+};
 type OutputItem = MessageItem | CallItem;
 
 const newId = (prefix: string) => `${prefix}_${randomBytes(24).toString("hex")}`;
 
 /** `resp_` and 48 hex digits. */
-export const newResponseId = () => newId("resp");
+export function newResponseId(): string {
+  return newId("resp");
+}
 
 /** One event as it goes on the wire. */
 export const formatEvent = (e: ResponsesEvent) => `event: ${e.event}\ndata: ${JSON.stringify(e.data)}\n\n`;
@@ -86,6 +77,21 @@ const ECHO_DEFAULTS: Record<string, unknown> = {
 };
 
 const outputText = (text: string): OutputText => ({ type: "output_text", text, annotations: [], logprobs: [] });
+const message = (status: ItemStatus, content: OutputText[] = []): MessageItem => ({
+  type: "message",
+  id: newId("msg"),
+  status,
+  role: "assistant",
+  content,
+});
+const functionCall = (call_id: string, name: string, args: string, status: ItemStatus): CallItem => ({
+  type: "function_call",
+  id: newId("fc"),
+  call_id,
+  name,
+  arguments: args,
+  status,
+});
 
 /** A copy of an item as it is now, for an event (the writer keeps changing its own). */
 const snapshot = (item: OutputItem): OutputItem =>
@@ -106,13 +112,13 @@ function usageOf(u: OpenAIUsage | null | undefined): Record<string, unknown> | n
   };
 }
 
-interface State {
+type State = {
   status: "in_progress" | "completed" | "incomplete" | "failed";
   output: OutputItem[];
   usage: OpenAIUsage | null | undefined;
   incomplete?: string | null;
-  error?: { code: string | null; message: string } | null;
-}
+  error?: { code: string | null; message: string };
+};
 
 /** The response object: echoed request fields over their defaults, then what this answer says. */
 function responseObject(meta: ResponseMeta, s: State): Record<string, unknown> {
@@ -135,23 +141,17 @@ function responseObject(meta: ResponseMeta, s: State): Record<string, unknown> {
   };
 }
 
-/** Choice 0 (the only one Responses has) of a completion or chunk with several (`n`). */
-const firstChoice = <T extends { index: number }>(choices: T[]): T | undefined =>
-  choices.find((c) => c.index === 0) ?? choices[0];
+/** Choice 0: Responses has one, a chat answer several when asked (`n`). */
+const choice0 = <T extends { index: number }>(choices: T[]): T | undefined => choices.find((c) => c.index === 0);
 
 /** A finished chat completion as a Response object. */
 export function toResponse(meta: ResponseMeta, completion: OpenAIChatCompletion): Record<string, unknown> {
-  const choice = firstChoice(completion.choices);
+  const choice = choice0(completion.choices) ?? completion.choices[0];
   const text = choice?.message.content ?? "";
   const calls = choice?.message.tool_calls ?? [];
   const output: OutputItem[] = [];
-  if (text || !calls.length) {
-    output.push({ type: "message", id: newId("msg"), status: "completed", role: "assistant", content: [outputText(text)] });
-  }
-  for (const c of calls) {
-    const { name, arguments: args } = c.function;
-    output.push({ type: "function_call", id: newId("fc"), call_id: c.id, name, arguments: args, status: "completed" });
-  }
+  if (text || !calls.length) output.push(message("completed", [outputText(text)]));
+  for (const c of calls) output.push(functionCall(c.id, c.function.name, c.function.arguments, "completed"));
   const incomplete = INCOMPLETE[choice?.finish_reason ?? "stop"] ?? null;
   // the item the limit cut short
   if (incomplete) output[output.length - 1].status = "incomplete";
@@ -191,7 +191,7 @@ export class ResponsesStreamWriter {
   push(chunk: OpenAIChunk): ResponsesEvent[] {
     if (this.done) return [];
     const out = this.start();
-    const choice = firstChoice(chunk.choices);
+    const choice = choice0(chunk.choices);
     if (choice && !this.finish) {
       const { content, tool_calls: calls } = choice.delta;
       if (content) out.push(...this.text(content));
@@ -216,18 +216,9 @@ export class ResponsesStreamWriter {
   fail(message: string, code: string | null): ResponsesEvent[] {
     if (this.done) return [];
     const out = this.start();
-    this.done = true;
     if (this.open) this.open.item.status = "incomplete";
     this.open = null;
-    const response = responseObject(this.meta, {
-      status: "failed",
-      output: this.items.map(snapshot),
-      usage: this.usage,
-      error: { code, message },
-    });
-    this.last = response;
-    out.push(this.ev("response.failed", { response }));
-    return out;
+    return [...out, this.conclude("response.failed", { status: "failed", error: { code, message } })];
   }
 
   private ev(type: string, fields: Record<string, unknown>): ResponsesEvent {
@@ -260,7 +251,7 @@ export class ResponsesStreamWriter {
   private text(delta: string): ResponsesEvent[] {
     const out: ResponsesEvent[] = [];
     if (this.open?.item.type !== "message") {
-      out.push(...this.add({ type: "message", id: newId("msg"), status: "in_progress", role: "assistant", content: [] }));
+      out.push(...this.add(message("in_progress")));
     }
     (this.open!.item as MessageItem).content[0].text += delta;
     out.push(this.ev("response.output_text.delta", { ...this.where(), content_index: 0, delta, logprobs: [] }));
@@ -271,8 +262,7 @@ export class ResponsesStreamWriter {
     const out: ResponsesEvent[] = [];
     let call = this.calls.get(tc.index);
     if (!call) {
-      const name = tc.function?.name ?? "";
-      call = { type: "function_call", id: newId("fc"), call_id: tc.id || newId("call"), name, arguments: "", status: "in_progress" };
+      call = functionCall(tc.id || newId("call"), tc.function?.name ?? "", "", "in_progress");
       this.calls.set(tc.index, call);
       out.push(...this.add(call));
     } else if (!call.name && tc.function?.name) {
@@ -282,7 +272,8 @@ export class ResponsesStreamWriter {
     if (!delta) return out;
     // a fragment for a call already closed (chat streams do not interleave calls) still counts in the final response
     call.arguments += delta;
-    if (this.open?.item === call) out.push(this.ev("response.function_call_arguments.delta", { ...this.where(), delta }));
+    if (this.open?.item !== call) return out;
+    out.push(this.ev("response.function_call_arguments.delta", { ...this.where(), delta }));
     return out;
   }
 
@@ -299,7 +290,8 @@ export class ResponsesStreamWriter {
       out.push(this.ev("response.output_text.done", { ...where, content_index: 0, text: part.text, logprobs: [] }));
       out.push(this.ev("response.content_part.done", { ...where, content_index: 0, part }));
     } else {
-      out.push(this.ev("response.function_call_arguments.done", { ...where, name: item.name, arguments: item.arguments }));
+      const { name, arguments: args } = item;
+      out.push(this.ev("response.function_call_arguments.done", { ...where, name, arguments: args }));
     }
     out.push(this.ev("response.output_item.done", { output_index: where.output_index, item: snapshot(item) }));
     return out;
@@ -309,24 +301,28 @@ export class ResponsesStreamWriter {
   private settle(): ResponsesEvent[] {
     const out: ResponsesEvent[] = [];
     if (!this.items.length) {
-      out.push(...this.add({ type: "message", id: newId("msg"), status: "in_progress", role: "assistant", content: [] }));
+      out.push(...this.add(message("in_progress")));
     }
-    out.push(...this.close(this.finish && INCOMPLETE[this.finish] ? "incomplete" : "completed"));
+    out.push(...this.close(this.cut ? "incomplete" : "completed"));
     return out;
   }
 
   private complete(): ResponsesEvent[] {
     const out = this.settle();
+    const incomplete = this.cut;
+    const type = incomplete ? "response.incomplete" : "response.completed";
+    return [...out, this.conclude(type, { status: incomplete ? "incomplete" : "completed", incomplete })];
+  }
+
+  /** The finish reason's `incomplete_details.reason`, if it has one. */
+  private get cut() {
+    return (this.finish && INCOMPLETE[this.finish]) || null;
+  }
+
+  /** The last event, carrying the final response. */
+  private conclude(type: string, s: Pick<State, "status" | "incomplete" | "error">): ResponsesEvent {
     this.done = true;
-    const incomplete = (this.finish && INCOMPLETE[this.finish]) ?? null;
-    const response = responseObject(this.meta, {
-      status: incomplete ? "incomplete" : "completed",
-      output: this.items.map(snapshot),
-      usage: this.usage,
-      incomplete,
-    });
-    this.last = response;
-    out.push(this.ev(incomplete ? "response.incomplete" : "response.completed", { response }));
-    return out;
+    this.last = responseObject(this.meta, { ...s, output: this.items.map(snapshot), usage: this.usage });
+    return this.ev(type, { response: this.last });
   }
 }
