@@ -248,7 +248,7 @@ export class LlamaEngine implements Engine {
     const grammar = await this.grammars.forJob(job);
 
     // a conversation's next turn takes back the sequence whose KV cache holds its beginning
-    const conversation = affinityKey(job.model, undefined, job.messages);
+    const conversation = affinityKey(job.model, undefined, job.messages, job.cacheKey);
     const sequence = await m.pool.acquire(hooks.signal, conversation);
     const chat = new this.lib.LlamaChat({
       contextSequence: sequence,

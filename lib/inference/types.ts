@@ -49,6 +49,8 @@ export interface JobBase extends SamplingParams {
   created: number;
   /** The client's `user` field, if any. */
   user?: string;
+  /** The client's `prompt_cache_key`: turns that share it go to the node and sequence holding its cache. */
+  cacheKey?: string;
 }
 
 export interface ChatJob extends JobBase {

@@ -67,7 +67,10 @@ export const CHAT_PARAMS: Readonly<Record<string, Param>> = {
   metadata: ignored("labels for OpenAI's stored completions"),
   store: ignored("the router keeps its own history"),
   service_tier: ignored("OpenAI's processing tier"),
-  prompt_cache_key: ignored("nodes cache prompts by conversation anyway"),
+  prompt_cache_key: {
+    node: "honoured",
+    note: "turns sharing it go to the node (affinity strategy) and sequence holding their cache",
+  },
   prompt_cache_retention: ignored("nodes cache prompts by conversation anyway"),
   safety_identifier: ignored("an end-user id for OpenAI's abuse checks"),
 };

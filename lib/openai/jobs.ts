@@ -28,6 +28,7 @@ function sampling(body: ChatBody | CompletionBody) {
     stream: body.stream === true,
     includeUsage: body.stream_options?.include_usage === true,
     user: body.user,
+    cacheKey: typeof body.prompt_cache_key === "string" && body.prompt_cache_key ? body.prompt_cache_key : undefined,
     created: Math.floor(Date.now() / 1000),
   };
 }

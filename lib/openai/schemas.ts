@@ -114,6 +114,7 @@ function common(maxTokensLimit: number) {
     stream_options: z.looseObject({ include_usage: z.boolean().optional() }).nullable().optional(),
     n: z.number().int().min(1).max(128).nullable().optional(),
     user: endUser.optional(),
+    prompt_cache_key: z.string().max(MAX_USER_CHARS).nullable().optional(),
   };
 }
 

@@ -6,18 +6,15 @@
  * docs.anthropic.com/en/api/messages, /en/api/messages-streaming,
  * /en/docs/build-with-claude/tool-use, /en/api/errors.
  *
- * A JSON `response_format` goes the way Anthropic documents JSON output: one
- * tool whose input_schema is the schema, forced with tool_choice; the call's
+ * A JSON `response_format` is a forced tool (anthropic-params.ts); the call's
  * input comes back to the client as the message content (a JSON string),
  * whole or streamed, finishing with "stop". What each other OpenAI parameter
- * becomes: REFUSED and IGNORED below; every other one is translated
- * (lib/providers/params.ts puts the tables together).
+ * becomes (REFUSED, IGNORED, parallel_tool_calls): anthropic-params.ts.
  */
-import { badRequest } from "../openai/errors";
+import { forcedJsonTool, jsonContent, parallelToolChoice, REFUSED, wantsJson } from "./anthropic-params";
 import { chatCompletion } from "./completion";
 import type {
   OpenAIChatCompletion,
-  OpenAIChatRequest,
   OpenAIChunk,
   OpenAIFinishReason,
   OpenAIMessage,
@@ -25,48 +22,12 @@ import type {
   OpenAIToolChoice,
   OpenAIUsage,
   Provider,
-  Refusal,
 } from "./types";
-import { DEFAULTS, ProviderError, refuseParams } from "./types";
+import { ProviderError, refuseParams } from "./types";
 
 export const ANTHROPIC_VERSION = "2023-06-01";
 /** Anthropic requires max_tokens; this is sent when the client gave none. */
 export const DEFAULT_MAX_TOKENS = 4096;
-
-/** The forced tool's name for `response_format: {type: "json_object"}` (json_schema uses its own name). */
-export const JSON_OBJECT_TOOL = "json_object";
-
-/** OpenAI chat parameters Anthropic cannot honour: a 400 when one is set to anything but its default. */
-export const REFUSED: Readonly<Record<string, Refusal>> = {
-  n: { why: "one answer per request", isDefault: DEFAULTS.one },
-  frequency_penalty: { why: "Anthropic takes no frequency penalty", isDefault: DEFAULTS.zero },
-  presence_penalty: { why: "Anthropic takes no presence penalty", isDefault: DEFAULTS.zero },
-  logprobs: { why: "Anthropic does not return token probabilities", isDefault: DEFAULTS.falsy },
-  top_logprobs: { why: "Anthropic does not return token probabilities", isDefault: DEFAULTS.zero },
-  logit_bias: { why: "Anthropic takes no token biases", isDefault: DEFAULTS.empty },
-  seed: { why: "Anthropic takes no seed; its answers cannot be made repeatable" },
-  audio: { why: "no audio output" },
-  modalities: { why: 'text only: ["text"]', isDefault: DEFAULTS.textOnly },
-  prediction: { why: "Anthropic has no predicted outputs" },
-  web_search_options: { why: "Anthropic's web search tool is not offered through this endpoint" },
-  reasoning_effort: { why: "extended thinking is not mapped" },
-  verbosity: { why: "Anthropic takes no verbosity", isDefault: (v) => v === "medium" },
-  functions: { why: "the deprecated functions API: send tools", isDefault: DEFAULTS.empty },
-  function_call: {
-    why: "the deprecated functions API: send tool_choice",
-    isDefault: (v) => v === "none" || v === "auto",
-  },
-};
-export const UNSUPPORTED: readonly string[] = Object.keys(REFUSED);
-
-/** OpenAI chat parameters that only label the request: not sent to Anthropic, and nothing is lost. */
-export const IGNORED: readonly string[] = [
-  "metadata",
-  "store",
-  "service_tier",
-  "prompt_cache_key",
-  "prompt_cache_retention",
-];
 
 type Block = Record<string, unknown> & { type: string };
 
@@ -196,20 +157,6 @@ function toolChoice(choice: OpenAIToolChoice | null | undefined): Record<string,
   return { type: choice === "required" ? "any" : choice };
 }
 
-/** The tool a JSON response_format becomes; undefined for text (or none). */
-function jsonTool(rf: OpenAIChatRequest["response_format"]): Record<string, unknown> | undefined {
-  if (rf?.type === "json_object") {
-    return { name: JSON_OBJECT_TOOL, description: "Answer with a JSON object.", input_schema: { type: "object" } };
-  }
-  if (rf?.type !== "json_schema") return undefined;
-  const { name, description, schema } = rf.json_schema;
-  return { name, ...(description ? { description } : {}), input_schema: schema ?? { type: "object" } };
-}
-
-/** The request asked for JSON (response_format json_object or json_schema): the forced tool's input is the answer. */
-const wantsJson = (req: OpenAIChatRequest | undefined) =>
-  req?.response_format?.type === "json_object" || req?.response_format?.type === "json_schema";
-
 function finishReason(reason: string | null | undefined, hasCalls: boolean, json = false): OpenAIFinishReason {
   switch (reason) {
     case "max_tokens":
@@ -262,25 +209,13 @@ export const anthropic: Provider = {
         ...(t.function.description ? { description: t.function.description } : {}),
         input_schema: t.function.parameters ?? { type: "object", properties: {} },
       }));
-      const choice = toolChoice(req.tool_choice);
-      if (req.parallel_tool_calls === false) {
-        // at most one tool_use per answer ("none" takes no such flag: it calls none anyway)
-        const c = choice ?? { type: "auto" };
-        if (c.type !== "none") c.disable_parallel_tool_use = true;
-        body.tool_choice = c;
-      } else if (choice) body.tool_choice = choice;
+      const choice = parallelToolChoice(toolChoice(req.tool_choice), req.parallel_tool_calls);
+      if (choice) body.tool_choice = choice;
     }
-    const json = jsonTool(req.response_format);
+    const json = forcedJsonTool(req);
     if (json) {
-      if (req.tools?.length) {
-        throw badRequest(
-          "Anthropic models cannot combine 'response_format' with 'tools' here: the JSON answer is itself sent as a forced tool call. Send one or the other.",
-          "response_format",
-          "unsupported_parameter",
-        );
-      }
-      body.tools = [json];
-      body.tool_choice = { type: "tool", name: json.name, disable_parallel_tool_use: true };
+      body.tools = json.tools;
+      body.tool_choice = json.tool_choice;
     }
     // Anthropic's end-user id, for its abuse checks: OpenAI's safety_identifier, or the older user
     const userId = req.safety_identifier || req.user;
@@ -298,10 +233,7 @@ export const anthropic: Provider = {
     const text = blocks.map((b) => (b.type === "text" && typeof b.text === "string" ? b.text : "")).join("");
     const usage = toUsage(inputTokens(r.usage), r.usage?.output_tokens ?? 0);
     if (wantsJson(req)) {
-      // the forced tool's input is the JSON answer; without a tool_use (a refusal, say) the text is
-      const use = blocks.find((b) => b.type === "tool_use");
-      const content = use ? JSON.stringify(use.input ?? {}) : text;
-      return chatCompletion(meta, content, [], finishReason(r.stop_reason, false, true), usage);
+      return chatCompletion(meta, jsonContent(blocks, text), [], finishReason(r.stop_reason, false, true), usage);
     }
     const calls = blocks.flatMap((b): OpenAIToolCall[] =>
       b.type === "tool_use"

@@ -6,15 +6,14 @@
  * ai.google.dev/api/generate-content, ai.google.dev/gemini-api/docs/function-calling,
  * ai.google.dev/gemini-api/docs/structured-output, ai.google.dev/gemini-api/docs/logprobs.
  *
- * What each OpenAI parameter becomes: REFUSED and IGNORED below; every other one is
- * translated (lib/providers/params.ts puts the tables together).
+ * What each OpenAI parameter that is not a message or a tool becomes (REFUSED,
+ * IGNORED, generationConfig, logprobs, parallel_tool_calls): google-params.ts.
  */
 import { chatCompletion } from "./completion";
 import { randomUUID } from "node:crypto";
-import { badRequest } from "../openai/errors";
+import { generationConfig, oneCallOnly, REFUSED, toLogprobs, type GeminiLogprobsResult } from "./google-params";
 import type {
   OpenAIChatCompletion,
-  OpenAIChatRequest,
   OpenAIChoiceLogprobs,
   OpenAIChunk,
   OpenAIFinishReason,
@@ -24,37 +23,8 @@ import type {
   OpenAIToolChoice,
   OpenAIUsage,
   Provider,
-  Refusal,
 } from "./types";
-import { DEFAULTS, ProviderError, refuseParams } from "./types";
-
-/** OpenAI chat parameters Gemini cannot honour: a 400 when one is set to anything but its default. */
-export const REFUSED: Readonly<Record<string, Refusal>> = {
-  logit_bias: { why: "Gemini takes no token biases", isDefault: DEFAULTS.empty },
-  audio: { why: "no audio output through this endpoint" },
-  modalities: { why: 'text only: ["text"]', isDefault: DEFAULTS.textOnly },
-  prediction: { why: "Gemini has no predicted outputs" },
-  web_search_options: { why: "Google Search grounding is not offered through this endpoint" },
-  reasoning_effort: { why: "Gemini's thinking budget or level differs per model and is not mapped" },
-  verbosity: { why: "Gemini takes no verbosity", isDefault: (v) => v === "medium" },
-  functions: { why: "the deprecated functions API: send tools", isDefault: DEFAULTS.empty },
-  function_call: {
-    why: "the deprecated functions API: send tool_choice",
-    isDefault: (v) => v === "none" || v === "auto",
-  },
-};
-export const UNSUPPORTED: readonly string[] = Object.keys(REFUSED);
-
-/** OpenAI chat parameters that only label the request: not sent to Gemini, and nothing is lost. */
-export const IGNORED: readonly string[] = [
-  "user",
-  "metadata",
-  "store",
-  "service_tier",
-  "prompt_cache_key",
-  "prompt_cache_retention",
-  "safety_identifier",
-];
+import { ProviderError, refuseParams } from "./types";
 
 interface GeminiPart {
   text?: string;
@@ -78,17 +48,12 @@ interface GeminiUsage {
   totalTokenCount?: number;
 }
 
-interface GeminiLogprob {
-  token?: string;
-  logProbability?: number;
-}
-
 interface GeminiCandidate {
   content?: { parts?: GeminiPart[] };
   finishReason?: string;
   /** Which candidate this is, with candidateCount > 1 (absent or 0 for the first). */
   index?: number;
-  logprobsResult?: { topCandidates?: Array<{ candidates?: GeminiLogprob[] }>; chosenCandidates?: GeminiLogprob[] };
+  logprobsResult?: GeminiLogprobsResult;
 }
 
 interface GeminiResponse {
@@ -246,57 +211,6 @@ function readParts(parts: GeminiPart[]): { text: string; calls: OpenAIToolCall[]
   return { text, calls };
 }
 
-/** A token's log probability as OpenAI writes it (bytes: its UTF-8). */
-function tokenLogprob(c: GeminiLogprob) {
-  const token = c.token ?? "";
-  return { token, logprob: c.logProbability ?? 0, bytes: [...Buffer.from(token, "utf8")] };
-}
-
-/** Gemini's logprobsResult (responseLogprobs) as OpenAI's choice `logprobs`; null when there is none. */
-function toLogprobs(r: GeminiCandidate["logprobsResult"]): OpenAIChoiceLogprobs | null {
-  if (!r?.chosenCandidates) return null;
-  const content = r.chosenCandidates.map((chosen, i) => ({
-    ...tokenLogprob(chosen),
-    top_logprobs: (r.topCandidates?.[i]?.candidates ?? []).map(tokenLogprob),
-  }));
-  return { content, refusal: null };
-}
-
-/** The response_format as generationConfig fields: Gemini's JSON mode, with the schema when there is one. */
-function responseFormat(rf: OpenAIChatRequest["response_format"]): Record<string, unknown> {
-  if (rf?.type === "json_object") return { responseMimeType: "application/json" };
-  if (rf?.type !== "json_schema") return {};
-  const { schema, description } = rf.json_schema;
-  if (!schema) return { responseMimeType: "application/json" };
-  // the format's description tells the model what the JSON is for: Gemini reads it from the schema
-  const described = description && schema.description === undefined ? { ...schema, description } : schema;
-  // responseJsonSchema takes standard JSON Schema (responseSchema takes Google's OpenAPI subset)
-  return { responseMimeType: "application/json", responseJsonSchema: described };
-}
-
-/** OpenAI's logprobs and top_logprobs as Gemini's responseLogprobs and logprobs. */
-function logprobsConfig(req: OpenAIChatRequest): Record<string, unknown> {
-  if (req.logprobs !== true) {
-    if (req.top_logprobs) {
-      throw badRequest("'top_logprobs' needs 'logprobs' set to true.", "top_logprobs", "invalid_value");
-    }
-    return {};
-  }
-  return { responseLogprobs: true, ...(req.top_logprobs ? { logprobs: req.top_logprobs } : {}) };
-}
-
-/**
- * Gemini has no switch for parallel function calls: with `parallel_tool_calls: false` only the
- * first function call of each answer (each candidate) is returned, the others left out.
- */
-const oneCallOnly = (req: OpenAIChatRequest | undefined) => req?.parallel_tool_calls === false;
-
-function compact(o: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(
-    Object.entries(o).filter(([, v]) => v !== undefined && v !== null && !(Array.isArray(v) && !v.length)),
-  );
-}
-
 export const google: Provider = {
   name: "google",
 
@@ -305,20 +219,8 @@ export const google: Provider = {
     const { system, contents } = toContents(req.messages);
     const body: Record<string, unknown> = { contents };
     if (system.length) body.systemInstruction = { parts: system };
-    const generationConfig = compact({
-      maxOutputTokens: req.max_completion_tokens ?? req.max_tokens,
-      temperature: req.temperature,
-      topP: req.top_p,
-      stopSequences: typeof req.stop === "string" ? [req.stop] : req.stop,
-      seed: req.seed,
-      // the defaults (n 1, penalties 0) are not sent: some Gemini models refuse the fields altogether
-      candidateCount: req.n != null && req.n > 1 ? req.n : undefined,
-      presencePenalty: req.presence_penalty || undefined,
-      frequencyPenalty: req.frequency_penalty || undefined,
-      ...logprobsConfig(req),
-      ...responseFormat(req.response_format),
-    });
-    if (Object.keys(generationConfig).length) body.generationConfig = generationConfig;
+    const generation = generationConfig(req);
+    if (Object.keys(generation).length) body.generationConfig = generation;
     if (req.tools?.length) {
       body.tools = [{ functionDeclarations: req.tools.map(declaration) }];
       const config = toolConfig(req.tool_choice);

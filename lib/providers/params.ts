@@ -3,12 +3,12 @@
  * its own API, ignores it (it only labels the request: user ids, metadata,
  * OpenAI's storage and tiers), or refuses it with a 400
  * `unsupported_parameter` when it is set to anything but its default. The
- * tables live next to each translation (REFUSED, IGNORED in google.ts and
- * anthropic.ts); this puts them together, for docs and tests.
+ * tables live next to each translation (REFUSED, IGNORED in google-params.ts
+ * and anthropic-params.ts); this puts them together, for docs and tests.
  */
 import fs from "node:fs";
-import { IGNORED as ANTHROPIC_IGNORED, REFUSED as ANTHROPIC_REFUSED } from "./anthropic";
-import { IGNORED as GOOGLE_IGNORED, REFUSED as GOOGLE_REFUSED } from "./google";
+import { IGNORED as ANTHROPIC_IGNORED, REFUSED as ANTHROPIC_REFUSED } from "./anthropic-params";
+import { IGNORED as GOOGLE_IGNORED, REFUSED as GOOGLE_REFUSED } from "./google-params";
 import { CHAT_PARAMS } from "../openai/chat-params";
 import { OPENAI_CHAT_PARAMS, type OpenAIChatParam, type ParamSupport, type Refusal } from "./types";
 

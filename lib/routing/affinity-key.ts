@@ -2,12 +2,18 @@
 import { createHash } from "node:crypto";
 import type { ChatMessage } from "../inference/types";
 
-/** The client's `user`, else a hash of the model and the conversation's opening (system + first user message). */
+/**
+ * The client's `prompt_cache_key` (what agents send to keep their turns on
+ * one cache), else its `user`, else a hash of the model and the
+ * conversation's opening (system + first user message).
+ */
 export function affinityKey(
   model: string,
   user: string | undefined,
   messages: ChatMessage[] | undefined,
+  cacheKey?: string,
 ): string | undefined {
+  if (cacheKey) return `cache:${model}\0${cacheKey}`;
   if (user) return `user:${user}`;
   if (!messages?.length) return undefined;
   const firstUser = messages.findIndex((m) => m.role === "user");

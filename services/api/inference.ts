@@ -71,7 +71,12 @@ function sourceFor(gw: Gateway, req: Req, call: Call): UpstreamSource {
       // hashed once, and only for the strategy that uses it
       affinityKey:
         gw.router.balancerMode === "affinity"
-          ? affinityKey(call.model, job && "user" in job ? job.user : undefined, messages)
+          ? affinityKey(
+              call.model,
+              job && "user" in job ? job.user : undefined,
+              messages,
+              job && "cacheKey" in job ? job.cacheKey : undefined,
+            )
           : undefined,
     },
     { log: gw.logger, timeoutMs: gw.router.requestTimeoutSecs * 1000 },

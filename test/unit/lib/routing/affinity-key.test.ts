@@ -24,4 +24,12 @@ describe("affinityKey", () => {
       affinityKey("m", undefined, [{ role: "system", content: "other" }]),
     );
   });
+  test("a prompt_cache_key ties turns together before the user and the opening do, per model", () => {
+    const a = [sys, { role: "user" as const, content: "one" }];
+    const b = [sys, { role: "user" as const, content: "two" }];
+    expect(affinityKey("m", "u1", a, "agent-1")).toBe(affinityKey("m", "u2", b, "agent-1"));
+    expect(affinityKey("m", "u1", a, "agent-1")).not.toBe(affinityKey("m", "u1", a, "agent-2"));
+    expect(affinityKey("n", undefined, a, "agent-1")).not.toBe(affinityKey("m", undefined, a, "agent-1"));
+    expect(affinityKey("m", "u1", a, "")).toBe(affinityKey("m", "u1", b));
+  });
 });
