@@ -7,9 +7,10 @@ const shared = {
 
 /**
  * Two tiers (docs/development.md): `unit` (test/unit mirrors lib/, plus the
- * in-process cluster) runs in parallel; `integration` (real processes, NATS,
- * Chromium) runs one file at a time. `npm test` runs both, each with its
- * worker count; `npx jest PATH` runs one file.
+ * in-process cluster) runs a worker per core; `integration` (real processes,
+ * NATS, Chromium) two files at a time (every test starts its own processes on
+ * free ports). `npm test` runs both, each with its worker count;
+ * `npx jest PATH` runs one file.
  */
 module.exports = {
   projects: [
@@ -25,6 +26,7 @@ module.exports = {
     },
   ],
   // integration and cluster tests start real processes: one file at a time unless a tier's script says otherwise
+  // (npm run test:integration runs two)
   maxWorkers: 1,
   testTimeout: 60_000,
 };

@@ -42,6 +42,9 @@ beforeAll(async () => {
     LLM_ROUTER_NODE_FAILURE_THRESHOLD: "2",
     LLM_ROUTER_NODE_COOLDOWN_SECS: "3",
     LLM_ROUTER_NODE_TIMEOUT: "60",
+    // the strategy is not what is tested: round robin keeps sending node-b its turn whatever the timings
+    // (a latency-aware choice may avoid it after one timeout when the machine is busy)
+    LLM_ROUTER_LOAD_BALANCER_MODE: "round_robin",
   });
   user = routerClient(router.url, {
     key: await createKey(router.url),
