@@ -136,6 +136,24 @@ describe.each(providers)("%s", (p) => {
     expect(usage!.completion_tokens).toBeGreaterThan(0);
   });
 
+  test("the Responses API (responses.create and a stream) is translated to the provider and back", async () => {
+    const r = await client.responses.create({ model: MODELS[p], instructions: "Be brief.", input: "Hello" });
+    expect(r.status).toBe("completed");
+    expect(r.model).toBe(MODELS[p]);
+    expect(r.output_text.length).toBeGreaterThan(0);
+    expect(r.usage!.output_tokens).toBeGreaterThan(0);
+    const stream = await client.responses.create({ model: MODELS[p], input: "Hello", stream: true });
+    const types: string[] = [];
+    let text = "";
+    for await (const ev of stream) {
+      types.push(ev.type);
+      if (ev.type === "response.output_text.delta") text += ev.delta;
+    }
+    expect(types[0]).toBe("response.created");
+    expect(types.at(-1)).toBe("response.completed");
+    expect(text.length).toBeGreaterThan(0);
+  });
+
   test("tool calls come back as OpenAI tool_calls", async () => {
     const r = await client.chat.completions.create({
       model: MODELS[p],

@@ -376,6 +376,14 @@ test("a runtime gets the client's own request: tools, response_format and other 
     expect(withImage.messages[0].content[1]).toEqual(image);
     expect(withImage.n).toBe(2);
 
+    // the Responses API reaches a runtime as the chat request it translates to
+    const resp = await client.responses.create({ model: "gpt-4o-mini", input: "Hi there", max_output_tokens: 30 });
+    expect(resp.object).toBe("response");
+    expect(resp.output_text.length).toBeGreaterThan(0);
+    const asChat = standIn.requests.filter((r) => r.path === "/v1/chat/completions").at(-1)!.body;
+    expect(asChat).toMatchObject({ model: "gpt-4o-mini", max_completion_tokens: 30 });
+    expect(JSON.stringify(asChat.messages)).toContain("Hi there");
+
     // streamed: usage is asked for (history counts tokens) but reaches only a client that asked
     const stream = await client.chat.completions.create({
       model: "gpt-4o-mini",
