@@ -11,7 +11,7 @@
  */
 import { badRequest } from "../openai/errors";
 import type { OpenAIChatRequest, Refusal } from "./types";
-import { DEFAULTS } from "./types";
+import { COMMON_REFUSALS, DEFAULTS } from "./types";
 
 /** The forced tool's name for `response_format: {type: "json_object"}` (json_schema uses its own name). */
 export const JSON_OBJECT_TOOL = "json_object";
@@ -30,12 +30,7 @@ export const REFUSED: Readonly<Record<string, Refusal>> = {
   prediction: { why: "Anthropic has no predicted outputs" },
   web_search_options: { why: "Anthropic's web search tool is not offered through this endpoint" },
   reasoning_effort: { why: "extended thinking is not mapped" },
-  verbosity: { why: "Anthropic takes no verbosity", isDefault: (v) => v === "medium" },
-  functions: { why: "the deprecated functions API: send tools", isDefault: DEFAULTS.empty },
-  function_call: {
-    why: "the deprecated functions API: send tool_choice",
-    isDefault: (v) => v === "none" || v === "auto",
-  },
+  ...COMMON_REFUSALS,
 };
 export const UNSUPPORTED: readonly string[] = Object.keys(REFUSED);
 

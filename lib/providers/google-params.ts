@@ -11,7 +11,7 @@
  */
 import { badRequest } from "../openai/errors";
 import type { OpenAIChatRequest, OpenAIChoiceLogprobs, Refusal } from "./types";
-import { DEFAULTS } from "./types";
+import { COMMON_REFUSALS, DEFAULTS } from "./types";
 
 /** OpenAI chat parameters Gemini cannot honour: a 400 when one is set to anything but its default. */
 export const REFUSED: Readonly<Record<string, Refusal>> = {
@@ -21,12 +21,7 @@ export const REFUSED: Readonly<Record<string, Refusal>> = {
   prediction: { why: "Gemini has no predicted outputs" },
   web_search_options: { why: "Google Search grounding is not offered through this endpoint" },
   reasoning_effort: { why: "Gemini's thinking budget or level differs per model and is not mapped" },
-  verbosity: { why: "Gemini takes no verbosity", isDefault: (v) => v === "medium" },
-  functions: { why: "the deprecated functions API: send tools", isDefault: DEFAULTS.empty },
-  function_call: {
-    why: "the deprecated functions API: send tool_choice",
-    isDefault: (v) => v === "none" || v === "auto",
-  },
+  ...COMMON_REFUSALS,
 };
 export const UNSUPPORTED: readonly string[] = Object.keys(REFUSED);
 

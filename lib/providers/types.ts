@@ -8,7 +8,7 @@
  * translators need: tools, tool calls and image parts included.
  */
 
-import { CHAT_PARAMS, refuseUnrecognized } from "../openai/chat-params";
+import { CHAT_PARAMS, DEFAULTS, refuseUnrecognized } from "../openai/chat-params";
 import { badRequest } from "../openai/errors";
 
 export interface OpenAIToolCall {
@@ -229,6 +229,16 @@ export interface Refusal {
 
 /** Values that ask for nothing, for Refusal.isDefault. */
 export { DEFAULTS } from "../openai/chat-params";
+
+/** What every translating provider refuses alike: the deprecated functions API, and any verbosity but OpenAI's default. */
+export const COMMON_REFUSALS: Readonly<Record<string, Refusal>> = {
+  verbosity: { why: "the model takes no verbosity", isDefault: (v) => v === "medium" },
+  functions: { why: "the deprecated functions API: send tools", isDefault: DEFAULTS.empty },
+  function_call: {
+    why: "the deprecated functions API: send tool_choice",
+    isDefault: (v) => v === "none" || v === "auto",
+  },
+};
 
 /**
  * Throws a 400 `unsupported_parameter` naming the first parameter of `req` that `refused` lists and that
