@@ -39,6 +39,7 @@ import RegistryService from "../services/registry.service";
 import AuthService from "../services/auth.service";
 import ApiKeysService from "../services/apikeys.service";
 import HistoryService from "../services/history.service";
+import ResponsesService from "../services/responses.service";
 import CloudService from "../services/cloud.service";
 import ModelsService from "../services/models.service";
 import { keyCommand, userCommand } from "./accounts-cli";
@@ -54,6 +55,7 @@ const SCHEMAS: Record<string, ServiceSchema<any, any, any>> = {
   auth: AuthService,
   apikeys: ApiKeysService,
   history: HistoryService,
+  responses: ResponsesService,
   cloud: CloudService,
   models: ModelsService,
   inference: InferenceService,

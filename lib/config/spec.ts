@@ -99,13 +99,14 @@ export const ALL_SERVICES = [
   "auth",
   "apikeys",
   "history",
+  "responses",
   "cloud",
   "models",
   "inference",
 ];
 export const SERVICE_GROUPS: Record<string, string[]> = {
-  router: ["api", "registry", "balancer", "auth", "apikeys", "history", "cloud", "models"],
-  /** A router replica: the HTTP gateway and routing; accounts, keys, history and models are called on a `router`. */
+  router: ["api", "registry", "balancer", "auth", "apikeys", "history", "responses", "cloud", "models"],
+  /** A router replica: the HTTP gateway and routing; accounts, keys, history, stored responses and models are called on a `router`. */
   gateway: ["api", "registry", "balancer", "cloud"],
   all: ALL_SERVICES,
 };
@@ -187,7 +188,7 @@ const cluster = group(
       default: ALL_SERVICES,
       doc:
         "Comma-separated services this process hosts. `inference` alone makes an inference node; " +
-        "`router` is short for `api,registry,balancer,auth,apikeys,history,cloud,models`; " +
+        "`router` is short for `api,registry,balancer,auth,apikeys,history,responses,cloud,models`; " +
         "`gateway` (a router replica) for `api,registry,balancer,cloud`.",
     }),
     NAMESPACE: v({

@@ -31,6 +31,8 @@ export interface HistoryRecord {
   tokens_out: number | null;
   retries: number;
   nodes_tried: string[];
+  /** Hosted tools (web_search…) a Responses request sent that no upstream could run: left out of the model's tools. */
+  dropped_tools?: string[];
 }
 
 /**
@@ -159,6 +161,8 @@ export class RequestTrace {
   stream = false;
   /** Set to "cloud" when the model turns out to be a cloud one. */
   kind: RequestKind;
+  /** Tools the request sent that were left out (hosted tools only their provider runs). */
+  droppedTools: string[] = [];
 
   constructor(private readonly start: TraceStart) {
     this.startedAt = start.now ?? Date.now();
@@ -214,6 +218,7 @@ export class RequestTrace {
       tokens_out: this.usage?.completion_tokens ?? null,
       retries: Math.max(0, this.tried.length - 1),
       nodes_tried: this.tried.map((t) => t.id),
+      ...(this.droppedTools.length ? { dropped_tools: this.droppedTools } : {}),
     };
   }
 }

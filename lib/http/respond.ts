@@ -83,6 +83,12 @@ export async function openStream(source: Readable, idleMs: number): Promise<Open
 export interface SseFormat {
   /** SSE text for one chunk ("" for none). */
   chunk(chunk: unknown): string;
+  /**
+   * Work before the last bytes of a complete stream go out (storing the
+   * response the stream's last event carries, so it can be read back as soon
+   * as the client has it).
+   */
+  settle?(): Promise<void>;
   /** SSE text that ends a complete stream. */
   end(): string;
   /** SSE text that ends a broken stream. */
@@ -162,6 +168,8 @@ export async function relaySse(
     await it.return?.().catch(() => undefined);
     return { clientClosed: true };
   }
+  if (format.settle) await format.settle();
+  if (res.destroyed) return { clientClosed: true };
   res.end(format.end());
   return { clientClosed: false };
 }

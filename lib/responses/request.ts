@@ -12,6 +12,9 @@ import { badRequest } from "../openai/errors";
 import { MAX_MODEL_CHARS, MAX_USER_CHARS, parseBody } from "../openai/schemas";
 import type { OpenAIContentPart, OpenAIMessage, OpenAIToolCall, OpenAIToolChoice } from "../providers/types";
 
+/** An input item: its `type` and the rest. */
+export type Item = Record<string, unknown> & { type: string };
+
 export interface ResponsesTranslation {
   /** The chat body for the router's chat path (validated again there by chatSchema). */
   chat: Record<string, unknown>;
@@ -19,6 +22,10 @@ export interface ResponsesTranslation {
   droppedTools: string[];
   /** What the response object echoes back: instructions, metadata, tools (as sent), tool_choice, parallel_tool_calls, text, temperature, top_p, max_output_tokens, store, previous_response_id, user, reasoning. */
   echo: Record<string, unknown>;
+  /** The request's own input as items (a string input is one user message). */
+  input: Item[];
+  /** The validated request, as the client sent it: passed on to upstreams that speak the Responses API. */
+  body: Record<string, unknown>;
 }
 
 /** A 400 for what the router cannot do: `what` names it ("File inputs are"). */
@@ -186,15 +193,20 @@ function imagePart(p: z.infer<typeof inputImage>, at: string): OpenAIContentPart
   return { type: "image_url", image_url: { url: p.image_url, ...(detail ? { detail } : {}) } };
 }
 
-/** The conversation: instructions first, then the items; function calls join the assistant turn before them. */
-function messagesOf(b: Body): OpenAIMessage[] {
+/**
+ * The conversation: instructions first, then the items (a continued
+ * response's conversation before the request's own); function calls join
+ * the assistant turn before them.
+ */
+function messagesOf(b: Body, prefix: Item[]): OpenAIMessage[] {
   const messages: OpenAIMessage[] = [];
   if (b.instructions) messages.push({ role: "system", content: b.instructions });
   const calls = new Set<string>();
   // the assistant message the next function_call items join, while nothing else came between
   let turn: OpenAIMessage | null = null;
-  for (const [i, item] of b.input.entries()) {
-    const at = `input[${i}]`;
+  for (const [n, item] of [...prefix, ...b.input].entries()) {
+    const i = n - prefix.length;
+    const at = i < 0 ? `previous_response_id` : `input[${i}]`;
     switch (item.type) {
       case "message": {
         const m = parseAt(ITEMS.message, item, at);
@@ -312,11 +324,15 @@ const ECHOED_IF_GIVEN = [
   ...["prompt_cache_retention", "include", "client_metadata"],
 ] as const;
 
-/** Validates a Responses request (a 400 naming the bad field) and translates it for the chat path. */
-export function parseResponsesRequest(body: unknown): ResponsesTranslation {
+/**
+ * Validates a Responses request (a 400 naming the bad field) and translates
+ * it for the chat path. `prefix`: the conversation a `previous_response_id`
+ * continues (lib/responses/store.ts conversationOf), before the input.
+ */
+export function parseResponsesRequest(body: unknown, prefix: Item[] = []): ResponsesTranslation {
   const b = parseBody(responsesSchema, body);
   refuseUnsupported(b);
-  const chat: Record<string, unknown> = { model: b.model, messages: messagesOf(b) };
+  const chat: Record<string, unknown> = { model: b.model, messages: messagesOf(b, prefix) };
   const { tools, dropped } = toolsOf(b);
   const toolChoice = toolChoiceOf(b, new Set(tools.map((t) => t.function.name)), dropped);
   // tool_choice and parallel_tool_calls mean nothing (and OpenAI refuses them) without tools
@@ -357,5 +373,5 @@ export function parseResponsesRequest(body: unknown): ResponsesTranslation {
     background: false,
   };
   for (const key of ECHOED_IF_GIVEN) if (b[key] != null) echo[key] = b[key];
-  return { chat, droppedTools: dropped, echo };
+  return { chat, droppedTools: dropped, echo, input: b.input as Item[], body: b };
 }

@@ -30,6 +30,8 @@ export interface SelectParams {
   model: string;
   user?: string;
   affinityKey?: string;
+  /** A node to take while it has a free slot, whatever the strategy says (it holds the conversation's cache). */
+  preferNode?: string;
   exclude?: string[];
 }
 
@@ -50,6 +52,7 @@ export interface BalancerOptions {
 interface Pending {
   request: RouteRequest;
   exclude: string[];
+  preferNode?: string;
   selection?: Selection;
   error?: unknown;
 }
@@ -86,8 +89,8 @@ export class Balancer {
 
   /** A node for the request, its slot reserved: at once, after a wait in the queue, or a 404/503. */
   async select(params: SelectParams): Promise<Selection> {
-    const { model, user, affinityKey, exclude = [] } = params;
-    const pending: Pending = { request: { model, user, affinityKey }, exclude };
+    const { model, user, affinityKey, preferNode, exclude = [] } = params;
+    const pending: Pending = { request: { model, user, affinityKey }, exclude, preferNode };
     // first come, first served: nobody passes a request already waiting for the same model
     const queuedAhead = this.queue.length > 0 && this.queue.count((p) => p.request.model === model) > 0;
     const now = queuedAhead ? "wait" : this.pick(pending);
@@ -175,7 +178,9 @@ export class Balancer {
     }
     const pool = this.strategy.seesFullNodes ? candidates : candidates.filter((c) => busyRatio(c) < 1);
     if (pool.length === 0) return "wait";
-    const chosen = this.strategy.select(pool, p.request);
+    // a continued conversation goes back to its node while that has room: its KV cache holds the prefix
+    const preferred = p.preferNode ? pool.find((c) => c.nodeID === p.preferNode && busyRatio(c) < 1) : undefined;
+    const chosen = preferred ?? this.strategy.select(pool, p.request);
     // a full node chosen means: wait for a slot there (the strategy judged it worth it)
     if (busyRatio(chosen) >= 1) return "wait";
     this.inflight.set(chosen.nodeID, (this.inflight.get(chosen.nodeID) ?? 0) + 1);

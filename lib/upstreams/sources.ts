@@ -14,6 +14,8 @@ export interface BalancedRequest {
   model: string;
   /** The conversation, for the `affinity` strategy. */
   affinityKey?: string;
+  /** A node to take while it has a free slot, whatever the strategy (the one holding a continued conversation). */
+  preferNode?: string;
 }
 
 export function balancedSource(
@@ -24,7 +26,12 @@ export function balancedSource(
 ): UpstreamSource {
   return {
     async next(tried) {
-      const s = await balancer.select({ model: request.model, exclude: tried, affinityKey: request.affinityKey });
+      const s = await balancer.select({
+        model: request.model,
+        exclude: tried,
+        affinityKey: request.affinityKey,
+        preferNode: request.preferNode,
+      });
       return s.runtime
         ? new RuntimeUpstream(s.runtime, s.nodeID, s.machineName, opts.timeoutMs)
         : new NodeUpstream(caller, s.nodeID, s.machineName, opts.log);

@@ -1,40 +1,14 @@
 /** The inference routes' handlers (the api's runTraced around generate/embeddings), in one table. */
-import type { ServerResponse } from "node:http";
-import { badRequest } from "../../lib/openai/errors";
 import { parseMessagesRequest } from "../../lib/providers/anthropic-ingress";
-import { newResponseId } from "../../lib/responses/output";
-import { parseResponsesRequest } from "../../lib/responses/request";
 import { anthropicResponder } from "./anthropic-responder";
 import { embeddings, generate, type Io } from "./inference";
 import { openAIResponder } from "./openai-responder";
-import { responsesResponder } from "./responses-responder";
+import { responsesIo } from "./responses-routes";
 import type { Handler } from "./gateway";
 import type { Req } from "./types";
 
 const openAI = (req: Req): Io => ({ body: req.body, responder: openAIResponder });
 const anthropicIo = (req: Req): Io => ({ body: parseMessagesRequest(req.body), responder: anthropicResponder });
-
-/**
- * OpenAI's Responses API, for any model: translated to a chat request and
- * back. Hosted tools the model cannot run (not forced) are left out and
- * named in `X-Router-Dropped-Tools`.
- */
-function responsesIo(req: Req, res: ServerResponse): Io {
-  const { chat, droppedTools, echo } = parseResponsesRequest(req.body);
-  // conversation state is not kept yet: a continuation is refused, and the response says it was not stored
-  if (echo.previous_response_id != null) {
-    throw badRequest(
-      "previous_response_id is not supported yet: this router does not store responses; send the whole conversation as input items.",
-      "previous_response_id",
-      "unsupported_parameter",
-    );
-  }
-  echo.store = false;
-  if (droppedTools.length) res.setHeader("X-Router-Dropped-Tools", droppedTools.join(", "));
-  const model = typeof chat.model === "string" ? chat.model : "";
-  const meta = { id: newResponseId(), model, createdAt: Math.floor(Date.now() / 1000), echo };
-  return { body: chat, responder: responsesResponder(meta) };
-}
 
 /**
  * The inference aliases, by route prefix: served by the fast lane
@@ -56,7 +30,9 @@ export const inferenceAliases: Record<string, Record<string, Handler>> = {
       gw.runTraced(req, res, "chat", (t) => generate(gw, req, res, "chat", t, anthropicIo(req)), anthropicResponder);
     },
     "POST /responses"(gw, req, res) {
-      gw.runTraced(req, res, "responses", (t) => generate(gw, req, res, "chat", t, responsesIo(req, res)));
+      gw.runTraced(req, res, "responses", async (t) =>
+        generate(gw, req, res, "chat", t, await responsesIo(gw, req, res, t)),
+      );
     },
   },
   "/api": {
@@ -70,6 +46,12 @@ export const inferenceAliases: Record<string, Record<string, Handler>> = {
     // the dashboard's playground: a chat with the login instead of an API key
     "POST /playground/chat"(gw, req, res) {
       gw.runTraced(req, res, "chat", (t) => generate(gw, req, res, "chat", t, openAI(req)));
+    },
+    // the same, through the Responses API (the playground's switch)
+    "POST /playground/responses"(gw, req, res) {
+      gw.runTraced(req, res, "responses", async (t) =>
+        generate(gw, req, res, "chat", t, await responsesIo(gw, req, res, t)),
+      );
     },
   },
 };

@@ -33,6 +33,8 @@ type Kind = "chat" | "completion";
 export interface Io {
   body: unknown;
   responder: Responder;
+  /** The node that holds the conversation's cache (a continued response's): taken while it has a free slot. */
+  preferNode?: string;
 }
 
 /** This process's balancer (lib/core/router-core.ts): the api runs beside it, never without it. */
@@ -58,7 +60,7 @@ function cloudOnlyChat(model: string) {
 }
 
 /** The upstreams a request may go to: its cloud provider, or what the balancer picks. */
-function sourceFor(gw: Gateway, req: Req, call: Call): UpstreamSource {
+function sourceFor(gw: Gateway, req: Req, call: Call, preferNode?: string): UpstreamSource {
   const cloud = cloudModel(call.model);
   if (cloud) return cloudSource(req.$ctx, cloud.provider.name, call.model);
   const job = call.job;
@@ -78,6 +80,7 @@ function sourceFor(gw: Gateway, req: Req, call: Call): UpstreamSource {
               job && "cacheKey" in job ? job.cacheKey : undefined,
             )
           : undefined,
+      preferNode,
     },
     { log: gw.logger, timeoutMs: gw.router.requestTimeoutSecs * 1000 },
   );
@@ -193,7 +196,8 @@ async function relayRecorded(
     assembled.add(chunk);
     return wantsUsage || !isUsageChunk(chunk);
   });
-  trace.answered(assembled.body(), assembled.usage);
+  if (relay.answered) trace.answered(relay.answered.body, relay.answered.usage);
+  else trace.answered(assembled.body(), assembled.usage);
   if (relay.clientClosed || relay.error) upstream.cancel(call);
   // recorded as failed; the client already has the error event
   if (relay.error) throw relay.error;
@@ -216,12 +220,13 @@ export async function generate(gw: Gateway, req: Req, res: ServerResponse, kind:
   if (job) job.includeUsage = true;
   const requestId = job?.requestId ?? `chatcmpl-${randomUUID().replace(/-/g, "")}`;
   const call: Call = { op: kind, requestId, model: body.model, stream, job, body };
-  await serve(gw, res, trace, sourceFor(gw, req, call), call, async (result, upstream, firstByte) => {
+  await serve(gw, res, trace, sourceFor(gw, req, call, io.preferNode), call, async (result, upstream, firstByte) => {
     if (!stream) {
       firstByte();
       trace.firstByte();
       trace.answered(result);
-      out.json(res, result);
+      const answered = await out.json(res, result);
+      if (answered) trace.answered(answered.body, answered.usage);
       return "ok";
     }
     return relayRecorded(gw, res, result, out, trace, clientWantsUsage, upstream, call, firstByte);

@@ -2,6 +2,8 @@
  * Answers for `POST /v1/responses`: the chat completion or chunk stream the
  * router's chat path produced, as a Response object or the Responses API's
  * typed event stream (lib/responses/output.ts); errors in OpenAI's shape.
+ * A response to keep (`store`) is saved before the client gets it (a
+ * stream's last event waits for the save), so it can be read back at once.
  */
 import { relaySse, sendError, sendJson } from "../../lib/http/respond";
 import { toOpenAIError } from "../../lib/openai/errors";
@@ -13,19 +15,40 @@ import {
   type ResponseMeta,
   type ResponsesEvent,
 } from "../../lib/responses/output";
-import type { Responder } from "./types";
+import type { Producer } from "../../lib/responses/store";
+import type { Answered, Responder } from "./types";
 
 const wire = (events: ResponsesEvent[]) => events.map(formatEvent).join("");
 
-export function responsesResponder(meta: ResponseMeta): Responder {
+/**
+ * Keeps a finished response, saying who made it (the router's chat path by
+ * default); never throws: the client gets its answer whether or not it is kept.
+ */
+export type SaveResponse = (response: Record<string, unknown>, producer?: Producer) => Promise<void>;
+
+/** A Response object as history keeps it, with its usage in the chat path's names. */
+export function answeredOf(response: Record<string, unknown>): Answered {
+  const u = response.usage as { input_tokens?: number; output_tokens?: number } | null | undefined;
   return {
-    json(res, completion) {
-      sendJson(res, 200, toResponse(meta, completion as OpenAIChatCompletion));
+    body: response,
+    usage: u ? { prompt_tokens: u.input_tokens, completion_tokens: u.output_tokens } : null,
+  };
+}
+
+export function responsesResponder(meta: ResponseMeta, save: SaveResponse): Responder {
+  return {
+    async json(res, completion) {
+      const response = toResponse(meta, completion as OpenAIChatCompletion);
+      await save(response);
+      sendJson(res, 200, response);
+      return answeredOf(response);
     },
 
-    relay(res, opened, idleMs, observe) {
+    async relay(res, opened, idleMs, observe) {
       const writer = new ResponsesStreamWriter(meta);
-      return relaySse(
+      // the events that end the response wait until it is saved
+      const held: ResponsesEvent[] = [];
+      const result = await relaySse(
         res,
         opened,
         idleMs,
@@ -34,14 +57,24 @@ export function responsesResponder(meta: ResponseMeta): Responder {
           return true; // the writer needs the usage chunk: it completes the response
         },
         {
-          chunk: (c) => wire(writer.push(c as OpenAIChunk)),
-          end: () => wire(writer.end()),
+          chunk(c) {
+            const events = writer.push(c as OpenAIChunk);
+            if (!writer.final) return wire(events);
+            held.push(...events);
+            return "";
+          },
+          async settle() {
+            if (!writer.final) held.push(...writer.end());
+            if (writer.final) await save(writer.final);
+          },
+          end: () => wire(held),
           error: (err) => {
             const { body } = toOpenAIError(err);
-            return wire(writer.fail(body.error.message, body.error.code));
+            return wire([...held, ...writer.fail(body.error.message, body.error.code)]);
           },
         },
       );
+      return writer.final ? { ...result, answered: answeredOf(writer.final) } : result;
     },
 
     error: sendError,

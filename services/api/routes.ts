@@ -19,6 +19,7 @@ import { liveAliases, modelListAliases } from "./live-routes";
 import { metricsAliases } from "./metrics-routes";
 import { modelAliases } from "./model-routes";
 import { nodeAliases } from "./node-routes";
+import { responsesAliases } from "./responses-routes";
 import type { Handler } from "./gateway";
 
 /** Every route answers errors in OpenAI's shape. */
@@ -62,7 +63,7 @@ export function gatewaySettings(): { router: RouterConfig; port: number; ip: str
 
 /** moleculer-web's mounts: a path prefix, whether its routes take a JSON body, and its handlers (or an action). */
 export const MOUNTS: Array<{ path: string; json: boolean; aliases: Record<string, Handler | string> }> = [
-  { path: "/v1", json: true, aliases: { ...inferenceAliases["/v1"], ...modelListAliases } },
+  { path: "/v1", json: true, aliases: { ...inferenceAliases["/v1"], ...responsesAliases, ...modelListAliases } },
   {
     path: "/api",
     json: true,

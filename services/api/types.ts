@@ -10,14 +10,24 @@ import type { AuthedRequest } from "../../mixins/auth-gate.mixin";
 
 export type Req = AuthedRequest & { $ctx: Context; body?: unknown; $params?: Record<string, string> };
 
-/** Writes answers in the client's API format (OpenAI's, or Anthropic's for `/v1/messages`). */
+/** What a responder says the client got, for history, when it is not the chunks it relayed (a Response object). */
+export interface Answered {
+  body: unknown;
+  usage: { prompt_tokens?: number; completion_tokens?: number } | null;
+}
+
+/** Writes answers in the client's API format (OpenAI's, Anthropic's for `/v1/messages`, the Responses API's). */
 export interface Responder {
-  json(res: ServerResponse, completion: unknown): void;
+  /**
+   * Answers a finished completion (after any work it needs first: storing a
+   * response); says what the client got when history should keep that instead.
+   */
+  json(res: ServerResponse, completion: unknown): void | Answered | Promise<void | Answered>;
   relay(
     res: ServerResponse,
     opened: OpenedStream,
     idleMs: number,
     observe: (chunk: unknown) => boolean,
-  ): Promise<RelayResult>;
+  ): Promise<RelayResult & { answered?: Answered }>;
   error(res: ServerResponse, err: unknown): number;
 }

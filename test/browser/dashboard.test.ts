@@ -3,14 +3,15 @@
  * against a real cluster (test/helpers/dashboard.ts), one cluster and one
  * browser for every page (starting them is most of this file's time): its
  * files, login, the overview, nodes, the playground (streamed chats, tool
- * calls, JSON formats), history (hostile bodies, tool calls, CSV export),
+ * calls, JSON formats, the Responses API switch), history (hostile bodies,
+ * tool calls, CSV export),
  * keys, models and users pages, a viewer, a phone-sized screen, session
  * expiry and logout (last: it closes the shared context). Each test sets up
  * the data it reads. Screenshots go to test/artifacts/dashboard/.
  */
 import fs from "node:fs";
 import { parse } from "csv-parse/sync";
-import type { Page } from "playwright-core";
+import type { Page, Request } from "playwright-core";
 import { ADMIN_PASSWORD } from "../helpers/procs";
 import type { RouterClient } from "../helpers/client";
 import { waitFor } from "../helpers/wait";
@@ -317,6 +318,105 @@ describe("the dashboard in Chromium", () => {
       await shot(page, "playground-json-schema");
     } finally {
       page.off("request", count);
+    }
+  }, 60_000);
+
+  test("playground: with the Responses API chosen, turns stream through /api/playground/responses; the next turn sends the answer back as input", async () => {
+    await dash.openPlayground(page, { extras: false });
+    const sent: Array<Record<string, unknown>> = [];
+    const watch = (r: Request) => {
+      if (r.url().endsWith("/api/playground/responses")) sent.push(r.postDataJSON());
+      if (r.url().endsWith("/api/playground/chat")) sent.push({ chat: true });
+    };
+    page.on("request", watch);
+    try {
+      await page.getByLabel("API", { exact: true }).selectOption("responses");
+      await page.getByLabel("Max tokens").fill("40");
+      await page.getByLabel("System prompt").fill("Be brief.");
+      const first = `Hello through the Responses API ${Date.now()}`;
+      await page.getByLabel("Message").fill(first);
+      await page.getByRole("button", { name: "Send" }).click();
+      const meta = page.locator(".chat-form .muted.small", { hasText: /first token \d+ ms/ });
+      await meta.waitFor({ timeout: 30_000 });
+      // the node that answered (X-Router-Node) and the output tokens (the usage of response.completed/.incomplete)
+      await expect(meta.textContent()).resolves.toMatch(/^node node-[ab] · first token \d+ ms · [1-9]\d* tokens in /);
+      const answer = page.locator(".msg.assistant").first();
+      const finish = await answer.locator(".msg-finish").getAttribute("data-finish");
+      expect(["stop", "length"]).toContain(finish);
+      const said = (await answer.locator(".msg-text").textContent())!;
+      expect(said.length).toBeGreaterThan(0);
+      expect(sent).toHaveLength(1);
+      expect(sent[0]).toMatchObject({
+        input: [{ type: "message", role: "user", content: first }],
+        instructions: "Be brief.",
+        max_output_tokens: 40,
+        stream: true,
+        store: false,
+      });
+      expect(sent[0]).not.toHaveProperty("messages");
+      await shot(page, "playground-responses");
+
+      // the second turn sends the conversation again, the first answer included
+      await page.getByLabel("Message").fill("And once more");
+      await page.getByRole("button", { name: "Send" }).click();
+      await page
+        .locator(".msg.assistant")
+        .nth(1)
+        .locator('.msg-finish:not([data-finish=""])')
+        .waitFor({ timeout: 30_000 });
+      expect(sent).toHaveLength(2);
+      expect(sent[1].input).toEqual([
+        { type: "message", role: "user", content: first },
+        { type: "message", role: "assistant", content: said },
+        { type: "message", role: "user", content: "And once more" },
+      ]);
+
+      // the choice stays while moving between pages, like the model's
+      await page.goto(`${url}/dashboard/#/overview`);
+      await page.getByRole("heading", { name: "Overview" }).waitFor();
+      await page.goto(`${url}/dashboard/#/playground`);
+      await expect(page.getByLabel("API", { exact: true }).inputValue()).resolves.toBe("responses");
+    } finally {
+      page.off("request", watch);
+    }
+  }, 60_000);
+
+  test("playground: through the Responses API the panel's tool and forced choice go in its shape; the call streams into a block", async () => {
+    await dash.openPlayground(page, { extras: true });
+    const sent: Array<Record<string, unknown>> = [];
+    const watch = (r: Request) => {
+      if (r.url().endsWith("/api/playground/responses")) sent.push(r.postDataJSON());
+    };
+    page.on("request", watch);
+    try {
+      await page.getByLabel("API", { exact: true }).selectOption("responses");
+      await page.getByLabel("Max tokens").fill("200");
+      const choice = page.getByLabel("Tool choice");
+      await choice.locator('option[value="function:get_weather"]').waitFor({ state: "attached" });
+      await choice.selectOption("function:get_weather");
+      await page.getByLabel("Message").fill("What is the weather in Oslo?");
+      await page.getByRole("button", { name: "Send" }).click();
+      const finish = page.locator('.msg.assistant .msg-finish[data-finish="tool_calls"]');
+      await finish.waitFor({ timeout: 30_000 });
+      expect(sent).toHaveLength(1);
+      expect(sent[0].tools).toEqual([
+        {
+          type: "function",
+          name: "get_weather",
+          description: "The current weather in a city",
+          parameters: expect.objectContaining({ required: ["city"] }),
+        },
+      ]);
+      expect(sent[0].tool_choice).toEqual({ type: "function", name: "get_weather" });
+      expect(sent[0]).not.toHaveProperty("text");
+      const call = page.locator(".msg.assistant .tool-call");
+      expect(await call.count()).toBe(1);
+      await expect(call.locator(".tool-call-name").textContent()).resolves.toBe("get_weather");
+      const args = JSON.parse((await call.locator(".tool-call-args").textContent())!);
+      expect(typeof args.city).toBe("string");
+      await shot(page, "playground-responses-tools");
+    } finally {
+      page.off("request", watch);
     }
   }, 60_000);
 

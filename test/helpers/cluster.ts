@@ -25,26 +25,42 @@ export interface SmallCluster {
   stop(): Promise<void>;
 }
 
-export async function startSmallCluster(name: string, model: string): Promise<SmallCluster> {
+/**
+ * `nodes`: how many inference nodes serve the model (each `node-<name>-<i>`
+ * past the first); `router`: more of the router's environment.
+ */
+export async function startSmallCluster(
+  name: string,
+  model: string,
+  opts: { nodes?: number; router?: Record<string, string> } = {},
+): Promise<SmallCluster> {
   const nats = await startNats();
   const cluster = { TRANSPORTER: nats.url, HEARTBEAT_INTERVAL: "1", HEARTBEAT_TIMEOUT: "3" };
   const models = tempDir(`${name}-models`);
   writeModel(models, model, { contextLength: 4096 });
-  const node = startCli(`node-${name}`, {
-    ...cluster,
-    SERVICES: "inference",
-    NODEID: `node-${name}`,
-    LLM_NODE_MODELS_DIR: models,
-    LLM_NODE_PARALLEL: "2",
-    LLM_NODE_CONTEXT_SIZE: "4096",
+  const nodes = Array.from({ length: opts.nodes ?? 1 }, (_, i) => {
+    const id = i === 0 ? `node-${name}` : `node-${name}-${i + 1}`;
+    return startCli(id, {
+      ...cluster,
+      SERVICES: "inference",
+      NODEID: id,
+      LLM_NODE_MODELS_DIR: models,
+      LLM_NODE_PARALLEL: "2",
+      LLM_NODE_CONTEXT_SIZE: "4096",
+    });
   });
-  const router = await startRouter("router", { ...cluster, SERVICES: "router", NODEID: `router-${name}` });
+  const router = await startRouter("router", {
+    ...cluster,
+    SERVICES: "router",
+    NODEID: `router-${name}`,
+    ...opts.router,
+  });
   const key = await createKey(router.url);
   const user = routerClient(router.url, { key });
   const admin = routerClient(router.url, { token: await login(router.url) });
-  await waitFor(async () => (await user.models()).some((m) => m.id === model), {
+  await waitFor(async () => (await user.models()).find((m) => m.id === model)?.nodes.length === nodes.length, {
     timeoutMs: 60_000,
-    what: "the node serving the model",
+    what: "the nodes serving the model",
   });
   return {
     model,
@@ -55,7 +71,7 @@ export async function startSmallCluster(name: string, model: string): Promise<Sm
     admin,
     router: router.proc,
     async stop() {
-      await Promise.all([router.proc.stop(), node.stop()]);
+      await Promise.all([router.proc.stop(), ...nodes.map((n) => n.stop())]);
       await nats.proc.stop();
     },
   };

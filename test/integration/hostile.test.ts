@@ -26,7 +26,7 @@ let accepted = 0;
 const INFERENCE = new Set(
   ROUTES.filter((r) => r.access === "apiKey" && r.method === "POST")
     .map((r) => r.path)
-    .concat("/api/playground/chat"),
+    .concat("/api/playground/chat", "/api/playground/responses"),
 );
 /** Answers given before an inference handler runs (the gate, the body parser, the method table). */
 const BEFORE_HANDLER = new Set([

@@ -1,10 +1,12 @@
 /**
- * Playground: chat with any model of the cluster or a cloud, streamed; with
+ * Playground: chat with any model of the cluster or a cloud, streamed, through
+ * Chat Completions or the Responses API (playground-api.js); with
  * OpenAI tools and a response format while their panel is open.
  */
 import { createParser } from "../../vendor/eventsource-parser.js";
 import { api } from "../api.js";
 import { h, mount, toast, field } from "../dom.js";
+import { chatEvents, request, responsesEvents } from "./playground-api.js";
 
 const EXAMPLE_TOOLS = [
   {
@@ -30,6 +32,7 @@ const EXAMPLE_SCHEMA = {
 // the conversation and the panel's settings survive moving between pages
 const conversation = [];
 let chosenModel = "";
+let chosenApi = "chat";
 const extras = {
   open: false,
   tools: JSON.stringify(EXAMPLE_TOOLS, null, 2),
@@ -70,13 +73,14 @@ function toolNames(tools) {
   return [...new Set(names)];
 }
 
-/** A message of the conversation as it is sent: tool calls are shown, not sent back (no tool answers them). */
-function outgoing(m) {
-  return m.role === "assistant" && !m.content ? null : { role: m.role, content: m.content };
-}
-
 export function render(main) {
   const model = h("select", { name: "model", "aria-label": "Model", required: true });
+  const apiChoice = h(
+    "select",
+    { name: "api", "aria-label": "API", "data-testid": "playground-api" },
+    h("option", { value: "chat", selected: chosenApi === "chat" }, "Chat Completions"),
+    h("option", { value: "responses", selected: chosenApi === "responses" }, "Responses"),
+  );
   const system = h("textarea", { name: "system", rows: "2", placeholder: "optional system prompt" });
   const maxTokens = h("input", { name: "max_tokens", type: "number", min: "1", max: "4096", value: "128" });
   const temperature = h("input", {
@@ -149,7 +153,7 @@ export function render(main) {
     h(
       "p",
       { class: "muted small" },
-      "Sent with each message while this panel is open. Tool calls are shown, not run, and not sent back.",
+      "Sent with each message while this panel is open (in the Responses API's shape when it is chosen). Tool calls are shown, not run, and not sent back.",
     ),
     field("Tools (JSON array)", toolsText),
     toolsError,
@@ -258,6 +262,7 @@ export function render(main) {
       "div",
       { class: "form-grid cols" },
       field("Model", model),
+      field("API", apiChoice),
       field("Max tokens", maxTokens),
       field("Temperature", temperature),
     ),
@@ -271,6 +276,7 @@ export function render(main) {
     if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) form.requestSubmit();
   });
   model.addEventListener("change", () => (chosenModel = model.value));
+  apiChoice.addEventListener("change", () => (chosenApi = apiChoice.value));
   stop.addEventListener("click", () => controller?.abort());
 
   form.addEventListener("submit", async (e) => {
@@ -288,10 +294,6 @@ export function render(main) {
     const answerText = answerEl.querySelector(".msg-text");
     const callsBox = answerEl.querySelector(".tool-calls");
     const finishEl = answerEl.querySelector(".msg-finish");
-    const messages = [
-      ...(system.value.trim() ? [{ role: "system", content: system.value.trim() }] : []),
-      ...conversation.slice(0, -1).map(outgoing).filter(Boolean),
-    ];
     controller = new AbortController();
     send.disabled = true;
     stop.hidden = false;
@@ -299,56 +301,45 @@ export function render(main) {
     const started = performance.now();
     let first = null;
     let tokens = 0;
+    // what either API's events do to the answer
+    const sink = {
+      text(delta) {
+        first ??= performance.now();
+        answer.content += delta;
+        answerText.textContent = answer.content;
+        log.scrollTop = log.scrollHeight;
+      },
+      call(i) {
+        first ??= performance.now();
+        return (answer.tool_calls[i] ??= { id: "", type: "function", function: { name: "", arguments: "" } });
+      },
+      drawCall(i) {
+        const call = answer.tool_calls[i];
+        const block = callsBox.querySelector(`[data-tool-call="${i}"]`) ?? callsBox.appendChild(callBlock(call, i));
+        block.querySelector(".tool-call-name").textContent = call.function.name;
+        block.querySelector(".tool-call-args").textContent = call.function.arguments;
+        log.scrollTop = log.scrollHeight;
+      },
+      finish(reason) {
+        answer.finish_reason = reason;
+        finishEl.textContent = finishText(reason);
+        finishEl.dataset.finish = reason;
+      },
+      usage: (n) => (tokens = n),
+    };
+    const viaResponses = apiChoice.value === "responses";
+    const { path, body } = request(viaResponses, {
+      model: model.value,
+      system: system.value.trim(),
+      maxTokens: Number(maxTokens.value) || 128,
+      temperature: Number(temperature.value),
+      conversation: conversation.slice(0, -1),
+      extra,
+    });
     try {
-      const res = await api.raw(
-        "POST",
-        "/api/playground/chat",
-        {
-          model: model.value,
-          messages,
-          stream: true,
-          max_tokens: Number(maxTokens.value) || 128,
-          temperature: Number(temperature.value),
-          stream_options: { include_usage: true },
-          ...extra,
-        },
-        controller.signal,
-      );
+      const res = await api.raw("POST", path, body, controller.signal);
       const node = res.headers.get("x-router-node");
-      const parser = createParser({
-        onEvent: (ev) => {
-          if (ev.data === "[DONE]") return;
-          const chunk = JSON.parse(ev.data);
-          if (chunk.error) throw new Error(chunk.error.message);
-          const choice = chunk.choices?.[0];
-          const delta = choice?.delta?.content ?? "";
-          if (delta) {
-            first ??= performance.now();
-            answer.content += delta;
-            answerText.textContent = answer.content;
-            log.scrollTop = log.scrollHeight;
-          }
-          // a call's id and name come first, then its arguments' JSON text in pieces
-          for (const d of choice?.delta?.tool_calls ?? []) {
-            first ??= performance.now();
-            const i = Number.isInteger(d.index) ? d.index : 0;
-            const call = (answer.tool_calls[i] ??= { id: "", type: "function", function: { name: "", arguments: "" } });
-            if (d.id) call.id = d.id;
-            if (d.function?.name) call.function.name += d.function.name;
-            if (d.function?.arguments) call.function.arguments += d.function.arguments;
-            const block = callsBox.querySelector(`[data-tool-call="${i}"]`) ?? callsBox.appendChild(callBlock(call, i));
-            block.querySelector(".tool-call-name").textContent = call.function.name;
-            block.querySelector(".tool-call-args").textContent = call.function.arguments;
-            log.scrollTop = log.scrollHeight;
-          }
-          if (choice?.finish_reason) {
-            answer.finish_reason = choice.finish_reason;
-            finishEl.textContent = finishText(answer.finish_reason);
-            finishEl.dataset.finish = answer.finish_reason;
-          }
-          if (chunk.usage) tokens = chunk.usage.completion_tokens;
-        },
-      });
+      const parser = createParser({ onEvent: (viaResponses ? responsesEvents : chatEvents)(sink) });
       const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
       for (;;) {
         const { value, done } = await reader.read();

@@ -113,7 +113,7 @@ describe("route table", () => {
       else if (r.access === "public")
         expect(["/health", "/api/auth/login", "/", "/dashboard", "/dashboard/*path"]).toContain(r.path);
       // the dashboard's playground chats with a login instead of a key
-      else if (r.path === "/api/playground/chat") expect(r.access).toBe("user");
+      else if (r.path.startsWith("/api/playground/")) expect(r.access).toBe("user");
       else if (r.method !== "GET" && !r.path.startsWith("/api/auth/")) expect(r.access).toBe("admin");
     }
     expect(accessFor("GET", "/nope")).toBeUndefined();

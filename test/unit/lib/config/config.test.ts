@@ -122,6 +122,7 @@ describe("configuration", () => {
       "auth",
       "apikeys",
       "history",
+      "responses",
       "cloud",
       "models",
       "inference",
@@ -134,6 +135,7 @@ describe("configuration", () => {
       "auth",
       "apikeys",
       "history",
+      "responses",
       "cloud",
       "models",
     ]);
