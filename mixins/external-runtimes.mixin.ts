@@ -15,7 +15,7 @@ import { apiError } from "../lib/openai/errors";
 import { applyAgentReport, type AgentReport } from "../lib/runtimes/agent-report";
 import { externalHeartbeat } from "../lib/runtimes/external-heartbeat";
 import { listModels, probeModels, type ExternalRuntime } from "../lib/runtimes/openai-upstream";
-import { parseApiKey, parseBaseUrl, parseName } from "../lib/runtimes/runtime-url";
+import { parseApiKey, parseBaseUrl, parseEndpoints, parseName } from "../lib/runtimes/runtime-url";
 
 export type { ExternalRuntime };
 
@@ -75,14 +75,16 @@ const schema: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
         api_key: { type: "any", optional: true },
         name: { type: "any", optional: true },
         parallel: { type: "number", integer: true, positive: true, max: 1024, optional: true },
+        endpoints: { type: "any", optional: true },
       },
       async handler(
         this: This,
-        ctx: Context<{ base_url: unknown; api_key?: unknown; name?: unknown; parallel?: number }>,
+        ctx: Context<{ base_url: unknown; api_key?: unknown; name?: unknown; parallel?: number; endpoints?: unknown }>,
       ) {
         const baseUrl = parseBaseUrl(ctx.params.base_url, "base_url");
         const apiKey = parseApiKey(ctx.params.api_key, "api_key");
         const name = parseName(ctx.params.name, "name");
+        const endpoints = parseEndpoints(ctx.params.endpoints, "endpoints");
         const id = externalId(baseUrl);
         if (this.externals.has(id)) throw apiError(409, `${baseUrl} is registered already as ${id}.`, "node_exists");
         const token = generateNodeToken();
@@ -93,6 +95,7 @@ const schema: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
           name: name ?? new URL(baseUrl).host,
           parallel: ctx.params.parallel ?? 4,
           tokenHash: hashNodeToken(token),
+          ...(endpoints ? { endpoints } : {}),
         };
         // it must answer now, so a typo fails here (naming the URL it tried) and not at the first request
         await probeModels(rt, CHECK_TIMEOUT_MS);
@@ -188,6 +191,7 @@ const schema: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
           name: doc.name,
           parallel: doc.parallel,
           tokenHash: doc.tokenHash,
+          ...(doc.endpoints ? { endpoints: doc.endpoints } : {}),
         };
         this.externals.set(rt.id, rt);
         void this.checkExternal(rt.id);

@@ -10,9 +10,17 @@ import type { Context, Service, ServiceSchema } from "moleculer";
 import { cloudConfig, routerConfig, type CloudConfig, type RouterConfig } from "../lib/config";
 import { M } from "../lib/metrics/router-metrics";
 import { apiError } from "../lib/openai/errors";
-import { callProvider } from "../lib/providers/call";
+import { callProvider, type CallOptions } from "../lib/providers/call";
 import { cloudModel, cloudModelNames, providerConfig } from "../lib/providers/index";
-import type { OpenAIChatCompletion, OpenAIChatRequest, ResponseMeta } from "../lib/providers/types";
+import { openaiResponses } from "../lib/providers/openai-responses";
+import type {
+  OpenAIChatCompletion,
+  OpenAIChatRequest,
+  Provider,
+  ProviderConfig,
+  ResponseMeta,
+} from "../lib/providers/types";
+import { nativeBody, type NativeResponses } from "../lib/responses/passthrough";
 
 interface Settings {
   router: RouterConfig;
@@ -28,9 +36,22 @@ interface ChatParams {
   signal?: AbortSignal;
 }
 
-type This = Service<Settings>;
+interface ResponsesParams {
+  /** The client's Responses request, and the stored response it continues. */
+  request: NativeResponses;
+  /** `openai:<model>`. */
+  model: string;
+  signal?: AbortSignal;
+}
 
-const CloudService: ServiceSchema<Settings> = {
+interface Methods {
+  configured(provider: Provider, model: string): ProviderConfig;
+  callOptions(provider: string, signal: AbortSignal | undefined): CallOptions;
+}
+
+type This = Service<Settings> & Methods;
+
+const CloudService: ServiceSchema<Settings, Methods> = {
   name: "cloud",
 
   actions: {
@@ -42,26 +63,33 @@ const CloudService: ServiceSchema<Settings> = {
         const target = cloudModel(request.model);
         if (!target) throw apiError(404, `'${request.model}' is not a cloud model.`, "model_not_found");
         const { provider, model } = target;
-        const cfg = providerConfig(provider, this.settings.clouds);
-        if (!cfg) {
-          throw apiError(
-            400,
-            `The ${provider.name} provider is not configured: set ${this.settings.clouds[provider.name]?.keyVar ?? "its key"} on the router to use '${request.model}'.`,
-            "provider_not_configured",
-            { param: "model" },
-          );
+        const cfg = this.configured(provider, request.model);
+        return callProvider(provider, cfg, { ...request, model }, meta, this.callOptions(provider.name, signal));
+      },
+    },
+    /**
+     * Local only: a Responses request for an `openai:` model, passed through
+     * (lib/providers/openai-responses.ts): the response, or an object-mode
+     * stream of its events.
+     */
+    responses: {
+      visibility: "public",
+      async handler(this: This, ctx: Context<ResponsesParams>): Promise<unknown> {
+        const { request, model, signal } = ctx.params;
+        const target = cloudModel(model);
+        if (target?.provider.name !== "openai") {
+          throw apiError(400, `'${model}' does not take Responses requests as they are.`, "unsupported_model");
         }
-        const metrics = this.broker.metrics;
-        const metered = metrics.isEnabled() && metrics.hasMetric(M.cloudRequests);
-        return callProvider(provider, cfg, { ...request, model }, meta, {
-          timeoutMs: this.settings.router.requestTimeoutSecs * 1000,
-          signal: signal ?? new AbortController().signal,
-          onAttempt: (status, ms) => {
-            if (!metered) return;
-            metrics.increment(M.cloudRequests, { provider: provider.name, status: status ? String(status) : "error" });
-            metrics.observe(M.cloudLatency, ms / 1000, { provider: provider.name });
-          },
-        });
+        const cfg = this.configured(target.provider, model);
+        const body = nativeBody(request, "openai", target.model);
+        const meta = { id: "", model, created: Math.floor(Date.now() / 1000) };
+        return callProvider(
+          openaiResponses,
+          cfg,
+          body as unknown as OpenAIChatRequest,
+          meta,
+          this.callOptions("openai", signal),
+        );
       },
     },
     /** `<provider>:<model>` for every configured provider. */
@@ -70,6 +98,35 @@ const CloudService: ServiceSchema<Settings> = {
       handler(this: This) {
         return cloudModelNames(this.settings.clouds);
       },
+    },
+  },
+
+  methods: {
+    /** The provider's key and base URL; a 400 naming the variable to set when it has none. */
+    configured(this: This, provider: Provider, model: string): ProviderConfig {
+      const cfg = providerConfig(provider, this.settings.clouds);
+      if (cfg) return cfg;
+      throw apiError(
+        400,
+        `The ${provider.name} provider is not configured: set ${this.settings.clouds[provider.name]?.keyVar ?? "its key"} on the router to use '${model}'.`,
+        "provider_not_configured",
+        { param: "model" },
+      );
+    },
+
+    /** One call's limits, and its metrics. */
+    callOptions(this: This, provider: string, signal: AbortSignal | undefined): CallOptions {
+      const metrics = this.broker.metrics;
+      const metered = metrics.isEnabled() && metrics.hasMetric(M.cloudRequests);
+      return {
+        timeoutMs: this.settings.router.requestTimeoutSecs * 1000,
+        signal: signal ?? new AbortController().signal,
+        onAttempt: (status, ms) => {
+          if (!metered) return;
+          metrics.increment(M.cloudRequests, { provider, status: status ? String(status) : "error" });
+          metrics.observe(M.cloudLatency, ms / 1000, { provider });
+        },
+      };
     },
   },
 

@@ -18,7 +18,7 @@ export type Item = Record<string, unknown> & { type: string };
 export interface ResponsesTranslation {
   /** The chat body for the router's chat path (validated again there by chatSchema). */
   chat: Record<string, unknown>;
-  /** Hosted tool types left out of the model's tool list (not forced): named in X-Router-Dropped-Tools. */
+  /** Hosted tool types left out of the model's tool list (not forced): named in X-Router-Dropped-Tools (none when they run). */
   droppedTools: string[];
   /** What the response object echoes back: instructions, metadata, tools (as sent), tool_choice, parallel_tool_calls, text, temperature, top_p, max_output_tokens, store, previous_response_id, user, reasoning. */
   echo: Record<string, unknown>;
@@ -292,9 +292,13 @@ function toolsOf(b: Body): { tools: ChatTool[]; dropped: string[] } {
   return { tools, dropped: [...dropped] };
 }
 
-function toolChoiceOf(b: Body, names: Set<string>, dropped: string[]): OpenAIToolChoice | undefined {
+function toolChoiceOf(b: Body, names: Set<string>, dropped: string[], hosted: boolean): OpenAIToolChoice | undefined {
   const c = b.tool_choice;
   if (c === undefined) return undefined;
+  // the provider runs its hosted tools: it judges what forces one
+  if (hosted && ((typeof c === "object" && c.type !== "function") || (c === "required" && names.size === 0))) {
+    return undefined;
+  }
   if (typeof c === "object") {
     // a hosted tool (web_search, file_search…), allowed_tools, mcp, custom: only a function can be forced
     if (c.type !== "function") throw refuse(`tool_choice '${c.type}' is`, "tool_choice");
@@ -328,13 +332,20 @@ const ECHOED_IF_GIVEN = [
  * Validates a Responses request (a 400 naming the bad field) and translates
  * it for the chat path. `prefix`: the conversation a `previous_response_id`
  * continues (lib/responses/store.ts conversationOf), before the input.
+ * `hostedToolsRun`: whether the model's upstream runs hosted tools itself
+ * (`openai:`, passed through): then they are neither dropped nor refused.
  */
-export function parseResponsesRequest(body: unknown, prefix: Item[] = []): ResponsesTranslation {
+export function parseResponsesRequest(
+  body: unknown,
+  prefix: Item[] = [],
+  opts: { hostedToolsRun?: (model: string) => boolean } = {},
+): ResponsesTranslation {
   const b = parseBody(responsesSchema, body);
   refuseUnsupported(b);
   const chat: Record<string, unknown> = { model: b.model, messages: messagesOf(b, prefix) };
+  const hosted = opts.hostedToolsRun?.(b.model) ?? false;
   const { tools, dropped } = toolsOf(b);
-  const toolChoice = toolChoiceOf(b, new Set(tools.map((t) => t.function.name)), dropped);
+  const toolChoice = toolChoiceOf(b, new Set(tools.map((t) => t.function.name)), dropped, hosted);
   // tool_choice and parallel_tool_calls mean nothing (and OpenAI refuses them) without tools
   if (tools.length) {
     chat.tools = tools;
@@ -373,5 +384,11 @@ export function parseResponsesRequest(body: unknown, prefix: Item[] = []): Respo
     background: false,
   };
   for (const key of ECHOED_IF_GIVEN) if (b[key] != null) echo[key] = b[key];
-  return { chat, droppedTools: dropped, echo, input: b.input as Item[], body: b };
+  return {
+    chat,
+    droppedTools: hosted ? [] : dropped,
+    echo,
+    input: b.input as Item[],
+    body: body as Record<string, unknown>,
+  };
 }

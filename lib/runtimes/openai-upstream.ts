@@ -10,12 +10,14 @@ import { createParser } from "eventsource-parser";
 import { Agent, errors as undiciErrors, type Dispatcher } from "undici";
 import type { ChatJob, CompletionJob, EmbeddingJob } from "../inference/types";
 import { apiError } from "../openai/errors";
-import { suggestV1 } from "./runtime-url";
+import { suggestV1, type RuntimeEndpoint } from "./runtime-url";
 
 export interface Runtime {
   id: string;
   baseUrl: string;
   apiKey?: string;
+  /** API paths it lists as served (`/responses`: Responses requests are passed through). */
+  endpoints?: RuntimeEndpoint[];
 }
 
 /** A runtime registered on the router (mixins/external-runtimes.mixin.ts keeps them). */
@@ -26,12 +28,13 @@ export interface ExternalRuntime extends Runtime {
   tokenHash?: string;
 }
 
-export type UpstreamKind = "chat" | "completion" | "embeddings";
+export type UpstreamKind = "chat" | "completion" | "embeddings" | "responses";
 
 const PATHS: Record<UpstreamKind, string> = {
   chat: "/chat/completions",
   completion: "/completions",
   embeddings: "/embeddings",
+  responses: "/responses",
 };
 
 /** No byte from the runtime for this long (headers or body): the call fails (fetch's default was 300 s). */

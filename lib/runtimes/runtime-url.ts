@@ -124,6 +124,24 @@ export function parseName(value: unknown, param = "name"): string | undefined {
   return name;
 }
 
+/** The OpenAI API paths a runtime may list as served, past chat and completions (which every runtime serves). */
+export const RUNTIME_ENDPOINTS = ["/chat/completions", "/completions", "/embeddings", "/responses"] as const;
+export type RuntimeEndpoint = (typeof RUNTIME_ENDPOINTS)[number];
+
+/**
+ * `endpoints`: the API paths the runtime serves, under its base URL. Only
+ * `/responses` changes what the router does (Responses requests are passed
+ * through, not translated to chat); absent, none is listed.
+ */
+export function parseEndpoints(value: unknown, param = "endpoints"): RuntimeEndpoint[] | undefined {
+  if (value === undefined || value === null) return undefined;
+  const known = RUNTIME_ENDPOINTS as readonly string[];
+  if (!Array.isArray(value) || value.length > known.length || !value.every((v) => known.includes(v as string))) {
+    throw invalid(param, `${param} must be a list of the runtime's API paths among ${known.join(", ")}.`);
+  }
+  return [...new Set(value as RuntimeEndpoint[])];
+}
+
 /** The runtime's API key, sent as `Authorization: Bearer …`: visible ASCII only (it goes in a header). */
 export function parseApiKey(value: unknown, param = "api_key"): string | undefined {
   if (value === undefined || value === null || value === "") return undefined;

@@ -4,6 +4,7 @@ import { jobOf, type Call, type Caller, type Upstream, type Warner } from "./typ
 
 export class NodeUpstream implements Upstream {
   readonly kind = "node";
+  readonly speaksResponses = false;
 
   constructor(
     private readonly caller: Caller,

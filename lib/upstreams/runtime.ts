@@ -2,15 +2,18 @@
  * An external OpenAI-compatible runtime (llama.cpp's server, vLLM, Ollama,
  * another router), reached over HTTP (lib/runtimes/openai-upstream.ts). It
  * gets the client's own validated body, so fields the router does not use
- * (tools, response_format, logprobs…) reach it. Cancelled by aborting the call.
+ * (tools, response_format, logprobs…) reach it; one that lists `/responses`
+ * gets Responses requests as they are. Cancelled by aborting the call.
  */
 import type { ChatJob, CompletionJob } from "../inference/types";
 import type { ChatBody, CompletionBody } from "../openai/schemas";
 import { callUpstream, type Runtime } from "../runtimes/openai-upstream";
+import { nativeBody } from "../responses/passthrough";
 import { jobOf, type Call, type Upstream } from "./types";
 
 export class RuntimeUpstream implements Upstream {
   readonly kind = "runtime";
+  readonly speaksResponses: boolean;
   private readonly aborted = new AbortController();
 
   constructor(
@@ -19,10 +22,16 @@ export class RuntimeUpstream implements Upstream {
     readonly name: string | null,
     /** Limit for a call that is not streamed (embeddings); streams are bounded by their idle timeout. */
     private readonly timeoutMs: number,
-  ) {}
+  ) {
+    this.speaksResponses = runtime.endpoints?.includes("/responses") ?? false;
+  }
 
   async open(call: Call): Promise<unknown> {
     const job = jobOf(call);
+    if (call.native && this.speaksResponses) {
+      const body = nativeBody(call.native, "runtime", call.model);
+      return callUpstream(this.runtime, "responses", job, this.aborted.signal, body);
+    }
     if (call.op !== "embeddings") {
       const body = runtimeBody(call.body as ChatBody, job as ChatJob);
       return callUpstream(this.runtime, call.op, job, this.aborted.signal, body);

@@ -8,6 +8,7 @@
  */
 import type { ChatJob, CompletionJob, EmbeddingJob } from "../inference/types";
 import type { ChatBody, CompletionBody, EmbeddingBody } from "../openai/schemas";
+import type { NativeResponses } from "../responses/passthrough";
 
 export type Operation = "chat" | "completion" | "embeddings";
 
@@ -20,6 +21,11 @@ export interface Call {
   /** What a node or runtime runs; null for a cloud model (its provider takes the body, images and all). */
   job: ChatJob | CompletionJob | EmbeddingJob | null;
   body: ChatBody | CompletionBody | EmbeddingBody;
+  /**
+   * A Responses API request (translated into `body` and `job`): an upstream
+   * that speaks the API itself gets it as it is instead (`speaksResponses`).
+   */
+  native?: NativeResponses;
 }
 
 export type UpstreamKind = "node" | "runtime" | "cloud";
@@ -29,8 +35,10 @@ export interface Upstream {
   /** What `X-Router-Node` and history name: a node ID, a runtime's ID, or `cloud:<provider>`. */
   readonly id: string;
   readonly name: string | null;
+  /** Whether it takes a Responses request as it is (`openai:`, a runtime listing `/responses`). */
+  readonly speaksResponses: boolean;
   /**
-   * Starts the call: a finished answer (an OpenAI object), or for a streamed
+   * Starts the call (a Responses request's own, when it speaks the API): a finished answer (an OpenAI object), or for a streamed
    * call an object-mode stream of OpenAI chunks.
    */
   open(call: Call): Promise<unknown>;

@@ -21,6 +21,8 @@ import { embeddingSchema, parseBody, type ChatBody, type CompletionBody } from "
 import { cloudModel } from "../../lib/providers/index";
 import { affinityKey } from "../../lib/routing/affinity-key";
 import type { Balancer } from "../../lib/routing/balancer";
+import type { NativeResponses } from "../../lib/responses/passthrough";
+import type { Producer } from "../../lib/responses/store";
 import { retryDecision } from "../../lib/routing/retry";
 import { balancedSource, cloudSource } from "../../lib/upstreams/sources";
 import type { Call, Outcome, Upstream, UpstreamSource } from "../../lib/upstreams/types";
@@ -35,6 +37,12 @@ export interface Io {
   responder: Responder;
   /** The node that holds the conversation's cache (a continued response's): taken while it has a free slot. */
   preferNode?: string;
+  /**
+   * A Responses request, for an upstream that speaks the API itself
+   * (`openai:`, a runtime listing `/responses`): sent as it is, and its
+   * answer relayed as it is by the responder for who made it.
+   */
+  native?: { request: NativeResponses; responder: (producer: Producer) => Responder };
 }
 
 /** This process's balancer (lib/core/router-core.ts): the api runs beside it, never without it. */
@@ -205,7 +213,6 @@ async function relayRecorded(
 }
 
 export async function generate(gw: Gateway, req: Req, res: ServerResponse, kind: Kind, trace: RequestTrace, io: Io) {
-  const out = io.responder;
   // the body is validated once; a node or runtime gets a job made of it, a cloud provider the body itself
   const body = kind === "chat" ? parseBody(gw.schemas.chat, io.body) : parseBody(gw.schemas.completion, io.body);
   const cloud = cloudModel(body.model) !== null;
@@ -219,8 +226,12 @@ export async function generate(gw: Gateway, req: Req, res: ServerResponse, kind:
   const clientWantsUsage = body.stream_options?.include_usage === true;
   if (job) job.includeUsage = true;
   const requestId = job?.requestId ?? `chatcmpl-${randomUUID().replace(/-/g, "")}`;
-  const call: Call = { op: kind, requestId, model: body.model, stream, job, body };
+  const call: Call = { op: kind, requestId, model: body.model, stream, job, body, native: io.native?.request };
   await serve(gw, res, trace, sourceFor(gw, req, call, io.preferNode), call, async (result, upstream, firstByte) => {
+    const out =
+      io.native && upstream.speaksResponses
+        ? io.native.responder(upstream.kind === "cloud" ? "openai" : "runtime")
+        : io.responder;
     if (!stream) {
       firstByte();
       trace.firstByte();

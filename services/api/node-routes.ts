@@ -19,7 +19,8 @@ export const nodeAliases: Record<string, Handler> = {
     answer(
       gw,
       res,
-      async () => req.$ctx.call("registry.registerExternal", pick(req, ["base_url", "api_key", "name", "parallel"])),
+      async () =>
+        req.$ctx.call("registry.registerExternal", pick(req, ["base_url", "api_key", "name", "parallel", "endpoints"])),
       201,
     );
   },

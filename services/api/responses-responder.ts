@@ -15,6 +15,7 @@ import {
   type ResponseMeta,
   type ResponsesEvent,
 } from "../../lib/responses/output";
+import { FINAL_EVENTS } from "../../lib/responses/passthrough";
 import type { Producer } from "../../lib/responses/store";
 import type { Answered, Responder } from "./types";
 
@@ -75,6 +76,53 @@ export function responsesResponder(meta: ResponseMeta, save: SaveResponse): Resp
         },
       );
       return writer.final ? { ...result, answered: answeredOf(writer.final) } : result;
+    },
+
+    error: sendError,
+  };
+}
+
+type Json = Record<string, unknown> & { type?: string; sequence_number?: number };
+
+/**
+ * Answers for a Responses request an upstream ran itself (lib/responses/passthrough.ts):
+ * its response object, or its events relayed as they are; the final one,
+ * like the response, waits until the response is saved.
+ */
+export function nativeResponder(save: SaveResponse, producer: Producer): Responder {
+  return {
+    async json(res, response) {
+      await save(response as Json, producer);
+      sendJson(res, 200, response);
+      return answeredOf(response as Json);
+    },
+
+    async relay(res, opened, idleMs, observe) {
+      let final: Json | null = null;
+      let held = "";
+      let seq = -1;
+      const result = await relaySse(res, opened, idleMs, observe, {
+        chunk(c) {
+          const ev = c as Json;
+          if (typeof ev.sequence_number === "number") seq = ev.sequence_number;
+          const text = `event: ${String(ev.type)}\ndata: ${JSON.stringify(ev)}\n\n`;
+          if (!FINAL_EVENTS.has(String(ev.type))) return text;
+          final = ev.response as Json;
+          held += text;
+          return "";
+        },
+        async settle() {
+          if (final && final.status !== "failed") await save(final, producer);
+        },
+        end: () => held,
+        error(err) {
+          const { body } = toOpenAIError(err);
+          const { message, code, param } = body.error;
+          const ev = { type: "error", code, message, param, sequence_number: seq + 1 };
+          return `${held}event: error\ndata: ${JSON.stringify(ev)}\n\n`;
+        },
+      });
+      return final ? { ...result, answered: answeredOf(final) } : result;
     },
 
     error: sendError,

@@ -8,6 +8,7 @@ import type { ServerResponse } from "node:http";
 import type { RequestTrace } from "../../lib/history/record";
 import { sendError, sendJson } from "../../lib/http/respond";
 import { badRequest } from "../../lib/openai/errors";
+import { cloudModel } from "../../lib/providers/index";
 import { newResponseId } from "../../lib/responses/output";
 import { parseResponsesRequest } from "../../lib/responses/request";
 import {
@@ -23,10 +24,13 @@ import {
 } from "../../lib/responses/store";
 import type { Gateway, Handler } from "./gateway";
 import type { Io } from "./inference";
-import { responsesResponder, type SaveResponse } from "./responses-responder";
+import { nativeResponder, responsesResponder, type SaveResponse } from "./responses-responder";
 import type { Req } from "./types";
 
 type Query = { query?: Record<string, unknown> };
+
+/** `openai:` models get Responses requests as they are: OpenAI runs its hosted tools. */
+const hostedToolsRun = (model: string) => cloudModel(model)?.provider.name === "openai";
 const queryOf = (req: Req) => (req as Req & Query).query ?? {};
 
 /** A stored response of this request's owner (the service's 404 otherwise). */
@@ -84,7 +88,7 @@ function saver(
  */
 export async function responsesIo(gw: Gateway, req: Req, res: ServerResponse, trace: RequestTrace): Promise<Io> {
   const previous = await previousOf(req);
-  const t = parseResponsesRequest(req.body, previous ? conversationOf(previous) : []);
+  const t = parseResponsesRequest(req.body, previous ? conversationOf(previous) : [], { hostedToolsRun });
   if (t.droppedTools.length) {
     res.setHeader("X-Router-Dropped-Tools", t.droppedTools.join(", "));
     trace.droppedTools = t.droppedTools;
@@ -97,6 +101,7 @@ export async function responsesIo(gw: Gateway, req: Req, res: ServerResponse, tr
     body: t.chat,
     responder: responsesResponder(meta, save),
     preferNode: previous?.node_id ?? undefined,
+    native: { request: { body: t.body, previous }, responder: (producer) => nativeResponder(save, producer) },
   };
 }
 

@@ -136,7 +136,7 @@ describe.each(providers)("%s", (p) => {
     expect(usage!.completion_tokens).toBeGreaterThan(0);
   });
 
-  test("the Responses API (responses.create and a stream) is translated to the provider and back", async () => {
+  test("the Responses API (responses.create and a stream): passed through to OpenAI, translated for the others", async () => {
     const r = await client.responses.create({ model: MODELS[p], instructions: "Be brief.", input: "Hello" });
     expect(r.status).toBe("completed");
     expect(r.model).toBe(MODELS[p]);
@@ -211,6 +211,82 @@ function fixtureError(p: P, status: 400 | 429): { body: unknown; message: string
   const message = (body as { error: { message: string } }).error.message;
   return { body, message };
 }
+
+describe("the Responses API passed through to OpenAI", () => {
+  const FIXTURES = path.join(__dirname, "../fixtures/openai");
+  const lastSent = () => standIns.openai.requests.filter((r) => r.path === "/v1/responses").at(-1)!.body;
+
+  test("the request reaches /v1/responses as sent (hosted tools too); the answer comes back as it is, and is stored", async () => {
+    const body = {
+      model: MODELS.openai,
+      input: "Find today's news.",
+      tools: [{ type: "web_search" }, { type: "function", name: "notes", parameters: { type: "object" } }],
+      tool_choice: { type: "web_search" },
+      include: ["reasoning.encrypted_content"],
+      metadata: { team: "news" },
+    };
+    const res = await user.answer("POST", "/v1/responses", body);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("x-router-dropped-tools")).toBeNull();
+    expect(lastSent()).toEqual({ ...body, model: "gpt-4o-mini" });
+    const {
+      _source: _s,
+      id: _id,
+      ...documented
+    } = JSON.parse(fs.readFileSync(path.join(FIXTURES, "response.json"), "utf8"));
+    void _s;
+    void _id;
+    expect(res.body).toEqual({ ...documented, id: expect.stringMatching(/^resp_standin_/), model: MODELS.openai });
+    expect((await user.json("GET", `/v1/responses/${res.body.id}`)).body).toEqual(res.body);
+  });
+
+  test("streamed: OpenAI's events arrive as they are, and GET answers the final one's response", async () => {
+    const res = await user.request("POST", "/v1/responses", { model: MODELS.openai, input: "Hi", stream: true });
+    expect(res.status).toBe(200);
+    const events = (await res.text()).split("\n\n").filter(Boolean);
+    const documented = fs
+      .readFileSync(path.join(FIXTURES, "response-stream.txt"), "utf8")
+      .split("\n\n")
+      .filter(Boolean);
+    expect(events).toHaveLength(documented.length);
+    const dataOf = (e: string) =>
+      JSON.parse(
+        e
+          .split("\n")
+          .find((l) => l.startsWith("data: "))!
+          .slice(6),
+      );
+    const got = events.map(dataOf);
+    const id = got[0].response.id;
+    expect(id).toMatch(/^resp_standin_/);
+    documented.map(dataOf).forEach((want, i) => {
+      if (want.response) want.response = { ...want.response, id, model: MODELS.openai };
+      expect(got[i]).toEqual(want);
+      expect(events[i].split("\n")[0]).toBe(`event: ${want.type}`);
+    });
+    expect((await user.json("GET", `/v1/responses/${id}`)).body).toEqual(got.at(-1).response);
+  });
+
+  test("previous_response_id: OpenAI's own goes on at OpenAI; a local model's conversation goes as input", async () => {
+    const first = await client.responses.create({ model: MODELS.openai, input: "Hello" });
+    await client.responses.create({ model: MODELS.openai, input: "More", previous_response_id: first.id });
+    expect(lastSent()).toMatchObject({ previous_response_id: first.id, input: "More" });
+
+    const local = await client.responses.create({ model: LOCAL, input: "Remember 42.", max_output_tokens: 3 });
+    await client.responses.create({ model: MODELS.openai, input: "What number?", previous_response_id: local.id });
+    const sent = lastSent();
+    expect(sent.previous_response_id).toBeUndefined();
+    expect(sent.input).toEqual([
+      { type: "message", role: "user", content: "Remember 42." },
+      {
+        type: "message",
+        role: "assistant",
+        content: [expect.objectContaining({ type: "output_text", text: local.output_text })],
+      },
+      { type: "message", role: "user", content: "What number?" },
+    ]);
+  });
+});
 
 test("the seed's `ahtnorpic:` alias reaches Anthropic", async () => {
   const r = await client.chat.completions.create({

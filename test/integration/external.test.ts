@@ -400,6 +400,64 @@ test("a runtime gets the client's own request: tools, response_format and other 
   }
 });
 
+test("a runtime that lists /responses gets Responses requests as they are, hosted tools left out, its events relayed", async () => {
+  const standIn = await startOpenAIStandIn();
+  try {
+    const reg = await register({
+      base_url: `${standIn.url}/v1`,
+      api_key: OPENAI_TEST_KEY,
+      name: "responses-runtime",
+      endpoints: ["/responses"],
+    });
+    expect(reg.status).toBe(201);
+    const id = ((await reg.json()) as { id: string }).id;
+    // the earlier stand-in serving the same model is gone: only this one serves it
+    await waitFor(async () => (await user().models()).find((m) => m.id === "gpt-4o-mini")?.nodes.join() === id, {
+      what: "the model served by the new runtime only",
+    });
+    const sentLast = () => standIn.requests.filter((r) => r.path === "/v1/responses").at(-1)!.body;
+    const notes = { type: "function", name: "notes", parameters: { type: "object" } };
+    const body = { model: "gpt-4o-mini", input: "Hi", tools: [{ type: "web_search" }, notes], metadata: { a: "b" } };
+    const plain = await user().answer("POST", "/v1/responses", body);
+    expect(plain.status).toBe(200);
+    expect(plain.headers.get("x-router-dropped-tools")).toBe("web_search");
+    expect(sentLast()).toEqual({ ...body, tools: [notes] });
+    expect(plain.body).toMatchObject({ object: "response", id: expect.stringMatching(/^resp_standin_/) });
+    expect((await user().json("GET", `/v1/responses/${plain.body.id}`)).body).toEqual(plain.body);
+    expect(standIn.requests.some((r) => r.path === "/v1/chat/completions")).toBe(false);
+
+    // streamed: the runtime's events as it sent them; the continuation carries the conversation (the runtime keeps none)
+    const client = new OpenAI({ baseURL: `${front.url}/v1`, apiKey: frontKey, maxRetries: 0 });
+    const stream = await client.responses.create({
+      model: "gpt-4o-mini",
+      input: "More",
+      previous_response_id: plain.body.id,
+      stream: true,
+    });
+    const events: Array<{ type: string; sequence_number: number }> = [];
+    for await (const ev of stream) events.push(ev);
+    expect(events.map((e) => e.sequence_number)).toEqual(events.map((_, i) => i));
+    expect(events.at(-1)!.type).toBe("response.completed");
+    const sent = sentLast();
+    expect(sent.previous_response_id).toBeUndefined();
+    expect(sent.input).toEqual([
+      { type: "message", role: "user", content: "Hi" },
+      { type: "message", role: "assistant", content: plain.body.output[0].content },
+      { type: "message", role: "user", content: "More" },
+    ]);
+  } finally {
+    await standIn.close();
+  }
+});
+
+test("endpoints must list API paths the router knows", async () => {
+  for (const endpoints of ["/responses", ["/images"], [1]]) {
+    const res = await register({ base_url: "http://127.0.0.1:9/v1", endpoints });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: { param: string } }).error.param).toBe("endpoints");
+  }
+});
+
 test("an embedding request that fails on one runtime is retried on another, as chat is", async () => {
   // two runtimes serving the same model: one always fails its embeddings (503), the other answers
   const hits = { failing: 0, working: 0 };

@@ -9,6 +9,7 @@ import OpenAI from "openai";
 import { routerClient, type RouterClient } from "../helpers/client";
 import { schemaOf, startSmallCluster, WEATHER_TOOL, type SmallCluster } from "../helpers/cluster";
 import { createKey } from "../helpers/procs";
+import { waitFor } from "../helpers/wait";
 
 const MODEL = "tiny-state";
 let c: SmallCluster;
@@ -132,6 +133,28 @@ describe("stored responses", () => {
     // input_items lists a turn's own input only
     const items = await client.responses.inputItems.list(turns[2].id);
     expect(items.data.map((i) => (i as { content?: unknown }).content)).toEqual(["Say it again."]);
+  });
+
+  test("a client that leaves mid-stream stops the generation on its node", async () => {
+    const ac = new AbortController();
+    const res = await c.user.request(
+      "POST",
+      "/v1/responses",
+      { model: MODEL, input: "Talk for a long time.", stream: true, max_output_tokens: 3000 },
+      { signal: ac.signal },
+    );
+    const node = res.headers.get("x-router-node")!;
+    const reader = res.body!.getReader();
+    await reader.read();
+    await waitFor(async () => (await c.admin.nodes()).find((n) => n.id === node)?.active_requests === 1, {
+      what: "the node to report the request active",
+    });
+    ac.abort();
+    // well before 3,000 tokens could be done
+    await waitFor(async () => (await c.admin.nodes()).find((n) => n.id === node)?.active_requests === 0, {
+      timeoutMs: 10_000,
+      what: "the node to stop generating",
+    });
   });
 
   test("a function call's output continues its response by previous_response_id", async () => {

@@ -187,6 +187,14 @@ describe("the Responses API on a local model", () => {
     const types = [...text.matchAll(/^event: (\S+)$/gm)].map((m) => m[1]);
     expect(types[0]).toBe("response.created");
     expect(["response.completed", "response.incomplete"]).toContain(types.at(-1));
+    // history names the tools left out
+    const record = await waitFor(
+      async () =>
+        (await c.admin.json("GET", "/api/dashboard/request-responses?kind=responses&q=agent-session-1")).body
+          .records[0],
+      { timeoutMs: 10_000, what: "the agent's turn in history" },
+    );
+    expect(record.dropped_tools).toEqual(["web_search"]);
   });
 
   test("recorded in history as kind responses", async () => {
@@ -199,7 +207,7 @@ describe("the Responses API on a local model", () => {
     expect(record.kind).toBe("responses");
   });
 
-  test("bad input: an unknown item type, an output for no call, a forced hosted tool, previous_response_id", async () => {
+  test("bad input: an unknown item type, an output for no call, a forced hosted tool, an unknown previous_response_id", async () => {
     const ask = (body: Record<string, unknown>) => c.user.answer("POST", "/v1/responses", { model: MODEL, ...body });
     const cases: Array<[Record<string, unknown>, number, string]> = [
       [{ input: [{ type: "telepathy" }] }, 400, "input[0].type"],

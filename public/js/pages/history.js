@@ -268,6 +268,7 @@ function renderDetail(main, id) {
         ["Node", r.node_name ? `${r.node_name} (${r.node_id})` : "–"],
         ["Nodes tried", r.nodes_tried?.join(", ") || "–"],
         ["Retries", String(r.retries)],
+        ...(r.dropped_tools?.length ? [["Tools left out", r.dropped_tools.join(", ")]] : []),
         ["Status", statusBadge(r.status)],
         ["Error", r.error ?? "–"],
         ["Duration", fmtMs(r.duration_ms)],

@@ -1,5 +1,5 @@
 /**
- * A stand-in for OpenAI's chat completions API, answering with the documented
+ * A stand-in for OpenAI's chat completions and Responses APIs, answering with the documented
  * formats (test/fixtures/openai, sources noted there). Answers can be queued
  * (errors, 429s); a last user message containing "SLOW" streams forever until
  * the client closes. It also lists one model at `GET /v1/models`.
@@ -30,8 +30,29 @@ function lastUserText(body: { messages?: Array<{ role: string; content?: unknown
   return typeof last?.content === "string" ? last.content : JSON.stringify(last?.content ?? "");
 }
 
+/** `POST /v1/responses`: the documented response, or its event stream, under a fresh id. */
+function responses(body: { stream?: boolean } | null, res: http.ServerResponse, n: number): void {
+  const id = `resp_standin_${n}`;
+  if (!body?.stream) {
+    res.writeHead(200, { "content-type": "application/json" });
+    res.end(JSON.stringify({ ...fixture("response.json"), id }));
+    return;
+  }
+  const text = fs.readFileSync(path.join(FIXTURES, "response-stream.txt"), "utf8");
+  res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
+  res.end(text.replaceAll("resp_67c9fdcecf488190bdd9a0409de3a1ec07b8b0ad4e5eb654", id));
+}
+
 export async function startOpenAIStandIn(): Promise<StandIn> {
-  const standIn: StandIn = { url: "", requests: [], queue: [], closedEarly: 0, close: async () => undefined };
+  const standIn: StandIn = {
+    url: "",
+    requests: [],
+    queue: [],
+    closedEarly: 0,
+    close: async () => undefined,
+  };
+  /** Responses made at `/v1/responses`: each gets its own id, `resp_standin_<n>`. */
+  let made = 0;
   const server = http.createServer((req, res) => {
     let raw = "";
     req.setEncoding("utf8");
@@ -62,6 +83,7 @@ export async function startOpenAIStandIn(): Promise<StandIn> {
           data: [{ id: "gpt-4o-mini", object: "model", created: 1686935002, owned_by: "system" }],
         });
       }
+      if (req.url === "/v1/responses") return responses(body, res, ++made);
       if (req.url !== "/v1/chat/completions")
         return json(404, { error: { message: "Unknown path", type: "invalid_request_error" } });
       if (!body.stream) return json(200, fixture(body.tools ? "tool-call.json" : "chat-completion.json"));
