@@ -33,6 +33,8 @@ export const openaiResponses: Provider = {
   stream(meta) {
     return {
       push(ev) {
+        // not sent by the Responses API; an OpenAI-compatible proxy may end with it
+        if (ev.data === "[DONE]") return [];
         let data: Json;
         try {
           data = JSON.parse(ev.data) as Json;

@@ -140,9 +140,10 @@ export const responsesSchema = z.looseObject({
   prompt_cache_key: label,
   prompt_cache_retention: z.enum(["in_memory", "24h"]).nullable().optional(),
   service_tier: z.string().max(64).nullable().optional(),
-  // accepted and only echoed
+  // conversation state (services/api/responses-routes.ts)
   store: z.boolean().nullable().optional(),
-  previous_response_id: z.string().max(1024).nullable().optional(),
+  previous_response_id: z.string().min(1, "must not be empty").max(1024).nullable().optional(),
+  // accepted and only echoed (a model without reasoning returns none)
   reasoning: z.looseObject({}).nullable().optional(),
   include: z.array(z.string().max(256)).nullable().optional(),
   truncation: z.enum(["auto", "disabled"]).nullable().optional(),

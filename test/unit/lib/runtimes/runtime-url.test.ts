@@ -11,6 +11,7 @@ import {
   agentBaseUrl,
   parseApiKey,
   parseBaseUrl,
+  parseEndpoints,
   parseHost,
   parseName,
   parsePort,
@@ -174,6 +175,34 @@ describe("name and api_key", () => {
     for (const bad of ["sk abc", "sk\r\nX-Injected: 1", "clé", "x".repeat(4097), 7]) {
       expect(refusal(() => parseApiKey(bad)).body.error).toMatchObject({ param: "api_key", code: "invalid_value" });
     }
+  });
+});
+
+describe("endpoints", () => {
+  test("absent is none listed; a list of known API paths is kept, without repeats", () => {
+    expect(parseEndpoints(undefined)).toBeUndefined();
+    expect(parseEndpoints(null)).toBeUndefined();
+    expect(parseEndpoints([])).toEqual([]);
+    expect(parseEndpoints(["/responses"])).toEqual(["/responses"]);
+    expect(parseEndpoints(["/responses", "/embeddings", "/responses"])).toEqual(["/responses", "/embeddings"]);
+    expect(parseEndpoints(["/chat/completions", "/completions", "/embeddings", "/responses"])).toHaveLength(4);
+  });
+
+  test.each<[string, unknown]>([
+    ["a string", "/responses"],
+    ["a string shorter than the list's limit", "/r"],
+    ["an object", { "/responses": true }],
+    ["an unknown path", ["/responses", "/v1/responses"]],
+    ["a path without its slash", ["responses"]],
+    ["a non-string element", ["/responses", 1]],
+    ["a null element", [null]],
+    ["a list longer than 16", Array(17).fill("/responses")],
+  ])("%s is a 400 naming endpoints", (_, value) => {
+    expect(refusal(() => parseEndpoints(value)).body.error).toMatchObject({
+      param: "endpoints",
+      code: "invalid_value",
+    });
+    expect(refusal(() => parseEndpoints(value)).status).toBe(400);
   });
 });
 
