@@ -1,7 +1,12 @@
 /**
- * moleculer-db with the adapter the environment picks: MongoDB when MONGO_URI
- * is set (moleculer-db-adapter-mongo), else NeDB files in LLM_ROUTER_DATA_DIR
- * (one `<collection>.db` each), or memory when the data dir is `:memory:`.
+ * moleculer-db with the adapter the environment picks: PostgreSQL when
+ * LLM_ROUTER_DATABASE_URL is set (moleculer-db-adapter-sequelize, a table of
+ * documents per collection: lib/db/document-adapter.ts), MongoDB when
+ * MONGO_URI is set (moleculer-db-adapter-mongo; untested against a server
+ * here), else NeDB files in LLM_ROUTER_DATA_DIR (one `<collection>.db` each),
+ * or memory when the data dir is `:memory:`. History on PostgreSQL has a
+ * table of its own, which the history service queries itself
+ * (lib/history/pg-store.ts): its mixin adapter is then an unused memory one.
  * moleculer-db's generic CRUD actions are switched off: services expose only
  * the actions they define, so nothing on the transporter can read password or
  * key hashes.
@@ -12,11 +17,16 @@ import type { Service, ServiceSchema } from "moleculer";
 import DbService, { type DbAdapter } from "moleculer-db";
 import MongoAdapter from "moleculer-db-adapter-mongo";
 import { storageConfig } from "../lib/config";
+import { DocumentAdapter } from "../lib/db/document-adapter";
 
 const CRUD_ACTIONS = ["find", "count", "list", "create", "insert", "get", "update", "remove"];
 
 function createAdapter(collection: string): DbAdapter {
   const cfg = storageConfig();
+  if (cfg.databaseUrl) {
+    if (collection === "history") return new DbService.MemoryAdapter();
+    return new DocumentAdapter(cfg.databaseUrl, collection) as unknown as DbAdapter;
+  }
   if (cfg.mongoUri) return new MongoAdapter(cfg.mongoUri);
   if (cfg.dataDir === ":memory:") return new DbService.MemoryAdapter();
   fs.mkdirSync(cfg.dataDir, { recursive: true, mode: 0o700 });

@@ -6,10 +6,10 @@ import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "mole
 import { authConfig, storageConfig, type AuthConfig } from "../lib/config";
 import { signToken, verifyToken, type TokenClaims } from "../lib/auth/jwt";
 import { generatePassword, hashPassword, MAX_PASSWORD_LENGTH, verifyPassword } from "../lib/auth/passwords";
-import { loadOrCreateSecret } from "../lib/auth/secret";
+import { loadOrCreateSecret, newSecret } from "../lib/auth/secret";
 import { WindowCounter } from "../lib/auth/throttle";
 import { apiError } from "../lib/openai/errors";
-import { dbMixin, idOf } from "../mixins/db.mixin";
+import { dbMixin, idOf, openCollection } from "../mixins/db.mixin";
 
 type Role = "admin" | "viewer";
 
@@ -67,6 +67,27 @@ const MAX_FAILURES_PER_IP = 30;
 const username = { type: "string", min: 1, max: 64, pattern: /^[A-Za-z0-9._@-]+$/ };
 const password = { type: "string", min: 8, max: MAX_PASSWORD_LENGTH };
 const role = { type: "enum", values: ["admin", "viewer"] };
+
+/** The JWT secret kept in the shared database, made by the first router that needed it. */
+async function sharedSecret(service: Service): Promise<string> {
+  const secrets = await openCollection("secrets", service);
+  try {
+    const kept = (await secrets.findById("jwt")) as { value?: string } | null;
+    if (kept?.value) return kept.value;
+    const value = newSecret();
+    try {
+      await secrets.insert({ _id: "jwt", value });
+      return value;
+    } catch (err) {
+      // another router inserted it meanwhile
+      const theirs = (await secrets.findById("jwt")) as { value?: string } | null;
+      if (theirs?.value) return theirs.value;
+      throw err;
+    }
+  } finally {
+    await secrets.disconnect();
+  }
+}
 
 const AuthService: ServiceSchema<Settings, Methods, Vars> = {
   name: "auth",
@@ -270,13 +291,19 @@ const AuthService: ServiceSchema<Settings, Methods, Vars> = {
       const { adminUsername, adminPassword } = this.settings.auth;
       const pw = adminPassword ?? generatePassword();
       const now = new Date().toISOString();
-      await this.adapter.insert({
-        username: adminUsername,
-        passwordHash: await hashPassword(pw),
-        role: "admin",
-        createdAt: now,
-        updatedAt: now,
-      });
+      try {
+        await this.adapter.insert({
+          username: adminUsername,
+          passwordHash: await hashPassword(pw),
+          role: "admin",
+          createdAt: now,
+          updatedAt: now,
+        });
+      } catch (err) {
+        // routers starting together on one database: another one created the admin first (usernames are unique there)
+        if ((await this.adapter.count({ query: { username: adminUsername } })) > 0) return;
+        throw err;
+      }
       if (adminPassword) {
         this.logger.info(`Created the admin user '${adminUsername}' with the password from LLM_ROUTER_ADMIN_PASSWORD.`);
       } else {
@@ -301,7 +328,12 @@ const AuthService: ServiceSchema<Settings, Methods, Vars> = {
   },
 
   async started(this: This) {
-    this.secret = loadOrCreateSecret(this.settings.dataDir, this.settings.auth.jwtSecret);
+    const { databaseUrl } = storageConfig();
+    // routers sharing a database share the secret kept there: a login on one is a login on all
+    this.secret =
+      databaseUrl && !this.settings.auth.jwtSecret
+        ? await sharedSecret(this as unknown as Service)
+        : loadOrCreateSecret(this.settings.dataDir, this.settings.auth.jwtSecret);
     await this.ensureAdmin();
   },
 };

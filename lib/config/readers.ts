@@ -207,11 +207,17 @@ export function healthFile(): string | null {
 
 export interface StorageConfig {
   dataDir: string;
+  /** LLM_ROUTER_DATABASE_URL: PostgreSQL, when set (it wins over MONGO_URI). */
+  databaseUrl: string | undefined;
   mongoUri: string | undefined;
 }
 
 export function storageConfig(): StorageConfig {
-  return { dataDir: read(ENV.LLM_ROUTER_DATA_DIR), mongoUri: read(ENV.MONGO_URI) };
+  return {
+    dataDir: read(ENV.LLM_ROUTER_DATA_DIR),
+    databaseUrl: read(ENV.LLM_ROUTER_DATABASE_URL),
+    mongoUri: read(ENV.MONGO_URI),
+  };
 }
 
 export interface AuthConfig {

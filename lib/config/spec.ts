@@ -333,6 +333,19 @@ const auth = group(
       shown: "`~/.llm-router`",
       doc: "Where the router keeps users, API keys and its JWT secret (NeDB files); `:memory:` keeps nothing.",
     }),
+    LLM_ROUTER_DATABASE_URL: v({
+      parse: custom("`postgres://` connection string", (raw) => {
+        if (!/^postgres(ql)?:\/\/./i.test(raw.trim()))
+          throw new InvalidValue("must be a postgres:// or postgresql:// connection string");
+        return raw.trim();
+      }),
+      secret: true,
+      shown: "(none: NeDB files)",
+      doc:
+        "Store users, API keys, node settings, runtimes, the model catalog, tasks, history and stored responses in " +
+        "PostgreSQL (`postgres://user:pass@host:5432/llm_router`), for routers on several machines; its schema is " +
+        "created and migrated at start.",
+    }),
     MONGO_URI: v({
       // not parsed as a URL: a replica set's `mongodb://h1:27017,h2:27017/db` is not one
       parse: custom("`mongodb://` or `mongodb+srv://` connection string", (raw) => {
@@ -342,7 +355,9 @@ const auth = group(
       }),
       secret: true,
       shown: "(none: NeDB files)",
-      doc: "Store data in MongoDB instead (`mongodb://user:pass@host:27017/llm-router`); needed for several router replicas.",
+      doc:
+        "Store data in MongoDB instead (`mongodb://user:pass@host:27017/llm-router`); not tested against a server here " +
+        "(prefer LLM_ROUTER_DATABASE_URL).",
     }),
     LLM_ROUTER_ADMIN_USERNAME: v({
       parse: str({ trim: true }),

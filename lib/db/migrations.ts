@@ -1,0 +1,79 @@
+/**
+ * The PostgreSQL schema, as versioned migrations (applied in order, each
+ * once, by lib/db/postgres.ts; recorded in `schema_migrations`). A change to
+ * the schema is a new migration at the end: never edit one that shipped.
+ */
+import type { Sequelize } from "sequelize";
+
+export interface Migration {
+  name: string;
+  up(db: Sequelize): Promise<void>;
+}
+
+/** Collections kept as JSON documents (moleculer-db's documents: lib/db/document-adapter.ts). */
+export const DOCUMENT_TABLES = ["users", "api_keys", "node_settings", "models", "model_tasks", "responses", "secrets"];
+
+export const MIGRATIONS: Migration[] = [
+  {
+    name: "001-documents",
+    async up(db) {
+      for (const table of DOCUMENT_TABLES) {
+        await db.query(`CREATE TABLE IF NOT EXISTS "${table}" (id text PRIMARY KEY, doc jsonb NOT NULL)`);
+      }
+      // routers starting together each create the first admin: one wins
+      await db.query(`CREATE UNIQUE INDEX IF NOT EXISTS users_username ON users ((doc->>'username'))`);
+      // stored responses expire by age
+      await db.query(`CREATE INDEX IF NOT EXISTS responses_ts ON responses (((doc->>'ts')::double precision))`);
+    },
+  },
+  {
+    name: "002-history",
+    async up(db) {
+      await db.query(`
+        CREATE TABLE IF NOT EXISTS history (
+          id text PRIMARY KEY,
+          ts bigint NOT NULL,
+          started_at text NOT NULL,
+          finished_at text NOT NULL,
+          endpoint text NOT NULL,
+          kind text NOT NULL,
+          stream boolean NOT NULL,
+          model text,
+          node_id text,
+          node_name text,
+          client_ip text NOT NULL,
+          api_key_id text,
+          api_key_name text,
+          user_id text,
+          request_json text NOT NULL,
+          response_json text NOT NULL,
+          status integer NOT NULL,
+          error text,
+          duration_ms double precision NOT NULL,
+          ttft_ms double precision,
+          tokens_in integer,
+          tokens_out integer,
+          retries integer NOT NULL,
+          nodes_tried jsonb NOT NULL,
+          dropped_tools jsonb
+        )`);
+      // lists are newest first, filtered by one of these
+      await db.query(`CREATE INDEX IF NOT EXISTS history_ts ON history (ts DESC, id DESC)`);
+      for (const column of ["model", "node_id", "api_key_id", "status", "kind"]) {
+        await db.query(`CREATE INDEX IF NOT EXISTS history_${column}_ts ON history (${column}, ts DESC, id DESC)`);
+      }
+      // `q` is a substring of either body, any case: trigrams index it (pg_trgm ships with PostgreSQL; without
+      // the right to create it, `q` still works, unindexed)
+      const [ext] = await db.query(`SELECT 1 FROM pg_available_extensions WHERE name = 'pg_trgm'`);
+      if (ext.length === 0) return;
+      try {
+        await db.query(`CREATE EXTENSION IF NOT EXISTS pg_trgm`);
+      } catch {
+        return;
+      }
+      await db.query(
+        `CREATE INDEX IF NOT EXISTS history_search ON history USING gin ((lower(request_json || E'\\n' || response_json)) gin_trgm_ops)`,
+      );
+    },
+  },
+];
