@@ -107,7 +107,9 @@ describe("configuration", () => {
     const secretName = /(PASSWORD|SECRET|_KEY|TOKEN)$/;
     const shouldBeSecret = names.filter((n) => secretName.test(n) && !/_PER_TOKEN$/.test(n));
     expect(ENV_VARS.filter((v) => v.secret).map((v) => v.name)).toEqual(
-      names.filter((n) => shouldBeSecret.includes(n) || n === "TRANSPORTER" || n === "MONGO_URI"),
+      names.filter(
+        (n) => shouldBeSecret.includes(n) || ["TRANSPORTER", "MONGO_URI", "LLM_ROUTER_DATABASE_URL"].includes(n),
+      ),
     );
     expect([...BALANCER_MODES].sort()).toEqual([...STRATEGY_NAMES].sort());
     expect(Object.keys(cloudConfig()).sort()).toEqual(Object.keys(PROVIDERS).sort());
