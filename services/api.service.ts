@@ -106,6 +106,12 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> & { merged(schema: { se
           nodes,
           queued_requests: queue,
           waiting_for: ready.waiting_for,
+          // router processes this one sees (itself included): peers and replicas on the transporter
+          routers: new Set(
+            (ctx.broker.registry.getServiceList({ onlyAvailable: true }) as Array<{ name: string; nodeID: string }>)
+              .filter((s) => s.name === "api")
+              .map((s) => s.nodeID),
+          ).size,
         };
       },
     },

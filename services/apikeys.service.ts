@@ -9,6 +9,9 @@ import { displayKey, generateApiKey, hashApiKey, looksLikeApiKey, type KeyIdenti
 import { WindowCounter } from "../lib/auth/throttle";
 import { apiError } from "../lib/openai/errors";
 import { dbMixin, idOf } from "../mixins/db.mixin";
+import { storageConfig } from "../lib/config";
+import { openDatabase, releaseDatabase } from "../lib/db/postgres";
+import { SharedCounter } from "../lib/db/shared-state";
 import { routerCore } from "../lib/core/router-core";
 
 interface KeyDoc {
@@ -31,6 +34,9 @@ interface Vars {
   lastTouched: Map<string, number>;
   /** Requests per key in the current minute. */
   rpm: WindowCounter;
+  /** With a shared database: the requests per minute every router counts together, and its URL. */
+  sharedRpm: SharedCounter | null;
+  databaseUrl: string | undefined;
   adapter: {
     find(q: { query: object }): Promise<KeyDoc[]>;
     findById(id: string): Promise<KeyDoc | null>;
@@ -45,12 +51,16 @@ interface Methods {
   byId(id: string): Promise<KeyDoc>;
   reindex(): Promise<void>;
   announce(): Promise<void>;
-  verifyKey(key: string, hit: boolean): KeyIdentity;
+  verifyKey(key: string, hit: boolean): KeyIdentity | Promise<KeyIdentity>;
+  identity(doc: KeyDoc, now: number): KeyIdentity;
 }
 
 type This = Service & Vars & Methods;
 
 const TOUCH_EVERY_MS = 60_000;
+
+const overLimit = (limit: number, retryAfter: number) =>
+  apiError(429, `This key is limited to ${limit} requests per minute.`, "rate_limit_exceeded", { retryAfter });
 
 const fields = {
   name: { type: "string", min: 1, max: 128, optional: true },
@@ -150,20 +160,22 @@ const ApiKeysService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
       },
     },
 
+    /** Another key service (a peer on the shared database) changed a key: read them again before it answers. */
+    reload: {
+      visibility: "public",
+      async handler(this: This) {
+        await this.reindex();
+        return { ok: true };
+      },
+    },
+
     /** The identity of a key, or a 401 when it is unknown or expired. */
     verify: {
       visibility: "public",
       params: { key: { type: "string", max: 256 }, hit: { type: "boolean", optional: true } },
-      handler(this: This, ctx: Context<{ key: string; hit?: boolean }>): KeyIdentity {
+      handler(this: This, ctx: Context<{ key: string; hit?: boolean }>): KeyIdentity | Promise<KeyIdentity> {
         return this.verifyKey(ctx.params.key, !!ctx.params.hit);
       },
-    },
-  },
-
-  events: {
-    // another apikeys instance (router replicas on one MongoDB) changed a key: read them again
-    "apikeys.changed"(this: This, ctx: Context) {
-      if (ctx.nodeID !== this.broker.nodeID) this.reindex().catch((err: Error) => this.logger.warn(err.message));
     },
   },
 
@@ -173,7 +185,7 @@ const ApiKeysService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
      * counts a request against its RPM limit (429 past it). The api of this
      * process calls it directly (no action call on the hot path).
      */
-    verifyKey(this: This, key: string, hit: boolean): KeyIdentity {
+    verifyKey(this: This, key: string, hit: boolean): KeyIdentity | Promise<KeyIdentity> {
       const doc = looksLikeApiKey(key) ? this.byHash.get(hashApiKey(key)) : undefined;
       if (!doc) throw apiError(401, "The API key is not valid.", "invalid_api_key");
       const now = Date.now();
@@ -181,12 +193,23 @@ const ApiKeysService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
         throw apiError(401, "The API key has expired.", "expired_api_key");
       }
       const id = idOf(doc);
-      // a request made with the key: counted here, so the limit holds across router replicas
-      if (hit && doc.rateLimitRpm !== null && this.rpm.hit(id, now) > doc.rateLimitRpm) {
-        throw apiError(429, `This key is limited to ${doc.rateLimitRpm} requests per minute.`, "rate_limit_exceeded", {
-          retryAfter: this.rpm.retryAfterSecs(id, now),
+      const limit = doc.rateLimitRpm;
+      // a request made with the key: counted here, so the limit holds across router replicas; routers sharing a
+      // database count it there, together
+      if (hit && limit !== null && this.sharedRpm) {
+        return this.sharedRpm.hit(id, now).then(({ count, retryAfterSecs }) => {
+          if (count > limit) throw overLimit(limit, retryAfterSecs);
+          return this.identity(doc, now);
         });
       }
+      if (hit && limit !== null && this.rpm.hit(id, now) > limit)
+        throw overLimit(limit, this.rpm.retryAfterSecs(id, now));
+      return this.identity(doc, now);
+    },
+
+    /** What the api learns of a valid key (its last use noted now and then). */
+    identity(this: This, doc: KeyDoc, now: number): KeyIdentity {
+      const id = idOf(doc);
       if (now - (this.lastTouched.get(id) ?? 0) > TOUCH_EVERY_MS) {
         this.lastTouched.set(id, now);
         doc.lastUsedAt = new Date(now).toISOString();
@@ -205,27 +228,23 @@ const ApiKeysService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
     },
 
     /**
-     * A key changed: the other api processes forget the keys they keep
-     * (lib/auth/key-cache.ts) before the change is answered, so a revoked
-     * key stops working everywhere at once; other key services (replicas on
-     * one MongoDB) read the keys again.
+     * A key changed: other key services (routers as peers on one database)
+     * read the keys again and the other api processes forget the keys they
+     * keep (lib/auth/key-cache.ts), before the change is answered, so a new
+     * key works and a revoked one stops everywhere at once.
      */
     async announce(this: This) {
-      const apis = (
-        this.broker.registry.getServiceList({ onlyAvailable: true }) as Array<{ name: string; nodeID: string }>
-      )
-        .filter((s) => s.name === "api" && s.nodeID !== this.broker.nodeID)
-        .map((s) => s.nodeID);
-      await Promise.all(
-        apis.map((nodeID) =>
-          this.broker.call("api.forgetKeys", {}, { nodeID, timeout: 5000, retries: 0 }).catch((err: Error) => {
-            this.logger.warn(`api on ${nodeID} did not confirm the key change: ${err.message}`);
-          }),
-        ),
-      );
-      this.broker.broadcast("apikeys.changed", {}).catch((err: Error) => {
-        this.logger.warn(`a key change could not be sent to the other key services: ${err.message}`);
-      });
+      const others = (name: string) =>
+        (this.broker.registry.getServiceList({ onlyAvailable: true }) as Array<{ name: string; nodeID: string }>)
+          .filter((s) => s.name === name && s.nodeID !== this.broker.nodeID)
+          .map((s) => s.nodeID);
+      const confirm = (action: string, nodeID: string) =>
+        this.broker.call(action, {}, { nodeID, timeout: 5000, retries: 0 }).catch((err: Error) => {
+          this.logger.warn(`${action} on ${nodeID} did not confirm the key change: ${err.message}`);
+        });
+      // other key services (routers as peers on one database) read the keys again first, then api processes forget theirs
+      await Promise.all(others("apikeys").map((nodeID) => confirm("apikeys.reload", nodeID)));
+      await Promise.all(others("api").map((nodeID) => confirm("api.forgetKeys", nodeID)));
     },
 
     view(k: KeyDoc) {
@@ -260,10 +279,17 @@ const ApiKeysService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
     this.byHash = new Map();
     this.lastTouched = new Map();
     this.rpm = new WindowCounter(60_000);
+    this.sharedRpm = null;
+    this.databaseUrl = storageConfig().databaseUrl;
   },
 
   async started(this: This) {
+    if (this.databaseUrl) this.sharedRpm = new SharedCounter(await openDatabase(this.databaseUrl), "rpm", 60_000);
     await this.reindex();
+  },
+
+  async stopped(this: This) {
+    if (this.databaseUrl && this.sharedRpm) await releaseDatabase(this.databaseUrl);
   },
 };
 

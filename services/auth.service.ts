@@ -7,7 +7,9 @@ import { authConfig, storageConfig, type AuthConfig } from "../lib/config";
 import { signToken, verifyToken, type TokenClaims } from "../lib/auth/jwt";
 import { generatePassword, hashPassword, MAX_PASSWORD_LENGTH, verifyPassword } from "../lib/auth/passwords";
 import { loadOrCreateSecret, newSecret } from "../lib/auth/secret";
-import { WindowCounter } from "../lib/auth/throttle";
+import { memoryThrottle, sharedThrottle, type LoginThrottle } from "../lib/auth/login-throttle";
+import { openDatabase, releaseDatabase } from "../lib/db/postgres";
+import { TokenDenylist } from "../lib/db/shared-state";
 import { apiError } from "../lib/openai/errors";
 import { dbMixin, idOf, openCollection } from "../mixins/db.mixin";
 
@@ -38,7 +40,10 @@ interface Settings extends ServiceSettingSchema {
 interface Vars {
   secret: string;
   revoked: Map<string, number>;
-  failures: { byUser: WindowCounter; byIp: WindowCounter };
+  throttle: LoginThrottle;
+  /** With a shared database: the logged-out tokens every router refuses, and its URL (released on stop). */
+  denylist: TokenDenylist | null;
+  databaseUrl: string | undefined;
   adapter: {
     find(q: { query: object }): Promise<UserDoc[]>;
     findById(id: string): Promise<UserDoc | null>;
@@ -59,10 +64,6 @@ interface Methods {
 }
 
 type This = Service<Settings> & Vars & Methods;
-
-const FAILURE_WINDOW_MS = 15 * 60_000;
-const MAX_FAILURES_PER_USER = 10;
-const MAX_FAILURES_PER_IP = 30;
 
 const username = { type: "string", min: 1, max: 64, pattern: /^[A-Za-z0-9._@-]+$/ };
 const password = { type: "string", min: 8, max: MAX_PASSWORD_LENGTH };
@@ -105,11 +106,10 @@ const AuthService: ServiceSchema<Settings, Methods, Vars> = {
         ip: { type: "string", optional: true },
       },
       async handler(this: This, ctx: Context<{ username: string; password: string; ip?: string }>) {
-        const { byUser, byIp } = this.failures;
         const userKey = ctx.params.username.toLowerCase();
         const ipKey = ctx.params.ip ?? "unknown";
-        if (byUser.count(userKey) >= MAX_FAILURES_PER_USER || byIp.count(ipKey) >= MAX_FAILURES_PER_IP) {
-          const retryAfter = Math.max(byUser.retryAfterSecs(userKey), byIp.retryAfterSecs(ipKey));
+        const retryAfter = await this.throttle.refused(userKey, ipKey);
+        if (retryAfter !== null) {
           throw apiError(429, "Too many failed logins; try again later.", "too_many_login_attempts", { retryAfter });
         }
         const user = await this.byName(ctx.params.username);
@@ -119,11 +119,10 @@ const AuthService: ServiceSchema<Settings, Methods, Vars> = {
           user?.passwordHash ?? (await hashPassword("x".repeat(12))),
         );
         if (!user || !ok) {
-          byUser.hit(userKey);
-          byIp.hit(ipKey);
+          await this.throttle.failed(userKey, ipKey);
           throw apiError(401, "Wrong username or password.", "invalid_credentials");
         }
-        byUser.reset(userKey);
+        await this.throttle.succeeded(userKey);
         const view = this.view(user);
         const { token, expiresAt } = signToken(view, this.secret, this.settings.auth.jwtExpiresSecs);
         return { token, token_type: "Bearer", expires_at: expiresAt, user: view };
@@ -146,8 +145,10 @@ const AuthService: ServiceSchema<Settings, Methods, Vars> = {
     logout: {
       visibility: "public",
       params: { jti: "string", exp: "number" },
-      handler(this: This, ctx: Context<{ jti: string; exp: number }>) {
+      async handler(this: This, ctx: Context<{ jti: string; exp: number }>) {
         this.revoke(ctx.params.jti, ctx.params.exp);
+        // kept in the shared database: a router that starts later refuses it too
+        await this.denylist?.add(ctx.params.jti, ctx.params.exp);
         // other auth instances (router replicas on one MongoDB) refuse it too
         this.broker.broadcast("auth.loggedOut", { jti: ctx.params.jti, exp: ctx.params.exp }).catch((err: Error) => {
           this.logger.warn(
@@ -324,17 +325,30 @@ const AuthService: ServiceSchema<Settings, Methods, Vars> = {
     // configuration is read now, when the service is created, not when this file is imported
     this.settings = { ...this.settings, auth: authConfig(), dataDir: storageConfig().dataDir };
     this.revoked = new Map();
-    this.failures = { byUser: new WindowCounter(FAILURE_WINDOW_MS), byIp: new WindowCounter(FAILURE_WINDOW_MS) };
+    this.throttle = memoryThrottle();
+    this.denylist = null;
+    this.databaseUrl = storageConfig().databaseUrl;
   },
 
   async started(this: This) {
-    const { databaseUrl } = storageConfig();
-    // routers sharing a database share the secret kept there: a login on one is a login on all
+    const { databaseUrl } = this;
+    // routers sharing a database share the secret, failed logins and logouts kept there: one router is as good as another
     this.secret =
       databaseUrl && !this.settings.auth.jwtSecret
         ? await sharedSecret(this as unknown as Service)
         : loadOrCreateSecret(this.settings.dataDir, this.settings.auth.jwtSecret);
+    if (databaseUrl) {
+      const db = await openDatabase(databaseUrl);
+      this.throttle = sharedThrottle(db);
+      this.denylist = new TokenDenylist(db);
+      await this.denylist.prune();
+      for (const [jti, exp] of await this.denylist.active()) this.revoked.set(jti, exp);
+    }
     await this.ensureAdmin();
+  },
+
+  async stopped(this: This) {
+    if (this.databaseUrl && this.denylist) await releaseDatabase(this.databaseUrl);
   },
 };
 

@@ -15,7 +15,7 @@ import type { ExternalRuntime } from "../runtimes/openai-upstream";
 
 /** Checks an API key (services/apikeys.service.ts): its identity, or a 401/429. */
 export interface KeyIndex {
-  verifyKey(key: string, hit: boolean): KeyIdentity;
+  verifyKey(key: string, hit: boolean): KeyIdentity | Promise<KeyIdentity>;
 }
 
 /** Takes finished requests' records (services/history.service.ts). */

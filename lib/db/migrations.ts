@@ -76,4 +76,19 @@ export const MIGRATIONS: Migration[] = [
       );
     },
   },
+  {
+    name: "003-shared-state",
+    async up(db) {
+      // what routers on one database count together (lib/db/shared-state.ts)
+      await db.query(`
+        CREATE TABLE IF NOT EXISTS counters (
+          scope text NOT NULL,
+          key text NOT NULL,
+          window_start bigint NOT NULL,
+          count integer NOT NULL,
+          PRIMARY KEY (scope, key)
+        )`);
+      await db.query(`CREATE TABLE IF NOT EXISTS revoked_tokens (jti text PRIMARY KEY, exp bigint NOT NULL)`);
+    },
+  },
 ];

@@ -1,0 +1,118 @@
+/**
+ * History on PostgreSQL: how long a filtered, paginated list takes over N
+ * records (default 1,000,000), through the store the history service uses
+ * (lib/history/pg-store.ts), on the machine's PostgreSQL.
+ *
+ *   npm run bench:history-pg          # N=1000000 RUNS=20 PG=postgres://postgres@127.0.0.1:5432
+ *
+ * It creates a database of its own (dropped at the end; KEEP=1 keeps it),
+ * migrates it, fills it with the same seeded records as the NeDB bench
+ * (bench/history-data.ts) through the store's batched inserts, with the
+ * trigram index dropped meanwhile and built again after (as a bulk load
+ * would; both timed), ANALYZEs, then times the NeDB bench's list filters
+ * (the store's `list`: the page and the total count), RUNS times each,
+ * interleaved, and the keyset page an export reads.
+ */
+import { randomBytes } from "node:crypto";
+import { Client } from "pg";
+import { parseFilter } from "../lib/history/query";
+import type { HistoryRecord } from "../lib/history/record";
+import { PgHistoryStore } from "../lib/history/pg-store";
+import type { Doc } from "../lib/history/store";
+import { makeRecords, queries, take } from "./history-data";
+import { percentile } from "./lib";
+
+const N = Number(process.env.N ?? 1_000_000);
+const RUNS = Number(process.env.RUNS ?? 20);
+const SERVER = process.env.PG ?? "postgres://postgres@127.0.0.1:5432";
+const FILL_CHUNK = 5_000;
+
+async function admin(sql: string): Promise<void> {
+  const c = new Client({ connectionString: `${SERVER}/postgres` });
+  await c.connect();
+  try {
+    await c.query(sql);
+  } finally {
+    await c.end();
+  }
+}
+
+const asDoc = ({ request_body, response_body, ...rest }: HistoryRecord): Doc => ({
+  ...rest,
+  request_json: JSON.stringify(request_body ?? null),
+  response_json: JSON.stringify(response_body ?? null),
+});
+
+const quiet = { info: () => undefined, warn: console.warn, error: console.error };
+
+async function main(): Promise<void> {
+  const name = `llmr_bench_${randomBytes(4).toString("hex")}`;
+  await admin(`CREATE DATABASE "${name}"`);
+  const url = `${SERVER}/${name}`;
+  const store = await PgHistoryStore.open(url, { history: { retentionDays: 3650, maxRecords: Infinity }, log: quiet });
+  const db = (store as unknown as { db: { query(sql: string): Promise<[Array<Record<string, unknown>>]> } }).db;
+  try {
+    const now = Date.now();
+    await db.query("DROP INDEX IF EXISTS history_search");
+    let t = performance.now();
+    const it = makeRecords(N, now);
+    for (let i = 0; i < N; i += FILL_CHUNK) {
+      await store.insert(take(it, FILL_CHUNK).map(asDoc));
+      if ((i / FILL_CHUNK) % 20 === 0) process.stderr.write(`\r  filled ${i.toLocaleString()}…`);
+    }
+    const fillS = (performance.now() - t) / 1000;
+    process.stderr.write("\n");
+    t = performance.now();
+    await db.query(
+      "CREATE INDEX history_search ON history USING gin ((lower(request_json || E'\\n' || response_json)) gin_trgm_ops)",
+    );
+    const indexS = (performance.now() - t) / 1000;
+    await db.query("ANALYZE history");
+    const [[size]] = await db.query(
+      "SELECT pg_size_pretty(pg_total_relation_size('history')) AS total, pg_size_pretty(pg_relation_size('history_search')) AS search",
+    );
+    console.log(`PostgreSQL history: ${N.toLocaleString()} records`);
+    console.log(
+      `fill: ${fillS.toFixed(1)} s (${Math.round(N / fillS).toLocaleString()} records/s, trigram index off); ` +
+        `trigram index built after: ${indexS.toFixed(1)} s; table with indexes ${String(size.total)}, trigram index ${String(size.search)}`,
+    );
+
+    const cases = queries(now).map(([label, q]) => ({ label, f: parseFilter(q), ms: [] as number[], total: 0 }));
+    for (let run = 0; run < RUNS; run++) {
+      for (const c of cases) {
+        const s = performance.now();
+        const { total } = await store.list(c.f, (c.f.page - 1) * c.f.per_page, c.f.per_page);
+        c.ms.push(performance.now() - s);
+        c.total = total;
+      }
+    }
+    console.log("\n| list (page + total count)         | matches   | p50 ms | p95 ms |");
+    console.log("| --------------------------------- | --------- | ------ | ------ |");
+    for (const c of cases) {
+      const p = (q: number) => percentile(c.ms, q).toFixed(1).padStart(6);
+      console.log(`| ${c.label.padEnd(33)} | ${c.total.toLocaleString().padStart(9)} | ${p(50)} | ${p(95)} |`);
+    }
+    // an export reads keyset pages of 500
+    const pageMs: number[] = [];
+    let after: { ts: number; id: string } | undefined;
+    for (let i = 0; i < RUNS; i++) {
+      const s = performance.now();
+      const rows = await store.page(parseFilter({}), after, 500);
+      pageMs.push(performance.now() - s);
+      const last = rows[rows.length - 1];
+      after = last ? { ts: last.ts, id: last.id } : undefined;
+    }
+    console.log(
+      `\nexport keyset page of 500: p50 ${percentile(pageMs, 50).toFixed(1)} ms, p95 ${percentile(pageMs, 95).toFixed(1)} ms`,
+    );
+  } finally {
+    await store.close();
+    if (process.env.KEEP !== "1") await admin(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+    else console.log(`kept the database ${name}`);
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
