@@ -73,8 +73,9 @@ const HistoryService: ServiceSchema<Settings, Methods, Vars> = {
       visibility: "public",
       async handler(this: This, ctx: Context<{ query: unknown }>) {
         const f = parseFilter(ctx.params.query);
-        const { records, total } = await this.ready().list(f, (f.page - 1) * f.per_page, f.per_page);
-        return { records, total_count: total, page: f.page, per_page: f.per_page };
+        const { records, total, estimated } = await this.ready().list(f, (f.page - 1) * f.per_page, f.per_page);
+        const page = { records, total_count: total, page: f.page, per_page: f.per_page };
+        return estimated ? { ...page, total_is_estimate: true } : page;
       },
     },
     get: {

@@ -151,6 +151,9 @@ export function whereOf(f: StoreFilter, bind: unknown[], after?: Cursor): string
   return conds.length ? `WHERE ${conds.join(" AND ")}` : "";
 }
 
+/** Matches counted exactly; past this many, `list` gives the planner's estimate. */
+export const EXACT_COUNT_UP_TO = 10_000;
+
 export class PgHistoryStore implements HistoryStore {
   constructor(
     private readonly db: Sequelize,
@@ -181,9 +184,30 @@ export class PgHistoryStore implements HistoryStore {
         `SELECT ${SELECTED} FROM history ${where} ORDER BY ts DESC, id DESC LIMIT $${n - 1}::integer OFFSET $${n}::integer`,
         bind,
       ),
-      this.select<{ n: string }>(`SELECT count(*) AS n FROM history ${where}`, countBind),
+      this.count(where, countBind),
     ]);
-    return { records: rows.map(recordOf), total: Number(counted[0]?.n ?? 0) };
+    return { records: rows.map(recordOf), ...counted };
+  }
+
+  /**
+   * How many records match: exactly up to EXACT_COUNT_UP_TO (or the options' bound; counting a
+   * million rows would cost more than the page), past it the planner's
+   * estimate, said as such.
+   */
+  private async count(where: string, bind: unknown[]): Promise<{ total: number; estimated?: boolean }> {
+    const bound = this.opts.exactCountUpTo ?? EXACT_COUNT_UP_TO;
+    const [row] = await this.select<{ n: string }>(
+      `SELECT count(*) AS n FROM (SELECT 1 FROM history ${where} LIMIT ${Math.floor(bound) + 1}) AS matched`,
+      bind,
+    );
+    const exact = Number(row?.n ?? 0);
+    if (exact <= bound) return { total: exact };
+    const [plan] = await this.select<{ "QUERY PLAN": Array<{ Plan: { "Plan Rows": number } }> }>(
+      `EXPLAIN (FORMAT JSON) SELECT 1 FROM history ${where}`,
+      bind,
+    );
+    const estimate = Math.round(plan?.["QUERY PLAN"]?.[0]?.Plan?.["Plan Rows"] ?? 0);
+    return { total: Math.max(estimate, exact), estimated: true };
   }
 
   async page(filter: StoreFilter, after: Cursor | undefined, limit: number) {

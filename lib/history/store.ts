@@ -41,7 +41,12 @@ export interface HistoryStore {
   /** Writes records (bodies as JSON text); one the store refuses does not take the others with it. */
   insert(batch: Doc[]): Promise<void>;
   /** The filter's matches, newest first by (ts, id): `limit` of them from `offset`, and how many there are. */
-  list(filter: StoreFilter, offset: number, limit: number): Promise<{ records: HistoryRecord[]; total: number }>;
+  /** A page and how many records match (`estimated`: the database's estimate, past an exact count's bound). */
+  list(
+    filter: StoreFilter,
+    offset: number,
+    limit: number,
+  ): Promise<{ records: HistoryRecord[]; total: number; estimated?: boolean }>;
   /** The next `limit` matches after a cursor, newest first (keyset paging). */
   page(filter: StoreFilter, after: Cursor | undefined, limit: number): Promise<HistoryRecord[]>;
   get(id: string): Promise<HistoryRecord | null>;
@@ -63,6 +68,8 @@ export interface StoreLog {
 export interface StoreOptions {
   history: Pick<HistoryConfig, "retentionDays" | "maxRecords">;
   log: StoreLog;
+  /** PostgreSQL: matches counted exactly up to this many (default EXACT_COUNT_UP_TO in pg-store.ts), then estimated. */
+  exactCountUpTo?: number;
 }
 
 export const HOUR_MS = 3_600_000;

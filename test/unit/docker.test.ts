@@ -73,7 +73,7 @@ function checkNoInlineSecrets(file: string, compose: ComposeFile): string[] {
   for (const [name, svc] of Object.entries(compose.services)) {
     for (const [k, v] of Object.entries(envOf(svc))) {
       if (SECRET_NAME.test(k) && !REFERENCE.test(v)) problems.push(`${file} ${name}: ${k} is not a \${VAR} reference`);
-      // credentials inside a URL (nats://user:pass@host, mongodb://user:pass@host)
+      // credentials inside a URL (nats://user:pass@host, postgres://user:pass@host)
       const cred = /^[a-z+]+:\/\/[^:/@]+:([^@]*)@/.exec(v);
       if (cred && !REFERENCE.test(cred[1])) problems.push(`${file} ${name}: ${k} has an inline password`);
     }
@@ -167,7 +167,20 @@ function checkImages(file: string, compose: ComposeFile): string[] {
 function checkCluster(file: string, compose: ComposeFile, gpu: boolean): string[] {
   const problems: string[] = [];
   if (!compose.services.nats) problems.push(`${file}: no nats service`);
-  if (!compose.services.mongo) problems.push(`${file}: no mongo service`);
+  if (!compose.services.postgres) problems.push(`${file}: no postgres service`);
+  const nats = compose.services.nats;
+  if (nats) {
+    const conf = (nats.volumes ?? []).some((v) => typeof v === "string" && v.startsWith("./nats.conf:"));
+    if (!conf) problems.push(`${file} nats: does not mount nats.conf`);
+    if (!namedVolumes(nats).some((v) => v.target === "/data"))
+      problems.push(`${file} nats: no volume for JetStream's store (/data)`);
+  }
+  const postgres = compose.services.postgres;
+  if (postgres) {
+    if (!/^postgres:\d+/.test(postgres.image ?? "")) problems.push(`${file} postgres: image ${postgres.image}`);
+    if (!namedVolumes(postgres).some((v) => v.target === "/var/lib/postgresql/data"))
+      problems.push(`${file} postgres: no volume for the database`);
+  }
   for (const [name, svc] of Object.entries(compose.services)) {
     const env = envOf(svc);
     if (env.SERVICES === undefined) continue;
@@ -176,8 +189,10 @@ function checkCluster(file: string, compose: ComposeFile, gpu: boolean): string[
     const deps = svc.depends_on as Record<string, { condition?: string }> | undefined;
     if (deps?.nats?.condition !== "service_healthy") problems.push(`${file} ${name}: does not wait for nats`);
     const expanded = selectedServices(env.SERVICES);
-    if (expanded.includes("auth") && !/^mongodb:\/\/[^@]+@mongo:27017\//.test(env.MONGO_URI ?? ""))
-      problems.push(`${file} ${name}: the router does not use the compose MongoDB`);
+    if (expanded.includes("auth") && !/^postgres:\/\/[^@]+@postgres:5432\//.test(env.LLM_ROUTER_DATABASE_URL ?? ""))
+      problems.push(`${file} ${name}: the router does not use the compose PostgreSQL`);
+    if (expanded.includes("auth") && deps?.postgres?.condition !== "service_healthy")
+      problems.push(`${file} ${name}: does not wait for postgres`);
     if (expanded.includes("inference")) {
       const devices = svc.deploy?.resources?.reservations?.devices ?? [];
       const nvidia = devices.some((d) => d.driver === "nvidia" && (d.capabilities ?? []).includes("gpu"));
@@ -203,7 +218,7 @@ const composeTool: "plugin" | "v1" | null =
 
 /** `docker compose config` on the file, with stand-in values for the secrets it requires. */
 function composeConfig(file: string): { status: number | null; output: string } {
-  const env = { ...process.env, NATS_PASSWORD: "test-nats-password", MONGO_PASSWORD: "test-mongo-password" };
+  const env = { ...process.env, NATS_PASSWORD: "test-nats-password", POSTGRES_PASSWORD: "test-postgres-password" };
   if (composeTool === "plugin") {
     const r = spawnSync("docker", ["compose", "-f", path.join(DOCKER, file), "config", "--quiet"], {
       encoding: "utf8",
@@ -226,13 +241,13 @@ const COMPOSE_FILES: { file: string; services: Record<string, string>; cluster: 
   { file: "compose.yml", services: { "llm-router": "all" }, cluster: false, gpu: false },
   {
     file: "compose.cluster.yml",
-    services: { router: "router", "node-1": "inference", "node-2": "inference", nats: "-", mongo: "-" },
+    services: { router: "router", "node-1": "inference", "node-2": "inference", nats: "-", postgres: "-" },
     cluster: true,
     gpu: false,
   },
   {
     file: "compose.gpu.yml",
-    services: { router: "router", "gpu-node-1": "inference", "gpu-node-2": "inference", nats: "-", mongo: "-" },
+    services: { router: "router", "gpu-node-1": "inference", "gpu-node-2": "inference", nats: "-", postgres: "-" },
     cluster: true,
     gpu: true,
   },
@@ -272,6 +287,21 @@ describe("docker compose files", () => {
       const r = composeConfig(file);
       expect(r.status === 0 ? "docker compose config: ok" : r.output).toBe("docker compose config: ok");
     }
+  });
+
+  test("docker/nats.conf enables JetStream on the nats volume and keeps its login and monitoring", () => {
+    const conf = fs
+      .readFileSync(path.join(DOCKER, "nats.conf"), "utf8")
+      .split("\n")
+      .filter((l) => !l.trim().startsWith("#"))
+      .join("\n");
+    const jetstream = /^jetstream\s*\{([^}]*)\}/m.exec(conf);
+    expect(jetstream).not.toBeNull();
+    expect(jetstream?.[1]).toMatch(/^\s*store_dir:\s*"?\/data(\/[\w-]+)*"?\s*$/m);
+    expect(conf).not.toMatch(/^\s*jetstream\s*:\s*(false|disabled?)\b/m);
+    expect(conf).toMatch(/^\s*user:\s*llm-router\s*$/m);
+    expect(conf).toMatch(/^\s*password:\s*\$NATS_PASSWORD\s*$/m);
+    expect(conf).toMatch(/^http_port:\s*8222\s*$/m);
   });
 
   test("docker/.env.example names every variable the compose files read, with no value for a secret", () => {

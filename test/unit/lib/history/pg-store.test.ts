@@ -196,6 +196,18 @@ test("pages are newest first by (ts, id), with the total of all matches", async 
   expect(await ids({ model: "m-a" }, 1, 2)).toEqual(["t1", "c"]);
 });
 
+test("past the exact count's bound, the total is the database's estimate, said as such", async () => {
+  const bounded = new PgHistoryStore(db, { history: { retentionDays: 7, maxRecords: 3 }, log, exactCountUpTo: 4 });
+  await store.insert([...FIXTURE.map((d) => ({ ...d })), doc("t1", NOW - 30_000), doc("t2", NOW - 30_000)]);
+  await db.query("ANALYZE history");
+  const many = await bounded.list({}, 0, 2);
+  expect(many.estimated).toBe(true);
+  expect(many.total).toBeGreaterThanOrEqual(5);
+  expect(many.records).toHaveLength(2);
+  // few enough: exact, and not marked
+  expect(await bounded.list({ model: "m-b" }, 0, 2)).not.toHaveProperty("estimated");
+});
+
 test("keyset pages go through every match once, in order", async () => {
   const docs = [...FIXTURE.map((d) => ({ ...d })), doc("t1", NOW - 30_000), doc("t2", NOW - 30_000)];
   await store.insert(docs);
