@@ -9,6 +9,7 @@
 import { routerClient, type RouterClient } from "../helpers/client";
 import { createTestDatabase, type TestDatabase } from "../helpers/postgres";
 import { ADMIN_PASSWORD, login, startNats, startRouter, type Proc } from "../helpers/procs";
+import { OPENAI_TEST_KEY, startOpenAIStandIn } from "../helpers/standins/openai";
 import { waitFor } from "../helpers/wait";
 
 let pg: TestDatabase;
@@ -85,6 +86,44 @@ test("failed logins are counted across both routers", async () => {
       password: "right-password",
     });
     expect(r.status).toBe(429);
+  }
+});
+
+test("a runtime registered on one router, and its settings, are served and shown by the other", async () => {
+  const standIn = await startOpenAIStandIn();
+  try {
+    const reg = await admin[0].json("POST", "/api/nodes", {
+      base_url: `${standIn.url}/v1`,
+      api_key: OPENAI_TEST_KEY,
+      name: "shared-runtime",
+    });
+    expect(reg.status).toBe(201);
+    const id = reg.body.id as string;
+    // the registries keep in step by a broadcast snapshot: the other one knows it a moment later
+    await waitFor(async () => (await admin[1].answer("GET", `/api/nodes/${id}`)).status === 200, {
+      what: "the other router to know the runtime",
+    });
+    expect((await admin[1].answer("PUT", `/api/nodes/${id}/settings`, { tags: ["peers"] })).status).toBe(200);
+    for (const a of admin) {
+      await waitFor(async () => (await a.json("GET", `/api/nodes/${id}`)).body?.tags?.[0] === "peers", {
+        what: "both routers to show the runtime with its tags",
+      });
+    }
+    const key = (await admin[1].json("POST", "/api/api-keys", { name: "runtime-user" })).body.key;
+    for (const url of urls) {
+      await waitFor(
+        async () =>
+          (
+            await routerClient(url, { key }).answer("POST", "/v1/chat/completions", {
+              model: "gpt-4o-mini",
+              messages: [{ role: "user", content: "hi" }],
+            })
+          ).status === 200,
+        { what: `the runtime's model served by ${url}` },
+      );
+    }
+  } finally {
+    await standIn.close();
   }
 });
 
