@@ -197,7 +197,12 @@ const ApiKeysService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
       // a request made with the key: counted here, so the limit holds across router replicas; routers sharing a
       // database count it there, together
       if (hit && limit !== null && this.sharedRpm) {
-        return this.sharedRpm.hit(id, now).then(({ count, retryAfterSecs }) => {
+        const counted = this.sharedRpm.hit(id, now).catch((err: Error) => {
+          // the database is down: the limit holds per router meanwhile, rather than failing every request
+          this.logger.warn(`key ${id}: requests counted by this router only (${err.message})`);
+          return { count: this.rpm.hit(id, now), retryAfterSecs: this.rpm.retryAfterSecs(id, now) };
+        });
+        return counted.then(({ count, retryAfterSecs }) => {
           if (count > limit) throw overLimit(limit, retryAfterSecs);
           return this.identity(doc, now);
         });

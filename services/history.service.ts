@@ -15,7 +15,7 @@ import type { Context, Service, ServiceSchema } from "moleculer";
 import { historyConfig, storageConfig, type HistoryConfig, type StorageConfig } from "../lib/config";
 import type { HistoryRecord, RecordEvent } from "../lib/history/record";
 import { parseFilter, type HistoryFilter } from "../lib/history/query";
-import type { Cursor, Doc, HistoryStore } from "../lib/history/store";
+import { StoreUnavailable, type Cursor, type Doc, type HistoryStore } from "../lib/history/store";
 import { openHistoryStore } from "../lib/history/stores";
 import { apiError } from "../lib/openai/errors";
 import { dbMixin } from "../mixins/db.mixin";
@@ -37,11 +37,14 @@ interface Vars {
   store: HistoryStore | null;
   opening: Promise<HistoryStore> | null;
   stopping: boolean;
+  /** Since when the store could not be reached (ms epoch), or null. */
+  unreachableSince: number | null;
 }
 
 interface Methods {
   accept(rec: RecordEvent | HistoryRecord): void;
   flush(): Promise<void>;
+  keepForLater(err: StoreUnavailable): void;
   ready(): HistoryStore;
   purge(now: number): Promise<{ expired: number; capped: number }>;
 }
@@ -51,6 +54,9 @@ type This = Service<Settings> & Vars & Methods;
 /** Records buffered before a flush starts at once. */
 const BATCH = 200;
 const FLUSH_MS = 500;
+/** While the store is down: records kept at most, and how often it is tried again. */
+const MAX_WAITING = 100_000;
+const RETRY_MS = 2000;
 const HOUR_MS = 3_600_000;
 
 const HistoryService: ServiceSchema<Settings, Methods, Vars> = {
@@ -163,8 +169,35 @@ const HistoryService: ServiceSchema<Settings, Methods, Vars> = {
       }
       const batch = this.buffer.splice(0);
       if (!batch.length) return;
-      this.flushing = store.insert(batch).finally(() => (this.flushing = null));
+      this.flushing = store
+        .insert(batch)
+        .then(() => {
+          if (this.unreachableSince !== null) {
+            this.logger.info(`history: the store is back; records kept meanwhile are written`);
+            this.unreachableSince = null;
+          }
+        })
+        .catch((err: unknown) => {
+          if (!(err instanceof StoreUnavailable)) throw err;
+          this.keepForLater(err);
+        })
+        .finally(() => (this.flushing = null));
       await this.flushing;
+    },
+
+    /** The store is down: its records wait (up to MAX_WAITING, oldest dropped first) and are tried again soon. */
+    keepForLater(this: This, err: StoreUnavailable) {
+      if (this.unreachableSince === null) {
+        this.unreachableSince = Date.now();
+        this.logger.warn(`history: ${err.message}; records are kept and written when it is back`);
+      }
+      this.buffer.unshift(...err.unwritten);
+      const over = this.buffer.length - MAX_WAITING;
+      if (over > 0) {
+        this.buffer.splice(0, over);
+        this.logger.error(`history: ${over} record(s) dropped: more than ${MAX_WAITING} waited for the store`);
+      }
+      if (!this.stopping) this.flushTimer ??= setTimeout(() => void this.flush(), RETRY_MS);
     },
 
     purge(this: This, now: number) {
@@ -186,6 +219,7 @@ const HistoryService: ServiceSchema<Settings, Methods, Vars> = {
     this.store = null;
     this.opening = null;
     this.stopping = false;
+    this.unreachableSince = null;
   },
 
   async started(this: This) {

@@ -126,6 +126,20 @@ function insertChunks(batch: Doc[]): Doc[][] {
   return out;
 }
 
+/** PostgreSQL's codes for a server shutting down, starting or not reachable (connection exceptions). */
+const UNREACHABLE_CODES = new Set(["57P01", "57P02", "57P03", "08000", "08001", "08003", "08004", "08006"]);
+
+/** Whether an error means the database cannot be reached now (the records wait), not that a record was refused. */
+export function unreachable(err: unknown): boolean {
+  const e = err as { name?: string; message?: string; original?: { code?: string }; parent?: { code?: string } };
+  const code = e?.original?.code ?? e?.parent?.code;
+  return (
+    /^Sequelize(Connection|HostNotFound|HostNotReachable|AccessDenied|InvalidConnection)/.test(e?.name ?? "") ||
+    (code !== undefined && (UNREACHABLE_CODES.has(code) || /^E(CONNREFUSED|CONNRESET|PIPE|TIMEDOUT)$/.test(code))) ||
+    /Connection terminated|connect ECONNREFUSED/.test(e?.message ?? "")
+  );
+}
+
 /** `q` as a LIKE pattern's literal text: `%`, `_` and the escape character (backslash, LIKE's default) escaped. */
 export function likeLiteral(q: string): string {
   return q.replace(/[\\%_]/g, "\\$&");
@@ -170,7 +184,7 @@ export class PgHistoryStore implements HistoryStore {
 
   /** Inserts a batch, many rows per statement; a record stored already is left as it is. */
   async insert(batch: Doc[]): Promise<void> {
-    await writeChunks(insertChunks(batch), (docs) => this.insertRows(docs), this.opts.log);
+    await writeChunks(insertChunks(batch), (docs) => this.insertRows(docs), this.opts.log, unreachable);
   }
 
   async list(filter: StoreFilter, offset: number, limit: number) {

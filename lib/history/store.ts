@@ -40,8 +40,11 @@ export type HistoryStats = ReturnType<typeof hourStats> & { total_records: numbe
 export interface HistoryStore {
   /** Writes records (bodies as JSON text); one the store refuses does not take the others with it. */
   insert(batch: Doc[]): Promise<void>;
-  /** The filter's matches, newest first by (ts, id): `limit` of them from `offset`, and how many there are. */
-  /** A page and how many records match (`estimated`: the database's estimate, past an exact count's bound). */
+  /**
+   * The filter's matches, newest first by (ts, id): `limit` of them from
+   * `offset`, and how many there are (`estimated`: the database's estimate,
+   * past an exact count's bound).
+   */
   list(
     filter: StoreFilter,
     offset: number,
@@ -102,19 +105,40 @@ export function slices<T>(items: T[], size: number): T[][] {
  * Writes chunks one store call each, with a turn of the event loop between
  * them, so a flush never holds up requests for long.
  */
-export async function writeChunks(chunks: Doc[][], insert: (docs: Doc[]) => Promise<void>, log: StoreLog) {
+/**
+ * The store cannot be reached (a database down or restarting): `unwritten`
+ * are the records of the batch not written, to be tried again later.
+ */
+export class StoreUnavailable extends Error {
+  constructor(
+    readonly unwritten: Doc[],
+    cause: Error,
+  ) {
+    super(`the history store cannot be reached: ${cause.message}`);
+  }
+}
+
+export async function writeChunks(
+  chunks: Doc[][],
+  insert: (docs: Doc[]) => Promise<void>,
+  log: StoreLog,
+  /** Whether an error means the store is unreachable (then nothing is dropped: StoreUnavailable). */
+  unreachable: (err: unknown) => boolean = () => false,
+) {
   for (let i = 0; i < chunks.length; i++) {
     if (i) await nextTurn();
     const chunk = chunks[i];
     try {
       await insert(chunk);
-    } catch {
+    } catch (err) {
+      if (unreachable(err)) throw new StoreUnavailable(chunks.slice(i).flat(), err as Error);
       // a store call is all or nothing: one bad record must not take the others with it
       for (const doc of chunk) {
         try {
           await insert([doc]);
-        } catch (err) {
-          log.error(`history: record ${doc.id} not written: ${(err as Error).message}`);
+        } catch (e) {
+          if (unreachable(e)) throw new StoreUnavailable(chunks.slice(i).flat(), e as Error);
+          log.error(`history: record ${doc.id} not written: ${(e as Error).message}`);
         }
       }
     }
