@@ -91,9 +91,11 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> & { merged(schema: { se
     health: {
       async handler(this: This, ctx: Context<{ ready?: unknown }>) {
         const local = (name: string) => ctx.broker.registry.hasService(name, ctx.broker.nodeID);
-        const [nodes, queue, ready] = await Promise.all([
+        const [nodes, queue, history, ready] = await Promise.all([
           local("registry") ? ctx.call<{ online: number; total: number }>("registry.summary") : null,
           local("balancer") ? ctx.call<{ queued: number }>("balancer.stats").then((s) => s.queued) : null,
+          // how far behind this process's history writes are (records waiting; since when the store is unreachable)
+          local("history") ? ctx.call<{ waiting: number; unreachable_since: string | null }>("history.backlog") : null,
           // a server that no longer listens is draining (SIGTERM)
           readinessOf(ctx.broker, !this.server.listening),
         ]);
@@ -105,6 +107,7 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> & { merged(schema: { se
           uptime_s: Math.round(process.uptime()),
           nodes,
           queued_requests: queue,
+          history,
           waiting_for: ready.waiting_for,
           // router processes this one sees (itself included): peers and replicas on the transporter
           routers: new Set(

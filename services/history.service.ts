@@ -109,6 +109,17 @@ const HistoryService: ServiceSchema<Settings, Methods, Vars> = {
         return this.ready().stats(Date.now());
       },
     },
+    /** How far behind the store is: records not written yet, and since when it cannot be reached (null: it can). */
+    backlog: {
+      visibility: "public",
+      handler(this: This) {
+        const since = this.unreachableSince;
+        return {
+          waiting: this.buffer.length,
+          unreachable_since: since === null ? null : new Date(since).toISOString(),
+        };
+      },
+    },
     /** Writes what is buffered now (tests and shutdown). */
     flush: {
       visibility: "public",

@@ -77,8 +77,11 @@ test("records made while PostgreSQL is down are written once it is back: none lo
   pg.stop();
   const during = Array.from({ length: 450 }, (_, i) => `b${String(i).padStart(3, "0")}`);
   for (const id of during) await broker.emit("history.record", record(id));
-  // flushes fail meanwhile: nothing is dropped
+  // flushes fail meanwhile: nothing is dropped, and the service says how far behind it is
   await broker.call("history.flush");
+  const behind = await broker.call<{ waiting: number; unreachable_since: string | null }>("history.backlog");
+  expect(behind.waiting).toBe(during.length);
+  expect(behind.unreachable_since).not.toBeNull();
   pg.start();
 
   await waitFor(async () => (await storedIds()).length === before.length + during.length, {
@@ -86,4 +89,5 @@ test("records made while PostgreSQL is down are written once it is back: none lo
     what: "the records kept during the outage to be written",
   });
   expect(await storedIds()).toEqual([...before, ...during]);
+  expect(await broker.call("history.backlog")).toEqual({ waiting: 0, unreachable_since: null });
 }, 60_000);

@@ -93,7 +93,7 @@ describe("a router that starts", () => {
     // straight to ok, or starting (503, saying what it waits for) until ok
     for (const { code, body } of probes) {
       expect(Object.keys(body).sort()).toEqual(
-        ["node_id", "nodes", "queued_requests", "routers", "status", "uptime_s", "waiting_for"].sort(),
+        ["history", "node_id", "nodes", "queued_requests", "routers", "status", "uptime_s", "waiting_for"].sort(),
       );
       if (code === 503) {
         expect(body.status).toBe("starting");
