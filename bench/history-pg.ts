@@ -3,7 +3,7 @@
  * records (default 1,000,000), through the store the history service uses
  * (lib/history/pg-store.ts), on the machine's PostgreSQL.
  *
- *   npm run bench:history-pg          # N=1000000 RUNS=20 PG=postgres://postgres@127.0.0.1:5432
+ *   npm run bench:history-pg          # N=1000000 RUNS=20 (server: LLM_ROUTER_TEST_POSTGRES, default postgres://postgres@127.0.0.1:5432)
  *
  * It creates a database of its own (dropped at the end; KEEP=1 keeps it),
  * migrates it, fills it with the same seeded records as the NeDB bench
@@ -13,29 +13,17 @@
  * (the store's `list`: the page and the total count), RUNS times each,
  * interleaved, and the keyset page an export reads.
  */
-import { randomBytes } from "node:crypto";
-import { Client } from "pg";
 import { parseFilter } from "../lib/history/query";
 import type { HistoryRecord } from "../lib/history/record";
 import { PgHistoryStore } from "../lib/history/pg-store";
 import type { Doc } from "../lib/history/store";
+import { createTestDatabase } from "../test/helpers/postgres";
 import { makeRecords, queries, take } from "./history-data";
 import { percentile } from "./lib";
 
 const N = Number(process.env.N ?? 1_000_000);
 const RUNS = Number(process.env.RUNS ?? 20);
-const SERVER = process.env.PG ?? "postgres://postgres@127.0.0.1:5432";
 const FILL_CHUNK = 5_000;
-
-async function admin(sql: string): Promise<void> {
-  const c = new Client({ connectionString: `${SERVER}/postgres` });
-  await c.connect();
-  try {
-    await c.query(sql);
-  } finally {
-    await c.end();
-  }
-}
 
 const asDoc = ({ request_body, response_body, ...rest }: HistoryRecord): Doc => ({
   ...rest,
@@ -46,9 +34,8 @@ const asDoc = ({ request_body, response_body, ...rest }: HistoryRecord): Doc => 
 const quiet = { info: () => undefined, warn: console.warn, error: console.error };
 
 async function main(): Promise<void> {
-  const name = `llmr_bench_${randomBytes(4).toString("hex")}`;
-  await admin(`CREATE DATABASE "${name}"`);
-  const url = `${SERVER}/${name}`;
+  const pg = await createTestDatabase("llmr_bench");
+  const url = pg.url;
   const store = await PgHistoryStore.open(url, { history: { retentionDays: 3650, maxRecords: Infinity }, log: quiet });
   const db = (store as unknown as { db: { query(sql: string): Promise<[Array<Record<string, unknown>>]> } }).db;
   try {
@@ -107,8 +94,8 @@ async function main(): Promise<void> {
     );
   } finally {
     await store.close();
-    if (process.env.KEEP !== "1") await admin(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-    else console.log(`kept the database ${name}`);
+    if (process.env.KEEP !== "1") await pg.drop();
+    else console.log(`kept the database ${pg.name}`);
   }
 }
 

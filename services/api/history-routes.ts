@@ -12,12 +12,9 @@ import type { HistoryRecord } from "../../lib/history/record";
 import { sendError } from "../../lib/http/respond";
 import type { Handler } from "./gateway";
 import type { Req } from "./types";
-import { answer } from "./route-helpers";
+import { answer, queryOf } from "./route-helpers";
 
 const EXPORT_PAGE = 500;
-
-type Query = { query?: Record<string, unknown> };
-const queryOf = (req: Req) => (req as Req & Query).query ?? {};
 
 async function write(res: ServerResponse, text: string): Promise<void> {
   if (!res.write(text)) await Promise.race([once(res, "drain"), once(res, "close")]);

@@ -6,10 +6,9 @@
 import type { Handler } from "./gateway";
 import type { Req } from "./types";
 import { sendError, sendJson } from "../../lib/http/respond";
-import { answer, pick } from "./route-helpers";
+import { answer, pick, queryOf } from "./route-helpers";
 
 const param = (req: Req, name: string) => req.$params?.[name];
-const query = (req: Req) => (req as Req & { query?: Record<string, unknown> }).query ?? {};
 
 export const modelAliases: Record<string, Handler> = {
   "GET /models"(gw, req, res) {
@@ -26,7 +25,7 @@ export const modelAliases: Record<string, Handler> = {
   },
   "GET /models/available"(gw, req, res) {
     answer(gw, res, async () => {
-      const search = query(req).search;
+      const search = queryOf(req).search;
       return req.$ctx.call("models.available", typeof search === "string" ? { search } : {});
     });
   },

@@ -6,7 +6,6 @@
  */
 import type { ServerResponse } from "node:http";
 import type { RequestTrace } from "../../lib/history/record";
-import { sendError, sendJson } from "../../lib/http/respond";
 import { badRequest } from "../../lib/openai/errors";
 import { cloudModel } from "../../lib/providers/index";
 import { newResponseId } from "../../lib/responses/output";
@@ -25,13 +24,11 @@ import {
 import type { Gateway, Handler } from "./gateway";
 import type { Io } from "./inference";
 import { nativeResponder, responsesResponder, type SaveResponse } from "./responses-responder";
+import { answer, queryOf } from "./route-helpers";
 import type { Req } from "./types";
-
-type Query = { query?: Record<string, unknown> };
 
 /** `openai:` models get Responses requests as they are: OpenAI runs its hosted tools. */
 const hostedToolsRun = (model: string) => cloudModel(model)?.provider.name === "openai";
-const queryOf = (req: Req) => (req as Req & Query).query ?? {};
 
 /** A stored response of this request's owner (the service's 404 otherwise). */
 const stored = (req: Req, id: string) =>
@@ -121,29 +118,21 @@ function checkRetrieveQuery(req: Req): void {
   }
 }
 
-const reply = (gw: Gateway, res: ServerResponse, work: () => Promise<unknown>) =>
-  void work().then(
-    (body) => sendJson(res, 200, body),
-    (err: unknown) => {
-      if (sendError(res, err) >= 500) gw.logger.warn(`responses route failed: ${(err as Error)?.message}`);
-    },
-  );
-
 const idOf = (req: Req) => req.$params?.id ?? "";
 
 /** Stored responses, mounted on `/v1`. */
 export const responsesAliases: Record<string, Handler> = {
   "GET /responses/:id"(gw, req, res) {
-    reply(gw, res, async () => {
+    answer(gw, res, async () => {
       checkRetrieveQuery(req);
       return JSON.parse((await stored(req, idOf(req))).response_json) as unknown;
     });
   },
   "DELETE /responses/:id"(gw, req, res) {
-    reply(gw, res, async () => req.$ctx.call("responses.remove", { id: idOf(req), scope: scopeOf(req.$auth) }));
+    answer(gw, res, async () => req.$ctx.call("responses.remove", { id: idOf(req), scope: scopeOf(req.$auth) }));
   },
   "GET /responses/:id/input_items"(gw, req, res) {
-    reply(gw, res, async () => {
+    answer(gw, res, async () => {
       const q = parseListQuery(queryOf(req));
       return inputItemsPage(JSON.parse((await stored(req, idOf(req))).input_json) as Item[], q);
     });

@@ -21,6 +21,10 @@ export function claims(req: Req): TokenClaims {
   return req.$auth.claims;
 }
 
+/** The request's query-string values, as moleculer-web parsed them. */
+export const queryOf = (req: Req): Record<string, unknown> =>
+  (req as Req & { query?: Record<string, unknown> }).query ?? {};
+
 /** Runs `work` and answers its result as JSON with `status`, or the error in OpenAI's shape. */
 export function answer(gw: Gateway, res: ServerResponse, work: () => Promise<unknown>, status = 200): void {
   work().then(

@@ -6,39 +6,14 @@
  */
 import { ServiceBroker, type ServiceSchema } from "moleculer";
 import { Client } from "pg";
-import type { HistoryRecord } from "../../lib/history/record";
+import { historyRecord } from "../helpers/history";
 import { startPrivatePostgres, type PrivatePostgres } from "../helpers/private-postgres";
 import { waitFor } from "../helpers/wait";
 
 let pg: PrivatePostgres;
 let broker: ServiceBroker;
 
-const record = (id: string): HistoryRecord => ({
-  id,
-  ts: Date.now(),
-  started_at: new Date().toISOString(),
-  finished_at: new Date().toISOString(),
-  endpoint: "/v1/chat/completions",
-  kind: "chat",
-  stream: false,
-  model: "m",
-  node_id: "n",
-  node_name: "n",
-  client_ip: "127.0.0.1",
-  api_key_id: null,
-  api_key_name: null,
-  user_id: null,
-  request_body: { id },
-  response_body: null,
-  status: 200,
-  error: null,
-  duration_ms: 1,
-  ttft_ms: 1,
-  tokens_in: 1,
-  tokens_out: 1,
-  retries: 0,
-  nodes_tried: ["n"],
-});
+const record = (id: string) => historyRecord(id);
 
 async function storedIds(): Promise<string[]> {
   const c = new Client({ connectionString: pg.url });

@@ -9,41 +9,14 @@ import { QueryTypes } from "sequelize";
 import { openDatabase, releaseDatabase } from "../../../lib/db/postgres";
 import type { HistoryRecord } from "../../../lib/history/record";
 import { createTestDatabase, type TestDatabase } from "../../helpers/postgres";
+import { historyRecord } from "../../helpers/history";
 
 const DAY = 86_400_000;
 let tdb: TestDatabase;
 let broker: ServiceBroker;
 let HistoryService: ServiceSchema;
 
-function record(id: string, ts: number, over: Partial<HistoryRecord> = {}): HistoryRecord {
-  return {
-    id,
-    ts,
-    started_at: new Date(ts).toISOString(),
-    finished_at: new Date(ts).toISOString(),
-    endpoint: "/v1/chat/completions",
-    kind: "chat",
-    stream: false,
-    model: "m",
-    node_id: "n",
-    node_name: "n",
-    client_ip: "127.0.0.1",
-    api_key_id: null,
-    api_key_name: null,
-    user_id: null,
-    request_body: { id },
-    response_body: null,
-    status: 200,
-    error: null,
-    duration_ms: 1,
-    ttft_ms: 1,
-    tokens_in: 1,
-    tokens_out: 1,
-    retries: 0,
-    nodes_tried: ["n"],
-    ...over,
-  };
-}
+const record = historyRecord;
 
 interface Page {
   records: HistoryRecord[];

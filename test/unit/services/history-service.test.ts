@@ -4,38 +4,12 @@
  */
 import { ServiceBroker, type ServiceSchema } from "moleculer";
 import type { HistoryRecord } from "../../../lib/history/record";
+import { historyRecord } from "../../helpers/history";
 
 const DAY = 86_400_000;
 let broker: ServiceBroker;
 
-function record(id: string, ts: number): HistoryRecord {
-  return {
-    id,
-    ts,
-    started_at: new Date(ts).toISOString(),
-    finished_at: new Date(ts).toISOString(),
-    endpoint: "/v1/chat/completions",
-    kind: "chat",
-    stream: false,
-    model: "m",
-    node_id: "n",
-    node_name: "n",
-    client_ip: "127.0.0.1",
-    api_key_id: null,
-    api_key_name: null,
-    user_id: null,
-    request_body: { id },
-    response_body: null,
-    status: 200,
-    error: null,
-    duration_ms: 1,
-    ttft_ms: 1,
-    tokens_in: 1,
-    tokens_out: 1,
-    retries: 0,
-    nodes_tried: ["n"],
-  };
-}
+const record = (id: string, ts: number) => historyRecord(id, ts);
 
 async function ids(): Promise<string[]> {
   const page = await broker.call<{ records: HistoryRecord[] }, object>("history.list", { query: { per_page: 200 } });
