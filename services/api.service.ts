@@ -20,6 +20,13 @@ import { AuthGateMixin, forgetCachedKeys, type GateConfig } from "../mixins/auth
 import { fastLane } from "./api/fast-lane";
 import { Gateway } from "./api/gateway";
 import type { RequestSummary } from "./api/recording";
+
+/** `history.backlog`: where records go through, how many wait, since when the store is unreachable. */
+interface HistoryBacklog {
+  via: "stream" | "process";
+  waiting: number | null;
+  unreachable_since: string | null;
+}
 import { fastRoutes, gatewaySettings } from "./api/routes";
 
 interface Settings {
@@ -94,8 +101,8 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> & { merged(schema: { se
         const [nodes, queue, history, ready] = await Promise.all([
           local("registry") ? ctx.call<{ online: number; total: number }>("registry.summary") : null,
           local("balancer") ? ctx.call<{ queued: number }>("balancer.stats").then((s) => s.queued) : null,
-          // how far behind this process's history writes are (records waiting; since when the store is unreachable)
-          local("history") ? ctx.call<{ waiting: number; unreachable_since: string | null }>("history.backlog") : null,
+          // how far behind history is: records waiting (in the stream, or in this process), since when the store is unreachable
+          local("history") ? ctx.call<HistoryBacklog>("history.backlog") : null,
           // a server that no longer listens is draining (SIGTERM)
           readinessOf(ctx.broker, !this.server.listening),
         ]);

@@ -10,16 +10,24 @@
  * moleculer-db adapter of the mixin is then unused); else the embedded store
  * (NeDB), whose lists, counts, keyset pages, stats and retention read an
  * in-memory index of light entries; with MONGO_URI, MongoDB on its indexes.
+ *
+ * Routers as peers (a shared database and NATS with JetStream): records go
+ * through a durable stream instead (lib/history/stream.ts). The api of this
+ * process publishes each one before its client gets the last bytes, and this
+ * service's writer (lib/history/stream-writer.ts) pulls batches from the
+ * consumer all routers share, acknowledging them once written.
  */
 import type { Context, Service, ServiceSchema } from "moleculer";
-import { historyConfig, storageConfig, type HistoryConfig, type StorageConfig } from "../lib/config";
+import { clusterConfig, historyConfig, storageConfig, type HistoryConfig, type StorageConfig } from "../lib/config";
 import type { HistoryRecord, RecordEvent } from "../lib/history/record";
 import { parseFilter, type HistoryFilter } from "../lib/history/query";
-import { StoreUnavailable, type Cursor, type Doc, type HistoryStore } from "../lib/history/store";
+import { recordDoc, StoreUnavailable, type Cursor, type Doc, type HistoryStore } from "../lib/history/store";
 import { openHistoryStore } from "../lib/history/stores";
+import { HistoryStream } from "../lib/history/stream";
+import { StreamWriter } from "../lib/history/stream-writer";
 import { apiError } from "../lib/openai/errors";
 import { dbMixin } from "../mixins/db.mixin";
-import { routerCore } from "../lib/core/router-core";
+import { routerCore, type HistorySink } from "../lib/core/router-core";
 
 interface Settings {
   history: HistoryConfig;
@@ -29,6 +37,16 @@ interface Vars {
   /** moleculer-db's adapter (unused with PostgreSQL). */
   adapter: unknown;
   storage: Pick<StorageConfig, "databaseUrl" | "mongoUri">;
+  /** The NATS server records go through (a shared database, a NATS transporter, the stream not turned off), or null. */
+  streamUrl: string | null;
+  /** What the api of this process hands finished requests to. */
+  sink: HistorySink;
+  stream: HistoryStream | null;
+  writer: StreamWriter | null;
+  /** Since when publishing to the stream fails (records are then written here), or null. */
+  streamFailingSince: number | null;
+  /** Commits waiting for the stream's acknowledgement (waited for on stop). */
+  committing: Set<Promise<void>>;
   buffer: Doc[];
   flushing: Promise<void> | null;
   flushTimer: NodeJS.Timeout | null;
@@ -43,6 +61,8 @@ interface Vars {
 
 interface Methods {
   accept(rec: RecordEvent | HistoryRecord): void;
+  commit(rec: RecordEvent): Promise<void>;
+  openStream(store: HistoryStore): Promise<void>;
   flush(): Promise<void>;
   keepForLater(err: StoreUnavailable): void;
   ready(): HistoryStore;
@@ -58,6 +78,8 @@ const FLUSH_MS = 500;
 const MAX_WAITING = 100_000;
 const RETRY_MS = 2000;
 const HOUR_MS = 3_600_000;
+/** How long `flush` waits for the stream's records to be written. */
+const STREAM_FLUSH_MS = 15_000;
 
 const HistoryService: ServiceSchema<Settings, Methods, Vars> = {
   name: "history",
@@ -112,19 +134,27 @@ const HistoryService: ServiceSchema<Settings, Methods, Vars> = {
     /** How far behind the store is: records not written yet, and since when it cannot be reached (null: it can). */
     backlog: {
       visibility: "public",
-      handler(this: This) {
-        const since = this.unreachableSince;
+      async handler(this: This) {
+        const since = this.writer?.unreachableSince ?? this.unreachableSince;
+        const inStream = this.stream ? await this.stream.backlog().catch(() => null) : 0;
         return {
-          waiting: this.buffer.length,
+          via: this.stream ? "stream" : "process",
+          // null: the stream's count could not be read just now
+          waiting: inStream === null ? null : inStream + this.buffer.length,
           unreachable_since: since === null ? null : new Date(since).toISOString(),
         };
       },
     },
-    /** Writes what is buffered now (tests and shutdown). */
+    /** Writes what is buffered now and, with the stream, waits (a while) until what it holds is written. */
     flush: {
       visibility: "public",
       async handler(this: This) {
         await this.flush();
+        const stream = this.stream;
+        const deadline = Date.now() + STREAM_FLUSH_MS;
+        while (stream && (await stream.backlog()) > 0 && Date.now() < deadline) {
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
         return { ok: true };
       },
     },
@@ -141,24 +171,66 @@ const HistoryService: ServiceSchema<Settings, Methods, Vars> = {
   methods: {
     /**
      * Buffers a record for the next write. The api of this process calls it
-     * directly; others send the `history.record` event. Bodies come as JSON
-     * text (or, from older senders, as objects). What a store keeps besides
-     * (NeDB's `_id`, MongoDB's search text) it adds when it writes.
+     * directly; others send the `history.record` event.
      */
     accept(this: This, rec: RecordEvent | HistoryRecord) {
-      let doc: Doc;
-      if ("request_json" in rec) doc = { ...rec };
-      else {
-        const { request_body, response_body, ...rest } = rec;
-        doc = {
-          ...rest,
-          request_json: JSON.stringify(request_body ?? null),
-          response_json: JSON.stringify(response_body ?? null),
-        };
-      }
-      this.buffer.push(doc);
+      this.buffer.push(recordDoc(rec));
       if (this.buffer.length >= BATCH) void this.flush();
       else this.flushTimer ??= setTimeout(() => void this.flush(), FLUSH_MS);
+    },
+
+    /**
+     * With the stream: puts a record in it, resolved once JetStream has it
+     * (the api holds the answer's last bytes until then). A record too large
+     * for a NATS message, or one the stream does not take, is written here.
+     */
+    async commit(this: This, rec: RecordEvent) {
+      try {
+        if (this.stream && (await this.stream.publish(rec))) {
+          if (this.streamFailingSince !== null) {
+            this.logger.info("history: the stream takes records again");
+            this.streamFailingSince = null;
+          }
+          return;
+        }
+      } catch (err) {
+        if (this.streamFailingSince === null) {
+          this.streamFailingSince = Date.now();
+          this.logger.warn(`history: the stream did not take a record (${(err as Error).message}); written here`);
+        }
+      }
+      this.accept(rec);
+    },
+
+    /** Opens the stream (when configured) and starts this router's writer on it. */
+    async openStream(this: This, store: HistoryStore) {
+      if (!this.streamUrl) return;
+      const { streamMaxBytes } = this.settings.history;
+      const stream = await HistoryStream.open({
+        url: this.streamUrl,
+        namespace: clusterConfig().namespace,
+        maxBytes: streamMaxBytes,
+        name: `llm-router history (${this.broker.nodeID})`,
+        log: this.logger,
+      });
+      if (!stream) {
+        this.logger.warn(
+          "history: the NATS server has no JetStream: each router writes its own records " +
+            "(a router that dies loses what it had not written yet). Start nats-server with -js.",
+        );
+        return;
+      }
+      if (this.stopping) return void (await stream.close());
+      this.stream = stream;
+      this.writer = new StreamWriter(stream, { write: (docs) => store.insert(docs), log: this.logger });
+      this.writer.start();
+      this.sink.commit = (rec) => {
+        const done = this.commit(rec);
+        this.committing.add(done);
+        void done.finally(() => this.committing.delete(done));
+        return done;
+      };
+      this.logger.info(`history: records go through the JetStream stream ${stream.stream}`);
     },
 
     /** The open store (actions are served only between `started` and `stopped`). */
@@ -221,8 +293,17 @@ const HistoryService: ServiceSchema<Settings, Methods, Vars> = {
     this.settings = { ...this.settings, history: historyConfig() };
     const { databaseUrl, mongoUri } = storageConfig();
     this.storage = { databaseUrl, mongoUri };
-    // the api of this process hands finished requests straight to `accept`
-    routerCore(this.broker).history = { accept: (rec) => this.accept(rec) };
+    const { transporter } = clusterConfig();
+    const shared = Boolean(databaseUrl || mongoUri);
+    const nats = transporter !== undefined && /^(nats|tls):/.test(transporter);
+    this.streamUrl = shared && nats && this.settings.history.stream === "auto" ? transporter : null;
+    // the api of this process hands finished requests straight to `accept` (or, with the stream, to `commit`)
+    this.sink = { accept: (rec) => this.accept(rec) };
+    routerCore(this.broker).history = this.sink;
+    this.stream = null;
+    this.writer = null;
+    this.streamFailingSince = null;
+    this.committing = new Set();
     this.buffer = [];
     this.flushing = null;
     this.flushTimer = null;
@@ -244,6 +325,11 @@ const HistoryService: ServiceSchema<Settings, Methods, Vars> = {
       if (!this.stopping) throw err;
     });
     if (this.stopping) return;
+    await this.openStream(store).catch((err: Error) =>
+      this.logger.error(
+        `history: the JetStream stream could not be opened (${err.message}); each router writes its own`,
+      ),
+    );
     this.purgeTimer = setInterval(
       () =>
         void this.purge(Date.now()).catch((err: Error) => this.logger.error(`history: purge failed: ${err.message}`)),
@@ -255,6 +341,11 @@ const HistoryService: ServiceSchema<Settings, Methods, Vars> = {
   async stopped(this: This) {
     this.stopping = true;
     if (this.purgeTimer) clearInterval(this.purgeTimer);
+    // records of requests still ending are written here; the stream's wait for another writer
+    delete this.sink.commit;
+    await Promise.allSettled([...this.committing]);
+    await this.writer?.stop();
+    await this.stream?.close();
     // a store still opening is waited for: what is buffered goes into it, then it closes
     this.store ??= this.opening ? await this.opening.catch(() => null) : null;
     await this.flush();

@@ -247,6 +247,9 @@ export interface HistoryConfig {
   retentionDays: number;
   maxRecords: number;
   maxBodyBytes: number;
+  /** LLM_ROUTER_HISTORY_STREAM: records through JetStream when the cluster allows (`auto`), or never. */
+  stream: "auto" | "off";
+  streamMaxBytes: number;
 }
 
 export function historyConfig(): HistoryConfig {
@@ -255,6 +258,8 @@ export function historyConfig(): HistoryConfig {
     retentionDays: read(ENV.LLM_ROUTER_HISTORY_RETENTION_DAYS),
     maxRecords: read(ENV.LLM_ROUTER_HISTORY_MAX_RECORDS),
     maxBodyBytes: read(ENV.LLM_ROUTER_HISTORY_MAX_BODY_BYTES),
+    stream: read(ENV.LLM_ROUTER_HISTORY_STREAM),
+    streamMaxBytes: read(ENV.LLM_ROUTER_HISTORY_STREAM_MAX_MB) * 1024 * 1024,
   };
 }
 

@@ -420,6 +420,21 @@ const history = group("history", "History", "The record of every inference reque
     default: 65_536,
     doc: "Request and response bodies larger than this are stored cut, marked `truncated`.",
   }),
+  LLM_ROUTER_HISTORY_STREAM: v({
+    parse: oneOf(["auto", "off"]),
+    default: "auto",
+    doc:
+      "`auto`: with a shared database (`LLM_ROUTER_DATABASE_URL` or `MONGO_URI`) and a NATS `TRANSPORTER` whose " +
+      "server has JetStream, each finished request's record goes into a durable JetStream stream before the client " +
+      "gets the answer's last bytes, and the routers' history services write it from there (a router killed after " +
+      "answering, or the database down for a while, loses nothing). `off`, or no JetStream: each router writes its " +
+      "own records (kept in memory while the database is away).",
+  }),
+  LLM_ROUTER_HISTORY_STREAM_MAX_MB: v({
+    parse: int({ min: 1 }),
+    default: 1024,
+    doc: "Most megabytes of records the history stream holds while the database is behind (oldest dropped first).",
+  }),
 });
 
 const metrics = group("metrics", "Metrics", "Who may read the Prometheus metrics, and where.", {

@@ -21,6 +21,12 @@ export interface KeyIndex {
 /** Takes finished requests' records (services/history.service.ts). */
 export interface HistorySink {
   accept(rec: RecordEvent): void;
+  /**
+   * Set while records go through the durable stream: resolves once this one
+   * is there (never rejects). The api holds the answer's last bytes until
+   * then, so an answered request is never lost with its router.
+   */
+  commit?: (rec: RecordEvent) => Promise<void>;
 }
 
 /** What the core reads of a Moleculer endpoint of `inference.chat`. */

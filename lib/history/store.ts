@@ -5,7 +5,7 @@
  * (MongoDB: adapter-store.ts) and PostgreSQL (pg-store.ts).
  */
 import type { HistoryConfig } from "../config";
-import type { HistoryRecord } from "./record";
+import type { HistoryRecord, RecordEvent } from "./record";
 import type { EntryFilter } from "./record-index";
 import type { hourStats } from "./stats";
 
@@ -24,6 +24,21 @@ export type Doc = Omit<HistoryRecord, "request_body" | "response_body"> & {
   request_body?: unknown;
   response_body?: unknown;
 };
+
+/**
+ * A finished request's record as stores take it: bodies as JSON text (from
+ * older senders they come as objects). What a store keeps besides (NeDB's
+ * `_id`, MongoDB's search text) it adds when it writes.
+ */
+export function recordDoc(rec: RecordEvent | HistoryRecord): Doc {
+  if ("request_json" in rec) return { ...rec };
+  const { request_body, response_body, ...rest } = rec;
+  return {
+    ...rest,
+    request_json: JSON.stringify(request_body ?? null),
+    response_json: JSON.stringify(response_body ?? null),
+  };
+}
 
 /** The filters a store applies (a validated HistoryFilter: lib/history/query.ts). */
 export type StoreFilter = EntryFilter;

@@ -9,6 +9,7 @@ import type { RouterConfig } from "../../lib/config";
 import { historyConfig, metricsConfig } from "../../lib/config";
 import { RequestTrace, type RequestKind } from "../../lib/history/record";
 import { clientIpResolver } from "../../lib/http/client-ip";
+import { holdEnd, type HeldEnd } from "../../lib/http/hold-end";
 import { LiveHub } from "../../lib/http/live-hub";
 import { sendError } from "../../lib/http/respond";
 import { apiError, toOpenAIError } from "../../lib/openai/errors";
@@ -65,7 +66,8 @@ export class Gateway {
   /**
    * Serves an inference request and, when it has ended (answered, failed or
    * abandoned), records it: metrics now, history as an event the client
-   * never waits for.
+   * never waits for, or, with the history stream, committed there before the
+   * answer's last bytes go out.
    */
   runTraced(
     req: Req,
@@ -75,8 +77,11 @@ export class Gateway {
     responder: Responder = openAIResponder,
   ): void {
     const auth = req.$auth;
+    const id = `req-${req.$ctx.id}`;
+    // the history record's id, as OpenAI's answers name theirs
+    res.setHeader("X-Request-Id", id);
     const trace = new RequestTrace({
-      id: `req-${req.$ctx.id}`,
+      id,
       endpoint: ((req as Req & { originalUrl?: string }).originalUrl ?? req.url ?? "").split("?")[0],
       kind,
       clientIp: this.clientIp(req),
@@ -90,15 +95,24 @@ export class Gateway {
       maxBodyBytes: this.historyMaxBodyBytes,
     });
     this.inFlight++;
+    const held = this.recorder.commits() ? holdEnd(res) : null;
     // async, so that a synchronous throw (a bad body) is answered by the responder too
     (async () => work(trace))().then(
-      () => this.recorder.finish(trace, res.destroyed && !res.writableFinished ? 499 : 200, null),
+      () => this.ended(trace, held, res.destroyed && !res.writableFinished ? 499 : 200, null),
       (err: unknown) => {
         const status = responder.error(res, err);
         if (status >= 500) this.logger.warn(`request failed (${status}): ${(err as Error)?.message ?? err}`);
-        this.recorder.finish(trace, status, toOpenAIError(err).body.error.message);
+        this.ended(trace, held, status, toOpenAIError(err).body.error.message);
       },
     );
+  }
+
+  /** Records an ended request; a held answer ends once its record is committed. */
+  private ended(trace: RequestTrace, held: HeldEnd | null, status: number, error: string | null): void {
+    const committed = this.recorder.finish(trace, status, error);
+    if (!held) return;
+    if (committed) void committed.finally(() => held.release());
+    else held.release();
   }
 
   /** Records what ended a moment ago now (a `/metrics` scrape sees every answer). */

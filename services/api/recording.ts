@@ -25,6 +25,8 @@ interface Ended {
   trace: RequestTrace;
   status: number;
   error: string | null;
+  /** Its history record, when it was made at once (committed to the history stream). */
+  rec?: RecordEvent;
 }
 
 export class RequestRecorder {
@@ -53,10 +55,26 @@ export class RequestRecorder {
     });
   }
 
-  /** A request has ended: its clock stops now, the rest is queued. */
-  finish(trace: RequestTrace, status: number, error: string | null): void {
+  /** Whether records are committed to the history stream (the api then holds each answer's last bytes). */
+  commits(): boolean {
+    return this.historyEnabled && routerCore(this.broker).history?.commit !== undefined;
+  }
+
+  /**
+   * A request has ended: its clock stops now, the rest is queued. With the
+   * history stream, its record is made now and committed: the promise
+   * resolves once the stream has it.
+   */
+  finish(trace: RequestTrace, status: number, error: string | null): Promise<void> | undefined {
     trace.end();
-    this.ended.push({ trace, status, error });
+    const commit = this.historyEnabled ? routerCore(this.broker).history?.commit : undefined;
+    if (!commit) {
+      this.ended.push({ trace, status, error });
+      return undefined;
+    }
+    const rec = trace.record(status, error);
+    this.ended.push({ trace, status, error, rec });
+    return commit(rec);
   }
 
   /** Records what `finish` queued (also called by a `/metrics` scrape, so it sees every answer). */
@@ -88,9 +106,9 @@ export class RequestRecorder {
   }
 
   /** One ended request: history first (what must not be lost), then metrics and the live feed. */
-  private record({ trace, status, error }: Ended): void {
-    const rec = trace.record(status, error);
-    if (this.historyEnabled) {
+  private record({ trace, status, error, rec: committed }: Ended): void {
+    const rec = committed ?? trace.record(status, error);
+    if (this.historyEnabled && !committed) {
       const local = routerCore(this.broker).history;
       if (local) local.accept(rec);
       else this.toHistory.push(rec);

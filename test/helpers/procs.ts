@@ -147,18 +147,24 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** Starts a private nats-server (on a free port unless one is given). */
 /**
  * A private nats-server on `port`, or (without one) on a port it picks itself
- * and prints: no window between finding a free port and binding it.
+ * and prints: no window between finding a free port and binding it. With
+ * `jetstream`, JetStream is on, its store in `storeDir` (default: a new
+ * temporary folder of its own).
  */
-export async function startNats(port?: number): Promise<{ proc: Proc; url: string }> {
+export async function startNats(
+  port?: number,
+  opts: { jetstream?: boolean; storeDir?: string } = {},
+): Promise<{ proc: Proc; url: string; storeDir?: string }> {
   const bin = fs.existsSync("/usr/sbin/nats-server") ? "/usr/sbin/nats-server" : "nats-server";
-  const child = spawn(bin, ["-a", "127.0.0.1", "-p", String(port ?? -1)], { stdio: ["ignore", "pipe", "pipe"] });
+  const storeDir = opts.jetstream ? (opts.storeDir ?? tempDir("jetstream")) : undefined;
+  const args = ["-a", "127.0.0.1", "-p", String(port ?? -1), ...(storeDir ? ["-js", "-sd", storeDir] : [])];
+  const child = spawn(bin, args, { stdio: ["ignore", "pipe", "pipe"] });
   const proc = new Proc("nats-server", child);
   const m = await proc.waitForOutput(/Listening for client connections on 127\.0\.0\.1:(\d+)/, 15_000);
   await proc.waitForOutput(/Server is ready/, 15_000);
-  return { proc, url: `nats://127.0.0.1:${m[1]}` };
+  return { proc, url: `nats://127.0.0.1:${m[1]}`, storeDir };
 }
 
 export function tempDir(prefix: string): string {

@@ -64,5 +64,5 @@ test("records made while PostgreSQL is down are written once it is back: none lo
     what: "the records kept during the outage to be written",
   });
   expect(await storedIds()).toEqual([...before, ...during]);
-  expect(await broker.call("history.backlog")).toEqual({ waiting: 0, unreachable_since: null });
+  expect(await broker.call("history.backlog")).toEqual({ via: "process", waiting: 0, unreachable_since: null });
 }, 60_000);
