@@ -42,14 +42,15 @@ interface Vars {
 }
 
 interface Methods {
-  loadExternals(): Promise<void>;
+  loadExternals(opts?: { waitForChecks?: boolean }): Promise<void>;
   checkExternal(id: string): Promise<boolean>;
   watchExternal(rt: ExternalRuntime): void;
   dropExternal(id: string): Promise<boolean>;
+  forgetExternal(id: string): void;
   /** The registry's node view. */
   view(id: string): unknown;
   /** The registry's replica sync (mixins/registry-sync.mixin.ts). */
-  publishSync(): void;
+  publishSync(): Promise<void>;
 }
 
 type This = Service & Vars & Methods;
@@ -106,7 +107,7 @@ const schema: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
         await this.checkExternal(id);
         this.watchExternal(rt);
         this.logger.info(`Registered the external runtime ${id} at ${baseUrl}`);
-        this.publishSync();
+        await this.publishSync();
         // the node token is shown once: its agent sends it with POST /api/health
         return { ...(this.view(id) as object), node_token: token };
       },
@@ -181,9 +182,17 @@ const schema: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
       );
     },
 
-    /** Loads the registered runtimes and starts their health checks (the registry calls it once its store is open). */
-    async loadExternals(this: This) {
+    /**
+     * Loads the registered runtimes and starts their health checks (the
+     * registry calls it once its store is open, and again when a peer on the
+     * shared database registered one: those it has already are kept).
+     * `waitForChecks`: resolves once the new ones were checked (then they are
+     * in the node table).
+     */
+    async loadExternals(this: This, opts: { waitForChecks?: boolean } = {}) {
+      const checks: Array<Promise<boolean>> = [];
       for (const doc of await this.adapter.find({ query: { kind: "external" } })) {
+        if (this.externals.has(doc.id)) continue;
         const rt: ExternalRuntime = {
           id: doc.id,
           baseUrl: doc.baseUrl,
@@ -194,20 +203,26 @@ const schema: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
           ...(doc.endpoints ? { endpoints: doc.endpoints } : {}),
         };
         this.externals.set(rt.id, rt);
-        void this.checkExternal(rt.id);
+        checks.push(this.checkExternal(rt.id));
         this.watchExternal(rt);
       }
+      if (opts.waitForChecks) await Promise.all(checks);
     },
 
-    /** Forgets an external runtime; false when `id` is not one. */
+    /** Removes an external runtime, here and from the store; false when `id` is not one. */
     async dropExternal(this: This, id: string): Promise<boolean> {
       if (!this.externals.has(id)) return false;
+      this.forgetExternal(id);
+      await this.adapter.removeMany({ kind: "external", id });
+      return true;
+    },
+
+    /** Stops checking an external runtime and forgets it here (a peer removed it from the shared store). */
+    forgetExternal(this: This, id: string) {
       clearInterval(this.checks.get(id));
       this.checks.delete(id);
       this.externals.delete(id);
       this.reports.delete(id);
-      await this.adapter.removeMany({ kind: "external", id });
-      return true;
     },
   },
 

@@ -1,13 +1,23 @@
 /**
  * Router replicas each run a registry. Heartbeats reach every one of them;
  * what operators set (node names, tags, notes, draining, external runtimes)
- * is kept in step here: each change is broadcast as a snapshot that the other
- * registries adopt and persist, and a registry that joins later adopts the
- * snapshot of one that was running before it. Last writer wins.
+ * is kept in step here.
+ *
+ * On a shared database (routers as peers: PostgreSQL, MongoDB) the database
+ * holds it: a change is written there, then every other registry is told to
+ * read it again (`registry.reload`) and the change is answered once they
+ * have (a drain holds on every router when it is answered); each reads it
+ * again every minute besides, and a registry that starts reads it at start.
+ *
+ * On embedded stores (each replica its own NeDB files) each change is
+ * broadcast as a snapshot that the other registries adopt and persist, and a
+ * registry that joins later adopts the snapshot of one that was running
+ * before it. Last writer wins.
  */
 import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import type { NodeTable } from "../lib/cluster/node-table";
 import type { NodeSettings } from "../lib/cluster/types";
+import { storageConfig } from "../lib/config";
 import type { ExternalRuntime } from "./external-runtimes.mixin";
 
 export interface RegistrySnapshot {
@@ -21,6 +31,9 @@ interface Vars {
   table: NodeTable;
   externals: Map<string, ExternalRuntime>;
   startedAt: number;
+  /** A database every registry shares (then it, not snapshots, keeps them in step). */
+  sharedStore: boolean;
+  reloadTimer: NodeJS.Timeout | null;
   adapter: {
     find(q: { query: object }): Promise<Array<{ id?: string }>>;
     insert(doc: object): Promise<unknown>;
@@ -30,8 +43,12 @@ interface Vars {
 
 interface Methods {
   snapshot(): RegistrySnapshot;
-  publishSync(): void;
+  publishSync(): Promise<void>;
   applySnapshot(s: RegistrySnapshot): Promise<void>;
+  loadSettings(): Promise<void>;
+  reload(): Promise<void>;
+  loadExternals(opts?: { waitForChecks?: boolean }): Promise<void>;
+  forgetExternal(id: string): void;
   persistSettings(id: string, s: NodeSettings | null): Promise<void>;
   dropExternal(id: string): Promise<boolean>;
   checkExternal(id: string): Promise<boolean>;
@@ -39,6 +56,9 @@ interface Methods {
 }
 
 type This = Service & Vars & Methods;
+
+/** Shared database: how often a registry reads the settings again (a change it was not told of). */
+const RELOAD_MS = 60_000;
 
 const schema: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
   name: "registry",
@@ -48,23 +68,33 @@ const schema: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
     adopt: {
       visibility: "public",
       async handler(this: This, ctx: Context<RegistrySnapshot>) {
-        if (ctx.params.startedAt >= this.startedAt) return { adopted: false };
+        if (this.sharedStore || ctx.params.startedAt >= this.startedAt) return { adopted: false };
         await this.applySnapshot(ctx.params);
         this.logger.info(`Adopted the node settings and external runtimes of ${ctx.nodeID}`);
         return { adopted: true };
+      },
+    },
+    /** Shared database: another registry changed a node's settings or the runtimes; read them again before it answers. */
+    reload: {
+      visibility: "public",
+      async handler(this: This) {
+        await this.reload();
+        return { ok: true };
       },
     },
   },
 
   events: {
     "registry.sync"(this: This, ctx: Context<RegistrySnapshot>) {
-      if (ctx.nodeID === this.broker.nodeID) return;
+      if (ctx.nodeID === this.broker.nodeID || this.sharedStore) return;
       this.applySnapshot(ctx.params).catch((err: Error) => this.logger.warn(`registry sync: ${err.message}`));
     },
     // a replica joined: offer it our state (it keeps it only if we are older)
     "$node.connected"(this: This, ctx: Context<{ node: { id: string; services?: Array<{ name: string }> } }>) {
       const { node } = ctx.params;
-      if (node.id === this.broker.nodeID || !node.services?.some((s) => s.name === "registry")) return;
+      if (this.sharedStore || node.id === this.broker.nodeID || !node.services?.some((s) => s.name === "registry")) {
+        return;
+      }
       this.broker.call("registry.adopt", this.snapshot(), { nodeID: node.id }).catch(() => undefined);
     },
   },
@@ -78,10 +108,39 @@ const schema: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
       };
     },
 
-    publishSync(this: This) {
-      this.broker.broadcast("registry.sync", this.snapshot()).catch((err: Error) => {
-        this.logger.warn(`node settings could not be sent to the other registries: ${err.message}`);
-      });
+    /** A change was made here: the other registries learn it (shared database: before this resolves). */
+    async publishSync(this: This) {
+      if (!this.sharedStore) {
+        this.broker.broadcast("registry.sync", this.snapshot()).catch((err: Error) => {
+          this.logger.warn(`node settings could not be sent to the other registries: ${err.message}`);
+        });
+        return;
+      }
+      const others = (
+        this.broker.registry.getServiceList({ onlyAvailable: true }) as Array<{ name: string; nodeID: string }>
+      )
+        .filter((svc) => svc.name === "registry" && svc.nodeID !== this.broker.nodeID)
+        .map((svc) => svc.nodeID);
+      await Promise.all(
+        others.map((nodeID) =>
+          this.broker.call("registry.reload", {}, { nodeID, timeout: 5000, retries: 0 }).catch((err: Error) => {
+            this.logger.warn(`registry.reload on ${nodeID} did not confirm the change: ${err.message}`);
+          }),
+        ),
+      );
+    },
+
+    /** Shared database: the node settings and external runtimes as it holds them now. */
+    async reload(this: This) {
+      await this.loadSettings();
+      const stored = new Set((await this.adapter.find({ query: { kind: "external" } })).map((d) => d.id));
+      for (const id of [...this.externals.keys()]) {
+        if (stored.has(id)) continue;
+        this.forgetExternal(id);
+        this.table.remove(id);
+      }
+      await this.loadExternals({ waitForChecks: true });
+      this.broker.broadcastLocal("registry.changed", { nodeID: null });
     },
 
     async applySnapshot(this: This, s: RegistrySnapshot) {
@@ -112,6 +171,21 @@ const schema: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
 
   created(this: This) {
     this.startedAt = Date.now();
+    const { databaseUrl, mongoUri } = storageConfig();
+    this.sharedStore = Boolean(databaseUrl || mongoUri);
+    this.reloadTimer = null;
+  },
+
+  started(this: This) {
+    if (!this.sharedStore) return;
+    this.reloadTimer = setInterval(
+      () => void this.reload().catch((err: Error) => this.logger.warn(`node settings not read again: ${err.message}`)),
+      RELOAD_MS,
+    );
+  },
+
+  stopped(this: This) {
+    if (this.reloadTimer) clearInterval(this.reloadTimer);
   },
 };
 

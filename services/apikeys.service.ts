@@ -2,7 +2,10 @@
  * API keys for `/v1`: shown once at creation, stored only as a SHA-256 hash.
  * Each has an owner, optional expiry, allowed models and requests-per-minute
  * limit. `verify` answers from an in-memory index, so the hot path never
- * waits for the store.
+ * waits for the store. Routers as peers on a shared database tell each other
+ * of every change (`announce`); a key this router does not know is looked
+ * up in the database (a key made on a peer it had not met yet), and the
+ * index is read again every minute besides.
  */
 import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { displayKey, generateApiKey, hashApiKey, looksLikeApiKey, type KeyIdentity } from "../lib/auth/keys";
@@ -37,6 +40,9 @@ interface Vars {
   /** With a shared database: the requests per minute every router counts together, and its URL. */
   sharedRpm: SharedCounter | null;
   databaseUrl: string | undefined;
+  /** Shared database: hashes looked up and not found there, and when (an unknown key is not looked up again at once). */
+  misses: Map<string, number>;
+  reindexTimer: NodeJS.Timeout | null;
   adapter: {
     find(q: { query: object }): Promise<KeyDoc[]>;
     findById(id: string): Promise<KeyDoc | null>;
@@ -52,12 +58,20 @@ interface Methods {
   reindex(): Promise<void>;
   announce(): Promise<void>;
   verifyKey(key: string, hit: boolean): KeyIdentity | Promise<KeyIdentity>;
+  lookUp(key: string, hit: boolean): Promise<KeyIdentity>;
   identity(doc: KeyDoc, now: number): KeyIdentity;
 }
 
 type This = Service & Vars & Methods;
 
 const TOUCH_EVERY_MS = 60_000;
+/** Shared database: how long a key not found there is refused without asking again, and how many such are kept. */
+const MISS_TTL_MS = 5_000;
+const MAX_MISSES = 10_000;
+/** Shared database: how often the index is read again (a peer's change this router was not told of). */
+const REINDEX_MS = 60_000;
+
+const invalidKey = () => apiError(401, "The API key is not valid.", "invalid_api_key");
 
 const overLimit = (limit: number, retryAfter: number) =>
   apiError(429, `This key is limited to ${limit} requests per minute.`, "rate_limit_exceeded", { retryAfter });
@@ -187,7 +201,10 @@ const ApiKeysService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
      */
     verifyKey(this: This, key: string, hit: boolean): KeyIdentity | Promise<KeyIdentity> {
       const doc = looksLikeApiKey(key) ? this.byHash.get(hashApiKey(key)) : undefined;
-      if (!doc) throw apiError(401, "The API key is not valid.", "invalid_api_key");
+      if (!doc) {
+        if (this.databaseUrl && looksLikeApiKey(key)) return this.lookUp(key, hit);
+        throw invalidKey();
+      }
       const now = Date.now();
       if (doc.expiresAt && Date.parse(doc.expiresAt) <= now) {
         throw apiError(401, "The API key has expired.", "expired_api_key");
@@ -210,6 +227,25 @@ const ApiKeysService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
       if (hit && limit !== null && this.rpm.hit(id, now) > limit)
         throw overLimit(limit, this.rpm.retryAfterSecs(id, now));
       return this.identity(doc, now);
+    },
+
+    /** A key the index does not hold, looked up in the shared database (a peer made it a moment ago). */
+    async lookUp(this: This, key: string, hit: boolean): Promise<KeyIdentity> {
+      const hash = hashApiKey(key);
+      const now = Date.now();
+      if (now - (this.misses.get(hash) ?? -Infinity) < MISS_TTL_MS) throw invalidKey();
+      const [doc] = await this.adapter.find({ query: { hash } }).catch((err: Error) => {
+        this.logger.warn(`an unknown API key could not be looked up: ${err.message}`);
+        return [];
+      });
+      if (!doc) {
+        this.misses.delete(hash);
+        this.misses.set(hash, now);
+        if (this.misses.size > MAX_MISSES) this.misses.delete(this.misses.keys().next().value!);
+        throw invalidKey();
+      }
+      this.byHash.set(hash, doc);
+      return this.verifyKey(key, hit);
     },
 
     /** What the api learns of a valid key (its last use noted now and then). */
@@ -275,6 +311,7 @@ const ApiKeysService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
     async reindex(this: This) {
       const docs = await this.adapter.find({ query: {} });
       this.byHash = new Map(docs.map((d) => [d.hash, d]));
+      this.misses.clear();
     },
   },
 
@@ -286,14 +323,23 @@ const ApiKeysService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
     this.rpm = new WindowCounter(60_000);
     this.sharedRpm = null;
     this.databaseUrl = storageConfig().databaseUrl;
+    this.misses = new Map();
+    this.reindexTimer = null;
   },
 
   async started(this: This) {
     if (this.databaseUrl) this.sharedRpm = new SharedCounter(await openDatabase(this.databaseUrl), "rpm", 60_000);
     await this.reindex();
+    if (this.databaseUrl) {
+      this.reindexTimer = setInterval(
+        () => void this.reindex().catch((err: Error) => this.logger.warn(`API keys not read again: ${err.message}`)),
+        REINDEX_MS,
+      );
+    }
   },
 
   async stopped(this: This) {
+    if (this.reindexTimer) clearInterval(this.reindexTimer);
     if (this.databaseUrl && this.sharedRpm) await releaseDatabase(this.databaseUrl);
   },
 };

@@ -43,7 +43,8 @@ interface Methods {
   saveSettings(id: string, change: Partial<NodeSettings>): Promise<ReturnType<typeof nodeView>>;
   dropExternal(id: string): Promise<boolean>;
   persistSettings(id: string, s: NodeSettings | null): Promise<void>;
-  publishSync(): void;
+  publishSync(): Promise<void>;
+  loadSettings(): Promise<void>;
   loadExternals(): Promise<void>;
 }
 
@@ -136,7 +137,7 @@ const RegistryService: ServiceSchema<Settings, Methods, Vars> = {
         await this.dropExternal(ctx.params.id);
         this.table.remove(ctx.params.id);
         await this.adapter.removeMany({ nodeId: ctx.params.id });
-        this.publishSync();
+        await this.publishSync();
         return { deleted: true, id: ctx.params.id };
       },
     },
@@ -217,7 +218,7 @@ const RegistryService: ServiceSchema<Settings, Methods, Vars> = {
     async saveSettings(this: This, id: string, change: Partial<NodeSettings>) {
       this.view(id);
       await this.persistSettings(id, { ...this.table.settingsOf(id), ...change });
-      this.publishSync();
+      await this.publishSync();
       return this.view(id);
     },
 
@@ -231,6 +232,21 @@ const RegistryService: ServiceSchema<Settings, Methods, Vars> = {
       const [existing] = await this.adapter.find({ query: { nodeId: id } });
       if (existing) await this.adapter.updateMany({ nodeId: id }, { $set: s });
       else await this.adapter.insert({ nodeId: id, ...s });
+    },
+
+    /** The node settings as the store holds them (at start; on a shared database, again when a peer changes them). */
+    async loadSettings(this: This) {
+      const docs = await this.adapter.find({ query: { nodeId: { $exists: true } } });
+      const stored = new Set(docs.map((d) => d.nodeId));
+      for (const [id] of this.table.settingsEntries()) if (!stored.has(id)) this.table.setSettings(id, null);
+      for (const doc of docs) {
+        this.table.setSettings(doc.nodeId, {
+          displayName: doc.displayName,
+          tags: doc.tags,
+          notes: doc.notes,
+          draining: doc.draining,
+        });
+      }
     },
 
     ipOf(this: This, nodeID: string): string | null {
@@ -249,14 +265,7 @@ const RegistryService: ServiceSchema<Settings, Methods, Vars> = {
   },
 
   async started(this: This) {
-    for (const doc of await this.adapter.find({ query: { nodeId: { $exists: true } } })) {
-      this.table.setSettings(doc.nodeId, {
-        displayName: doc.displayName,
-        tags: doc.tags,
-        notes: doc.notes,
-        draining: doc.draining,
-      });
-    }
+    await this.loadSettings();
     await this.loadExternals();
     const timeoutMs = this.settings.nodeTimeoutSecs * 1000;
     this.timer = setInterval(
