@@ -9,7 +9,7 @@ import { Client } from "pg";
 import { MIGRATIONS } from "../../lib/db/migrations";
 import { routerClient } from "../helpers/client";
 import { createTestDatabase, type TestDatabase } from "../helpers/postgres";
-import { createKey, login, startRouter, tempDir, writeModel, type Proc } from "../helpers/procs";
+import { createKey, login, startCli, startRouter, tempDir, writeModel, type Proc } from "../helpers/procs";
 import { waitFor } from "../helpers/wait";
 
 const MODEL = "tiny-pg";
@@ -100,3 +100,16 @@ test("what a router keeps outlives it: logins, keys, node settings, stored respo
   expect(history.records[0]).toMatchObject({ model: MODEL, status: 200, api_key_name: "kept" });
   expect(r.proc.output).not.toMatch(/ERROR/);
 }, 90_000);
+
+test("the CLI works on the database while a router runs: a key it makes works at once", async () => {
+  const r = await router("pg-cli", { SERVICES: "router" });
+  const run = async (...args: string[]) => {
+    const p = startCli("cli", { LLM_ROUTER_DATABASE_URL: pg.url }, args);
+    expect(await p.exited).toBe(0);
+    return p.output;
+  };
+  const key = (await run("key", "create", "--name", "from-cli", "--owner", "admin")).match(/sk-\S+/)![0];
+  expect((await routerClient(r.url, { key }).answer("GET", "/v1/models")).status).toBe(200);
+  expect(await run("user", "list")).toMatch(/\tadmin\tadmin/);
+  await r.proc.stop();
+}, 60_000);
