@@ -9,15 +9,18 @@
  * migrates it, fills it with the same seeded records as the NeDB bench
  * (bench/history-data.ts) through the store's batched inserts, with the
  * trigram index dropped meanwhile and built again after (as a bulk load
- * would; both timed), ANALYZEs, then times the NeDB bench's list filters
+ * would; both timed), clusters the table by time (records arrive in time
+ * order in real use; the generated ones come in random order) and ANALYZEs,
+ * then times the NeDB bench's list filters
  * (the store's `list`: the page and the total count), RUNS times each,
- * interleaved, and the keyset page an export reads.
+ * interleaved, and the keyset page an export reads. REUSE=<database> times
+ * the queries on a database a KEEP=1 run left (no fill).
  */
 import { parseFilter } from "../lib/history/query";
 import type { HistoryRecord } from "../lib/history/record";
 import { PgHistoryStore } from "../lib/history/pg-store";
 import type { Doc } from "../lib/history/store";
-import { createTestDatabase } from "../test/helpers/postgres";
+import { createTestDatabase, serverUrl } from "../test/helpers/postgres";
 import { makeRecords, queries, take } from "./history-data";
 import { percentile } from "./lib";
 
@@ -33,36 +36,51 @@ const asDoc = ({ request_body, response_body, ...rest }: HistoryRecord): Doc => 
 
 const quiet = { info: () => undefined, warn: console.warn, error: console.error };
 
+type Db = { query(sql: string): Promise<[Array<Record<string, unknown>>]> };
+
+/** Fills the store with N generated records (ts up to `now`), as described above. */
+async function fill(store: PgHistoryStore, db: Db, now: number): Promise<void> {
+  await db.query("DROP INDEX IF EXISTS history_search");
+  let t = performance.now();
+  const it = makeRecords(N, now);
+  for (let i = 0; i < N; i += FILL_CHUNK) {
+    await store.insert(take(it, FILL_CHUNK).map(asDoc));
+    if ((i / FILL_CHUNK) % 20 === 0) process.stderr.write(`\r  filled ${i.toLocaleString()}…`);
+  }
+  const fillS = (performance.now() - t) / 1000;
+  process.stderr.write("\n");
+  t = performance.now();
+  await db.query(
+    "CREATE INDEX history_search ON history USING gin ((lower(request_json || E'\\n' || response_json)) gin_trgm_ops)",
+  );
+  const indexS = (performance.now() - t) / 1000;
+  await db.query("CLUSTER history USING history_ts");
+  await db.query("ANALYZE history");
+  const [[size]] = await db.query(
+    "SELECT pg_size_pretty(pg_total_relation_size('history')) AS total, pg_size_pretty(pg_relation_size('history_search')) AS search",
+  );
+  console.log(`PostgreSQL history: ${N.toLocaleString()} records`);
+  console.log(
+    `fill: ${fillS.toFixed(1)} s (${Math.round(N / fillS).toLocaleString()} records/s, trigram index off); ` +
+      `trigram index built after: ${indexS.toFixed(1)} s; table with indexes ${String(size.total)}, trigram index ${String(size.search)}`,
+  );
+}
+
 async function main(): Promise<void> {
-  const pg = await createTestDatabase("llmr_bench");
-  const url = pg.url;
-  const store = await PgHistoryStore.open(url, { history: { retentionDays: 3650, maxRecords: Infinity }, log: quiet });
-  const db = (store as unknown as { db: { query(sql: string): Promise<[Array<Record<string, unknown>>]> } }).db;
+  const reuse = process.env.REUSE;
+  const pg = reuse
+    ? { url: `${serverUrl()}/${reuse}`, name: reuse, drop: async () => undefined }
+    : await createTestDatabase("llmr_bench");
+  const store = await PgHistoryStore.open(pg.url, {
+    history: { retentionDays: 3650, maxRecords: Infinity },
+    log: quiet,
+  });
+  const db = (store as unknown as { db: Db }).db;
   try {
-    const now = Date.now();
-    await db.query("DROP INDEX IF EXISTS history_search");
-    let t = performance.now();
-    const it = makeRecords(N, now);
-    for (let i = 0; i < N; i += FILL_CHUNK) {
-      await store.insert(take(it, FILL_CHUNK).map(asDoc));
-      if ((i / FILL_CHUNK) % 20 === 0) process.stderr.write(`\r  filled ${i.toLocaleString()}…`);
-    }
-    const fillS = (performance.now() - t) / 1000;
-    process.stderr.write("\n");
-    t = performance.now();
-    await db.query(
-      "CREATE INDEX history_search ON history USING gin ((lower(request_json || E'\\n' || response_json)) gin_trgm_ops)",
-    );
-    const indexS = (performance.now() - t) / 1000;
-    await db.query("ANALYZE history");
-    const [[size]] = await db.query(
-      "SELECT pg_size_pretty(pg_total_relation_size('history')) AS total, pg_size_pretty(pg_relation_size('history_search')) AS search",
-    );
-    console.log(`PostgreSQL history: ${N.toLocaleString()} records`);
-    console.log(
-      `fill: ${fillS.toFixed(1)} s (${Math.round(N / fillS).toLocaleString()} records/s, trigram index off); ` +
-        `trigram index built after: ${indexS.toFixed(1)} s; table with indexes ${String(size.total)}, trigram index ${String(size.search)}`,
-    );
+    // a reused database: its records' newest ts is the `now` they were made for
+    const [[newest]] = await db.query("SELECT max(ts) AS ts FROM history");
+    const now = reuse ? Number(newest.ts) : Date.now();
+    if (!reuse) await fill(store, db, now);
 
     const cases = queries(now).map(([label, q]) => ({ label, f: parseFilter(q), ms: [] as number[], total: 0 }));
     for (let run = 0; run < RUNS; run++) {
@@ -94,7 +112,7 @@ async function main(): Promise<void> {
     );
   } finally {
     await store.close();
-    if (process.env.KEEP !== "1") await pg.drop();
+    if (process.env.KEEP !== "1" && !reuse) await pg.drop();
     else console.log(`kept the database ${pg.name}`);
   }
 }

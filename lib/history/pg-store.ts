@@ -166,7 +166,19 @@ export function whereOf(f: StoreFilter, bind: unknown[], after?: Cursor): string
 }
 
 /** Matches counted exactly; past this many, `list` gives the planner's estimate. */
-export const EXACT_COUNT_UP_TO = 10_000;
+export const EXACT_COUNT_UP_TO = 1_000;
+/**
+ * How long the exact count may take: a filter whose matches are spread thin
+ * (a model's errors: two whole index scans before the first match) is
+ * estimated instead, so a list answers in about the page's own time.
+ */
+export const COUNT_BUDGET_MS = 30;
+
+/** Whether a query was cancelled by its statement_timeout (PostgreSQL's query_canceled). */
+function cancelledByTimeout(err: unknown): boolean {
+  const e = err as { parent?: { code?: string }; original?: { code?: string } };
+  return (e?.parent?.code ?? e?.original?.code) === "57014";
+}
 
 export class PgHistoryStore implements HistoryStore {
   constructor(
@@ -200,22 +212,35 @@ export class PgHistoryStore implements HistoryStore {
       ),
       this.count(where, countBind),
     ]);
-    return { records: rows.map(recordOf), ...counted };
+    if (!counted.estimated) return { records: rows.map(recordOf), total: counted.total };
+    // an estimate is never below what this page shows there is (one more when it is full)
+    const seen = offset + rows.length + (rows.length === limit ? 1 : 0);
+    return { records: rows.map(recordOf), total: Math.max(counted.total, seen), estimated: true };
   }
 
   /**
-   * How many records match: exactly up to EXACT_COUNT_UP_TO (or the options' bound; counting a
-   * million rows would cost more than the page), past it the planner's
-   * estimate, said as such.
+   * How many records match: exactly up to EXACT_COUNT_UP_TO (or the
+   * options' bound) when that takes at most COUNT_BUDGET_MS; else the
+   * planner's estimate, said as such (counting a million rows, or scanning
+   * two whole indexes for a few thousand, would cost more than the page).
    */
   private async count(where: string, bind: unknown[]): Promise<{ total: number; estimated?: boolean }> {
-    const bound = this.opts.exactCountUpTo ?? EXACT_COUNT_UP_TO;
-    const [row] = await this.select<{ n: string }>(
-      `SELECT count(*) AS n FROM (SELECT 1 FROM history ${where} LIMIT ${Math.floor(bound) + 1}) AS matched`,
-      bind,
-    );
-    const exact = Number(row?.n ?? 0);
-    if (exact <= bound) return { total: exact };
+    const bound = Math.floor(this.opts.exactCountUpTo ?? EXACT_COUNT_UP_TO);
+    const budget = Math.ceil(this.opts.countBudgetMs ?? COUNT_BUDGET_MS);
+    let exact = 0;
+    try {
+      const [row] = await this.db.transaction(async (transaction) => {
+        await this.db.query(`SET LOCAL statement_timeout = ${budget}`, { transaction });
+        return this.db.query<{ n: string }>(
+          `SELECT count(*) AS n FROM (SELECT 1 FROM history ${where} LIMIT ${bound + 1}) AS matched`,
+          { bind, type: QueryTypes.SELECT, transaction },
+        );
+      });
+      exact = Number(row?.n ?? 0);
+      if (exact <= bound) return { total: exact };
+    } catch (err) {
+      if (!cancelledByTimeout(err)) throw err;
+    }
     const [plan] = await this.select<{ "QUERY PLAN": Array<{ Plan: { "Plan Rows": number } }> }>(
       `EXPLAIN (FORMAT JSON) SELECT 1 FROM history ${where}`,
       bind,

@@ -88,6 +88,8 @@ export interface StoreOptions {
   log: StoreLog;
   /** PostgreSQL: matches counted exactly up to this many (default EXACT_COUNT_UP_TO in pg-store.ts), then estimated. */
   exactCountUpTo?: number;
+  /** PostgreSQL: how long the exact count may take before the estimate is given (default COUNT_BUDGET_MS in pg-store.ts). */
+  countBudgetMs?: number;
 }
 
 export const HOUR_MS = 3_600_000;

@@ -19,6 +19,11 @@ async function admin<T>(work: (c: Client) => Promise<T>): Promise<T> {
   }
 }
 
+/** The server's URL (no database): LLM_ROUTER_TEST_POSTGRES, or the machine's. */
+export function serverUrl(): string {
+  return SERVER;
+}
+
 export interface TestDatabase {
   url: string;
   name: string;

@@ -208,6 +208,37 @@ test("past the exact count's bound, the total is the database's estimate, said a
   expect(await bounded.list({ model: "m-b" }, 0, 2)).not.toHaveProperty("estimated");
 });
 
+test("a count that would take longer than its budget gives the estimate, never below what the page shows", async () => {
+  await store.insert([doc("seed", NOW - 60_000)]);
+  // many rows with long bodies, so that counting a text search through them takes well over a millisecond
+  await db.query(
+    `INSERT INTO history (id, ts, started_at, finished_at, endpoint, kind, stream, model, client_ip, status, duration_ms, retries, nodes_tried, request_json, response_json)
+     SELECT 'bulk-' || i, ${NOW} - i, started_at, finished_at, endpoint, kind, stream, model, client_ip, status, duration_ms, retries, nodes_tried,
+            to_json(repeat('lorem ipsum ', 200) || i)::text, response_json
+     FROM history, generate_series(1, 10000) AS i WHERE id = 'seed'`,
+  );
+  await db.query("ANALYZE history");
+  const hurried = new PgHistoryStore(db, {
+    history: { retentionDays: 7, maxRecords: 3 },
+    log,
+    exactCountUpTo: 100_000,
+    countBudgetMs: 1,
+  });
+  // two letters: no trigram to look up, every body is read
+  const page = await hurried.list({ q: "um" }, 0, 1);
+  expect(page.estimated).toBe(true);
+  expect(page.records.map((r) => r.id)).toEqual(["bulk-1"]);
+  expect(page.total).toBeGreaterThanOrEqual(2);
+  // with time enough, the same count is exact
+  const patient = new PgHistoryStore(db, {
+    history: { retentionDays: 7, maxRecords: 3 },
+    log,
+    exactCountUpTo: 100_000,
+    countBudgetMs: 20_000,
+  });
+  expect(await patient.list({ q: "ipsum 999" }, 0, 1)).toMatchObject({ total: 11 });
+}, 30_000);
+
 test("keyset pages go through every match once, in order", async () => {
   const docs = [...FIXTURE.map((d) => ({ ...d })), doc("t1", NOW - 30_000), doc("t2", NOW - 30_000)];
   await store.insert(docs);
