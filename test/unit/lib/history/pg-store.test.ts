@@ -328,6 +328,6 @@ test("q runs on the trigram index, and the others on theirs", async () => {
       });
       return rows.map((r) => r["QUERY PLAN"]).join("\n");
     });
-  if (Number(ext.n) > 0) expect(await plan({ q: "hello" })).toMatch(/history_search/);
+  if (Number(ext.n) > 0) expect(await plan({ q: "hello" })).toMatch(/history_search_text/);
   expect(await plan({ model: "m-a" })).toMatch(/history_model_ts/);
 });
