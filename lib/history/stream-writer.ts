@@ -74,7 +74,8 @@ export class StreamWriter {
     const held: JsMsg[] = [];
     for (const m of msgs) {
       try {
-        docs.push(recordDoc(m.json<RecordEvent>()));
+        const recs = m.json<RecordEvent | RecordEvent[]>();
+        for (const rec of Array.isArray(recs) ? recs : [recs]) docs.push(recordDoc(rec));
         held.push(m);
       } catch {
         // not a record (nothing of ours publishes it): dropped, never redelivered

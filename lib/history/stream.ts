@@ -2,7 +2,11 @@
  * History through a durable NATS JetStream stream (routers as peers on a
  * shared database). The api publishes a finished request's record and waits
  * for JetStream's acknowledgement before the client gets the answer's last
- * bytes, so a router killed right after answering loses nothing. Every
+ * bytes, so a router killed right after answering loses nothing. Records
+ * that end in one turn of the event loop go in one message (a JSON array),
+ * and one publish is in flight at a time: records that end meanwhile go
+ * together in the next, so under load a message carries many records and a
+ * record never waits for more than the publish before it. Every
  * router's history service pulls from one shared durable consumer, writes
  * what it pulled in one batch and acknowledges each record only once it is
  * written (lib/history/stream-writer.ts); the database inserts by record id,
@@ -33,8 +37,6 @@ import type { StoreLog } from "./store";
 
 /** The one consumer every router's history service pulls from. */
 export const WRITERS = "history-writers";
-/** Published again within this window (a retried publish), a record is stored in the stream once. */
-const DUPLICATE_WINDOW_MS = 120_000;
 /** How long a writer may hold a record unacknowledged before JetStream gives it to another. */
 export const ACK_WAIT_MS = 10_000;
 /** How long a publish may wait for JetStream's acknowledgement. */
@@ -77,10 +79,20 @@ export function natsServers(url: string): { servers: string[]; user?: string; pa
   return out;
 }
 
+/** A record waiting for the next message: its JSON, and who waits for it to be in the stream. */
+interface Waiting {
+  json: string;
+  done: (err?: unknown) => void;
+}
+
 export class HistoryStream {
   readonly stream: string;
   readonly subject: string;
   private backlogRead: { at: number; value: Promise<number> } | null = null;
+  /** Records for the next message, and whether a message is on its way now. */
+  private waiting: Waiting[] = [];
+  private sending = false;
+  private scheduled = false;
 
   private constructor(
     private readonly nc: NatsConnection,
@@ -124,10 +136,52 @@ export class HistoryStream {
    * it is too large for one NATS message (the caller writes it itself).
    */
   async publish(rec: RecordEvent): Promise<boolean> {
-    const data = Buffer.from(JSON.stringify(rec));
-    if (data.length > this.nc.info!.max_payload - PAYLOAD_MARGIN) return false;
-    await this.js.publish(this.subject, data, { msgID: rec.id, timeout: PUBLISH_TIMEOUT_MS });
+    const json = JSON.stringify(rec);
+    if (Buffer.byteLength(json) > this.maxMessageBytes()) return false;
+    await new Promise<void>((resolve, reject) => {
+      this.waiting.push({ json, done: (err) => (err ? reject(err) : resolve()) });
+      // the requests that end in this turn of the event loop (answers that came in one read) go in one message
+      if (!this.sending && !this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => {
+          this.scheduled = false;
+          if (!this.sending) void this.sendWaiting();
+        });
+      }
+    });
     return true;
+  }
+
+  private maxMessageBytes(): number {
+    return this.nc.info!.max_payload - PAYLOAD_MARGIN;
+  }
+
+  /** Sends what waits, one message at a time (each as many records as fit), until nothing does. */
+  private async sendWaiting(): Promise<void> {
+    this.sending = true;
+    try {
+      while (this.waiting.length) {
+        const max = this.maxMessageBytes();
+        const batch: Waiting[] = [];
+        let bytes = 2;
+        for (const w of this.waiting) {
+          const size = Buffer.byteLength(w.json) + 1;
+          if (batch.length && bytes + size > max) break;
+          batch.push(w);
+          bytes += size;
+        }
+        this.waiting.splice(0, batch.length);
+        const data = Buffer.from(`[${batch.map((w) => w.json).join(",")}]`);
+        try {
+          await this.js.publish(this.subject, data, { timeout: PUBLISH_TIMEOUT_MS });
+          for (const w of batch) w.done();
+        } catch (err) {
+          for (const w of batch) w.done(err);
+        }
+      }
+    } finally {
+      this.sending = false;
+    }
   }
 
   /** The shared consumer history writers pull from. */
@@ -135,7 +189,7 @@ export class HistoryStream {
     return this.js.consumers.get(this.stream, WRITERS);
   }
 
-  /** Records in the stream not yet written: not delivered yet, or delivered and not acknowledged. */
+  /** Messages (each one or more records) in the stream not yet written: not delivered yet, or delivered and not acknowledged. */
   backlog(): Promise<number> {
     const now = Date.now();
     if (!this.backlogRead || now - this.backlogRead.at > BACKLOG_CACHE_MS) {
@@ -164,7 +218,6 @@ async function ensureStream(
     storage: StorageType.File,
     discard: DiscardPolicy.Old,
     max_bytes: maxBytes,
-    duplicate_window: nanos(DUPLICATE_WINDOW_MS),
   };
   const existing = await jsm.streams.info(names.stream).catch(() => null);
   if (!existing) {
