@@ -4,7 +4,7 @@
 #
 #   bin/node                  this machine's node (v20, x86-64), stripped
 #   app/main.cjs              the router (bin/main.ts) bundled with esbuild
-#   app/gpu-measure.cjs       bench/gpu-measure.ts, bundled
+#   app/gpu-measure.cjs       bench/gpu-measure.ts and the bench/gpu-*.ts it imports, bundled
 #   app/gpu-build.cjs         bench/gpu-build.ts, bundled
 #   node_modules/             only what the bundles leave out: node-llama-cpp and
 #                             its dependencies (from this checkout's node_modules,
