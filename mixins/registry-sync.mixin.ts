@@ -17,6 +17,7 @@
 import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import type { NodeTable } from "../lib/cluster/node-table";
 import type { NodeSettings } from "../lib/cluster/types";
+import { confirmOnPeers } from "../lib/cluster/confirm-peers";
 import { storageConfig } from "../lib/config";
 import type { ExternalRuntime } from "./external-runtimes.mixin";
 
@@ -116,18 +117,7 @@ const schema: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
         });
         return;
       }
-      const others = (
-        this.broker.registry.getServiceList({ onlyAvailable: true }) as Array<{ name: string; nodeID: string }>
-      )
-        .filter((svc) => svc.name === "registry" && svc.nodeID !== this.broker.nodeID)
-        .map((svc) => svc.nodeID);
-      await Promise.all(
-        others.map((nodeID) =>
-          this.broker.call("registry.reload", {}, { nodeID, timeout: 5000, retries: 0 }).catch((err: Error) => {
-            this.logger.warn(`registry.reload on ${nodeID} did not confirm the change: ${err.message}`);
-          }),
-        ),
-      );
+      await confirmOnPeers(this.broker, "registry.reload", this.logger);
     },
 
     /** Shared database: the node settings and external runtimes as it holds them now. */

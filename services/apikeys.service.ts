@@ -16,6 +16,7 @@ import { storageConfig } from "../lib/config";
 import { openDatabase, releaseDatabase } from "../lib/db/postgres";
 import { SharedCounter } from "../lib/db/shared-state";
 import { routerCore } from "../lib/core/router-core";
+import { confirmOnPeers } from "../lib/cluster/confirm-peers";
 
 interface KeyDoc {
   _id?: unknown;
@@ -275,17 +276,9 @@ const ApiKeysService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
      * key works and a revoked one stops everywhere at once.
      */
     async announce(this: This) {
-      const others = (name: string) =>
-        (this.broker.registry.getServiceList({ onlyAvailable: true }) as Array<{ name: string; nodeID: string }>)
-          .filter((s) => s.name === name && s.nodeID !== this.broker.nodeID)
-          .map((s) => s.nodeID);
-      const confirm = (action: string, nodeID: string) =>
-        this.broker.call(action, {}, { nodeID, timeout: 5000, retries: 0 }).catch((err: Error) => {
-          this.logger.warn(`${action} on ${nodeID} did not confirm the key change: ${err.message}`);
-        });
       // other key services (routers as peers on one database) read the keys again first, then api processes forget theirs
-      await Promise.all(others("apikeys").map((nodeID) => confirm("apikeys.reload", nodeID)));
-      await Promise.all(others("api").map((nodeID) => confirm("api.forgetKeys", nodeID)));
+      await confirmOnPeers(this.broker, "apikeys.reload", this.logger, "the key change");
+      await confirmOnPeers(this.broker, "api.forgetKeys", this.logger, "the key change");
     },
 
     view(k: KeyDoc) {
