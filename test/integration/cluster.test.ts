@@ -194,7 +194,11 @@ describe("router + two inference nodes over NATS", () => {
       }
     };
     const workers = [worker(), worker(), worker()];
-    await waitFor(() => served.includes("node-a") && served.includes("node-b"), { what: "load on both nodes" });
+    // each answer is 200 tokens of real inference: on a busy machine the first ones take a while
+    await waitFor(() => served.includes("node-a") && served.includes("node-b"), {
+      timeoutMs: 60_000,
+      what: "load on both nodes",
+    });
     // one long request surely on node-a (node-b drained while it is routed): the kill must move it to node-b
     await api.post("/api/nodes/node-b/drain");
     const pinned = user.chat({ max_tokens: 3000 });

@@ -148,16 +148,18 @@ test("three routers starting together on an empty database migrate it once and m
 
 test("a router killed with SIGKILL under load: the others keep serving; every answered request is in history once", async () => {
   const live = [...routers];
-  const load = startLoad(() => live.map((r) => r.url), 6);
+  const load = startLoad(() => live.map((r) => r.url), 4);
   try {
     await answers(load, 60);
     const victim = live.splice(1, 1)[0];
     const killedAt = Date.now();
     await victim.proc.stop("SIGKILL");
-    // the survivors go on answering
-    await answers(load, 60);
-    const after = load.answered.filter((a) => a.at > killedAt + 500);
-    expect(new Set(after.map((a) => a.url))).toEqual(new Set(live.map((r) => r.url)));
+    // the survivors go on answering (answers begun after the kill, from each of them)
+    await waitFor(() => live.every((r) => load.answered.some((a) => a.url === r.url && a.at > killedAt + 500)), {
+      timeoutMs: 30_000,
+      what: "answers from both survivors after the kill",
+    });
+    await answers(load, 20);
     expect(load.answered.some((a) => a.url === victim.url)).toBe(true);
   } finally {
     await load.stop();
@@ -174,7 +176,7 @@ test("a router killed with SIGKILL under load: the others keep serving; every an
 
 test("PostgreSQL down for 30 s under load: requests are served, history says it is behind, and nothing is lost or doubled", async () => {
   const live = routers.filter((r) => r.proc.alive);
-  const load = startLoad(() => live.map((r) => r.url), 4);
+  const load = startLoad(() => live.map((r) => r.url), 3);
   let downAt = 0;
   try {
     await answers(load, 20);
