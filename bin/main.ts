@@ -5,6 +5,7 @@
  *   user add|list|delete  manage users in the data store (recovery)
  *   key create|list|revoke manage API keys in the data store (recovery)
  *   model add|download|list|rm  the model catalog, through a running router's API
+ *   alias add|list|rm, fallback set|list|rm  model aliases and fallback chains, through a running router's API
  *   nodes                the node table, through a running router's API
  *   repl                 the ops console: joins the cluster (TRANSPORTER) with Moleculer's REPL
  *   healthcheck          exit 0 if this container's process is healthy (bin/healthcheck.ts, used by the images)
@@ -42,8 +43,10 @@ import HistoryService from "../services/history.service";
 import ResponsesService from "../services/responses.service";
 import CloudService from "../services/cloud.service";
 import ModelsService from "../services/models.service";
+import AliasesService from "../services/aliases.service";
 import { keyCommand, userCommand } from "./accounts-cli";
 import { modelCommand, nodesCommand } from "./models-cli";
+import { aliasCommand, fallbackCommand } from "./aliases-cli";
 import { replCommand } from "./repl";
 import { unmetPartners } from "../lib/core/router-core";
 
@@ -58,6 +61,7 @@ const SCHEMAS: Record<string, ServiceSchema<any, any, any>> = {
   responses: ResponsesService,
   cloud: CloudService,
   models: ModelsService,
+  aliases: AliasesService,
   inference: InferenceService,
 };
 
@@ -191,6 +195,10 @@ async function main(argv: string[]): Promise<void> {
       return keyCommand(rest);
     case "model":
       return modelCommand(rest);
+    case "alias":
+      return aliasCommand(rest);
+    case "fallback":
+      return fallbackCommand(rest);
     case "nodes":
       return nodesCommand();
     case "repl":
@@ -201,7 +209,7 @@ async function main(argv: string[]): Promise<void> {
       return envCommand(rest);
     default:
       throw new Error(
-        `unknown command "${command}" (commands: start, make-model, model, nodes, repl, healthcheck, user, key, env)`,
+        `unknown command "${command}" (commands: start, make-model, model, alias, fallback, nodes, repl, healthcheck, user, key, env)`,
       );
   }
 }

@@ -22,7 +22,7 @@ interface TaskView {
 const USAGE_MODEL =
   "usage: llm-router model add <org/repo | hub URL> [--file F.gguf] [--outtype T] | model download <id> (--all | --node ID…) | model list | model rm <id> | model restart <task id>";
 
-class Api {
+export class Api {
   private token: string | null = null;
   constructor(private readonly base: string) {}
 
@@ -53,7 +53,7 @@ class Api {
   }
 }
 
-const api = () => new Api(cliConfig().url);
+export const api = () => new Api(cliConfig().url);
 const enc = encodeURIComponent;
 
 /** Follows download tasks with one progress bar each until all have ended; false if any failed. */

@@ -19,6 +19,8 @@ import { registerRouterMetrics } from "../lib/metrics/router-metrics";
 import { AuthGateMixin, forgetCachedKeys, type GateConfig } from "../mixins/auth-gate.mixin";
 import { fastLane } from "./api/fast-lane";
 import { Gateway } from "./api/gateway";
+import { routerCore } from "../lib/core/router-core";
+import { RouteTable, type FallbackDoc } from "../lib/models/aliases";
 import type { RequestSummary } from "./api/recording";
 
 /** `history.backlog`: where records go through, how many wait, since when the store is unreachable. */
@@ -42,11 +44,14 @@ interface Vars {
   gateway: Gateway;
   /** Set by the gate mixin (mixins/auth-gate.mixin.ts). */
   gate: GateConfig;
+  /** A replica has copied the aliases (followRoutes). */
+  routesCopied: boolean;
 }
 
 interface Methods {
   drain(timeoutMs: number): Promise<void>;
   stopAccepting(): void;
+  followRoutes(): Promise<void>;
 }
 
 type This = Service<Settings> & Vars & Methods;
@@ -135,11 +140,19 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> & { merged(schema: { se
     "api.requests"(this: This, ctx: Context<{ requests: RequestSummary[] }>) {
       if (ctx.nodeID !== this.broker.nodeID) this.gateway.recorder.showRemote(ctx.params.requests);
     },
+    // a router replica keeps a copy of the aliases and fallbacks, for its request path
+    "aliases.changed"(this: This) {
+      void this.followRoutes();
+    },
+    "$services.changed"(this: This) {
+      if (!this.routesCopied) void this.followRoutes();
+    },
     "models.progress"(this: This) {
       this.gateway.live.signal("tasks", 1000, () => ({}));
     },
     // logged once every local service has started, so the URL means "ready"
     "$broker.started"(this: This) {
+      void this.followRoutes();
       // a stop that began while the services were starting (SIGTERM) has closed the server: nothing to announce
       const addr = this.server.listening ? (this.server.address() as AddressInfo | string | null) : null;
       if (!addr || typeof addr === "string") return;
@@ -152,6 +165,35 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> & { merged(schema: { se
   },
 
   methods: {
+    /**
+     * A replica without the aliases service (SERVICES=gateway) copies the
+     * aliases and fallbacks from one that has it: at start (or when such a
+     * service appears) and after every change.
+     */
+    async followRoutes(this: This) {
+      const registry = this.broker.registry;
+      // the aliases service here keeps the copy itself; none anywhere yet: `$services.changed` asks again
+      const anywhere = registry.getActionEndpoints("aliases.list") as unknown as
+        { hasAvailable(): boolean } | undefined;
+      if (registry.hasService("aliases", this.broker.nodeID) || !anywhere?.hasAvailable()) return;
+      try {
+        const set = await this.broker.call<{
+          aliases: Array<{ alias: string; model: string; fallbacks: string[]; created_at: string }>;
+          fallbacks: FallbackDoc[];
+        }>("aliases.list");
+        const aliases = set.aliases.map((a) => ({
+          alias: a.alias,
+          model: a.model,
+          fallbacks: a.fallbacks,
+          createdAt: a.created_at,
+        }));
+        routerCore(this.broker).routes = new RouteTable(aliases, set.fallbacks);
+        this.routesCopied = true;
+      } catch (err) {
+        this.logger.warn(`could not copy the aliases: ${(err as Error).message}`);
+      }
+    },
+
     /**
      * SIGTERM: stop accepting connections, end the dashboard's event streams,
      * and wait up to `timeoutMs` for the requests and streams in flight.
@@ -175,6 +217,7 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> & { merged(schema: { se
   },
 
   created(this: This) {
+    this.routesCopied = false;
     this.gateway = new Gateway(this.broker, this.logger, this.settings.router, this.gate);
     registerRouterMetrics(this.broker.metrics);
     // moleculer-web made the server (its `created` ran first): the method table and the fast lane go in front of it

@@ -21,6 +21,9 @@ interface Vars {
 
 type This = Service<Settings> & Vars;
 
+/** Longest a node may take to load a model asked for by the balancer. */
+const LOAD_TIMEOUT_MS = 15 * 60_000;
+
 const BalancerService: ServiceSchema<Settings, Record<string, never>, Vars> = {
   name: "balancer",
 
@@ -63,6 +66,9 @@ const BalancerService: ServiceSchema<Settings, Record<string, never>, Vars> = {
       (msg) => this.logger.warn(msg),
     );
     core.balancer = this.balancer;
+    // a model no node has loaded is loaded on demand; a big one may take minutes (the queue's timeout bounds the wait)
+    this.balancer.loader = (nodeID, model) =>
+      this.broker.call("inference.load", { model }, { nodeID, timeout: LOAD_TIMEOUT_MS });
   },
 
   started(this: This) {

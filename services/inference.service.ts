@@ -1,7 +1,9 @@
 /**
  * Inference node: serves chat, completion and embeddings from the GGUF models
- * in LLM_NODE_MODELS_DIR with node-llama-cpp, and broadcasts heartbeats with
- * its models, load and machine metrics.
+ * in LLM_NODE_MODELS_DIR with node-llama-cpp, loading them on demand and
+ * unloading them when room is needed or they sit idle
+ * (lib/inference/model-manager.ts), and broadcasts heartbeats with its
+ * models (loaded, and every one on disk), load and machine metrics.
  */
 import fs from "node:fs";
 import type { Context, Service, ServiceSchema } from "moleculer";
@@ -10,6 +12,7 @@ import type { Heartbeat } from "../lib/cluster/types";
 import { ensureDemoModel } from "../lib/inference/demo-model";
 import { LlamaEngine } from "../lib/inference/llama-engine";
 import { InstantEngine } from "../lib/inference/instant-engine";
+import { ModelManager } from "../lib/inference/model-manager";
 import { JobRunner } from "../lib/inference/runner";
 import type { ChatJob, CompletionJob, EmbeddingJob, Engine } from "../lib/inference/types";
 import { embeddingList } from "../lib/openai/format";
@@ -28,6 +31,7 @@ interface Settings {
 
 interface Vars {
   engine: Engine | null;
+  manager: ModelManager | null;
   runner: JobRunner | null;
   nvidiaSmi: NvidiaSmi;
   machine: Pick<Heartbeat, "cpu" | "memory" | "gpus">;
@@ -47,6 +51,7 @@ interface Vars {
 
 interface Methods {
   requireRunner(): JobRunner;
+  requireManager(): ModelManager;
   heartbeat(): Heartbeat;
   sendHeartbeat(): void;
   scheduleHeartbeat(): void;
@@ -94,8 +99,35 @@ const InferenceService: ServiceSchema<Settings, Methods, Vars> = {
       visibility: "public",
       async handler(this: This, ctx: Context<EmbeddingJob>) {
         this.requireRunner();
-        const r = await this.engine!.embed(ctx.params);
-        return embeddingList(ctx.params.model, r.vectors, r.promptTokens);
+        const manager = this.requireManager();
+        await manager.acquire(ctx.params.model);
+        try {
+          const r = await this.engine!.embed(ctx.params);
+          return embeddingList(ctx.params.model, r.vectors, r.promptTokens);
+        } finally {
+          manager.release(ctx.params.model);
+        }
+      },
+    },
+    /** Loads a model of this node's models dir now (unloading idle ones if room is needed); resolves once it is loaded. */
+    load: {
+      visibility: "public",
+      params: { model: { type: "string", max: 512 }, retryFailed: { type: "boolean", optional: true } },
+      async handler(this: This, ctx: Context<{ model: string; retryFailed?: boolean }>) {
+        this.requireRunner();
+        // an operator's load tries a model that failed before again; a request's does not
+        await this.requireManager().ensure(ctx.params.model, ctx.params.retryFailed === true);
+        return { model: ctx.params.model, node: this.broker.nodeID, state: "ready" };
+      },
+    },
+    /** Unloads a model (its file stays): 409 while it serves requests, or when it is pinned. */
+    unload: {
+      visibility: "public",
+      params: { model: { type: "string", max: 512 } },
+      async handler(this: This, ctx: Context<{ model: string }>) {
+        this.requireRunner();
+        await this.requireManager().unload(ctx.params.model);
+        return { model: ctx.params.model, node: this.broker.nodeID, state: "available" };
       },
     },
     cancel: {
@@ -129,7 +161,7 @@ const InferenceService: ServiceSchema<Settings, Methods, Vars> = {
           throw apiError(400, "A download needs either a url or a source node.", "invalid_request");
         if (ctx.params.source && typeof ctx.params.size !== "number")
           throw apiError(400, "A download from the router needs the size.", "invalid_request");
-        if (this.engine!.models().some((m) => m.id === ctx.params.modelId)) {
+        if (this.requireManager().has(ctx.params.modelId)) {
           throw apiError(409, `The model '${ctx.params.modelId}' is on this node already.`, "model_exists");
         }
         const ac = new AbortController();
@@ -152,10 +184,9 @@ const InferenceService: ServiceSchema<Settings, Methods, Vars> = {
       visibility: "public",
       params: { modelId: { type: "string", max: 512 } },
       async handler(this: This, ctx: Context<{ modelId: string }>) {
-        const engine = this.requireRunner() && this.engine!;
-        const model = engine.models().find((m) => m.id === ctx.params.modelId);
-        if (!model) throw apiError(404, `The model '${ctx.params.modelId}' is not on this node.`, "model_not_found");
-        await engine.removeModel(model.id);
+        this.requireRunner();
+        const model = { id: ctx.params.modelId };
+        await this.requireManager().remove(model.id);
         const file = resolveInside(this.settings.node.modelsDir, modelFileFor(model.id));
         await fs.promises.rm(file, { force: true });
         this.logger.info(`Removed the model ${model.id}`);
@@ -201,6 +232,11 @@ const InferenceService: ServiceSchema<Settings, Methods, Vars> = {
       return this.runner;
     },
 
+    requireManager(this: This): ModelManager {
+      if (!this.manager) throw apiError(503, "This node is still loading its models.", "node_initializing");
+      return this.manager;
+    },
+
     heartbeat(this: This): Heartbeat {
       const models = this.engine?.models() ?? [];
       const load = this.engine?.load() ?? [];
@@ -208,7 +244,7 @@ const InferenceService: ServiceSchema<Settings, Methods, Vars> = {
         nodeID: this.broker.nodeID,
         machineName: this.settings.node.name,
         engine: this.engine?.kind ?? "loading",
-        initializing: this.engine === null,
+        initializing: this.runner === null,
         models: models.map((m) => {
           const l = load.find((x) => x.id === m.id);
           return {
@@ -226,6 +262,11 @@ const InferenceService: ServiceSchema<Settings, Methods, Vars> = {
         ...this.machine,
         gpuBackend: this.settings.node.gpu,
         tokensPerSecond: this.runner?.throughput.tokensPerSecond() ?? 0,
+        catalog: this.manager?.catalog() ?? [],
+        modelMemory: {
+          ...(this.manager?.limits ?? { maxLoaded: null, budgetBytes: null }),
+          usedBytes: this.manager?.usedBytes() ?? 0,
+        },
         sentAt: Date.now(),
       };
     },
@@ -280,7 +321,7 @@ const InferenceService: ServiceSchema<Settings, Methods, Vars> = {
           onProgress: (x) => void progress("downloading", { ...x }),
         });
         void progress("loading", { bytes: got.bytes, total: got.bytes });
-        await this.engine!.addModel(p.modelId, got.path);
+        await this.requireManager().add(p.modelId);
         this.logger.info(`Downloaded and loaded the model ${p.modelId}`);
         this.sendHeartbeat();
         void progress("done", { bytes: got.bytes, total: got.bytes });
@@ -337,6 +378,7 @@ const InferenceService: ServiceSchema<Settings, Methods, Vars> = {
     // configuration is read now, when the service is created, not when this file is imported
     this.settings = { ...this.settings, node: nodeConfig(), hub: hubConfig() };
     this.engine = null;
+    this.manager = null;
     this.runner = null;
     this.nvidiaSmi = new NvidiaSmi();
     this.machine = idleMachine();
@@ -363,27 +405,54 @@ const InferenceService: ServiceSchema<Settings, Methods, Vars> = {
     this.sendHeartbeat();
     this.engine =
       cfg.engine === "instant"
-        ? new InstantEngine(cfg.modelsDir, cfg.parallel, cfg.instantMsPerToken)
+        ? new InstantEngine(cfg.parallel, cfg.instantMsPerToken)
         : await LlamaEngine.create({ ...cfg, log: (m) => this.logger.warn(m) });
+    const manager = new ModelManager(this.engine, {
+      modelsDir: cfg.modelsDir,
+      maxLoaded: cfg.maxLoadedModels,
+      budgetBytes: cfg.memoryBudget,
+      idleMs: cfg.modelIdleSecs === null ? null : cfg.modelIdleSecs * 1000,
+      pinned: cfg.pinnedModels,
+      loadAtStart: cfg.loadAtStart,
+      log: (m) => this.logger.info(`models: ${m}`),
+      // loads and unloads are news for the routers at once (a request may wait for one)
+      onChange: () => {
+        if (this.runner) this.sendHeartbeat();
+      },
+    });
+    this.manager = manager;
+    if (!this.halted) await manager.start();
     if (this.halted) {
       // stopped while the models loaded (SIGTERM during start): `stopped` found no engine to free
+      manager.stop();
       await this.engine.dispose();
       this.engine = null;
       return;
     }
-    this.runner = new JobRunner(this.engine, () => {
-      this.scheduleHeartbeat();
-      if (this.leaving) this.leaveWhenIdle();
-      this.onIdle?.();
-    });
+    this.runner = new JobRunner(
+      this.engine,
+      () => {
+        this.scheduleHeartbeat();
+        if (this.leaving) this.leaveWhenIdle();
+        this.onIdle?.();
+      },
+      manager,
+    );
     const ids = this.engine.models().map((m) => m.id);
-    this.logger.info(`Loaded ${ids.length} model(s) from ${cfg.modelsDir}: ${ids.join(", ") || "(none)"}`);
+    const onDisk = manager.catalog().length;
+    this.logger.info(
+      `Loaded ${ids.length} of the ${onDisk} model(s) in ${cfg.modelsDir}: ${ids.join(", ") || "(none)"}` +
+        (onDisk > ids.length ? " (the others load on their first request)" : ""),
+    );
     await this.collectMachine();
     if (this.halted) return;
     this.sendHeartbeat();
     this.timer = setInterval(() => {
-      this.collectMachine()
-        .catch((err: Error) => this.logger.warn(`metrics: ${err.message}`))
+      Promise.all([
+        this.collectMachine().catch((err: Error) => this.logger.warn(`metrics: ${err.message}`)),
+        manager.scan().then(() => manager.sweepIdle()),
+      ])
+        .catch((err: Error) => this.logger.warn(`models: ${err.message}`))
         .finally(() => this.sendHeartbeat());
     }, cfg.heartbeatSecs * 1000);
   },
@@ -394,6 +463,7 @@ const InferenceService: ServiceSchema<Settings, Methods, Vars> = {
     if (this.timer) clearInterval(this.timer);
     if (this.pending) clearTimeout(this.pending);
     this.runner?.abortAll();
+    this.manager?.stop();
     await this.engine?.dispose();
   },
 };

@@ -9,6 +9,7 @@ import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "mole
 import type { DbAdapter } from "moleculer-db";
 import type { NodeTable } from "../lib/cluster/node-table";
 import { routerCore } from "../lib/core/router-core";
+import { loadTarget, unloadTargets } from "../lib/models/lifecycle";
 import { hubConfig } from "../lib/config";
 import { apiError } from "../lib/openai/errors";
 import { readSlice, READ_SLICE_BYTES } from "../lib/models/cluster-source";
@@ -260,6 +261,32 @@ const ModelsService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
         const { offset, length } = ctx.params;
         if (offset >= size) throw apiError(416, `${doc.id} has ${size} bytes.`, "range_not_satisfiable");
         return readSlice(file, offset, Math.min(length, size - offset));
+      },
+    },
+    /** POST /api/models/:id/load: loaded on the node named, or the one that can take it soonest; resolves once loaded. */
+    load: {
+      visibility: "public",
+      params: { id: { type: "string", max: 512 }, node: { type: "string", max: 256, optional: true } },
+      async handler(this: This, ctx: Context<{ id: string; node?: string }>) {
+        const target = loadTarget(this.table(), ctx.params.id, ctx.params.node);
+        if (!target.loaded) {
+          await ctx.call(
+            "inference.load",
+            { model: ctx.params.id, retryFailed: true },
+            { nodeID: target.node, timeout: 15 * 60_000 },
+          );
+        }
+        return { model: ctx.params.id, node: target.node, state: "ready", loaded_now: !target.loaded };
+      },
+    },
+    /** POST /api/models/:id/unload: unloaded from the node named, or from every node that has it loaded (the file stays). */
+    unload: {
+      visibility: "public",
+      params: { id: { type: "string", max: 512 }, node: { type: "string", max: 256, optional: true } },
+      async handler(this: This, ctx: Context<{ id: string; node?: string }>) {
+        const nodes = unloadTargets(this.table(), ctx.params.id, ctx.params.node);
+        for (const nodeID of nodes) await ctx.call("inference.unload", { model: ctx.params.id }, { nodeID });
+        return { model: ctx.params.id, nodes, state: "available" };
       },
     },
     /** DELETE /api/nodes/:id/models/:model: the node unloads the model and deletes its file. */

@@ -9,7 +9,17 @@ export interface ModelEntry {
   id: string;
   /** First time any node reported it (s epoch), for OpenAI's `created`. */
   created: number;
+  /** `loaded` on some node now, or `available`: on a node's disk, loaded by the first request. */
+  status: "loaded" | "available";
+  /** Nodes that have it loaded. */
   nodes: string[];
+  /** Nodes that have it on disk, not loaded (or loading): any can load it. */
+  available_on: string[];
+}
+
+/** A node's entry for `model` in its catalog (the model files it has), if any. */
+export function catalogEntry(n: NodeRecord, model: string) {
+  return n.catalog?.find((c) => c.id === model);
 }
 
 /**
@@ -119,7 +129,7 @@ export class NodeTable {
     this.nodes.set(hb.nodeID, rec);
     if (!prev || prev.status !== status || !sameModels(prev.models, hb.models)) this.shape++;
     this.metrics.add(hb.nodeID, sampleOf(rec, now));
-    for (const m of hb.models) {
+    for (const m of [...hb.models, ...(hb.catalog ?? [])]) {
       if (!this.modelFirstSeen.has(m.id)) this.modelFirstSeen.set(m.id, Math.floor(now / 1000));
     }
     return !prev || prev.status !== status;
@@ -172,20 +182,62 @@ export class NodeTable {
     return this.list().filter((n) => n.status === "initializing" && n.models.some((m) => m.id === model));
   }
 
-  /** Whether any node, in any state, reported `model`. */
+  /** Whether any node, in any state, reported `model`, loaded or on its disk. */
   knows(model: string): boolean {
-    return this.modelFirstSeen.has(model) && this.list().some((n) => n.models.some((m) => m.id === model));
+    return (
+      this.modelFirstSeen.has(model) &&
+      this.list().some((n) => n.models.some((m) => m.id === model) || catalogEntry(n, model) !== undefined)
+    );
   }
 
-  /** Models on online, reachable, not draining nodes. */
+  /**
+   * Nodes that could load `model` now: online, reachable, not draining, with
+   * the file on disk and not loaded, loading or failed there.
+   */
+  loadable(model: string): NodeRecord[] {
+    return this.list().filter(
+      (n) => this.ready(n) && !this.settingsOf(n.id).draining && catalogEntry(n, model)?.state === "available",
+    );
+  }
+
+  /** Nodes loading `model` now (a request for it waits for them). */
+  loading(model: string): NodeRecord[] {
+    return this.list().filter(
+      (n) => this.ready(n) && !this.settingsOf(n.id).draining && catalogEntry(n, model)?.state === "loading",
+    );
+  }
+
+  /** Why `model` failed to load on the nodes that have it, if it did on any. */
+  loadFailures(model: string): Array<{ node: string; error: string }> {
+    const out: Array<{ node: string; error: string }> = [];
+    for (const n of this.list()) {
+      const c = catalogEntry(n, model);
+      if (this.ready(n) && c?.state === "failed") out.push({ node: n.id, error: c.error ?? "unknown" });
+    }
+    return out;
+  }
+
+  /** Models on online, reachable, not draining nodes: loaded, or on their disks to be loaded on demand. */
   models(): ModelEntry[] {
     const byId = new Map<string, ModelEntry>();
+    const entry = (id: string) => {
+      let e = byId.get(id);
+      if (!e) {
+        e = { id, created: this.modelFirstSeen.get(id) ?? 0, status: "available", nodes: [], available_on: [] };
+        byId.set(id, e);
+      }
+      return e;
+    };
     for (const n of this.list()) {
       if (!this.ready(n) || this.settingsOf(n.id).draining) continue;
       for (const m of n.models) {
-        const e = byId.get(m.id) ?? { id: m.id, created: this.modelFirstSeen.get(m.id) ?? 0, nodes: [] };
+        const e = entry(m.id);
         e.nodes.push(n.id);
-        byId.set(m.id, e);
+        e.status = "loaded";
+      }
+      for (const c of n.catalog ?? []) {
+        if (c.state === "available" || c.state === "loading" || c.state === "unloading")
+          entry(c.id).available_on.push(n.id);
       }
     }
     return [...byId.values()].sort((a, b) => a.id.localeCompare(b.id));

@@ -28,6 +28,28 @@ export function nodeView(n: NodeRecord, ipAddress: string | null, settings: Node
       active: m.active,
       queued: m.queued,
     })),
+    // every model file the node has, loaded or not (inference nodes)
+    model_files: (n.catalog ?? []).map((c) => ({
+      id: c.id,
+      state: c.state,
+      error: c.error,
+      size_bytes: c.sizeBytes,
+      quantization: c.quantization,
+      estimated_bytes: c.estimatedBytes,
+      memory_bytes: c.memoryBytes,
+      pinned: c.pinned,
+      in_use: c.inUse,
+      last_used_at: c.lastUsedAt === null ? null : new Date(c.lastUsedAt).toISOString(),
+      load_ms: c.loadMs,
+      loads: c.loads,
+    })),
+    model_memory: n.modelMemory
+      ? {
+          max_loaded: n.modelMemory.maxLoaded,
+          budget_bytes: n.modelMemory.budgetBytes,
+          used_bytes: n.modelMemory.usedBytes,
+        }
+      : null,
     active_requests: n.active,
     queued_requests: n.queued,
     capacity: n.capacity,

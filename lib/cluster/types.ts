@@ -1,4 +1,7 @@
 /** The heartbeat an inference node broadcasts, and the registry's view of a node. */
+import type { CatalogEntry } from "../inference/types";
+
+export type { CatalogEntry };
 
 export interface GpuStat {
   name: string;
@@ -38,6 +41,10 @@ export interface Heartbeat {
   sentAt: number;
   /** Set for an external OpenAI-compatible runtime the router reaches over HTTP. */
   baseUrl?: string;
+  /** An inference node's model files, loaded or not (`models` holds the loaded ones). */
+  catalog?: CatalogEntry[];
+  /** An inference node's limits on loaded models, and the memory they hold now. */
+  modelMemory?: { maxLoaded: number | null; budgetBytes: number | null; usedBytes: number };
 }
 
 export type NodeStatus = "online" | "initializing" | "offline";

@@ -140,6 +140,22 @@ export function byteSize(): Parser<string> {
   };
 }
 
+/** A memory size in bytes: `24gb`, `512mb`, `1.5g`, or a number of bytes (binary units: 1 kb = 1024 bytes). */
+export function memorySize(): Parser<number> {
+  const units: Record<string, number> = { "": 1, b: 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 };
+  return {
+    accepts: "size (`24gb`, `512mb`, bytes)",
+    parse(raw) {
+      const m = /^(\d+(?:\.\d+)?)\s*(?:([kmgt])i?b?|b)?$/.exec(raw.trim().toLowerCase());
+      if (!m) throw new InvalidValue("must be a size such as 24gb, 512mb or 1073741824");
+      const bytes = Math.round(Number(m[1]) * units[m[2] ?? ""]);
+      if (bytes <= 0) throw new InvalidValue("must be more than 0 bytes");
+      return bytes;
+    },
+    show: (v) => String(v),
+  };
+}
+
 /** `~/x` as a path in the home directory; other paths as they are. */
 export function expandHome(p: string): string {
   return p.startsWith("~") ? path.join(os.homedir(), p.slice(1)) : p;

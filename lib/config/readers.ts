@@ -163,6 +163,7 @@ export interface RouterConfig {
   streamIdleTimeoutSecs: number;
   queueLimit: number;
   queueTimeoutSecs: number;
+  fallbackAfterSecs: number;
   healthCheckSecs: number;
 }
 
@@ -181,6 +182,7 @@ export function routerConfig(): RouterConfig {
     streamIdleTimeoutSecs: read(ENV.LLM_ROUTER_STREAM_IDLE_TIMEOUT),
     queueLimit: read(ENV.LLM_ROUTER_QUEUE_LIMIT),
     queueTimeoutSecs: read(ENV.LLM_ROUTER_QUEUE_TIMEOUT_SECS),
+    fallbackAfterSecs: read(ENV.LLM_ROUTER_FALLBACK_AFTER_SECS),
     healthCheckSecs: read(ENV.LLM_ROUTER_HEALTH_CHECK_INTERVAL),
   };
 }
@@ -351,6 +353,11 @@ export interface NodeConfig {
   demoModel: boolean;
   engine: "llama" | "instant";
   instantMsPerToken: number;
+  maxLoadedModels: number | null;
+  memoryBudget: number | null;
+  modelIdleSecs: number | null;
+  pinnedModels: string[];
+  loadAtStart: "fit" | "pinned";
 }
 
 export function nodeConfig(): NodeConfig {
@@ -365,6 +372,11 @@ export function nodeConfig(): NodeConfig {
     demoModel: read(ENV.LLM_NODE_DEMO_MODEL),
     engine: read(ENV.LLM_NODE_ENGINE),
     instantMsPerToken: read(ENV.LLM_NODE_INSTANT_MS_PER_TOKEN),
+    maxLoadedModels: read(ENV.LLM_NODE_MAX_LOADED_MODELS) ?? null,
+    memoryBudget: read(ENV.LLM_NODE_MEMORY_BUDGET) ?? null,
+    modelIdleSecs: read(ENV.LLM_NODE_MODEL_IDLE_SECS) ?? null,
+    pinnedModels: read(ENV.LLM_NODE_PINNED_MODELS),
+    loadAtStart: read(ENV.LLM_NODE_LOAD_AT_START),
   };
 }
 

@@ -16,6 +16,7 @@ import {
   int,
   InvalidValue,
   list,
+  memorySize,
   num,
   oneOf,
   seconds,
@@ -102,10 +103,11 @@ export const ALL_SERVICES = [
   "responses",
   "cloud",
   "models",
+  "aliases",
   "inference",
 ];
 export const SERVICE_GROUPS: Record<string, string[]> = {
-  router: ["api", "registry", "balancer", "auth", "apikeys", "history", "responses", "cloud", "models"],
+  router: ["api", "registry", "balancer", "auth", "apikeys", "history", "responses", "cloud", "models", "aliases"],
   /** A router replica: the HTTP gateway and routing; accounts, keys, history, stored responses and models are called on a `router`. */
   gateway: ["api", "registry", "balancer", "cloud"],
   all: ALL_SERVICES,
@@ -188,7 +190,7 @@ const cluster = group(
       default: ALL_SERVICES,
       doc:
         "Comma-separated services this process hosts. `inference` alone makes an inference node; " +
-        "`router` is short for `api,registry,balancer,auth,apikeys,history,responses,cloud,models`; " +
+        "`router` is short for `api,registry,balancer,auth,apikeys,history,responses,cloud,models,aliases`; " +
         "`gateway` (a router replica) for `api,registry,balancer,cloud`.",
     }),
     NAMESPACE: v({
@@ -286,6 +288,13 @@ const router = group("router", "Router", "The HTTP API and how it routes request
     parse: seconds({ min: 1 }),
     default: 30,
     doc: "How long a request may wait in that queue before a 503 with `Retry-After`.",
+  }),
+  LLM_ROUTER_FALLBACK_AFTER_SECS: v({
+    parse: seconds({ min: 0 }),
+    default: 10,
+    doc:
+      "A request for a model with fallbacks (`/api/aliases`, `/api/fallbacks`) that no node could take within " +
+      "this long goes to the next model of its chain (at once when no node is healthy or the queue is full).",
   }),
   LLM_ROUTER_HEALTH_CHECK_INTERVAL: v({
     parse: seconds({ min: 1 }),
@@ -584,6 +593,38 @@ const node = group(
       doc:
         "With `LLM_NODE_ENGINE=instant`: simulated milliseconds per token, holding one of `LLM_NODE_PARALLEL` " +
         "slots (benchmarks).",
+    }),
+    LLM_NODE_MAX_LOADED_MODELS: v({
+      parse: int({ min: 1 }),
+      shown: "(no limit)",
+      doc:
+        "Most models loaded at once. Loading another unloads the least recently used idle one first; " +
+        "models on disk and not loaded are still offered and loaded on demand.",
+    }),
+    LLM_NODE_MEMORY_BUDGET: v({
+      parse: memorySize(),
+      shown: "free memory at start less 10 %",
+      doc:
+        "Most memory the loaded models may hold (`24gb`, `512mb`, bytes), by node-llama-cpp's estimate of each " +
+        "model with its contexts: VRAM on a GPU, RAM otherwise. Past it the least recently used idle model is unloaded.",
+    }),
+    LLM_NODE_MODEL_IDLE_SECS: v({
+      parse: seconds({ min: 1 }),
+      shown: "(never)",
+      doc: "Unload a model no request has used for this long (pinned models stay).",
+    }),
+    LLM_NODE_PINNED_MODELS: v({
+      parse: list(),
+      default: [],
+      shown: "(none)",
+      doc: "Comma-separated model ids loaded at start and never unloaded.",
+    }),
+    LLM_NODE_LOAD_AT_START: v({
+      parse: oneOf(["fit", "pinned"] as const),
+      default: "fit",
+      doc:
+        "What a node loads at start: `fit` loads the pinned models, then the others in name order while they fit " +
+        "without unloading anything; `pinned` only the pinned ones (the rest load on their first request).",
     }),
     LLM_NODE_DEMO_MODEL: v({
       parse: bool(),

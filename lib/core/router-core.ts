@@ -29,6 +29,27 @@ export interface HistorySink {
   commit?: (rec: RecordEvent) => Promise<void>;
 }
 
+/**
+ * Aliases and fallback chains (services/aliases.service.ts), read on the hot
+ * path without an action call.
+ */
+export interface ModelRoutes {
+  /**
+   * The models to try for what a client asked for, in order: the model it
+   * names (an alias followed to a local, runtime or cloud model), then its
+   * fallbacks (each resolved the same way, no model twice). `[requested]`
+   * when nothing is set for it.
+   */
+  chain(requested: string): string[];
+  /** The model an alias names in the end (`name` itself when it is no alias). */
+  resolve(name: string): string;
+  /** What is set: the aliases, and the fallbacks of real models. */
+  list(): {
+    aliases: Array<{ alias: string; model: string; fallbacks: string[] }>;
+    fallbacks: Array<{ model: string; fallbacks: string[] }>;
+  };
+}
+
 /** What the core reads of a Moleculer endpoint of `inference.chat`. */
 interface ChatEndpoint {
   isAvailable: boolean;
@@ -48,6 +69,7 @@ export class RouterCore {
   balancer: Balancer | null = null;
   keys: KeyIndex | null = null;
   history: HistorySink | null = null;
+  routes: ModelRoutes | null = null;
   registry = false;
   /** nodeID → its `inference.chat` endpoint; rebuilt after Moleculer's services change. */
   private chatEndpoints: Map<string, ChatEndpoint> | null = null;
@@ -103,6 +125,8 @@ export function unmetPartners(services: string[]): string | null {
     return "the balancer reads the node table of the registry in its own process: add registry";
   if (has("models") && !has("registry"))
     return "the models service reads the node table of the registry in its own process: add registry";
+  if (has("aliases") && !has("registry"))
+    return "the aliases service checks models against the node table of the registry in its own process: add registry";
   return null;
 }
 

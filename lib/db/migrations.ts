@@ -10,14 +10,17 @@ export interface Migration {
   up(db: Sequelize): Promise<void>;
 }
 
+/** The document tables the first migration made (frozen: later tables come with their own migration). */
+const FIRST_TABLES = ["users", "api_keys", "node_settings", "models", "model_tasks", "responses", "secrets"];
+
 /** Collections kept as JSON documents (moleculer-db's documents: lib/db/document-adapter.ts). */
-export const DOCUMENT_TABLES = ["users", "api_keys", "node_settings", "models", "model_tasks", "responses", "secrets"];
+export const DOCUMENT_TABLES = [...FIRST_TABLES, "aliases"];
 
 export const MIGRATIONS: Migration[] = [
   {
     name: "001-documents",
     async up(db) {
-      for (const table of DOCUMENT_TABLES) {
+      for (const table of FIRST_TABLES) {
         await db.query(`CREATE TABLE IF NOT EXISTS "${table}" (id text PRIMARY KEY, doc jsonb NOT NULL)`);
       }
       // routers starting together each create the first admin: one wins
@@ -106,6 +109,21 @@ export const MIGRATIONS: Migration[] = [
       const [trgm] = await db.query(`SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'`);
       if (trgm.length === 0) return;
       await db.query(`CREATE INDEX IF NOT EXISTS history_search_text ON history USING gin (search gin_trgm_ops)`);
+    },
+  },
+  {
+    name: "005-aliases",
+    async up(db) {
+      // model aliases and fallback chains (services/aliases.service.ts)
+      await db.query(`CREATE TABLE IF NOT EXISTS "aliases" (id text PRIMARY KEY, doc jsonb NOT NULL)`);
+    },
+  },
+  {
+    name: "006-history-served-model",
+    async up(db) {
+      // the model that answered (an alias's, a fallback) when not the one asked for, and the wait for a load
+      await db.query(`ALTER TABLE history ADD COLUMN IF NOT EXISTS served_model text`);
+      await db.query(`ALTER TABLE history ADD COLUMN IF NOT EXISTS load_ms double precision`);
     },
   },
 ];

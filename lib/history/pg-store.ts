@@ -49,6 +49,8 @@ const COLUMNS = [
   ["retries", "integer"],
   ["nodes_tried", "jsonb"],
   ["dropped_tools", "jsonb"],
+  ["served_model", "text"],
+  ["load_ms", "double precision"],
 ] as const;
 
 type Column = (typeof COLUMNS)[number][0];
@@ -63,20 +65,27 @@ const INSERT_ROWS = 100;
 const INSERT_CHARS = 4_000_000;
 
 /** A row as pg returns it: bigint as text, jsonb parsed. */
-type Row = Omit<HistoryRecord, "ts" | "request_body" | "response_body" | "dropped_tools"> & {
+type Row = Omit<
+  HistoryRecord,
+  "ts" | "request_body" | "response_body" | "dropped_tools" | "served_model" | "load_ms"
+> & {
   ts: string | number;
   request_json: string;
   response_json: string;
   dropped_tools: string[] | null;
+  served_model: string | null;
+  load_ms: number | null;
 };
 
 /** A row as the record the other stores give. */
 function recordOf(row: Row): HistoryRecord {
-  const { ts, request_json, response_json, dropped_tools, ...rest } = row;
+  const { ts, request_json, response_json, dropped_tools, served_model, load_ms, ...rest } = row;
   return {
     ...rest,
     ts: Number(ts),
     ...(dropped_tools ? { dropped_tools } : {}),
+    ...(served_model !== null ? { served_model } : {}),
+    ...(load_ms !== null ? { load_ms } : {}),
     request_body: JSON.parse(request_json),
     response_body: JSON.parse(response_json),
   };

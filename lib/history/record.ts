@@ -33,6 +33,10 @@ export interface HistoryRecord {
   nodes_tried: string[];
   /** Hosted tools (web_search…) a Responses request sent that no upstream could run: left out of the model's tools. */
   dropped_tools?: string[];
+  /** The model that answered, when not the one asked for (`model`): an alias's model, or a fallback. */
+  served_model?: string;
+  /** How long the request waited for its model to be loaded (ms), when it did. */
+  load_ms?: number;
 }
 
 /**
@@ -163,6 +167,10 @@ export class RequestTrace {
   kind: RequestKind;
   /** Tools the request sent that were left out (hosted tools only their provider runs). */
   droppedTools: string[] = [];
+  /** The model that answered (an alias's, or a fallback), when not `model`. */
+  servedModel: string | null = null;
+  /** Time spent waiting for the model to load (ms). */
+  loadMs: number | null = null;
 
   constructor(private readonly start: TraceStart) {
     this.startedAt = start.now ?? Date.now();
@@ -219,6 +227,10 @@ export class RequestTrace {
       retries: Math.max(0, this.tried.length - 1),
       nodes_tried: this.tried.map((t) => t.id),
       ...(this.droppedTools.length ? { dropped_tools: this.droppedTools } : {}),
+      ...(this.servedModel !== null && this.servedModel !== this.model
+        ? { served_model: clip(this.servedModel, MAX_FIELD_CHARS.model) }
+        : {}),
+      ...(this.loadMs !== null ? { load_ms: Math.round(this.loadMs) } : {}),
     };
   }
 }

@@ -3,9 +3,10 @@
  * with `msPerToken`, after that long per token while holding one of
  * `parallel` slots (a GPU of a given speed). For benchmarks that isolate the
  * router and the transporter from inference, or compare balancing strategies.
- * It serves every `.gguf` name in the models dir without loading the file.
+ * It "loads" a `.gguf` name of the models dir without reading the file: its
+ * estimated memory is the file's size, so benches can give files sizes.
  */
-import { findModelFiles } from "./llama-engine";
+import fs from "node:fs";
 import { apiError, badRequest } from "../openai/errors";
 import { Pool } from "./pool";
 import type {
@@ -16,27 +17,20 @@ import type {
   EngineModel,
   GenerationHooks,
   GenerationResult,
+  ModelFacts,
   ModelLoad,
 } from "./types";
 
 export class InstantEngine implements Engine {
   readonly kind = "instant (simulated)";
-  private readonly list: EngineModel[];
+  private readonly list: EngineModel[] = [];
   private active = 0;
   private readonly slots: Pool<number>;
 
   constructor(
-    modelsDir: string,
     parallel: number,
     private readonly msPerToken = 0,
   ) {
-    this.list = findModelFiles(modelsDir).map(([id, path]) => ({
-      id,
-      path,
-      sizeBytes: 0,
-      contextSize: 4096,
-      parallel,
-    }));
     this.slots = new Pool(Array.from({ length: parallel }, (_, i) => i));
   }
 
@@ -44,14 +38,22 @@ export class InstantEngine implements Engine {
     return this.list;
   }
 
-  async addModel(id: string, file: string): Promise<EngineModel> {
+  async inspect(file: string): Promise<ModelFacts> {
+    return { quantization: null, estimatedBytes: (await fs.promises.stat(file)).size };
+  }
+
+  async defaultMemoryBudget(): Promise<number | null> {
+    return null;
+  }
+
+  async loadModel(id: string, file: string): Promise<EngineModel> {
     if (this.list.some((m) => m.id === id)) throw apiError(409, `The model '${id}' is loaded already.`, "model_exists");
     const m = { id, path: file, sizeBytes: 0, contextSize: 4096, parallel: this.slots.capacity };
     this.list.push(m);
     return m;
   }
 
-  async removeModel(id: string): Promise<void> {
+  async unloadModel(id: string): Promise<void> {
     this.check(id);
     this.list.splice(
       this.list.findIndex((m) => m.id === id),

@@ -28,6 +28,7 @@ import type {
   EngineModel,
   GenerationHooks,
   GenerationResult,
+  ModelFacts,
   ModelLoad,
   SamplingParams,
 } from "./types";
@@ -111,29 +112,51 @@ export class LlamaEngine implements Engine {
       logLevel: lib.LlamaLogLevel.error,
       build: "never",
     });
-    const engine = new LlamaEngine(lib, llama, opts);
-    await engine.loadAll();
-    return engine;
+    return new LlamaEngine(lib, llama, opts);
   }
 
-  private async loadAll(): Promise<void> {
-    for (const [id, file] of findModelFiles(this.opts.modelsDir)) {
-      try {
-        await this.loadModel(id, file);
-      } catch (err) {
-        this.opts.log?.(`could not load model '${id}' from ${file}: ${(err as Error).message}`);
-      }
-    }
+  /** The context a model of `trainContextSize` gets: the configured size, at most what it was trained for. */
+  private contextSizeFor(trainContextSize: number | undefined): number {
+    return Math.min(this.opts.contextSize, trainContextSize ?? this.opts.contextSize);
   }
 
-  private async loadModel(id: string, file: string): Promise<void> {
-    const model = await this.llama.loadModel({ modelPath: file });
-    const contextSize = Math.min(this.opts.contextSize, model.trainContextSize);
-    const context = await model.createContext({
+  async inspect(file: string): Promise<ModelFacts> {
+    const info = await this.lib.readGgufFileInfo(file, { logWarnings: false });
+    const insights = await this.lib.GgufInsights.from(info, this.llama);
+    // all layers on the GPU when there is one (what loadModel's "auto" does when they fit)
+    const gpuLayers = this.llama.gpu ? insights.totalLayers : 0;
+    const model = await insights.estimateModelResourceRequirementsV2({ gpuLayers });
+    const context = await insights.estimateContextResourceRequirementsV2({
+      contextSize: this.contextSizeFor(insights.trainContextSize),
+      modelGpuLayers: gpuLayers,
       sequences: this.opts.parallel,
-      contextSize,
-      threads: this.opts.threads,
     });
+    const fileType = (info.metadata.general as { file_type?: number } | undefined)?.file_type;
+    const name = fileType === undefined ? undefined : this.lib.GgufFileType[fileType];
+    return {
+      quantization: name ? name.replace(/^MOSTLY_/, "") : null,
+      estimatedBytes: model.cpuRam + model.gpuVram + context.cpuRam + context.gpuVram,
+    };
+  }
+
+  async defaultMemoryBudget(): Promise<number | null> {
+    const free = this.llama.gpu ? (await this.llama.getVramState()).free : (await this.llama.getRamState()).free;
+    return Math.floor(free * 0.9);
+  }
+
+  async loadModel(id: string, file: string): Promise<EngineModel> {
+    if (this.loaded.has(id)) throw apiError(409, `The model '${id}' is loaded already.`, "model_exists");
+    const model = await this.llama.loadModel({ modelPath: file });
+    const context = await model
+      .createContext({
+        sequences: this.opts.parallel,
+        contextSize: this.contextSizeFor(model.trainContextSize),
+        threads: this.opts.threads,
+      })
+      .catch(async (err: unknown) => {
+        await model.dispose();
+        throw err;
+      });
     const sequences = Array.from({ length: this.opts.parallel }, () => context.getSequence());
     const vocab = vocabulary(model);
     this.loaded.set(id, {
@@ -152,6 +175,7 @@ export class LlamaEngine implements Engine {
       maxTokenChars: vocab.longest,
       vocabSize: vocab.size,
     });
+    return this.get(id).info;
   }
 
   models(): EngineModel[] {
@@ -369,13 +393,7 @@ export class LlamaEngine implements Engine {
     return { backend, devices, vram: { used: vram.used, total: vram.total } };
   }
 
-  async addModel(id: string, file: string): Promise<EngineModel> {
-    if (this.loaded.has(id)) throw apiError(409, `The model '${id}' is loaded already.`, "model_exists");
-    await this.loadModel(id, file);
-    return this.get(id).info;
-  }
-
-  async removeModel(id: string): Promise<void> {
+  async unloadModel(id: string): Promise<void> {
     const m = this.get(id);
     if (m.pool.inUse > 0 || m.pool.waiting > 0) {
       throw apiError(409, `The model '${id}' is serving requests; drain the node first.`, "model_busy");

@@ -20,6 +20,15 @@ import { apiError, badRequest } from "../openai/errors";
 
 type Kind = "chat" | "completion";
 
+/** Loads a model for a request and keeps it loaded until released (the node's ModelManager). */
+export interface ModelGate {
+  acquire(model: string): Promise<void>;
+  release(model: string): void;
+}
+
+/** Every model is loaded already (benches and tests that run an engine directly). */
+const OPEN_GATE: ModelGate = { acquire: async () => undefined, release: () => undefined };
+
 export class JobRunner {
   private readonly running = new Map<string, AbortController>();
   readonly throughput = new Throughput();
@@ -27,6 +36,7 @@ export class JobRunner {
   constructor(
     private readonly engine: Engine,
     private readonly onChange: () => void = () => undefined,
+    private readonly gate: ModelGate = OPEN_GATE,
   ) {}
 
   get activeRequests(): number {
@@ -60,8 +70,9 @@ export class JobRunner {
       throw apiError(409, `Request ${job.requestId} is already running on this node.`, "duplicate_request");
     }
     const n = kind === "chat" ? ((job as ChatJob).n ?? 1) : 1;
-    const slots = this.engine.load().find((m) => m.id === job.model)?.capacity ?? 1;
-    if (n > slots) {
+    // a model not loaded yet has its slots checked by the engine's queue (choices past them wait their turn)
+    const slots = this.engine.load().find((m) => m.id === job.model)?.capacity;
+    if (slots !== undefined && n > slots) {
       throw badRequest(
         `n is ${n}, but this node generates at most ${slots} answers of '${job.model}' at once (LLM_NODE_PARALLEL).`,
         "n",
@@ -72,9 +83,17 @@ export class JobRunner {
     this.running.set(job.requestId, ac);
     this.onChange();
     const meta: fmt.Meta = { id: job.requestId, model: job.model, created: job.created };
-    const started = Date.now();
     /** Runs the `n` generations together (choice i with seed + i); one failing stops the others. */
-    const generate: Generate = (hooksFor) => {
+    const generate: Generate = async (hooksFor) => {
+      try {
+        // loaded first when it is not (the node's model manager); kept loaded while it runs
+        await this.gate.acquire(job.model);
+      } catch (err) {
+        this.running.delete(job.requestId);
+        this.onChange();
+        throw err;
+      }
+      const started = Date.now();
       const runs = Array.from({ length: n }, (_, i) => {
         const hooks: GenerationHooks = { signal: ac.signal, ...hooksFor?.(i) };
         const one = { ...job, seed: job.seed !== undefined ? job.seed + i : undefined };
@@ -91,6 +110,7 @@ export class JobRunner {
           throw err;
         })
         .finally(() => {
+          this.gate.release(job.model);
           this.running.delete(job.requestId);
           this.onChange();
         });

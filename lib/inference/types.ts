@@ -115,18 +115,55 @@ export interface ModelLoad {
   capacity: number;
 }
 
+/** What a GGUF's header says before it is loaded. */
+export interface ModelFacts {
+  /** The file type (`Q4_K_M`, `F16`…), or null when the header does not say. */
+  quantization: string | null;
+  /** Memory the model with its contexts needs once loaded (VRAM on a GPU, RAM otherwise). */
+  estimatedBytes: number;
+}
+
+export type ModelState = "available" | "loading" | "ready" | "unloading" | "failed";
+
+/** What a node tells the routers of each model file it has (the heartbeat's `catalog`). */
+export interface CatalogEntry {
+  id: string;
+  sizeBytes: number;
+  quantization: string | null;
+  /** Memory it takes loaded (node-llama-cpp's estimate); null when the file could not be read. */
+  estimatedBytes: number | null;
+  state: ModelState;
+  /** Why it failed (state `failed`). */
+  error: string | null;
+  pinned: boolean;
+  /** Requests running or waiting on it on this node. */
+  inUse: number;
+  /** Memory held now (its estimate while loaded or loading; 0 otherwise). */
+  memoryBytes: number;
+  /** When its last request finished, or it was loaded (ms epoch); null while not loaded. */
+  lastUsedAt: number | null;
+  /** How long its last load took, and how many loads since the node started. */
+  loadMs: number | null;
+  loads: number;
+}
+
 /** An inference engine: node-llama-cpp in production, anything with this shape in benches. */
 export interface Engine {
   readonly kind: string;
+  /** The models loaded now. */
   models(): EngineModel[];
   load(): ModelLoad[];
   chat(job: ChatJob, hooks: GenerationHooks): Promise<GenerationResult>;
   complete(job: CompletionJob, hooks: GenerationHooks): Promise<GenerationResult>;
   embed(job: EmbeddingJob): Promise<{ vectors: number[][]; promptTokens: number }>;
   gpuInfo(): Promise<{ backend: string | false; devices: string[]; vram: { used: number; total: number } | null }>;
-  /** Loads a model file that arrived after start (a download). */
-  addModel(id: string, file: string): Promise<EngineModel>;
+  /** Reads a model file's header; throws when it is not a GGUF this engine can load. */
+  inspect(file: string): Promise<ModelFacts>;
+  /** The memory models may take when no budget is set: what is free now less a margin (null: no limit). */
+  defaultMemoryBudget(): Promise<number | null>;
+  /** Loads a model file (the node's model manager decides when). */
+  loadModel(id: string, file: string): Promise<EngineModel>;
   /** Unloads a model; 409 while it serves requests. */
-  removeModel(id: string): Promise<void>;
+  unloadModel(id: string): Promise<void>;
   dispose(): Promise<void>;
 }

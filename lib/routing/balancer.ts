@@ -3,7 +3,9 @@
  * strategy that LLM_ROUTER_LOAD_BALANCER_MODE names, counts this router's
  * in-flight requests per node, benches failing nodes, smooths each node's
  * time to first token, and keeps the wait queue for requests that find every
- * node with their model full or still loading. It lives in the router's core
+ * node with their model full or still loading. A model no node has loaded
+ * is loaded on the node that can take it soonest (lib/routing/placement.ts)
+ * while its requests wait in that queue. It lives in the router's core
  * (lib/core/router-core.ts): the api calls it directly, services/balancer.service.ts
  * exposes it as actions.
  */
@@ -16,13 +18,25 @@ import { busyRatio } from "../strategies/types";
 import { CandidatePools } from "./candidates";
 import { explainRoute } from "./explain";
 import { WaitQueue } from "./wait-queue";
+import { placeLoad } from "./placement";
 
 export interface Selection {
   nodeID: string;
   machineName: string;
   /** Set when the node is an external runtime reached over HTTP. */
   runtime?: Runtime;
+  /** How long the request waited for its model to be loaded (ms), when it did. */
+  loadMs?: number;
 }
+
+/** Asks a node to load a model; resolves once it is loaded. */
+export type Loader = (nodeID: string, model: string) => Promise<unknown>;
+
+/** How long after a load this router asked for is done its requests wait for the node's heartbeat saying so. */
+const LOADED_GRACE_MS = 3_000;
+
+/** How long a node where a load failed is not asked to load that model again. */
+const LOAD_FAILURE_MS = 60_000;
 
 export type Outcome = "ok" | "node_failed" | "client_error" | "other";
 
@@ -33,6 +47,8 @@ export interface SelectParams {
   /** A node to take while it has a free slot, whatever the strategy says (it holds the conversation's cache). */
   preferNode?: string;
   exclude?: string[];
+  /** Longest wait in the queue (ms) when shorter than the queue's own (a model with fallbacks). */
+  waitMs?: number;
 }
 
 export interface Finished {
@@ -55,6 +71,8 @@ interface Pending {
   preferNode?: string;
   selection?: Selection;
   error?: unknown;
+  /** When it began waiting for its model to load. */
+  loadSince?: number;
 }
 
 export class Balancer {
@@ -68,6 +86,12 @@ export class Balancer {
   private readonly latency = new Map<string, number>();
   /** Each model's candidates, kept between decisions. */
   private readonly pools: CandidatePools;
+  /** Loads this router asked for and not yet finished: model → node. */
+  private readonly loads = new Map<string, { node: string; doneAt?: number }>();
+  /** Loads that failed: `node model` → when, and why. */
+  private readonly loadFailed = new Map<string, { at: number; error: unknown }>();
+  /** Asks a node to load a model (services/balancer.service.ts); unset: no loads on demand. */
+  loader: Loader | null = null;
 
   constructor(
     private readonly opts: BalancerOptions,
@@ -89,13 +113,26 @@ export class Balancer {
 
   /** A node for the request, its slot reserved: at once, after a wait in the queue, or a 404/503. */
   async select(params: SelectParams): Promise<Selection> {
-    const { model, user, affinityKey, preferNode, exclude = [] } = params;
+    const { model, user, affinityKey, preferNode, exclude = [], waitMs } = params;
     const pending: Pending = { request: { model, user, affinityKey }, exclude, preferNode };
     // first come, first served: nobody passes a request already waiting for the same model
     const queuedAhead = this.queue.length > 0 && this.queue.count((p) => p.request.model === model) > 0;
     const now = queuedAhead ? "wait" : this.pick(pending);
     if (now !== "wait") return now;
-    await this.queue.wait(pending);
+    // behind others for a model being loaded: it waits for that load too
+    if (
+      queuedAhead &&
+      this.loader &&
+      this.candidates(model, exclude).length === 0 &&
+      this.loadInProgress(model, exclude)
+    )
+      pending.loadSince = Date.now();
+    try {
+      await this.queue.wait(pending, waitMs);
+    } catch (err) {
+      // a load failure while it waited says more than the timeout that followed it
+      throw this.loadFailure(model, exclude) ?? err;
+    }
     if (pending.error) throw pending.error;
     return pending.selection!;
   }
@@ -156,6 +193,7 @@ export class Balancer {
       inflight: Object.fromEntries(this.inflight),
       benched: this.health.benched(),
       queued: this.queue.length,
+      loading: Object.fromEntries([...this.loads].map(([model, l]) => [model, l.node])),
     };
   }
 
@@ -168,8 +206,14 @@ export class Balancer {
     const { model } = p.request;
     const candidates = this.candidates(model, p.exclude);
     if (candidates.length === 0) {
+      if (this.waitForLoad(model, p)) {
+        p.loadSince ??= Date.now();
+        return "wait";
+      }
       const loading = this.table.initializing(model).filter((n) => !p.exclude.includes(n.id));
       if (loading.length > 0) return "wait";
+      const failed = this.loadFailure(model, p.exclude);
+      if (failed) throw failed;
       if (!this.table.knows(model)) throw modelNotFound(model);
       throw apiError(503, `No inference node is ready to serve '${model}' right now.`, "no_available_node", {
         param: "model",
@@ -186,7 +230,90 @@ export class Balancer {
     this.inflight.set(chosen.nodeID, (this.inflight.get(chosen.nodeID) ?? 0) + 1);
     this.lastSelected.set(chosen.nodeID, Date.now());
     this.pools.refresh(chosen.nodeID);
-    return { nodeID: chosen.nodeID, machineName: chosen.machineName, runtime: this.runtimeOf(chosen.nodeID) };
+    const loadMs = p.loadSince === undefined ? undefined : Date.now() - p.loadSince;
+    return { nodeID: chosen.nodeID, machineName: chosen.machineName, runtime: this.runtimeOf(chosen.nodeID), loadMs };
+  }
+
+  /**
+   * No node has `model` loaded: true when one is loading it (this router's
+   * load, or another's seen in the heartbeats) or one was just asked to,
+   * so the request waits for it.
+   */
+  private waitForLoad(model: string, p: Pending): boolean {
+    if (!this.loader) return false;
+    if (this.loadInProgress(model, p.exclude)) return true;
+    const now = Date.now();
+    const nodes = this.table
+      .loadable(model)
+      .filter((n) => !p.exclude.includes(n.id) && !this.recentlyFailed(n.id, model, now));
+    const place = placeLoad(nodes, model, (n) => n.active + n.queued + (this.inflight.get(n.id) ?? 0));
+    // no room now, but once the requests on a node's models finish: wait for that (each heartbeat looks again)
+    if (!place) return placeLoad(nodes, model, () => 0, { ignoreBusy: true }) !== null;
+    this.startLoad(place.nodeID, model, place.evictions);
+    return true;
+  }
+
+  /** This router's load of `model`, or another's seen in the heartbeats (on a node not excluded). */
+  private loadInProgress(model: string, exclude: readonly string[]): boolean {
+    const mine = this.loads.get(model);
+    // a load just done: its node's heartbeat saying so may not have come yet
+    if (mine?.doneAt !== undefined && Date.now() - mine.doneAt > LOADED_GRACE_MS) this.loads.delete(model);
+    else if (mine) return true;
+    return this.table.loading(model).some((n) => !exclude.includes(n.id));
+  }
+
+  private startLoad(nodeID: string, model: string, evictions: string[]): void {
+    const load: { node: string; doneAt?: number } = { node: nodeID };
+    this.loads.set(model, load);
+    const unloads = evictions.length ? ` (unloading ${evictions.join(", ")} first)` : "";
+    this.warn(`Loading ${model} on ${nodeID} for the requests waiting for it${unloads}`);
+    let loading: Promise<unknown>;
+    try {
+      loading = this.loader!(nodeID, model);
+    } catch (err) {
+      loading = Promise.reject(err);
+    }
+    loading.then(
+      () => {
+        load.doneAt = Date.now();
+        this.release();
+      },
+      (err: unknown) => {
+        this.loads.delete(model);
+        this.loadFailed.set(`${nodeID} ${model}`, { at: Date.now(), error: err });
+        this.warn(`Loading ${model} on ${nodeID} failed: ${(err as Error)?.message ?? err}`);
+        // the requests waiting for it try another node, or hear why
+        this.release();
+      },
+    );
+  }
+
+  private recentlyFailed(nodeID: string, model: string, now: number): boolean {
+    const f = this.loadFailed.get(`${nodeID} ${model}`);
+    if (!f) return false;
+    if (now - f.at < LOAD_FAILURE_MS) return true;
+    this.loadFailed.delete(`${nodeID} ${model}`);
+    return false;
+  }
+
+  /** A 503 saying why `model` could not be loaded, when it failed to load on a node (and nothing is left to try). */
+  private loadFailure(model: string, exclude: readonly string[]): Error | null {
+    const now = Date.now();
+    const reasons: string[] = [];
+    for (const [key, f] of this.loadFailed) {
+      const [node, m] = [key.slice(0, key.indexOf(" ")), key.slice(key.indexOf(" ") + 1)];
+      if (m === model && !exclude.includes(node) && now - f.at < LOAD_FAILURE_MS)
+        reasons.push(`${node}: ${(f.error as Error)?.message ?? f.error}`);
+    }
+    for (const f of this.table.loadFailures(model)) {
+      if (!exclude.includes(f.node) && !reasons.some((r) => r.startsWith(`${f.node}:`)))
+        reasons.push(`${f.node}: ${f.error}`);
+    }
+    if (reasons.length === 0) return null;
+    return apiError(503, `The model '${model}' could not be loaded (${reasons.join("; ")}).`, "model_load_failed", {
+      param: "model",
+      retryAfter: 5,
+    }) as Error;
   }
 
   /** For the queue: true when `p` got a node (or a final error) and may go. */

@@ -23,6 +23,9 @@ const NODE_GONE = new Set([
   "REQUEST_SKIPPED",
 ]);
 
+/** A node could not load the model: its own trouble, not the request's. */
+const NODE_LOAD_FAILED = new Set(["model_load_failed", "model_does_not_fit", "invalid_model_file"]);
+
 /**
  * Whether a failure could go differently on another attempt: the upstream
  * went away, timed out, was not reachable, was still loading, was busy (429)
@@ -34,6 +37,8 @@ export function isRetryable(err: unknown): boolean {
   if (typeof e.type === "string" && NODE_GONE.has(e.type)) return true;
   // the node no longer has the model: the registry was stale
   if (e.type === "model_not_found" && e.code === 404) return true;
+  // the model could not be loaded on that node (no room, a bad file there): another node may load it
+  if (typeof e.type === "string" && NODE_LOAD_FAILED.has(e.type)) return true;
   if (e.type === "client_closed") return false;
   // a request too large for the transporter is too large for every node
   if (e.code === NATS_MAX_PAYLOAD) return false;

@@ -27,8 +27,9 @@ export class WaitQueue<T> {
     return this.waiters.filter((w) => pred(w.item)).length;
   }
 
-  /** Resolves when `release` lets this item go; rejects with a 503 when full or timed out. */
-  wait(item: T): Promise<void> {
+  /** Resolves when `release` lets this item go; rejects with a 503 when full or timed out (after `timeoutMs`, at most the queue's). */
+  wait(item: T, timeoutMs = this.timeoutMs): Promise<void> {
+    const waitMs = Math.min(timeoutMs, this.timeoutMs);
     if (this.waiters.length >= this.limit) {
       return Promise.reject(
         apiError(
@@ -49,16 +50,11 @@ export class WaitQueue<T> {
           const i = this.waiters.indexOf(waiter);
           if (i >= 0) this.waiters.splice(i, 1);
           reject(
-            apiError(
-              503,
-              `No node had room for this request within ${Math.round(this.timeoutMs / 1000)} s.`,
-              "queue_timeout",
-              {
-                retryAfter: 1,
-              },
-            ),
+            apiError(503, `No node had room for this request within ${Math.round(waitMs / 1000)} s.`, "queue_timeout", {
+              retryAfter: 1,
+            }),
           );
-        }, this.timeoutMs),
+        }, waitMs),
       };
       this.waiters.push(waiter);
     });

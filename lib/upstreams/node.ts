@@ -11,6 +11,7 @@ export class NodeUpstream implements Upstream {
     readonly id: string,
     readonly name: string | null,
     private readonly log: Warner,
+    readonly loadMs?: number,
   ) {}
 
   async open(call: Call): Promise<unknown> {

@@ -16,6 +16,8 @@ export interface BalancedRequest {
   affinityKey?: string;
   /** A node to take while it has a free slot, whatever the strategy (the one holding a continued conversation). */
   preferNode?: string;
+  /** Longest wait for a node (ms), shorter than the queue's: the model has fallbacks. */
+  waitMs?: number;
 }
 
 export function balancedSource(
@@ -31,10 +33,11 @@ export function balancedSource(
         exclude: tried,
         affinityKey: request.affinityKey,
         preferNode: request.preferNode,
+        waitMs: request.waitMs,
       });
       return s.runtime
         ? new RuntimeUpstream(s.runtime, s.nodeID, s.machineName, opts.timeoutMs)
-        : new NodeUpstream(caller, s.nodeID, s.machineName, opts.log);
+        : new NodeUpstream(caller, s.nodeID, s.machineName, opts.log, s.loadMs);
     },
     done(u: Upstream, outcome: Outcome, ttftMs?: number) {
       balancer.finished({ nodeID: u.id, outcome, ttftMs });

@@ -35,6 +35,8 @@ export interface Upstream {
   /** What `X-Router-Node` and history name: a node ID, a runtime's ID, or `cloud:<provider>`. */
   readonly id: string;
   readonly name: string | null;
+  /** How long the request waited for the model to be loaded there (ms), when it did. */
+  readonly loadMs?: number;
   /** Whether it takes a Responses request as it is (`openai:`, a runtime listing `/responses`). */
   readonly speaksResponses: boolean;
   /**

@@ -2,8 +2,12 @@
  * Serving inference requests, one path for every upstream: validate → pick
  * (lib/upstreams/sources.ts: the balancer for nodes and runtimes, the
  * provider for a cloud model) → open → relay, with the one retry policy
- * (lib/routing/retry.ts) before the first byte. What reaches the client is
- * written by a Responder: OpenAI's format, or Anthropic's for `/v1/messages`.
+ * (lib/routing/retry.ts) before the first byte. The model asked for may be
+ * an alias, and may have fallbacks (services/aliases.service.ts): the
+ * request goes to each model of its chain in turn until one takes it, before
+ * the first byte only; the answer names the model asked for, `X-Router-Model`
+ * the one that answered. What reaches the client is written by a Responder:
+ * OpenAI's format, or Anthropic's for `/v1/messages`.
  */
 import { randomUUID } from "node:crypto";
 import type { ServerResponse } from "node:http";
@@ -23,9 +27,10 @@ import { affinityKey } from "../../lib/routing/affinity-key";
 import type { Balancer } from "../../lib/routing/balancer";
 import type { NativeResponses } from "../../lib/responses/passthrough";
 import type { Producer } from "../../lib/responses/store";
-import { retryDecision } from "../../lib/routing/retry";
+import { isRetryable, retryDecision } from "../../lib/routing/retry";
 import { balancedSource, cloudSource } from "../../lib/upstreams/sources";
 import type { Call, Outcome, Upstream, UpstreamSource } from "../../lib/upstreams/types";
+import type { ChatJob, CompletionJob } from "../../lib/inference/types";
 import type { Gateway } from "./gateway";
 import type { Req, Responder } from "./types";
 
@@ -67,8 +72,8 @@ function cloudOnlyChat(model: string) {
   );
 }
 
-/** The upstreams a request may go to: its cloud provider, or what the balancer picks. */
-function sourceFor(gw: Gateway, req: Req, call: Call, preferNode?: string): UpstreamSource {
+/** The upstreams a request may go to: its cloud provider, or what the balancer picks (within `waitMs` when given). */
+function sourceFor(gw: Gateway, req: Req, call: Call, preferNode?: string, waitMs?: number): UpstreamSource {
   const cloud = cloudModel(call.model);
   if (cloud) return cloudSource(req.$ctx, cloud.provider.name, call.model);
   const job = call.job;
@@ -89,6 +94,7 @@ function sourceFor(gw: Gateway, req: Req, call: Call, preferNode?: string): Upst
             )
           : undefined,
       preferNode,
+      waitMs,
     },
     { log: gw.logger, timeoutMs: gw.router.requestTimeoutSecs * 1000 },
   );
@@ -128,6 +134,7 @@ async function serve(
     }
     tried.push(upstream.id);
     trace.attempt(upstream.id, upstream.name);
+    if (upstream.loadMs !== undefined) trace.loadMs = (trace.loadMs ?? 0) + upstream.loadMs;
     if (upstream.kind === "cloud") trace.kind = "cloud";
     current = upstream;
     res.setHeader("X-Router-Node", upstream.id);
@@ -194,6 +201,7 @@ async function relayRecorded(
   upstream: Upstream,
   call: Call,
   firstByte: () => void,
+  rename: string | null,
 ): Promise<"ok"> {
   const idleMs = gw.router.streamIdleTimeoutSecs * 1000;
   const opened = await openStream(result as Readable, idleMs);
@@ -201,6 +209,7 @@ async function relayRecorded(
   trace.firstByte();
   const assembled = new StreamAssembler();
   const relay = await out.relay(res, opened, idleMs, (chunk) => {
+    if (rename !== null) (chunk as { model?: string }).model = rename;
     assembled.add(chunk);
     return wantsUsage || !isUsageChunk(chunk);
   });
@@ -212,55 +221,137 @@ async function relayRecorded(
   return "ok";
 }
 
+/**
+ * Tries each model of the chain for `requested` (an alias's model, then the
+ * fallbacks) until one takes the request. A model with fallbacks after it
+ * gets `fallbackAfterSecs` to find a node; a failure before the client got
+ * anything that another upstream could fix (no node healthy, the queue full
+ * or timed out, every node failed) moves to the next. Sets `X-Router-Model`
+ * and the trace's served model for each try.
+ */
+async function withFallbacks(
+  gw: Gateway,
+  req: Req,
+  res: ServerResponse,
+  trace: RequestTrace,
+  requested: string,
+  attempt: (model: string, waitMs: number | undefined) => Promise<void>,
+): Promise<void> {
+  const chain = routerCore(req.$ctx.broker).routes?.chain(requested) ?? [requested];
+  for (let i = 0; ; i++) {
+    const model = chain[i];
+    const last = i === chain.length - 1;
+    trace.servedModel = model;
+    if (!res.headersSent) res.setHeader("X-Router-Model", model);
+    try {
+      await attempt(model, last ? undefined : gw.router.fallbackAfterSecs * 1000);
+      return;
+    } catch (err) {
+      if (last || res.headersSent || res.destroyed || !isRetryable(err)) throw err;
+      gw.logger.warn(
+        `${model} could not take a request for ${requested} (${(err as Error)?.message}): trying ${chain[i + 1]}`,
+      );
+    }
+  }
+}
+
 export async function generate(gw: Gateway, req: Req, res: ServerResponse, kind: Kind, trace: RequestTrace, io: Io) {
   // the body is validated once; a node or runtime gets a job made of it, a cloud provider the body itself
   const body = kind === "chat" ? parseBody(gw.schemas.chat, io.body) : parseBody(gw.schemas.completion, io.body);
-  const cloud = cloudModel(body.model) !== null;
-  if (cloud && kind !== "chat") throw cloudOnlyChat(body.model);
-  const job = cloud ? null : kind === "chat" ? chatJob(body as ChatBody) : completionJob(body as CompletionBody);
+  const requested = body.model;
+  if (cloudModel(requested) && kind !== "chat") throw cloudOnlyChat(requested);
+  // made when a node or runtime is tried (a cloud provider takes the body, images and all)
+  let job: ChatJob | CompletionJob | null = null;
+  const jobOf = () => {
+    job ??= kind === "chat" ? chatJob(body as ChatBody) : completionJob(body as CompletionBody);
+    // usage is always asked of nodes and runtimes (history and metrics count tokens), passed on only when the client asked
+    job.includeUsage = true;
+    return job;
+  };
   const stream = body.stream === true;
-  trace.model = body.model;
+  trace.model = requested;
   trace.stream = stream;
-  gw.checkModelAllowed(req, body.model);
-  // usage is always asked of nodes and runtimes (history and metrics count tokens), passed on only when the client asked
+  gw.checkModelAllowed(req, requested);
   const clientWantsUsage = body.stream_options?.include_usage === true;
-  if (job) job.includeUsage = true;
-  const requestId = job?.requestId ?? `chatcmpl-${randomUUID().replace(/-/g, "")}`;
-  const call: Call = { op: kind, requestId, model: body.model, stream, job, body, native: io.native?.request };
-  await serve(gw, res, trace, sourceFor(gw, req, call, io.preferNode), call, async (result, upstream, firstByte) => {
-    const out =
-      io.native && upstream.speaksResponses
-        ? io.native.responder(upstream.kind === "cloud" ? "openai" : "runtime")
-        : io.responder;
-    if (!stream) {
-      firstByte();
-      trace.firstByte();
-      trace.answered(result);
-      const answered = await out.json(res, result);
-      if (answered) trace.answered(answered.body, answered.usage);
-      return "ok";
-    }
-    return relayRecorded(gw, res, result, out, trace, clientWantsUsage, upstream, call, firstByte);
+  const cloudRequestId = `chatcmpl-${randomUUID().replace(/-/g, "")}`;
+  await withFallbacks(gw, req, res, trace, requested, async (model, waitMs) => {
+    const cloud = cloudModel(model) !== null;
+    if (cloud && kind !== "chat") throw cloudOnlyChat(model);
+    // the answer names the model asked for (an alias, or the first of a chain), not the one that answered
+    const rename = model === requested ? null : requested;
+    const local = cloud ? null : jobOf();
+    const call: Call = {
+      op: kind,
+      requestId: local?.requestId ?? cloudRequestId,
+      model,
+      stream,
+      job: local && { ...local, model },
+      body: { ...body, model },
+      native: io.native?.request,
+    };
+    const preferNode = model === requested ? io.preferNode : undefined;
+    await serve(
+      gw,
+      res,
+      trace,
+      sourceFor(gw, req, call, preferNode, waitMs),
+      call,
+      async (result, upstream, firstByte) => {
+        const native = io.native && upstream.speaksResponses;
+        const out = native ? io.native!.responder(upstream.kind === "cloud" ? "openai" : "runtime") : io.responder;
+        if (!stream) {
+          if (rename !== null && !native && result && typeof result === "object")
+            (result as { model?: string }).model = rename;
+          firstByte();
+          trace.firstByte();
+          trace.answered(result);
+          const answered = await out.json(res, result);
+          if (answered) trace.answered(answered.body, answered.usage);
+          return "ok";
+        }
+        return relayRecorded(
+          gw,
+          res,
+          result,
+          out,
+          trace,
+          clientWantsUsage,
+          upstream,
+          call,
+          firstByte,
+          native ? null : rename,
+        );
+      },
+    );
   });
 }
 
 export async function embeddings(gw: Gateway, req: Req, res: ServerResponse, trace: RequestTrace) {
   const body = parseBody(embeddingSchema, req.body);
-  if (cloudModel(body.model)) throw cloudOnlyChat(body.model);
-  const job = embeddingJob(body);
-  trace.model = job.model;
-  gw.checkModelAllowed(req, job.model);
+  const requested = body.model;
+  if (cloudModel(requested)) throw cloudOnlyChat(requested);
+  trace.model = requested;
+  gw.checkModelAllowed(req, requested);
   const requestId = `emb-${randomUUID().replace(/-/g, "")}`;
-  const call: Call = { op: "embeddings", requestId, model: job.model, stream: false, job, body };
-  await serve(gw, res, trace, sourceFor(gw, req, call), call, async (result) => {
-    const answer = result as { data: Array<{ embedding: number[] | string }>; usage?: { prompt_tokens?: number } };
-    if (body.encoding_format === "base64") {
-      for (const d of answer.data) d.embedding = embeddingToBase64(d.embedding as number[]);
-    }
-    trace.firstByte();
-    // the vectors are not worth keeping: their count and usage are
-    trace.answered({ object: "list", embeddings: answer.data.length, usage: answer.usage }, answer.usage);
-    sendJson(res, 200, answer);
-    return "ok";
+  await withFallbacks(gw, req, res, trace, requested, async (model, waitMs) => {
+    if (cloudModel(model)) throw cloudOnlyChat(model);
+    const job = embeddingJob({ ...body, model });
+    const call: Call = { op: "embeddings", requestId, model, stream: false, job, body: { ...body, model } };
+    await serve(gw, res, trace, sourceFor(gw, req, call, undefined, waitMs), call, async (result) => {
+      const answer = result as {
+        model?: string;
+        data: Array<{ embedding: number[] | string }>;
+        usage?: { prompt_tokens?: number };
+      };
+      if (model !== requested) answer.model = requested;
+      if (body.encoding_format === "base64") {
+        for (const d of answer.data) d.embedding = embeddingToBase64(d.embedding as number[]);
+      }
+      trace.firstByte();
+      // the vectors are not worth keeping: their count and usage are
+      trace.answered({ object: "list", embeddings: answer.data.length, usage: answer.usage }, answer.usage);
+      sendJson(res, 200, answer);
+      return "ok";
+    });
   });
 }

@@ -37,6 +37,12 @@ export const modelAliases: Record<string, Handler> = {
       202,
     );
   },
+  "POST /models/:id/load"(gw, req, res) {
+    answer(gw, res, async () => req.$ctx.call("models.load", { ...pick(req, ["node"]), id: param(req, "id") }));
+  },
+  "POST /models/:id/unload"(gw, req, res) {
+    answer(gw, res, async () => req.$ctx.call("models.unload", { ...pick(req, ["node"]), id: param(req, "id") }));
+  },
   "DELETE /models/:id"(gw, req, res) {
     answer(gw, res, async () => req.$ctx.call("models.remove", { id: param(req, "id") }));
   },

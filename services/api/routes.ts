@@ -11,6 +11,7 @@ import { authConfig, routerConfig, type RouterConfig } from "../../lib/config";
 import { jsonBody } from "../../lib/http/body";
 import { sendError } from "../../lib/http/respond";
 import { accountAliases } from "./accounts-routes";
+import { aliasAliases } from "./alias-routes";
 import { dashboardAliases, rootAliases } from "./dashboard-static";
 import type { Gateway } from "./gateway";
 import { historyAliases } from "./history-routes";
@@ -72,6 +73,7 @@ export const MOUNTS: Array<{ path: string; json: boolean; aliases: Record<string
       ...liveAliases,
       ...nodeAliases,
       ...modelAliases,
+      ...aliasAliases,
       ...historyAliases,
       ...accountAliases,
     },

@@ -1,3 +1,4 @@
+import type { CatalogEntry } from "../../../../lib/cluster/types";
 import { NodeTable } from "../../../../lib/cluster/node-table";
 import { nodeView } from "../../../../lib/cluster/node-view";
 import { heartbeat as hb } from "../../../helpers/candidates";
@@ -42,7 +43,9 @@ describe("NodeTable", () => {
     t.upsert(hb("a", ["m"]));
     t.upsert(hb("b", ["m"]));
     expect(t.serving("m").map((n) => n.id)).toEqual(["b"]);
-    expect(t.models()).toEqual([{ id: "m", created: expect.any(Number), nodes: ["b"] }]);
+    expect(t.models()).toEqual([
+      { id: "m", created: expect.any(Number), status: "loaded", nodes: ["b"], available_on: [] },
+    ]);
   });
 
   test("models() merges the models of online nodes", () => {
@@ -52,9 +55,42 @@ describe("NodeTable", () => {
     t.upsert(hb("c", ["z"]));
     t.markOffline("c");
     expect(t.models()).toEqual([
-      { id: "x", created: 5, nodes: ["a"] },
-      { id: "y", created: 5, nodes: ["a", "b"] },
+      { id: "x", created: 5, status: "loaded", nodes: ["a"], available_on: [] },
+      { id: "y", created: 5, status: "loaded", nodes: ["a", "b"], available_on: [] },
     ]);
+  });
+
+  test("models on a node's disk are listed as available, and can be loaded there", () => {
+    const t = new NodeTable();
+    const entry = (id: string, state: CatalogEntry["state"], error: string | null = null): CatalogEntry => ({
+      id,
+      sizeBytes: 10,
+      quantization: "F16",
+      estimatedBytes: 100,
+      state,
+      error,
+      pinned: false,
+      inUse: 0,
+      memoryBytes: state === "ready" || state === "loading" ? 100 : 0,
+      lastUsedAt: null,
+      loadMs: null,
+      loads: 0,
+    });
+    t.upsert({
+      ...hb("a", ["x"]),
+      catalog: [entry("x", "ready"), entry("y", "available"), entry("bad", "failed", "not a GGUF")],
+    });
+    t.upsert({ ...hb("b", []), catalog: [entry("y", "loading")] });
+    expect(t.models()).toEqual([
+      { id: "x", created: expect.any(Number), status: "loaded", nodes: ["a"], available_on: [] },
+      { id: "y", created: expect.any(Number), status: "available", nodes: [], available_on: ["a", "b"] },
+    ]);
+    expect(t.knows("y")).toBe(true);
+    expect(t.knows("bad")).toBe(true);
+    expect(t.loadable("y").map((n) => n.id)).toEqual(["a"]);
+    expect(t.loading("y").map((n) => n.id)).toEqual(["b"]);
+    expect(t.loadFailures("bad")).toEqual([{ node: "a", error: "not a GGUF" }]);
+    expect(t.serving("y")).toEqual([]);
   });
 
   test("the API view has the seed's fields, GPUs counted by model", () => {

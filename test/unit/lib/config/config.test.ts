@@ -127,6 +127,7 @@ describe("configuration", () => {
       "responses",
       "cloud",
       "models",
+      "aliases",
       "inference",
     ]);
     expect(selectedServices("inference")).toEqual(["inference"]);
@@ -140,6 +141,7 @@ describe("configuration", () => {
       "responses",
       "cloud",
       "models",
+      "aliases",
     ]);
     expect(selectedServices(" inference , api ")).toEqual(["api", "inference"]);
     expect(() => selectedServices("api,gpu")).toThrow(/SERVICES names an unknown service "gpu"/);

@@ -17,8 +17,9 @@ describe("InstantEngine", () => {
   const dir = tempDir("instant");
   writeModel(dir, "sim");
 
-  test("answers one x per token at once, without loading the file", async () => {
-    const e = new InstantEngine(dir, 2);
+  test("answers one x per token at once, without reading the file", async () => {
+    const e = new InstantEngine(2);
+    await e.loadModel("sim", `${dir}/sim.gguf`);
     expect(e.models().map((m) => m.id)).toEqual(["sim"]);
     const pieces: string[] = [];
     const r = await e.chat(job(5), { signal: new AbortController().signal, onText: (t) => pieces.push(t) });
@@ -30,7 +31,8 @@ describe("InstantEngine", () => {
   });
 
   test("with a per-token delay, requests past its slots wait their turn", async () => {
-    const e = new InstantEngine(dir, 1, 5);
+    const e = new InstantEngine(1, 5);
+    await e.loadModel("sim", `${dir}/sim.gguf`);
     const signal = new AbortController().signal;
     const first = e.chat(job(4), { signal });
     const second = e.chat(job(4), { signal });

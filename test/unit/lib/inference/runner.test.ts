@@ -12,10 +12,12 @@ function scriptedEngine(pieces: string[]): Engine & { aborted: boolean } {
     embed: async () => ({ vectors: [], promptTokens: 0 }),
     gpuInfo: async () => ({ backend: false as const, devices: [], vram: null }),
     dispose: async () => undefined,
-    addModel: async () => {
+    inspect: async () => ({ quantization: null, estimatedBytes: 0 }),
+    defaultMemoryBudget: async () => null,
+    loadModel: async () => {
       throw new Error("not in this test");
     },
-    removeModel: async () => undefined,
+    unloadModel: async () => undefined,
     complete: (_job: unknown, hooks: GenerationHooks) => engine.chat(_job as ChatJob, hooks),
     async chat(_job: ChatJob, hooks: GenerationHooks): Promise<GenerationResult> {
       let text = "";

@@ -44,3 +44,76 @@ describe("WaitQueue", () => {
     expect(q.length).toBe(0);
   });
 });
+
+describe("WaitQueue: a waiter's own timeout", () => {
+  beforeEach(() => jest.useFakeTimers());
+  afterEach(() => jest.useRealTimers());
+
+  test("a shorter timeout for one item: it leaves after it, the others stay", async () => {
+    const q = new WaitQueue<string>(10, 60_000);
+    const short = q.wait("short", 2_000).catch((e) => e);
+    let longDone = false;
+    const long = q.wait("long").then(() => (longDone = true));
+    jest.advanceTimersByTime(1_999);
+    await Promise.resolve();
+    expect(q.length).toBe(2);
+    jest.advanceTimersByTime(1);
+    const err = await short;
+    expect(toOpenAIError(err)).toMatchObject({
+      status: 503,
+      retryAfter: 1,
+      body: { error: { code: "queue_timeout", message: expect.stringContaining("within 2 s") } },
+    });
+    expect(q.length).toBe(1);
+    expect(q.count((x) => x === "long")).toBe(1);
+    expect(longDone).toBe(false);
+    q.release(() => true);
+    await long;
+    expect(longDone).toBe(true);
+  });
+
+  test("a timeout longer than the queue's is cut to the queue's", async () => {
+    const q = new WaitQueue<string>(10, 5_000);
+    let settled = false;
+    const w = q
+      .wait("a", 60_000)
+      .catch((e) => e)
+      .finally(() => (settled = true));
+    jest.advanceTimersByTime(4_999);
+    await Promise.resolve();
+    expect(settled).toBe(false);
+    jest.advanceTimersByTime(1);
+    const err = await w;
+    expect(toOpenAIError(err)).toMatchObject({
+      status: 503,
+      body: { error: { code: "queue_timeout", message: expect.stringContaining("within 5 s") } },
+    });
+    expect(q.length).toBe(0);
+  });
+
+  test("without a timeout of its own, the queue's applies", async () => {
+    const q = new WaitQueue<string>(10, 3_000);
+    const w = q.wait("a").catch((e) => e);
+    jest.advanceTimersByTime(2_999);
+    expect(q.length).toBe(1);
+    jest.advanceTimersByTime(1);
+    expect(toOpenAIError(await w).body.error.code).toBe("queue_timeout");
+  });
+
+  test("released before its timeout: it resolves and the timer is cleared", async () => {
+    const q = new WaitQueue<string>(10, 60_000);
+    const w = q.wait("a", 1_000);
+    q.release(() => true);
+    await expect(w).resolves.toBeUndefined();
+    expect(jest.getTimerCount()).toBe(0);
+  });
+
+  test("the limit applies whatever the item's timeout", async () => {
+    const q = new WaitQueue<string>(1, 60_000);
+    const first = q.wait("a", 10);
+    const err = await q.wait("b", 10).catch((e) => e);
+    expect(toOpenAIError(err).body.error.code).toBe("queue_full");
+    q.release(() => true);
+    await first;
+  });
+});
