@@ -4,7 +4,7 @@
  *   make-model [opts]    write a tiny random-weight GGUF model
  *   user add|list|delete  manage users in the data store (recovery)
  *   key create|list|revoke manage API keys in the data store (recovery)
- *   model add|download|list|rm  the model catalog, through a running router's API
+ *   model add|download|list|status|load|unload|rm  the model catalog and what the nodes have loaded, through a running router's API
  *   alias add|list|rm, fallback set|list|rm  model aliases and fallback chains, through a running router's API
  *   nodes                the node table, through a running router's API
  *   repl                 the ops console: joins the cluster (TRANSPORTER) with Moleculer's REPL

@@ -20,7 +20,7 @@ interface TaskView {
 }
 
 const USAGE_MODEL =
-  "usage: llm-router model add <org/repo | hub URL> [--file F.gguf] [--outtype T] | model download <id> (--all | --node ID…) | model list | model rm <id> | model restart <task id>";
+  "usage: llm-router model add <org/repo | hub URL> [--file F.gguf] [--outtype T] | model download <id> (--all | --node ID…) | model list | model status | model load <id> [--node ID] | model unload <id> [--node ID] | model rm <id> | model restart <task id>";
 
 export class Api {
   private token: string | null = null;
@@ -141,6 +141,38 @@ export async function modelCommand(args: string[]): Promise<void> {
       if (values.json) return console.log(JSON.stringify(list, null, 2));
       if (!list.length) return console.log("(no models registered)");
       for (const m of list) console.log(`${m.id}\t${m.size ?? "?"} bytes\ton: ${m.nodes.join(", ") || "(none)"}`);
+      return;
+    }
+    case "status": {
+      // what the nodes can serve: loaded, or on a disk and loaded by the first request
+      const { data } = (await a.send("GET", "/api/playground/models")) as {
+        data: Array<{ id: string; status: string; nodes: string[]; available_on: string[]; alias_of?: string }>;
+      };
+      if (values.json) return console.log(JSON.stringify(data, null, 2));
+      if (!data.length) return console.log("(no models)");
+      for (const m of data) {
+        const where = m.alias_of
+          ? `alias of ${m.alias_of}`
+          : `loaded on: ${m.nodes.join(", ") || "-"}\tavailable on: ${m.available_on.join(", ") || "-"}`;
+        console.log(`${m.id}\t${m.status}\t${where}`);
+      }
+      return;
+    }
+    case "load": {
+      if (!arg || (values.node?.length ?? 0) > 1) throw new Error(USAGE_MODEL);
+      const r = (await a.send("POST", `/api/models/${enc(arg)}/load`, { node: values.node?.[0] })) as {
+        node: string;
+        loaded_now: boolean;
+      };
+      console.log(r.loaded_now ? `${arg} is loaded on ${r.node}` : `${arg} was loaded on ${r.node} already`);
+      return;
+    }
+    case "unload": {
+      if (!arg || (values.node?.length ?? 0) > 1) throw new Error(USAGE_MODEL);
+      const r = (await a.send("POST", `/api/models/${enc(arg)}/unload`, { node: values.node?.[0] })) as {
+        nodes: string[];
+      };
+      console.log(`${arg} unloaded from ${r.nodes.join(", ")}`);
       return;
     }
     case "rm": {

@@ -1,7 +1,7 @@
 /**
  * `llm-router repl` (`npm run repl`): the ops console. Joins the cluster over
  * TRANSPORTER as a broker with no services of its own and starts Moleculer's
- * REPL with our commands (nodes, route, drain, undrain, history tail, models);
+ * REPL with our commands (nodes, route, drain, undrain, history tail, models, load, unload);
  * the text comes from lib/repl/format.ts. It calls the router's services
  * directly over the transporter: being a cluster member is its credential,
  * so whoever can join the NATS cluster is trusted (see the README).
@@ -85,7 +85,31 @@ const COMMANDS: ReplCustomCommand[] = [
       return formatHistory(page.records);
     },
   ),
-  command("models", "Models served now with their nodes, and the catalog", async (broker) => {
+  command(
+    "load <model> [node]",
+    "Load <model> on [node], or on the node that can take it soonest (models.load)",
+    async (broker, args) => {
+      const node = args.node === undefined ? undefined : String(args.node);
+      const r = await broker.call<{ node: string; loaded_now: boolean }, object>(
+        "models.load",
+        { id: String(args.model), node },
+        { timeout: 15 * 60_000 },
+      );
+      return r.loaded_now
+        ? `${String(args.model)} is loaded on ${r.node}`
+        : `${String(args.model)} was loaded on ${r.node} already`;
+    },
+  ),
+  command(
+    "unload <model> [node]",
+    "Unload <model> from [node], or from every node that has it loaded; its file stays (models.unload)",
+    async (broker, args) => {
+      const node = args.node === undefined ? undefined : String(args.node);
+      const r = await broker.call<{ nodes: string[] }, object>("models.unload", { id: String(args.model), node });
+      return `${String(args.model)} unloaded from ${r.nodes.join(", ")}`;
+    },
+  ),
+  command("models", "Models loaded and available per node, and the catalog", async (broker) => {
     const served = await broker.call<ServedModel[], object>("registry.models", {});
     const catalog = broker.registry.getActionEndpoints("models.list")
       ? await broker.call<CatalogRow[], object>("models.list", {})
@@ -105,6 +129,8 @@ async function setDraining(broker: ServiceBroker, id: string, draining: boolean)
  * Moleculer's own `nodes` becomes `cluster-nodes` (ours is `nodes`); `env` is
  * left out and `info` masks the transporter's credentials: they would print
  * secrets (every environment variable; the TRANSPORTER URL with its password).
+ * Its `load` and `loadFolder` (a service from a file into the console's own
+ * broker) are left out: `load` is ours (a model on a node).
  */
 function adjustBuiltins(): void {
   // the same module instances moleculer-repl's command index loads
@@ -123,6 +149,7 @@ function adjustBuiltins(): void {
   nodes.register = (program, broker) =>
     registerNodes({ command: (name) => program.command(name === "nodes" ? "cluster-nodes" : name) }, broker);
   load("env").register = () => undefined;
+  load("load").register = () => undefined;
   const info = load("info");
   info.register = (program, broker) =>
     info.declaration(program, broker, async (b, args) => {

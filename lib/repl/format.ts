@@ -34,7 +34,11 @@ export interface HistoryRow {
 
 export interface ServedModel {
   id: string;
+  /** Loaded on these nodes. */
   nodes: string[];
+  status?: "loaded" | "available";
+  /** On these nodes' disks, not loaded (loaded by the first request). */
+  available_on?: string[];
 }
 
 export interface CatalogRow {
@@ -147,11 +151,16 @@ export function formatHistory(records: HistoryRow[]): string {
 /** `models`: what the nodes serve now, and the catalog (null: no models service in the cluster). */
 export function formatModels(served: ServedModel[], catalog: CatalogRow[] | null): string {
   const out = [
-    "Served now:",
+    "Served now (loaded, or on a node's disk and loaded by the first request):",
     served.length
       ? table(
-          ["MODEL", "NODES"],
-          served.map((m) => [m.id, m.nodes.join(", ")]),
+          ["MODEL", "STATUS", "LOADED ON", "AVAILABLE ON"],
+          served.map((m) => [
+            m.id,
+            m.status ?? "loaded",
+            m.nodes.join(", ") || "-",
+            m.available_on?.length ? m.available_on.join(", ") : "-",
+          ]),
         )
       : "  (no model is served by an online node)",
   ];

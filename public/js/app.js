@@ -9,6 +9,7 @@ import * as live from "./live.js";
 import * as overview from "./pages/overview.js";
 import * as nodes from "./pages/nodes.js";
 import * as models from "./pages/models.js";
+import * as aliases from "./pages/aliases.js";
 import * as history from "./pages/history.js";
 import * as keys from "./pages/keys.js";
 import * as users from "./pages/users.js";
@@ -18,6 +19,7 @@ const PAGES = [
   { path: "overview", title: "Overview", page: overview },
   { path: "nodes", title: "Nodes", page: nodes },
   { path: "models", title: "Models", page: models },
+  { path: "aliases", title: "Aliases", page: aliases },
   { path: "history", title: "History", page: history },
   { path: "playground", title: "Playground", page: playground },
   { path: "keys", title: "API keys", page: keys },

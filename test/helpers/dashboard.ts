@@ -66,6 +66,36 @@ export async function shot(p: Page, name: string): Promise<void> {
   await p.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
 }
 
+/** Debian's Chromium, headless. */
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+  });
+}
+
+/** A fresh context of `browser` logged in through the login page of the router at `url`; a page error fails the test. */
+export async function logIn(
+  browser: Browser,
+  url: string,
+  username: string,
+  password: string,
+  viewport = { width: 1280, height: 860 },
+): Promise<{ context: BrowserContext; page: Page }> {
+  const context = await browser.newContext({ viewport, acceptDownloads: true });
+  const p = await context.newPage();
+  p.on("pageerror", (err) => {
+    throw err;
+  });
+  await p.goto(`${url}/dashboard/`);
+  await p.getByLabel("Username").fill(username);
+  await p.getByLabel("Password").fill(password);
+  await p.getByRole("button", { name: "Log in" }).click();
+  await p.getByRole("navigation", { name: "Pages" }).waitFor();
+  return { context, page: p };
+}
+
 export async function startDashboard(): Promise<Dashboard> {
   fs.mkdirSync(SHOTS, { recursive: true });
   let nats: { proc: Proc; url: string } | undefined;
@@ -139,26 +169,11 @@ export async function startDashboard(): Promise<Dashboard> {
         .status,
     ).toBe(201);
 
-    const launched = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-    });
+    const launched = await launchChromium();
     browser = launched;
 
-    const loggedIn: Dashboard["loggedIn"] = async (username, password, viewport = { width: 1280, height: 860 }) => {
-      const context = await launched.newContext({ viewport, acceptDownloads: true });
-      const p = await context.newPage();
-      p.on("pageerror", (err) => {
-        throw err;
-      });
-      await p.goto(`${url}/dashboard/`);
-      await p.getByLabel("Username").fill(username);
-      await p.getByLabel("Password").fill(password);
-      await p.getByRole("button", { name: "Log in" }).click();
-      await p.getByRole("navigation", { name: "Pages" }).waitFor();
-      return { context, page: p };
-    };
+    const loggedIn: Dashboard["loggedIn"] = (username, password, viewport) =>
+      logIn(launched, url, username, password, viewport);
     const openPlayground: Dashboard["openPlayground"] = async (p, { extras }) => {
       await p.goto(`${url}/dashboard/#/playground`);
       await p.reload();

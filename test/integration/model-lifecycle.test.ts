@@ -7,7 +7,17 @@
 import fs from "node:fs";
 import OpenAI from "openai";
 import { routerClient, type RouterClient } from "../helpers/client";
-import { createKey, login, startCli, startNats, startRouter, tempDir, writeModel, type Proc } from "../helpers/procs";
+import {
+  cliAgainst,
+  createKey,
+  login,
+  startCli,
+  startNats,
+  startRouter,
+  tempDir,
+  writeModel,
+  type Proc,
+} from "../helpers/procs";
 import { waitFor } from "../helpers/wait";
 
 interface ModelFile {
@@ -90,8 +100,9 @@ beforeAll(async () => {
   client = new OpenAI({ baseURL: `${router.url}/v1`, apiKey: key, maxRetries: 0 });
   await waitFor(
     async () => {
-      const ids = (await user.models()).map((m) => m.id);
-      return ids.includes("five-1") && ids.includes("wide") && (await admin.nodes()).length === 3;
+      const models = await user.models();
+      const wide = models.find((m) => m.id === "wide") as { available_on?: string[] } | undefined;
+      return models.some((m) => m.id === "five-1") && wide?.available_on?.length === 2;
     },
     { timeoutMs: 90_000, what: "the three nodes serving" },
   );
@@ -191,6 +202,15 @@ test("the operator loads and unloads; bad requests get a clear 4xx", async () =>
   expect(tooBig.status).toBe(409);
   expect(tooBig.body.error.code).toBe("model_does_not_fit");
   expect((await admin.json("POST", "/api/models/nope/load", {})).status).toBe(404);
+
+  // the same through the CLI
+  const status = await cliAgainst(router.url, "model", "status");
+  expect(status.code).toBe(0);
+  expect(status.out).toMatch(/five-4\tavailable\tloaded on: -\tavailable on: node-five/);
+  const cliLoad = await cliAgainst(router.url, "model", "load", "five-4", "--node", "node-five");
+  expect(cliLoad.out).toContain("five-4 is loaded on node-five");
+  const cliUnload = await cliAgainst(router.url, "model", "unload", "five-4");
+  expect(cliUnload.out).toContain("five-4 unloaded from node-five");
   // the node that refused goes on serving
   expect((await chat("five-1")).status).toBe(200);
 });

@@ -140,8 +140,18 @@ describe("llm-router repl", () => {
 
   test("models: served models with their nodes, and the catalog", async () => {
     const out = await run("models");
-    expect(out).toMatch(/Served now:\nMODEL\s+NODES\n-+\s+-+\ntiny-chat\s+node-a/);
+    expect(out).toMatch(/MODEL\s+STATUS\s+LOADED ON\s+AVAILABLE ON\n[- ]+\ntiny-chat\s+loaded\s+node-a\s+-/);
     expect(out).toMatch(/Catalog:\n\s+\(empty\)/);
+  });
+
+  test("unload and load: the model stays available on the node's disk, then is loaded again there", async () => {
+    expect(await run("unload tiny-chat")).toContain("tiny-chat unloaded from node-a");
+    const loadedOn = async () => (await user.models()).find((m) => m.id === MODEL) as { status?: string } | undefined;
+    await waitFor(async () => (await loadedOn())?.status === "available", { what: "the model shown as available" });
+    expect(await run("models")).toMatch(/tiny-chat\s+available\s+-\s+node-a/);
+    expect(await run("unload tiny-chat node-a")).toContain("error: The model 'tiny-chat' is not loaded on 'node-a'");
+    expect(await run("load tiny-chat node-a")).toContain("tiny-chat is loaded on node-a");
+    await waitFor(async () => (await loadedOn())?.status === "loaded", { what: "the model shown as loaded" });
   });
 
   test("Moleculer's own commands: nodes as cluster-nodes, info without the NATS password", async () => {

@@ -1,7 +1,11 @@
-/** Models: the catalog with per-node presence, registration, downloads with live progress, removal. */
+/**
+ * Models: the catalog with per-node presence, registration, downloads with live progress, removal;
+ * each node's model files with their state and Load / Unload (model-files.js).
+ */
 import { api } from "../api.js";
 import { h, mount, fmtBytes, fmtAgo, badge, toast, field, confirmDialog, attempt } from "../dom.js";
 import * as live from "../live.js";
+import { nodeModels } from "./model-files.js";
 
 const TASK_KIND = {
   done: "ok",
@@ -19,6 +23,7 @@ export function render(main, ctx) {
   const tasksBox = h("div", { class: "tasks" });
   let nodes = [];
   let models = [];
+  const files = nodeModels(ctx, () => load());
 
   const nodeName = (id) => nodes.find((n) => n.id === id)?.display_name ?? id;
 
@@ -206,6 +211,8 @@ export function render(main, ctx) {
         catalog,
       ),
     ),
+    h("h2", {}, "On the nodes"),
+    files.el,
     ctx.isAdmin ? registerForm(() => load()) : null,
     h("h2", {}, "Tasks"),
     tasksBox,
@@ -215,6 +222,7 @@ export function render(main, ctx) {
     try {
       [models, nodes] = await Promise.all([api.get("/api/models"), api.get("/api/nodes")]);
       drawCatalog();
+      files.update(nodes);
     } catch (err) {
       toast(`Could not load models: ${err.message}`, "error");
     }
@@ -231,6 +239,7 @@ export function render(main, ctx) {
   const offNodes = live.on("nodes", (n) => {
     const changed = shape(n) !== shape(nodes);
     nodes = n;
+    files.update(n);
     if (changed) load();
   });
   return () => {

@@ -164,10 +164,15 @@ test("history: one line per request, oldest first, errors with their message", (
 
 test("models: served models with their nodes, and the catalog or its absence", () => {
   const out = formatModels(
-    [{ id: "llama", nodes: ["gpu-1", "gpu-2"] }],
+    [
+      { id: "llama", nodes: ["gpu-1", "gpu-2"], status: "loaded", available_on: [] },
+      { id: "qwen", nodes: [], status: "available", available_on: ["gpu-2"] },
+    ],
     [{ id: "org/repo/model.gguf", source: "hub", size: 5 * 1024 ** 2, nodes: ["gpu-1"] }],
   );
-  expect(out).toMatch(/Served now:\nMODEL\s+NODES\n-+\s+-+\nllama\s+gpu-1, gpu-2/);
+  expect(out).toMatch(
+    /MODEL\s+STATUS\s+LOADED ON\s+AVAILABLE ON\n[- ]+\nllama\s+loaded\s+gpu-1, gpu-2\s+-\nqwen\s+available\s+-\s+gpu-2/,
+  );
   expect(out).toMatch(/Catalog:\nID\s+SOURCE\s+SIZE\s+ON NODES\n.*\norg\/repo\/model\.gguf\s+hub\s+5\.0 MiB\s+gpu-1/);
   expect(formatModels([], null)).toMatch(/no model is served[\s\S]*no models service in the cluster/);
   expect(formatModels([], [])).toMatch(/Catalog:\n\s+\(empty\)/);
