@@ -2,6 +2,7 @@
  * More models than memory: what loading on demand costs.
  *
  *   npm run bench:models        # ROUNDS=3 REQUESTS=120 CONCURRENCY=4, about 3 minutes
+ *   PARTS=churn npm run bench:models   # only part 2 (`cold`: only part 1)
  *
  * Real node-llama-cpp on generated models (docs/tiny-gguf.md), a private
  * nats-server, one router (`SERVICES=router`) and inference nodes of their
@@ -48,6 +49,7 @@ interface Cluster {
 async function cluster(
   name: string,
   nodes: Array<{ id: string; dir: string; env?: Record<string, string> }>,
+  expectModels: number,
 ): Promise<Cluster> {
   const nats = await startNats();
   const procs: Proc[] = nodes.map((n) =>
@@ -66,19 +68,23 @@ async function cluster(
   const router = await startRouter("router", {
     TRANSPORTER: nats.url,
     SERVICES: "router",
-    NODEID: `router-${name}`,
+    NODEID: `router-${name.replace(/[^a-z0-9-]/gi, "-")}`,
     LOGLEVEL: "info",
     LLM_ROUTER_QUEUE_TIMEOUT_SECS: "120",
   });
   const user = routerClient(router.url, { key: await createKey(router.url) });
   const admin = routerClient(router.url, { token: await login(router.url) });
-  await waitFor(
-    async () => (await admin.nodes()).filter((n: { status: string }) => n.status === "online").length === nodes.length,
-    {
-      timeoutMs: 120_000,
-      what: "the nodes online",
-    },
-  );
+  // online, and reachable over the transporter: every model of theirs listed
+  const onAll = (m: { nodes: string[]; available_on?: string[] }) =>
+    m.nodes.length + (m.available_on?.length ?? 0) === nodes.length;
+  await waitFor(async () => (await user.models()).filter(onAll).length >= expectModels, {
+    timeoutMs: 120_000,
+    what: "the nodes' models listed",
+  }).catch(async (err: Error) => {
+    throw new Error(
+      `${err.message}: ${JSON.stringify(await admin.nodes())} alive=${procs.map((p) => p.alive)}\n${procs.map((p) => p.output.slice(-1500)).join("\n")}`,
+    );
+  });
   return {
     user,
     admin,
@@ -121,7 +127,11 @@ async function coldVsWarm(): Promise<void> {
   const dir = tempDir("bench-models-sizes");
   const sizes = Object.keys(TINY_MODEL_PRESETS) as TinyModelPreset[];
   for (const size of sizes) writeModel(dir, `bench-${size}`, { ...TINY_MODEL_PRESETS[size], contextLength: 1024 });
-  const c = await cluster("sizes", [{ id: "node-sizes", dir, env: { LLM_NODE_LOAD_AT_START: "pinned" } }]);
+  const c = await cluster(
+    "sizes",
+    [{ id: "node-sizes", dir, env: { LLM_NODE_LOAD_AT_START: "pinned" } }],
+    sizes.length,
+  );
   try {
     console.log("\n1. Time to first token, cold (load included) vs warm, ms (median of rounds)\n");
     console.log("| model | file | cold TTFT | of which load | warm TTFT |");
@@ -165,10 +175,14 @@ async function churn(label: string, env: Record<string, string>): Promise<void> 
   const dir = tempDir("bench-models-five");
   const models = MIX.map((_, i) => `mix-${i + 1}`);
   for (const m of models) writeModel(dir, m, { ...TINY_MODEL_PRESETS.small, contextLength: 1024 });
-  const c = await cluster(label, [
-    { id: "node-1", dir, env },
-    { id: "node-2", dir, env },
-  ]);
+  const c = await cluster(
+    label,
+    [
+      { id: "node-1", dir, env },
+      { id: "node-2", dir, env },
+    ],
+    models.length,
+  );
   try {
     const loadsOf = async () => {
       let n = 0;
@@ -207,7 +221,9 @@ async function churn(label: string, env: Record<string, string>): Promise<void> 
 }
 
 async function main(): Promise<void> {
-  await coldVsWarm();
+  const parts = (process.env.PARTS ?? "cold,churn").split(",");
+  if (parts.includes("cold")) await coldVsWarm();
+  if (!parts.includes("churn")) return;
   console.log(
     `\n2. Eviction churn: ${REQUESTS} chats, ${CONCURRENCY} clients, mix ${MIX.join("/")} over 5 models on 2 nodes\n`,
   );

@@ -180,7 +180,13 @@ const cluster = group(
       doc: "Moleculer transporter URL, e.g. `nats://user:pass@host:4222`. Unset = every service in one process.",
     }),
     NODEID: v({
-      parse: str({ trim: true }),
+      // it is part of NATS subjects: a space or a wildcard there would cut the node off the cluster without a word
+      parse: custom("node ID (letters, digits, `-`, `_`, `.`)", (raw) => {
+        const id = raw.trim();
+        if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(id))
+          throw new InvalidValue("must be letters, digits, '-', '_' or '.' (it is part of NATS subjects)");
+        return id;
+      }),
       default: () => `${os.hostname()}-${process.pid}`,
       shown: "`<hostname>-<pid>`",
       doc: "Moleculer node ID; the registry lists inference nodes under it.",

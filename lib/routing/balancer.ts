@@ -10,6 +10,7 @@
  * exposes it as actions.
  */
 import { NodeHealth } from "../cluster/node-health";
+import { catalogEntry } from "../cluster/node-table";
 import type { NodeTable } from "../cluster/node-table";
 import { apiError, modelNotFound } from "../openai/errors";
 import type { Runtime } from "../runtimes/openai-upstream";
@@ -256,10 +257,20 @@ export class Balancer {
   /** This router's load of `model`, or another's seen in the heartbeats (on a node not excluded). */
   private loadInProgress(model: string, exclude: readonly string[]): boolean {
     const mine = this.loads.get(model);
-    // a load just done: its node's heartbeat saying so may not have come yet
-    if (mine?.doneAt !== undefined && Date.now() - mine.doneAt > LOADED_GRACE_MS) this.loads.delete(model);
-    else if (mine) return true;
+    if (mine && (mine.doneAt === undefined || !this.loadSeen(model, mine.node, mine.doneAt))) return true;
+    if (mine) this.loads.delete(model);
     return this.table.loading(model).some((n) => !exclude.includes(n.id));
+  }
+
+  /**
+   * Whether the node's heartbeats have caught up with a load of `model` done
+   * at `doneAt`: it shows the model loaded, or spoke since (then what it
+   * shows is newer than the load: unloaded again, say), or it is long past.
+   */
+  private loadSeen(model: string, nodeID: string, doneAt: number): boolean {
+    const n = this.table.get(nodeID);
+    if (!n || Date.now() - doneAt > LOADED_GRACE_MS) return true;
+    return catalogEntry(n, model)?.state === "ready" || Date.parse(n.lastSeen) >= doneAt;
   }
 
   private startLoad(nodeID: string, model: string, evictions: string[]): void {

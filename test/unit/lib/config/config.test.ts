@@ -165,6 +165,20 @@ describe("configuration", () => {
     expect(() => nodeConfig()).toThrow(/LLM_NODE_GPU must be auto, cuda, vulkan, metal or false/);
     process.env.LLM_NODE_GPU = "CPU";
     expect(nodeConfig()).toMatchObject({ parallel: 2, gpu: false });
+    process.env.LLM_NODE_MAX_LOADED_MODELS = "2";
+    process.env.LLM_NODE_MEMORY_BUDGET = "1.5gb";
+    process.env.LLM_NODE_PINNED_MODELS = "a, org/b";
+    expect(nodeConfig()).toMatchObject({
+      maxLoadedModels: 2,
+      memoryBudget: 1.5 * 2 ** 30,
+      pinnedModels: ["a", "org/b"],
+    });
+    process.env.LLM_NODE_MEMORY_BUDGET = "lots";
+    expect(() => nodeConfig()).toThrow(/LLM_NODE_MEMORY_BUDGET must be a size such as 24gb/);
+    delete process.env.LLM_NODE_MEMORY_BUDGET;
+    process.env.NODEID = "router 1";
+    expect(() => clusterConfig()).toThrow(/NODEID must be letters, digits/);
+    delete process.env.NODEID;
     process.env.LLM_ROUTER_PORT = "70000";
     expect(() => routerConfig()).toThrow(/LLM_ROUTER_PORT must be a whole number from 0 to 65535/);
     process.env.LLM_ROUTER_PORT = "";

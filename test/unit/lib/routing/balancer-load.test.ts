@@ -171,6 +171,29 @@ describe("Balancer: load on demand", () => {
     expect(calls).toHaveLength(1);
   });
 
+  test("a model unloaded again right after a load is loaded again at once for the next request", async () => {
+    const { balancer, calls, beat } = setup();
+    beat(nodeHb("n1", { m: "available" }));
+    const first = track(balancer.select({ model: "m" }));
+    // the load's answer comes before the heartbeat saying so
+    calls[0].d.resolve();
+    await flush();
+    expect(first.settled).toBe(false);
+    beat(nodeHb("n1", { m: "ready" }));
+    expect(await first.result).toMatchObject({ ok: true, s: { nodeID: "n1" } });
+    balancer.finished({ nodeID: "n1", outcome: "ok" });
+    // an operator unloads it a moment later: the node's heartbeat after the load says so
+    jest.advanceTimersByTime(200);
+    beat(nodeHb("n1", { m: "available" }));
+    const second = track(balancer.select({ model: "m" }));
+    await flush();
+    expect(calls.map((c) => c.nodeID)).toEqual(["n1", "n1"]);
+    calls[1].d.resolve();
+    jest.advanceTimersByTime(200);
+    beat(nodeHb("n1", { m: "ready" }));
+    expect(await second.result).toMatchObject({ ok: true, s: { nodeID: "n1", loadMs: 200 } });
+  });
+
   test("a request queued behind one waiting for the load reports its own wait as loadMs", async () => {
     const { balancer, calls, beat } = setup();
     beat(nodeHb("n1", { m: "available" }));
