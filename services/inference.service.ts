@@ -10,18 +10,17 @@ import type { Context, Service, ServiceSchema } from "moleculer";
 import { hubConfig, nodeConfig, type HubConfig, type NodeConfig } from "../lib/config";
 import type { Heartbeat } from "../lib/cluster/types";
 import { ensureDemoModel } from "../lib/inference/demo-model";
-import { LlamaEngine } from "../lib/inference/llama-engine";
-import { InstantEngine } from "../lib/inference/instant-engine";
+import { buildHeartbeat } from "../lib/inference/heartbeat";
 import { ModelManager } from "../lib/inference/model-manager";
+import { createEngine, demoModelWarning, managerOptions, startSummary } from "../lib/inference/node-start";
 import { JobRunner } from "../lib/inference/runner";
 import type { ChatJob, CompletionJob, EmbeddingJob, Engine } from "../lib/inference/types";
 import { embeddingList } from "../lib/openai/format";
 import { apiError } from "../lib/openai/errors";
 import { NvidiaSmi } from "../lib/metrics/gpu";
 import { collectMachine, idleMachine } from "../lib/metrics/machine";
-import { sliceSource } from "../lib/models/cluster-source";
-import { downloadFile } from "../lib/models/download";
 import { modelFileFor, resolveInside } from "../lib/models/names";
+import { checkDownload, DOWNLOAD_PARAMS, runNodeDownload, type DownloadParams } from "../lib/models/node-download";
 
 interface Settings {
   node: NodeConfig;
@@ -60,19 +59,6 @@ interface Methods {
   startLeaving(): void;
   drain(timeoutMs: number): Promise<void>;
   runDownload(p: DownloadParams, ac: AbortController): Promise<void>;
-}
-
-interface DownloadParams {
-  taskId: string;
-  /** Echoed in progress events, so that the router can tell a restarted task's events from the earlier start's. */
-  attempt?: number;
-  modelId: string;
-  /** From the hub (or a mirror)… */
-  url?: string;
-  /** …or, for a model converted on the router, from that router's node ID (`models.readFile`). */
-  source?: string;
-  sha256: string | null;
-  size: number | null;
 }
 
 type This = Service<Settings> & Vars & Methods;
@@ -145,25 +131,10 @@ const InferenceService: ServiceSchema<Settings, Methods, Vars> = {
      */
     download: {
       visibility: "public",
-      params: {
-        taskId: { type: "string", max: 128 },
-        attempt: { type: "number", integer: true, min: 1, optional: true },
-        modelId: { type: "string", max: 512 },
-        url: { type: "url", max: 4096, optional: true },
-        source: { type: "string", max: 256, optional: true },
-        sha256: { type: "string", length: 64, nullable: true, optional: true },
-        size: { type: "number", integer: true, min: 0, nullable: true, optional: true },
-      },
+      params: DOWNLOAD_PARAMS,
       handler(this: This, ctx: Context<DownloadParams>) {
         this.requireRunner();
-        modelFileFor(ctx.params.modelId); // a bad name is refused here, before anything starts
-        if (!ctx.params.url === !ctx.params.source)
-          throw apiError(400, "A download needs either a url or a source node.", "invalid_request");
-        if (ctx.params.source && typeof ctx.params.size !== "number")
-          throw apiError(400, "A download from the router needs the size.", "invalid_request");
-        if (this.requireManager().has(ctx.params.modelId)) {
-          throw apiError(409, `The model '${ctx.params.modelId}' is on this node already.`, "model_exists");
-        }
+        checkDownload(ctx.params, (id) => this.requireManager().has(id)); // before anything starts
         const ac = new AbortController();
         this.downloads.set(ctx.params.taskId, ac);
         void this.runDownload(ctx.params, ac).finally(() => this.downloads.delete(ctx.params.taskId));
@@ -238,37 +209,21 @@ const InferenceService: ServiceSchema<Settings, Methods, Vars> = {
     },
 
     heartbeat(this: This): Heartbeat {
-      const models = this.engine?.models() ?? [];
-      const load = this.engine?.load() ?? [];
-      return {
+      return buildHeartbeat({
         nodeID: this.broker.nodeID,
         machineName: this.settings.node.name,
-        engine: this.engine?.kind ?? "loading",
-        initializing: this.runner === null,
-        models: models.map((m) => {
-          const l = load.find((x) => x.id === m.id);
-          return {
-            id: m.id,
-            contextSize: m.contextSize,
-            parallel: m.parallel,
-            sizeBytes: m.sizeBytes,
-            active: l?.active ?? 0,
-            queued: l?.queued ?? 0,
-          };
-        }),
-        active: load.reduce((a, l) => a + l.active, 0),
-        queued: load.reduce((a, l) => a + l.queued, 0),
-        capacity: load.reduce((a, l) => a + l.capacity, 0),
-        ...this.machine,
         gpuBackend: this.settings.node.gpu,
+        engineKind: this.engine?.kind ?? null,
+        initializing: this.runner === null,
+        models: this.engine?.models() ?? [],
+        load: this.engine?.load() ?? [],
+        machine: this.machine,
         tokensPerSecond: this.runner?.throughput.tokensPerSecond() ?? 0,
         catalog: this.manager?.catalog() ?? [],
-        modelMemory: {
-          ...(this.manager?.limits ?? { maxLoaded: null, budgetBytes: null }),
-          usedBytes: this.manager?.usedBytes() ?? 0,
-        },
+        limits: this.manager?.limits ?? null,
+        usedBytes: this.manager?.usedBytes() ?? 0,
         sentAt: Date.now(),
-      };
+      });
     },
 
     sendHeartbeat(this: This) {
@@ -287,50 +242,18 @@ const InferenceService: ServiceSchema<Settings, Methods, Vars> = {
       }, CHANGE_DEBOUNCE_MS);
     },
 
-    async runDownload(this: This, p: DownloadParams, ac: AbortController) {
-      const progress = (status: string, extra: Record<string, unknown> = {}) =>
-        this.broker
-          .broadcast("models.progress", {
-            taskId: p.taskId,
-            attempt: p.attempt,
-            nodeID: this.broker.nodeID,
-            modelId: p.modelId,
-            status,
-            ...extra,
-          })
-          .catch(() => undefined);
-      void progress("downloading", { bytes: 0, total: p.size });
-      try {
-        const rel = modelFileFor(p.modelId);
-        const source = p.source;
-        const got = await downloadFile({
-          url: p.url,
-          source: source
-            ? sliceSource(
-                (offset, length) =>
-                  this.broker.call("models.readFile", { id: p.modelId, offset, length }, { nodeID: source }),
-                p.size ?? 0,
-              )
-            : undefined,
-          token: this.settings.hub.token,
-          destDir: this.settings.node.modelsDir,
-          relPath: rel,
-          sha256: p.sha256,
-          size: p.size,
-          signal: ac.signal,
-          onProgress: (x) => void progress("downloading", { ...x }),
-        });
-        void progress("loading", { bytes: got.bytes, total: got.bytes });
-        await this.requireManager().add(p.modelId);
-        this.logger.info(`Downloaded and loaded the model ${p.modelId}`);
-        this.sendHeartbeat();
-        void progress("done", { bytes: got.bytes, total: got.bytes });
-      } catch (err) {
-        const e = err as Error & { type?: string };
-        const status = ac.signal.aborted ? "cancelled" : "failed";
-        this.logger.warn(`Download of ${p.modelId} ${status}: ${e.message}`);
-        void progress(status, { error: e.message, code: e.type ?? null });
-      }
+    /** Fetches and loads the model (lib/models/node-download.ts); its progress goes out as `models.progress` events. */
+    runDownload(this: This, p: DownloadParams, ac: AbortController) {
+      return runNodeDownload(p, ac.signal, {
+        nodeID: this.broker.nodeID,
+        broadcast: (event, payload) => this.broker.broadcast(event, payload),
+        call: (action, params, opts) => this.broker.call(action, params, opts),
+        token: this.settings.hub.token,
+        modelsDir: this.settings.node.modelsDir,
+        manager: { add: (id) => this.requireManager().add(id) },
+        log: this.logger,
+        onAdded: () => this.sendHeartbeat(),
+      });
     },
 
     /** Takes nothing new and tells the routers at once (a last heartbeat saying so). */
@@ -395,31 +318,20 @@ const InferenceService: ServiceSchema<Settings, Methods, Vars> = {
     const cfg = this.settings.node;
     if (cfg.demoModel) {
       const demo = ensureDemoModel(cfg.modelsDir);
-      if (demo) {
-        this.logger.warn(
-          `No model in ${cfg.modelsDir}: wrote a RANDOM-WEIGHT DEMO model (${demo}). ` +
-            "Its output is noise. Put a real .gguf in LLM_NODE_MODELS_DIR (or set LLM_NODE_DEMO_MODEL=false).",
-        );
-      }
+      if (demo) this.logger.warn(demoModelWarning(cfg.modelsDir, demo));
     }
     this.sendHeartbeat();
-    this.engine =
-      cfg.engine === "instant"
-        ? new InstantEngine(cfg.parallel, cfg.instantMsPerToken)
-        : await LlamaEngine.create({ ...cfg, log: (m) => this.logger.warn(m) });
-    const manager = new ModelManager(this.engine, {
-      modelsDir: cfg.modelsDir,
-      maxLoaded: cfg.maxLoadedModels,
-      budgetBytes: cfg.memoryBudget,
-      idleMs: cfg.modelIdleSecs === null ? null : cfg.modelIdleSecs * 1000,
-      pinned: cfg.pinnedModels,
-      loadAtStart: cfg.loadAtStart,
-      log: (m) => this.logger.info(`models: ${m}`),
-      // loads and unloads are news for the routers at once (a request may wait for one)
-      onChange: () => {
-        if (this.runner) this.sendHeartbeat();
-      },
-    });
+    this.engine = await createEngine(cfg, (m) => this.logger.warn(m));
+    const manager = new ModelManager(
+      this.engine,
+      managerOptions(cfg, {
+        log: (m) => this.logger.info(`models: ${m}`),
+        // loads and unloads are news for the routers at once (a request may wait for one)
+        onChange: () => {
+          if (this.runner) this.sendHeartbeat();
+        },
+      }),
+    );
     this.manager = manager;
     if (!this.halted) await manager.start();
     if (this.halted) {
@@ -439,11 +351,7 @@ const InferenceService: ServiceSchema<Settings, Methods, Vars> = {
       manager,
     );
     const ids = this.engine.models().map((m) => m.id);
-    const onDisk = manager.catalog().length;
-    this.logger.info(
-      `Loaded ${ids.length} of the ${onDisk} model(s) in ${cfg.modelsDir}: ${ids.join(", ") || "(none)"}` +
-        (onDisk > ids.length ? " (the others load on their first request)" : ""),
-    );
+    this.logger.info(startSummary(cfg.modelsDir, ids, manager.catalog().length));
     await this.collectMachine();
     if (this.halted) return;
     this.sendHeartbeat();

@@ -15,8 +15,17 @@ import { apiError } from "../lib/openai/errors";
 import { readSlice, READ_SLICE_BYTES } from "../lib/models/cluster-source";
 import { ConversionQueue, convertedFile } from "../lib/models/conversions";
 import { conversionId, convertConfig, OUTTYPES, requireScript } from "../lib/models/convert";
-import { convertibleWeights, fileUrl, pickGguf, repoFiles, searchModels, type Hub } from "../lib/models/hub";
+import {
+  catalogView,
+  convertedEntry,
+  downloadRequest,
+  hubEntry,
+  registration,
+  type CatalogDoc,
+} from "../lib/models/catalog";
+import { repoFiles, searchModels, type Hub, type HubModel } from "../lib/models/hub";
 import { catalogId, parseRepoRef, safeRelativePath } from "../lib/models/names";
+import { SearchCache } from "../lib/models/search-cache";
 import {
   downloadTargets,
   isFinal,
@@ -31,25 +40,11 @@ import { dbMixin, openCollection } from "../mixins/db.mixin";
 
 export type { Task, TaskStatus } from "../lib/models/tasks";
 
-interface CatalogDoc {
-  _id?: unknown;
-  id: string;
-  repo: string;
-  file: string;
-  size: number | null;
-  sha256: string | null;
-  /** The hub URL; null for a converted model, which nodes read from the router. */
-  url: string | null;
-  /** Absent in entries from before conversions: "hub". */
-  source?: "hub" | "converted";
-  registered_at: string;
-}
-
 interface Vars {
   store: TaskStore;
   tasksDb: DbAdapter | null;
   conversions: ConversionQueue;
-  searchCache: Map<string, { at: number; result: unknown }>;
+  searchCache: SearchCache<{ models: HubModel[] }>;
   reviewTimer: NodeJS.Timeout | null;
   adapter: {
     find(q: { query?: object; sort?: string[] }): Promise<CatalogDoc[]>;
@@ -71,8 +66,6 @@ interface Methods {
 
 type This = Service & Vars & Methods;
 
-const SEARCH_TTL_MS = 5 * 60_000;
-const SEARCH_CACHE_MAX = 200;
 const REVIEW_EVERY_MS = 30_000;
 
 const ModelsService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
@@ -107,30 +100,12 @@ const ModelsService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
         const ref = parseRepoRef(ctx.params.repo, hub.baseUrl);
         const wanted = ctx.params.file ?? ref.file;
         if (wanted) safeRelativePath(wanted);
-        const files = await repoFiles(hub, ref.repo);
-        const gguf = pickGguf(files, wanted);
-        if (!gguf) {
-          if (wanted)
-            throw apiError(404, `${ref.repo} has no GGUF file '${wanted}'.`, "file_not_found", { param: "file" });
-          if (!convertibleWeights(files))
-            throw apiError(422, `${ref.repo} has no GGUF file and no weights to convert.`, "no_gguf", {
-              param: "repo",
-            });
-          return this.startConversion(ref.repo, ctx.params.outtype ?? convertConfig().outtype);
-        }
-        const id = catalogId(ref.repo, gguf.path);
+        const what = registration(ref.repo, await repoFiles(hub, ref.repo), wanted);
+        if ("convert" in what) return this.startConversion(ref.repo, ctx.params.outtype ?? convertConfig().outtype);
+        const id = catalogId(ref.repo, what.gguf.path);
         const [existing] = await this.adapter.find({ query: { id } });
         if (existing) throw apiError(409, `${id} is registered already.`, "model_exists");
-        const doc = await this.adapter.insert({
-          id,
-          repo: ref.repo,
-          file: gguf.path,
-          size: gguf.size,
-          sha256: gguf.sha256,
-          url: fileUrl(hub, ref.repo, gguf.path),
-          source: "hub",
-          registered_at: new Date().toISOString(),
-        });
+        const doc = await this.adapter.insert(hubEntry(hub, id, ref.repo, what.gguf));
         this.logger.info(`Registered the model ${id}`);
         return this.view(doc);
       },
@@ -151,12 +126,9 @@ const ModelsService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
       async handler(this: This, ctx: Context<{ search?: string }>) {
         const q = (ctx.params.search ?? "").trim();
         const hit = this.searchCache.get(q);
-        if (hit && Date.now() - hit.at < SEARCH_TTL_MS) return hit.result;
+        if (hit) return hit;
         const result = { models: await searchModels(this.hub(), q) };
-        this.searchCache.delete(q);
-        this.searchCache.set(q, { at: Date.now(), result });
-        // bounded: the oldest search goes first (a Map keeps insertion order)
-        if (this.searchCache.size > SEARCH_CACHE_MAX) this.searchCache.delete(this.searchCache.keys().next().value!);
+        this.searchCache.set(q, result); // bounded: the oldest search goes first
         return result;
       },
     },
@@ -319,13 +291,8 @@ const ModelsService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
     },
     /** Asks the node to fetch the model: from the hub, or a converted one from this router. */
     async startDownload(this: This, ctx: Context, task: Task, doc: CatalogDoc) {
-      const from = doc.source === "converted" ? { source: this.broker.nodeID } : { url: doc.url };
       try {
-        await ctx.call(
-          "inference.download",
-          { taskId: task.id, attempt: task.attempt, modelId: doc.id, ...from, sha256: doc.sha256, size: doc.size },
-          { nodeID: task.node },
-        );
+        await ctx.call("inference.download", downloadRequest(task, doc, this.broker.nodeID), { nodeID: task.node });
       } catch (err) {
         this.store.update(task, { status: "failed", error: (err as Error).message });
       }
@@ -360,18 +327,12 @@ const ModelsService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
     },
 
     view(this: This, d: CatalogDoc) {
-      const nodes = this.table()
-        .list()
-        .filter((n) => n.status !== "offline" && n.models.some((m) => m.id === d.id))
-        .map((n) => n.id);
-      const { _id: _omit, ...rest } = d;
-      void _omit;
-      return { source: "hub", ...rest, nodes };
+      return catalogView(d, this.table().list());
     },
   },
 
   created(this: This) {
-    this.searchCache = new Map();
+    this.searchCache = new SearchCache();
     this.tasksDb = null;
     this.reviewTimer = null;
   },
@@ -386,16 +347,7 @@ const ModelsService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
       register: async (task, result) => {
         const [existing] = await this.adapter.find({ query: { id: task.model } });
         if (existing) throw apiError(409, `${task.model} is registered already.`, "model_exists");
-        await this.adapter.insert({
-          id: task.model,
-          repo: task.repo ?? "",
-          file: safeRelativePath(`${task.model.split("/").pop()}.gguf`),
-          size: result.size,
-          sha256: result.sha256,
-          url: null,
-          source: "converted",
-          registered_at: new Date().toISOString(),
-        });
+        await this.adapter.insert(convertedEntry(task, result));
       },
     });
     const loaded = await this.store.load();

@@ -216,6 +216,16 @@ export class Balancer {
       const failed = this.loadFailure(model, p.exclude);
       if (failed) throw failed;
       if (!this.table.knows(model)) throw modelNotFound(model);
+      const onDisk = this.table.loadable(model).filter((n) => !p.exclude.includes(n.id));
+      if (this.loader && onDisk.length > 0) {
+        throw apiError(
+          503,
+          `The model '${model}' does not fit on any node that has it (${onDisk.map((n) => n.id).join(", ")}): ` +
+            "larger than their memory budgets, or their memory is held by pinned models.",
+          "model_does_not_fit",
+          { param: "model" },
+        );
+      }
       throw apiError(503, `No inference node is ready to serve '${model}' right now.`, "no_available_node", {
         param: "model",
         retryAfter: 5,

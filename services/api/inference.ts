@@ -285,8 +285,9 @@ export async function generate(gw: Gateway, req: Req, res: ServerResponse, kind:
       requestId: local?.requestId ?? cloudRequestId,
       model,
       stream,
-      job: local && { ...local, model },
-      body: { ...body, model },
+      // copies only for another model than the body names (the common case copies nothing)
+      job: local && (local.model === model ? local : { ...local, model }),
+      body: body.model === model ? body : { ...body, model },
       native: io.native?.request,
     };
     const preferNode = model === requested ? io.preferNode : undefined;
@@ -335,8 +336,9 @@ export async function embeddings(gw: Gateway, req: Req, res: ServerResponse, tra
   const requestId = `emb-${randomUUID().replace(/-/g, "")}`;
   await withFallbacks(gw, req, res, trace, requested, async (model, waitMs) => {
     if (cloudModel(model)) throw cloudOnlyChat(model);
-    const job = embeddingJob({ ...body, model });
-    const call: Call = { op: "embeddings", requestId, model, stream: false, job, body: { ...body, model } };
+    const asked = body.model === model ? body : { ...body, model };
+    const job = embeddingJob(asked);
+    const call: Call = { op: "embeddings", requestId, model, stream: false, job, body: asked };
     await serve(gw, res, trace, sourceFor(gw, req, call, undefined, waitMs), call, async (result) => {
       const answer = result as {
         model?: string;

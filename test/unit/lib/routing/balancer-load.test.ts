@@ -194,6 +194,18 @@ describe("Balancer: load on demand", () => {
     expect(await second.result).toMatchObject({ ok: true, s: { nodeID: "n1", loadMs: 200 } });
   });
 
+  test("a model too big for every node that has it: 503 model_does_not_fit naming them, no load asked", async () => {
+    const { balancer, calls, beat } = setup();
+    beat(nodeHb("n1", { m: entry("m", "available", { estimatedBytes: 64 * GB }) }));
+    const out = await track(balancer.select({ model: "m" })).result;
+    expect(out.ok).toBe(false);
+    const err = toOpenAIError((out as { e: unknown }).e);
+    expect(err.status).toBe(503);
+    expect(err.body.error.code).toBe("model_does_not_fit");
+    expect(err.body.error.message).toContain("n1");
+    expect(calls).toHaveLength(0);
+  });
+
   test("a request queued behind one waiting for the load reports its own wait as loadMs", async () => {
     const { balancer, calls, beat } = setup();
     beat(nodeHb("n1", { m: "available" }));
@@ -320,16 +332,6 @@ describe("Balancer: load on demand", () => {
     const e = await balancer.select({ model: "m" }).catch((err: unknown) => err);
     expect(toOpenAIError(e)).toMatchObject({ status: 503, body: { error: { code: "model_load_failed" } } });
     expect(toOpenAIError(e).body.error.message).toContain("n1: bad tensor");
-    expect(calls).toHaveLength(0);
-  });
-
-  test("a model that fits on no node is not loaded: 503", async () => {
-    const { balancer, calls, beat } = setup();
-    beat(
-      nodeHb("n1", { m: entry("m", "available", { estimatedBytes: 32 * GB }) }), // budget 16 GB
-    );
-    const e = await balancer.select({ model: "m" }).catch((err: unknown) => err);
-    expect(toOpenAIError(e)).toMatchObject({ status: 503, body: { error: { code: "no_available_node" } } });
     expect(calls).toHaveLength(0);
   });
 
