@@ -6,6 +6,7 @@
  *   key create|list|revoke manage API keys in the data store (recovery)
  *   model add|download|list|status|load|unload|rm  the model catalog and what the nodes have loaded, through a running router's API
  *   alias add|list|rm, fallback set|list|rm  model aliases and fallback chains, through a running router's API
+ *   audit list|verify    the audit log of admin actions, through a running router's API
  *   nodes                the node table, through a running router's API
  *   repl                 the ops console: joins the cluster (TRANSPORTER) with Moleculer's REPL
  *   healthcheck          exit 0 if this container's process is healthy (bin/healthcheck.ts, used by the images)
@@ -44,9 +45,11 @@ import ResponsesService from "../services/responses.service";
 import CloudService from "../services/cloud.service";
 import ModelsService from "../services/models.service";
 import AliasesService from "../services/aliases.service";
+import AuditService from "../services/audit.service";
 import { keyCommand, userCommand } from "./accounts-cli";
 import { modelCommand, nodesCommand } from "./models-cli";
 import { aliasCommand, fallbackCommand } from "./aliases-cli";
+import { auditCommand } from "./audit-cli";
 import { replCommand } from "./repl";
 import { unmetPartners } from "../lib/core/router-core";
 
@@ -62,6 +65,7 @@ const SCHEMAS: Record<string, ServiceSchema<any, any, any>> = {
   cloud: CloudService,
   models: ModelsService,
   aliases: AliasesService,
+  audit: AuditService,
   inference: InferenceService,
 };
 
@@ -199,6 +203,8 @@ async function main(argv: string[]): Promise<void> {
       return aliasCommand(rest);
     case "fallback":
       return fallbackCommand(rest);
+    case "audit":
+      return auditCommand(rest);
     case "nodes":
       return nodesCommand();
     case "repl":
@@ -209,7 +215,7 @@ async function main(argv: string[]): Promise<void> {
       return envCommand(rest);
     default:
       throw new Error(
-        `unknown command "${command}" (commands: start, make-model, model, alias, fallback, nodes, repl, healthcheck, user, key, env)`,
+        `unknown command "${command}" (commands: start, make-model, model, alias, fallback, audit, nodes, repl, healthcheck, user, key, env)`,
       );
   }
 }

@@ -128,11 +128,11 @@ export async function admit(
       "missing_token",
     );
   const claims = await ctx.call<TokenClaims, { token: string }>("auth.verifyToken", { token });
+  // known before the role is checked: the audit log names who was refused (services/api/audit-trail.ts)
+  req.$auth = { kind: "user", claims };
   if (access === "admin" && claims.role !== "admin") {
     throw apiError(403, "This needs an admin.", "admin_required");
   }
-  req.$auth = { kind: "user", claims };
-  return;
 }
 
 export const AuthGateMixin: Partial<ServiceSchema> = {

@@ -81,6 +81,9 @@ export const ROUTES: RouteRule[] = [
   { method: "DELETE", path: "/api/aliases/:alias", access: "admin" },
   { method: "PUT", path: "/api/fallbacks/:model", access: "admin" },
   { method: "DELETE", path: "/api/fallbacks/:model", access: "admin" },
+  // the audit log of admin actions
+  { method: "GET", path: "/api/audit", access: "admin" },
+  { method: "GET", path: "/api/audit/verify", access: "admin" },
   // history and metrics
   { method: "GET", path: "/api/dashboard/request-responses", access: "user" },
   { method: "GET", path: "/api/dashboard/request-responses/export", access: "user" },

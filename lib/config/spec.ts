@@ -104,10 +104,23 @@ export const ALL_SERVICES = [
   "cloud",
   "models",
   "aliases",
+  "audit",
   "inference",
 ];
 export const SERVICE_GROUPS: Record<string, string[]> = {
-  router: ["api", "registry", "balancer", "auth", "apikeys", "history", "responses", "cloud", "models", "aliases"],
+  router: [
+    "api",
+    "registry",
+    "balancer",
+    "auth",
+    "apikeys",
+    "history",
+    "responses",
+    "cloud",
+    "models",
+    "aliases",
+    "audit",
+  ],
   /** A router replica: the HTTP gateway and routing; accounts, keys, history, stored responses and models are called on a `router`. */
   gateway: ["api", "registry", "balancer", "cloud"],
   all: ALL_SERVICES,
@@ -196,7 +209,7 @@ const cluster = group(
       default: ALL_SERVICES,
       doc:
         "Comma-separated services this process hosts. `inference` alone makes an inference node; " +
-        "`router` is short for `api,registry,balancer,auth,apikeys,history,responses,cloud,models,aliases`; " +
+        "`router` is short for `api,registry,balancer,auth,apikeys,history,responses,cloud,models,aliases,audit`; " +
         "`gateway` (a router replica) for `api,registry,balancer,cloud`.",
     }),
     NAMESPACE: v({

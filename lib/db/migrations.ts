@@ -14,7 +14,7 @@ export interface Migration {
 const FIRST_TABLES = ["users", "api_keys", "node_settings", "models", "model_tasks", "responses", "secrets"];
 
 /** Collections kept as JSON documents (moleculer-db's documents: lib/db/document-adapter.ts). */
-export const DOCUMENT_TABLES = [...FIRST_TABLES, "aliases"];
+export const DOCUMENT_TABLES = [...FIRST_TABLES, "aliases", "audit"];
 
 export const MIGRATIONS: Migration[] = [
   {
@@ -124,6 +124,15 @@ export const MIGRATIONS: Migration[] = [
       // the model that answered (an alias's, a fallback) when not the one asked for, and the wait for a load
       await db.query(`ALTER TABLE history ADD COLUMN IF NOT EXISTS served_model text`);
       await db.query(`ALTER TABLE history ADD COLUMN IF NOT EXISTS load_ms double precision`);
+    },
+  },
+  {
+    name: "007-audit",
+    async up(db) {
+      // the audit log of admin actions (services/audit.service.ts): a document per entry, its id the entry's seq
+      await db.query(`CREATE TABLE IF NOT EXISTS "audit" (id text PRIMARY KEY, doc jsonb NOT NULL)`);
+      // the newest entry (every append reads it) and pages by seq
+      await db.query(`CREATE UNIQUE INDEX IF NOT EXISTS audit_seq ON audit (((doc->>'seq')::bigint))`);
     },
   },
 ];

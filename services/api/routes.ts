@@ -12,6 +12,8 @@ import { jsonBody } from "../../lib/http/body";
 import { sendError } from "../../lib/http/respond";
 import { accountAliases } from "./accounts-routes";
 import { aliasAliases } from "./alias-routes";
+import { auditAliases } from "./audit-routes";
+import { auditWhenAnswered } from "./audit-trail";
 import { dashboardAliases, rootAliases } from "./dashboard-static";
 import type { Gateway } from "./gateway";
 import { historyAliases } from "./history-routes";
@@ -26,6 +28,18 @@ import type { Handler } from "./gateway";
 /** Every route answers errors in OpenAI's shape. */
 function onError(_req: IncomingMessage, res: ServerResponse, err: Error) {
   sendError(res, err);
+}
+
+/** moleculer-web's `onBeforeCall` of `/api`: with the api service as `this`, whose gateway it gets. */
+function auditHook(
+  this: { gateway: Gateway },
+  _ctx: unknown,
+  _route: unknown,
+  req: Parameters<Handler>[1],
+  res: ServerResponse,
+  alias: { method: string; fullPath: string },
+) {
+  auditWhenAnswered(this.gateway, req, res, alias);
 }
 
 /** The gateway's settings that come from the environment (read when the service is created): port, CORS, routes. */
@@ -57,6 +71,8 @@ export function gatewaySettings(): { router: RouterConfig; port: number; ip: str
       authentication: "authenticate",
       ...(m.json ? json : { bodyParsers: false }),
       onError,
+      // admin actions go to the audit log once answered (services/api/audit-trail.ts)
+      ...(m.path === "/api" ? { onBeforeCall: auditHook } : {}),
       aliases: moleculerAliases(m.aliases),
     })),
   };
@@ -76,6 +92,7 @@ export const MOUNTS: Array<{ path: string; json: boolean; aliases: Record<string
       ...aliasAliases,
       ...historyAliases,
       ...accountAliases,
+      ...auditAliases,
     },
   },
   { path: "/", json: false, aliases: { "GET /health": "api.health", ...rootAliases, ...metricsAliases } },

@@ -128,6 +128,7 @@ describe("configuration", () => {
       "cloud",
       "models",
       "aliases",
+      "audit",
       "inference",
     ]);
     expect(selectedServices("inference")).toEqual(["inference"]);
@@ -142,6 +143,7 @@ describe("configuration", () => {
       "cloud",
       "models",
       "aliases",
+      "audit",
     ]);
     expect(selectedServices(" inference , api ")).toEqual(["api", "inference"]);
     expect(() => selectedServices("api,gpu")).toThrow(/SERVICES names an unknown service "gpu"/);
