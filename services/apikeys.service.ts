@@ -17,6 +17,7 @@ import { openDatabase, releaseDatabase } from "../lib/db/postgres";
 import { SharedCounter } from "../lib/db/shared-state";
 import { routerCore } from "../lib/core/router-core";
 import { confirmOnPeers } from "../lib/cluster/confirm-peers";
+import { parsePriority, priorityValue, type Priority } from "../lib/routing/priority";
 
 interface KeyDoc {
   _id?: unknown;
@@ -29,6 +30,8 @@ interface KeyDoc {
   expiresAt: string | null;
   allowedModels: string[] | null;
   rateLimitRpm: number | null;
+  /** A name or 0–1000 (lib/routing/priority.ts); absent on keys made before it existed: normal. */
+  priority?: Priority | null;
 }
 
 export type { KeyIdentity };
@@ -88,6 +91,8 @@ const fields = {
     nullable: true,
   },
   rate_limit_rpm: { type: "number", integer: true, positive: true, optional: true, nullable: true },
+  // checked by parsePriority, which names what it takes
+  priority: { type: "any", optional: true },
 };
 
 /** An expiry the client sends must lie ahead (a key that expired in 1969 is a mistake, not a key). */
@@ -104,6 +109,7 @@ interface KeyParams {
   expires_at?: Date | null;
   allowed_models?: string[] | null;
   rate_limit_rpm?: number | null;
+  priority?: unknown;
 }
 
 const ApiKeysService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
@@ -136,6 +142,7 @@ const ApiKeysService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
           expiresAt,
           allowedModels: ctx.params.allowed_models ?? null,
           rateLimitRpm: ctx.params.rate_limit_rpm ?? null,
+          priority: ctx.params.priority === undefined ? null : parsePriority(ctx.params.priority),
         });
         this.byHash.set(doc.hash, doc);
         await this.announce();
@@ -155,6 +162,7 @@ const ApiKeysService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
         if (expiresAt !== undefined) set.expiresAt = expiresAt;
         if (ctx.params.allowed_models !== undefined) set.allowedModels = ctx.params.allowed_models;
         if (ctx.params.rate_limit_rpm !== undefined) set.rateLimitRpm = ctx.params.rate_limit_rpm;
+        if (ctx.params.priority !== undefined) set.priority = parsePriority(ctx.params.priority);
         await this.adapter.updateById(ctx.params.id, { $set: set });
         await this.reindex();
         await this.announce();
@@ -265,6 +273,7 @@ const ApiKeysService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
         owner: doc.owner,
         allowedModels: doc.allowedModels,
         rateLimitRpm: doc.rateLimitRpm,
+        priority: priorityValue(doc.priority),
         expiresAt: doc.expiresAt,
       };
     },
@@ -292,6 +301,7 @@ const ApiKeysService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
         expires_at: k.expiresAt,
         allowed_models: k.allowedModels,
         rate_limit_rpm: k.rateLimitRpm,
+        priority: k.priority ?? "normal",
       };
     },
 

@@ -26,6 +26,8 @@ export interface KeyIdentity {
   owner: string;
   allowedModels: string[] | null;
   rateLimitRpm: number | null;
+  /** Its place in the router's wait queue (lib/routing/priority.ts: higher first); absent: normal. */
+  priority?: number;
   /** Gateways keep a confirmed key until then at most (lib/auth/key-cache.ts). */
   expiresAt: string | null;
 }

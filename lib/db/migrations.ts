@@ -135,4 +135,12 @@ export const MIGRATIONS: Migration[] = [
       await db.query(`CREATE UNIQUE INDEX IF NOT EXISTS audit_seq ON audit (((doc->>'seq')::bigint))`);
     },
   },
+  {
+    name: "009-history-queue",
+    async up(db) {
+      // a request's wait in the router's queue and how many stood ahead of it (issue 22's priorities)
+      await db.query(`ALTER TABLE history ADD COLUMN IF NOT EXISTS queue_ms double precision`);
+      await db.query(`ALTER TABLE history ADD COLUMN IF NOT EXISTS queue_position integer`);
+    },
+  },
 ];

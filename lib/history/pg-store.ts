@@ -51,6 +51,8 @@ const COLUMNS = [
   ["dropped_tools", "jsonb"],
   ["served_model", "text"],
   ["load_ms", "double precision"],
+  ["queue_ms", "double precision"],
+  ["queue_position", "integer"],
 ] as const;
 
 type Column = (typeof COLUMNS)[number][0];
@@ -60,14 +62,14 @@ const SELECTED = COLUMNS.map(([c]) => c).join(", ");
 /** The text `q` searches: both bodies in lower case, a stored column with a trigram index (migration 004). */
 const SEARCHED = "search";
 
-/** Rows one INSERT writes at most (25 parameters each), and body characters. */
+/** Rows one INSERT writes at most (one parameter per column each), and body characters. */
 const INSERT_ROWS = 100;
 const INSERT_CHARS = 4_000_000;
 
 /** A row as pg returns it: bigint as text, jsonb parsed. */
 type Row = Omit<
   HistoryRecord,
-  "ts" | "request_body" | "response_body" | "dropped_tools" | "served_model" | "load_ms"
+  "ts" | "request_body" | "response_body" | "dropped_tools" | "served_model" | "load_ms" | "queue_ms" | "queue_position"
 > & {
   ts: string | number;
   request_json: string;
@@ -75,17 +77,22 @@ type Row = Omit<
   dropped_tools: string[] | null;
   served_model: string | null;
   load_ms: number | null;
+  queue_ms: number | null;
+  queue_position: number | null;
 };
 
 /** A row as the record the other stores give. */
 function recordOf(row: Row): HistoryRecord {
-  const { ts, request_json, response_json, dropped_tools, served_model, load_ms, ...rest } = row;
+  const { ts, request_json, response_json, dropped_tools, served_model, load_ms, queue_ms, queue_position, ...rest } =
+    row;
   return {
     ...rest,
     ts: Number(ts),
     ...(dropped_tools ? { dropped_tools } : {}),
     ...(served_model !== null ? { served_model } : {}),
     ...(load_ms !== null ? { load_ms } : {}),
+    ...(queue_ms !== null ? { queue_ms } : {}),
+    ...(queue_position !== null ? { queue_position } : {}),
     request_body: JSON.parse(request_json),
     response_body: JSON.parse(response_json),
   };

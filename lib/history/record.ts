@@ -37,6 +37,9 @@ export interface HistoryRecord {
   served_model?: string;
   /** How long the request waited for its model to be loaded (ms), when it did. */
   load_ms?: number;
+  /** When it waited in the router's queue: its wait (ms) and how many stood ahead of it when it came. */
+  queue_ms?: number;
+  queue_position?: number;
 }
 
 /**
@@ -171,6 +174,7 @@ export class RequestTrace {
   servedModel: string | null = null;
   /** Time spent waiting for the model to load (ms). */
   loadMs: number | null = null;
+  private queue: { ahead: number; waitedMs: number } | null = null;
 
   constructor(private readonly start: TraceStart) {
     this.startedAt = start.now ?? Date.now();
@@ -186,6 +190,11 @@ export class RequestTrace {
   end(now = Date.now()): void {
     this.endedPerf ??= performance.now();
     this.endedAt ??= now;
+  }
+
+  /** It waited in the router's queue (the last attempt's wait is kept, summed over attempts). */
+  queued(ahead: number, waitedMs: number): void {
+    this.queue = { ahead, waitedMs: (this.queue?.waitedMs ?? 0) + waitedMs };
   }
 
   firstByte(): void {
@@ -231,6 +240,7 @@ export class RequestTrace {
         ? { served_model: clip(this.servedModel, MAX_FIELD_CHARS.model) }
         : {}),
       ...(this.loadMs !== null ? { load_ms: Math.round(this.loadMs) } : {}),
+      ...(this.queue ? { queue_ms: Math.round(this.queue.waitedMs), queue_position: this.queue.ahead } : {}),
     };
   }
 }

@@ -7,6 +7,7 @@ export const M = {
   tokensOut: "llm_router_tokens_out_total",
   retries: "llm_router_retries_total",
   queue: "llm_router_queue_length",
+  queueWait: "llm_router_queue_wait_seconds",
   nodeActive: "llm_router_node_active_requests",
   nodeCapacity: "llm_router_node_capacity",
   nodeUp: "llm_router_node_up",

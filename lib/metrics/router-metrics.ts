@@ -29,6 +29,7 @@ export function registerRouterMetrics(metrics: Registry): void {
   counter(M.tokensOut, "Completion tokens", ["model"]);
   counter(M.retries, "Attempts retried on another node", ["model"]);
   gauge(M.queue, "Requests waiting at the router for a free node");
+  histogram(M.queueWait, "Time requests waited in the router's queue, in seconds (only those that waited)", ["model"]);
   gauge(M.nodeUp, "1 when the node is online", ["node"]);
   gauge(M.nodeActive, "Requests running on the node", ["node"]);
   gauge(M.nodeCapacity, "Requests the node serves at once", ["node"]);
@@ -48,6 +49,8 @@ export interface FinishedRequest {
   tokensIn: number | null;
   tokensOut: number | null;
   retries: number;
+  /** Its wait in the router's queue (ms), when it waited. */
+  queueMs?: number | null;
 }
 
 /** The model label values of this process (lib/metrics/labels.ts). */
@@ -67,6 +70,7 @@ export function recordRequest(metrics: Registry, r: FinishedRequest): void {
   if (r.tokensIn) metrics.increment(M.tokensIn, { model }, r.tokensIn);
   if (r.tokensOut) metrics.increment(M.tokensOut, { model }, r.tokensOut);
   if (r.retries) metrics.increment(M.retries, { model }, r.retries);
+  if (r.queueMs != null) metrics.observe(M.queueWait, r.queueMs / 1000, { model });
 }
 
 /** Per-node gauges from the registry's table, set just before a scrape. */

@@ -28,6 +28,8 @@ export interface Selection {
   runtime?: Runtime;
   /** How long the request waited for its model to be loaded (ms), when it did. */
   loadMs?: number;
+  /** When it waited in the queue: how many stood ahead of it then, and for how long (ms). */
+  queue?: { ahead: number; waitedMs: number };
 }
 
 /** Asks a node to load a model; resolves once it is loaded. */
@@ -50,6 +52,10 @@ export interface SelectParams {
   exclude?: string[];
   /** Longest wait in the queue (ms) when shorter than the queue's own (a model with fallbacks). */
   waitMs?: number;
+  /** Its place in the wait queue: higher priority first, fair across keys within one (lib/routing/wait-queue.ts). */
+  priority?: number;
+  /** The API key (or user) it came with, for fairness. */
+  fairKey?: string;
 }
 
 export interface Finished {
@@ -114,9 +120,9 @@ export class Balancer {
 
   /** A node for the request, its slot reserved: at once, after a wait in the queue, or a 404/503. */
   async select(params: SelectParams): Promise<Selection> {
-    const { model, user, affinityKey, preferNode, exclude = [], waitMs } = params;
+    const { model, user, affinityKey, preferNode, exclude = [], waitMs, priority, fairKey } = params;
     const pending: Pending = { request: { model, user, affinityKey }, exclude, preferNode };
-    // first come, first served: nobody passes a request already waiting for the same model
+    // nobody passes a request already waiting for the same model (the queue orders them by priority and key)
     const queuedAhead = this.queue.length > 0 && this.queue.count((p) => p.request.model === model) > 0;
     const now = queuedAhead ? "wait" : this.pick(pending);
     if (now !== "wait") return now;
@@ -128,14 +134,15 @@ export class Balancer {
       this.loadInProgress(model, exclude)
     )
       pending.loadSince = Date.now();
+    let queued: { ahead: number; waitedMs: number };
     try {
-      await this.queue.wait(pending, waitMs);
+      queued = await this.queue.wait(pending, waitMs, { priority, key: fairKey });
     } catch (err) {
       // a load failure while it waited says more than the timeout that followed it
       throw this.loadFailure(model, exclude) ?? err;
     }
     if (pending.error) throw pending.error;
-    return pending.selection!;
+    return { ...pending.selection!, queue: queued };
   }
 
   /** A request this router routed is over: its slot is free, and how it went counts for the node. */

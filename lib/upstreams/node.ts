@@ -12,6 +12,7 @@ export class NodeUpstream implements Upstream {
     readonly name: string | null,
     private readonly log: Warner,
     readonly loadMs?: number,
+    readonly queue?: { ahead: number; waitedMs: number },
   ) {}
 
   async open(call: Call): Promise<unknown> {

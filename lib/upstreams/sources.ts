@@ -18,6 +18,9 @@ export interface BalancedRequest {
   preferNode?: string;
   /** Longest wait for a node (ms), shorter than the queue's: the model has fallbacks. */
   waitMs?: number;
+  /** Its place in the wait queue (lib/routing/wait-queue.ts). */
+  priority?: number;
+  fairKey?: string;
 }
 
 export function balancedSource(
@@ -34,10 +37,12 @@ export function balancedSource(
         affinityKey: request.affinityKey,
         preferNode: request.preferNode,
         waitMs: request.waitMs,
+        priority: request.priority,
+        fairKey: request.fairKey,
       });
       return s.runtime
         ? new RuntimeUpstream(s.runtime, s.nodeID, s.machineName, opts.timeoutMs)
-        : new NodeUpstream(caller, s.nodeID, s.machineName, opts.log, s.loadMs);
+        : new NodeUpstream(caller, s.nodeID, s.machineName, opts.log, s.loadMs, s.queue);
     },
     done(u: Upstream, outcome: Outcome, ttftMs?: number) {
       balancer.finished({ nodeID: u.id, outcome, ttftMs });

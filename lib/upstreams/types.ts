@@ -37,6 +37,8 @@ export interface Upstream {
   readonly name: string | null;
   /** How long the request waited for the model to be loaded there (ms), when it did. */
   readonly loadMs?: number;
+  /** When it waited in the router's queue: how many stood ahead of it then, and for how long (ms). */
+  readonly queue?: { ahead: number; waitedMs: number };
   /** Whether it takes a Responses request as it is (`openai:`, a runtime listing `/responses`). */
   readonly speaksResponses: boolean;
   /**

@@ -56,7 +56,7 @@ export const accountAliases: Record<string, Handler> = {
       gw,
       res,
       async () => {
-        const params = pick(req, ["name", "owner", "expires_at", "allowed_models", "rate_limit_rpm"]);
+        const params = pick(req, ["name", "owner", "expires_at", "allowed_models", "rate_limit_rpm", "priority"]);
         if (params.owner !== undefined) {
           if (typeof params.owner !== "string") throw badRequest("owner must be a user id.", "owner", "invalid_value");
           await req.$ctx.call("auth.me", { id: params.owner });
@@ -69,7 +69,7 @@ export const accountAliases: Record<string, Handler> = {
   "PUT /api-keys/:id"(gw, req, res) {
     answer(gw, res, async () =>
       req.$ctx.call("apikeys.update", {
-        ...pick(req, ["name", "expires_at", "allowed_models", "rate_limit_rpm"]),
+        ...pick(req, ["name", "expires_at", "allowed_models", "rate_limit_rpm", "priority"]),
         id: req.$params?.id,
       }),
     );

@@ -72,6 +72,14 @@ function cloudOnlyChat(model: string) {
   );
 }
 
+/** A request's place in the wait queue: its key's priority, and whom it is fair across (its key, or its login). */
+function queueClass(req: Req): { priority?: number; fairKey?: string } {
+  const auth = req.$auth;
+  if (auth?.kind === "apiKey" && auth.key) return { priority: auth.key.priority, fairKey: `key:${auth.key.id}` };
+  if (auth?.kind === "user") return { fairKey: `user:${auth.claims.sub}` };
+  return {};
+}
+
 /** The upstreams a request may go to: its cloud provider, or what the balancer picks (within `waitMs` when given). */
 function sourceFor(gw: Gateway, req: Req, call: Call, preferNode?: string, waitMs?: number): UpstreamSource {
   const cloud = cloudModel(call.model);
@@ -95,6 +103,7 @@ function sourceFor(gw: Gateway, req: Req, call: Call, preferNode?: string, waitM
           : undefined,
       preferNode,
       waitMs,
+      ...queueClass(req),
     },
     { log: gw.logger, timeoutMs: gw.router.requestTimeoutSecs * 1000 },
   );
@@ -135,6 +144,7 @@ async function serve(
     tried.push(upstream.id);
     trace.attempt(upstream.id, upstream.name);
     if (upstream.loadMs !== undefined) trace.loadMs = (trace.loadMs ?? 0) + upstream.loadMs;
+    if (upstream.queue) trace.queued(upstream.queue.ahead, upstream.queue.waitedMs);
     if (upstream.kind === "cloud") trace.kind = "cloud";
     current = upstream;
     res.setHeader("X-Router-Node", upstream.id);

@@ -122,6 +122,7 @@ export class RequestRecorder {
       tokensIn: rec.tokens_in,
       tokensOut: rec.tokens_out,
       retries: rec.retries,
+      queueMs: rec.queue_ms ?? null,
     });
     const { id, ts, model, node_name, status: code, duration_ms, kind } = rec;
     const summary: RequestSummary = { id, ts, model, node_name, status: code, duration_ms, kind };

@@ -104,7 +104,7 @@ describe("WaitQueue: a waiter's own timeout", () => {
     const q = new WaitQueue<string>(10, 60_000);
     const w = q.wait("a", 1_000);
     q.release(() => true);
-    await expect(w).resolves.toBeUndefined();
+    await expect(w).resolves.toMatchObject({ ahead: 0 });
     expect(jest.getTimerCount()).toBe(0);
   });
 
@@ -115,5 +115,68 @@ describe("WaitQueue: a waiter's own timeout", () => {
     expect(toOpenAIError(err).body.error.code).toBe("queue_full");
     q.release(() => true);
     await first;
+  });
+});
+
+describe("WaitQueue: priorities and fairness across keys", () => {
+  /** Lets one waiter go per call (one slot freed), recording the order. */
+  function drain(q: WaitQueue<string>, n: number): string[] {
+    const out: string[] = [];
+    for (let i = 0; i < n; i++) {
+      let let1 = true;
+      q.release((item) => {
+        if (!let1) return false;
+        let1 = false;
+        out.push(item);
+        return true;
+      });
+    }
+    return out;
+  }
+
+  test("higher priority goes first; within one, first come first served for one key", async () => {
+    const q = new WaitQueue<string>(100, 60_000);
+    const all = [
+      q.wait("batch-1", undefined, { priority: 200, key: "a" }),
+      q.wait("batch-2", undefined, { priority: 200, key: "a" }),
+      q.wait("normal-1", undefined, { key: "b" }),
+      q.wait("interactive-1", undefined, { priority: 800, key: "c" }),
+    ];
+    expect(drain(q, 4)).toEqual(["interactive-1", "normal-1", "batch-1", "batch-2"]);
+    await Promise.all(all);
+  });
+
+  test("one key's 200 queued requests do not hold back another key's one", async () => {
+    const q = new WaitQueue<string>(1000, 60_000);
+    const waits = Array.from({ length: 200 }, (_, i) => q.wait(`a${i}`, undefined, { key: "a" }));
+    const b = q.wait("b0", undefined, { key: "b" });
+    const order = drain(q, 201);
+    expect(order.indexOf("b0")).toBeLessThanOrEqual(2);
+    // key a's own requests keep their order
+    expect(order.filter((x) => x.startsWith("a"))).toEqual(Array.from({ length: 200 }, (_, i) => `a${i}`));
+    await Promise.all([...waits, b]);
+  });
+
+  test("two busy keys take turns; a key that comes back later does not jump the queue with old credit", async () => {
+    const q = new WaitQueue<string>(100, 60_000);
+    const waits = ["a1", "a2", "a3"].map((x) => q.wait(x, undefined, { key: "a" }));
+    waits.push(...["b1", "b2", "b3"].map((x) => q.wait(x, undefined, { key: "b" })));
+    expect(drain(q, 4)).toEqual(["a1", "b1", "a2", "b2"]);
+    // c arrives now: it goes after what is already due (a3, b3 are at the same turn), not before all of it
+    waits.push(q.wait("c1", undefined, { key: "c" }));
+    expect(drain(q, 3)).toEqual(["a3", "b3", "c1"]);
+    await Promise.all(waits);
+  });
+
+  test("a released waiter learns how many stood ahead of it when it came, and how long it waited", async () => {
+    const q = new WaitQueue<string>(100, 60_000);
+    const first = q.wait("x", undefined, { key: "a" });
+    const second = q.wait("y", undefined, { key: "a" });
+    const urgent = q.wait("z", undefined, { priority: 900, key: "b" });
+    drain(q, 3);
+    expect((await first).ahead).toBe(0);
+    expect((await second).ahead).toBe(1);
+    expect((await urgent).ahead).toBe(0);
+    expect((await second).waitedMs).toBeGreaterThanOrEqual(0);
   });
 });
