@@ -46,6 +46,7 @@ import CloudService from "../services/cloud.service";
 import ModelsService from "../services/models.service";
 import AliasesService from "../services/aliases.service";
 import AuditService from "../services/audit.service";
+import UsageService from "../services/usage.service";
 import { keyCommand, userCommand } from "./accounts-cli";
 import { modelCommand, nodesCommand } from "./models-cli";
 import { aliasCommand, fallbackCommand } from "./aliases-cli";
@@ -66,6 +67,7 @@ const SCHEMAS: Record<string, ServiceSchema<any, any, any>> = {
   models: ModelsService,
   aliases: AliasesService,
   audit: AuditService,
+  usage: UsageService,
   inference: InferenceService,
 };
 

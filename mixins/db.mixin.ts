@@ -4,9 +4,10 @@
  * documents per collection: lib/db/document-adapter.ts), MongoDB when
  * MONGO_URI is set (moleculer-db-adapter-mongo; untested against a server
  * here), else NeDB files in LLM_ROUTER_DATA_DIR (one `<collection>.db` each),
- * or memory when the data dir is `:memory:`. History on PostgreSQL has a
- * table of its own, which the history service queries itself
- * (lib/history/pg-store.ts): its mixin adapter is then an unused memory one.
+ * or memory when the data dir is `:memory:`. History and the usage roll-ups
+ * on PostgreSQL have tables of their own, which their services query
+ * themselves (lib/history/pg-store.ts, lib/usage/pg-store.ts): their mixin
+ * adapters are then unused memory ones.
  * moleculer-db's generic CRUD actions are switched off: services expose only
  * the actions they define, so nothing on the transporter can read password or
  * key hashes.
@@ -21,10 +22,13 @@ import { DocumentAdapter } from "../lib/db/document-adapter";
 
 const CRUD_ACTIONS = ["find", "count", "list", "create", "insert", "get", "update", "remove"];
 
+/** Collections with a table of their own on PostgreSQL (lib/db/migrations.ts), not a table of documents. */
+const OWN_TABLES = ["history", "usage_daily"];
+
 function createAdapter(collection: string): DbAdapter {
   const cfg = storageConfig();
   if (cfg.databaseUrl) {
-    if (collection === "history") return new DbService.MemoryAdapter();
+    if (OWN_TABLES.includes(collection)) return new DbService.MemoryAdapter();
     return new DocumentAdapter(cfg.databaseUrl, collection) as unknown as DbAdapter;
   }
   if (cfg.mongoUri) return new MongoAdapter(cfg.mongoUri);

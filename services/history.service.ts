@@ -16,6 +16,9 @@
  * process publishes each one before its client gets the last bytes, and this
  * service's writer (lib/history/stream-writer.ts) pulls batches from the
  * consumer all routers share, acknowledging them once written.
+ *
+ * The records a store reports stored (once each: not a redelivered one) are
+ * rolled up and sent on as `usage.rows` to the usage service's daily totals.
  */
 import type { Context, Service, ServiceSchema } from "moleculer";
 import { clusterConfig, historyConfig, storageConfig, type HistoryConfig, type StorageConfig } from "../lib/config";
@@ -28,6 +31,7 @@ import { StreamWriter } from "../lib/history/stream-writer";
 import { apiError } from "../lib/openai/errors";
 import { dbMixin } from "../mixins/db.mixin";
 import { routerCore, type HistorySink } from "../lib/core/router-core";
+import { rollUp } from "../lib/usage/rollup";
 
 interface Settings {
   history: HistoryConfig;
@@ -57,6 +61,8 @@ interface Vars {
   stopping: boolean;
   /** Since when the store could not be reached (ms epoch), or null. */
   unreachableSince: number | null;
+  /** Resolves `sink.stopped`. */
+  markStopped(): void;
 }
 
 interface Methods {
@@ -67,6 +73,7 @@ interface Methods {
   keepForLater(err: StoreUnavailable): void;
   ready(): HistoryStore;
   purge(now: number): Promise<{ expired: number; capped: number }>;
+  counted(docs: Doc[]): void;
 }
 
 type This = Service<Settings> & Vars & Methods;
@@ -286,6 +293,17 @@ const HistoryService: ServiceSchema<Settings, Methods, Vars> = {
     purge(this: This, now: number) {
       return this.ready().purge(now);
     },
+
+    /** Records just stored, rolled up for the usage service (services/usage.service.ts), which adds them up. */
+    counted(this: This, docs: Doc[]) {
+      const lost = (err: unknown) =>
+        this.logger.warn(`history: the usage of ${docs.length} record(s) not counted: ${(err as Error)?.message}`);
+      try {
+        this.broker.emit("usage.rows", { rows: rollUp(docs) }).catch(lost);
+      } catch (err) {
+        lost(err);
+      }
+    },
   },
 
   created(this: This) {
@@ -298,7 +316,10 @@ const HistoryService: ServiceSchema<Settings, Methods, Vars> = {
     const nats = transporter !== undefined && /^(nats|tls):/.test(transporter);
     this.streamUrl = shared && nats && this.settings.history.stream === "auto" ? transporter : null;
     // the api of this process hands finished requests straight to `accept` (or, with the stream, to `commit`)
-    this.sink = { accept: (rec) => this.accept(rec) };
+    this.sink = {
+      accept: (rec) => this.accept(rec),
+      stopped: new Promise<void>((resolve) => (this.markStopped = resolve)),
+    };
     routerCore(this.broker).history = this.sink;
     this.stream = null;
     this.writer = null;
@@ -315,7 +336,7 @@ const HistoryService: ServiceSchema<Settings, Methods, Vars> = {
   },
 
   async started(this: This) {
-    const opts = { history: this.settings.history, log: this.logger };
+    const opts = { history: this.settings.history, log: this.logger, written: (docs: Doc[]) => this.counted(docs) };
     this.opening = openHistoryStore(this.storage, this.adapter, opts);
     const store = await this.opening;
     // a stop during start (SIGTERM while a large store loads) closes the store: no purge under it
@@ -339,20 +360,25 @@ const HistoryService: ServiceSchema<Settings, Methods, Vars> = {
   },
 
   async stopped(this: This) {
-    this.stopping = true;
-    if (this.purgeTimer) clearInterval(this.purgeTimer);
-    // records of requests still ending are written here; the stream's wait for another writer
-    delete this.sink.commit;
-    await Promise.allSettled([...this.committing]);
-    await this.writer?.stop();
-    await this.stream?.close();
-    // a store still opening is waited for: what is buffered goes into it, then it closes
-    this.store ??= this.opening ? await this.opening.catch(() => null) : null;
-    await this.flush();
-    if (this.buffer.length) this.logger.warn(`history: ${this.buffer.length} record(s) not written (no store)`);
-    const store = this.store;
-    this.store = null;
-    await store?.close();
+    try {
+      this.stopping = true;
+      if (this.purgeTimer) clearInterval(this.purgeTimer);
+      // records of requests still ending are written here; the stream's wait for another writer
+      delete this.sink.commit;
+      await Promise.allSettled([...this.committing]);
+      await this.writer?.stop();
+      await this.stream?.close();
+      // a store still opening is waited for: what is buffered goes into it, then it closes
+      this.store ??= this.opening ? await this.opening.catch(() => null) : null;
+      await this.flush();
+      if (this.buffer.length) this.logger.warn(`history: ${this.buffer.length} record(s) not written (no store)`);
+      const store = this.store;
+      this.store = null;
+      await store?.close();
+    } finally {
+      // what was written last has been handed on: the usage service may write its totals and stop
+      this.markStopped();
+    }
   },
 };
 

@@ -91,6 +91,8 @@ export const ROUTES: RouteRule[] = [
   { method: "GET", path: "/api/dashboard/stats", access: "user" },
   { method: "GET", path: "/api/dashboard/overview", access: "user" },
   { method: "GET", path: "/api/dashboard/events", access: "user" },
+  // usage from the daily roll-ups (a viewer: their own keys')
+  { method: "GET", path: "/api/usage", access: "user" },
   { method: "POST", path: "/api/playground/chat", access: "user" },
   { method: "POST", path: "/api/playground/responses", access: "user" },
   { method: "GET", path: "/api/playground/models", access: "user" },

@@ -105,6 +105,7 @@ export const ALL_SERVICES = [
   "models",
   "aliases",
   "audit",
+  "usage",
   "inference",
 ];
 export const SERVICE_GROUPS: Record<string, string[]> = {
@@ -120,6 +121,7 @@ export const SERVICE_GROUPS: Record<string, string[]> = {
     "models",
     "aliases",
     "audit",
+    "usage",
   ],
   /** A router replica: the HTTP gateway and routing; accounts, keys, history, stored responses and models are called on a `router`. */
   gateway: ["api", "registry", "balancer", "cloud"],

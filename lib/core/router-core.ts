@@ -27,6 +27,12 @@ export interface HistorySink {
    * then, so an answered request is never lost with its router.
    */
   commit?: (rec: RecordEvent) => Promise<void>;
+  /**
+   * Resolves once the history service has stopped: the records it wrote last
+   * have been handed to the usage service, which waits for this before it
+   * writes its own totals and stops.
+   */
+  stopped?: Promise<void>;
 }
 
 /**

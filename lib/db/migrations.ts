@@ -136,6 +136,31 @@ export const MIGRATIONS: Migration[] = [
     },
   },
   {
+    name: "008-usage",
+    async up(db) {
+      // usage as daily roll-ups (services/usage.service.ts, lib/usage/pg-store.ts): kept past history's retention;
+      // `id` is the row's key (day, key, user, model, node) as JSON text, whose columns may be null
+      await db.query(`
+        CREATE TABLE IF NOT EXISTS usage_daily (
+          id text PRIMARY KEY,
+          day date NOT NULL,
+          api_key_id text,
+          user_id text,
+          model text,
+          node_id text,
+          requests bigint NOT NULL,
+          errors bigint NOT NULL,
+          tokens_in bigint NOT NULL,
+          tokens_out bigint NOT NULL,
+          duration_ms_sum double precision NOT NULL,
+          latency_hist jsonb NOT NULL
+        )`);
+      // reports range over days; a viewer's over their own rows
+      await db.query(`CREATE INDEX IF NOT EXISTS usage_daily_day ON usage_daily (day)`);
+      await db.query(`CREATE INDEX IF NOT EXISTS usage_daily_user_day ON usage_daily (user_id, day)`);
+    },
+  },
+  {
     name: "009-history-queue",
     async up(db) {
       // a request's wait in the router's queue and how many stood ahead of it (issue 22's priorities)

@@ -54,7 +54,10 @@ export class AdapterHistoryStore implements HistoryStore {
     for (const doc of batch) doc.search_text = textOf(doc.request_json, doc.response_json);
     await writeChunks(
       slices(batch, WRITE_CHUNK),
-      async (docs) => void (await this.adapter.insertMany(docs)),
+      async (docs) => {
+        await this.adapter.insertMany(docs);
+        this.opts.written?.(docs);
+      },
       this.opts.log,
     );
   }

@@ -67,6 +67,7 @@ export class NedbHistoryStore implements HistoryStore {
       async (docs) => {
         const saved = await this.adapter.insertMany(docs);
         this.index.add(saved.map(entryOf));
+        this.opts.written?.(docs);
       },
       this.opts.log,
     );

@@ -4,8 +4,8 @@
  * Filters, order, counts and keyset pages are SQL on its indexes; `q` is a
  * substring of either body in any case, on the trigram index where the server
  * has pg_trgm. Every value a client sends is a bound parameter. Writes are
- * idempotent by record id (a redelivered record is never doubled). No record
- * cap: retention only.
+ * idempotent by record id (a redelivered record is never doubled, nor passed
+ * to `written` again). No record cap: retention only.
  */
 import { QueryTypes, type Sequelize } from "sequelize";
 import { openDatabase, releaseDatabase } from "../db/postgres";
@@ -324,8 +324,14 @@ export class PgHistoryStore implements HistoryStore {
       });
       return `(${params.join(", ")})`;
     });
-    await this.db.query(`INSERT INTO history (${SELECTED}) VALUES ${rows.join(", ")} ON CONFLICT (id) DO NOTHING`, {
-      bind,
-    });
+    const [stored] = (await this.db.query(
+      `INSERT INTO history (${SELECTED}) VALUES ${rows.join(", ")} ON CONFLICT (id) DO NOTHING RETURNING id`,
+      { bind },
+    )) as [Array<{ id: string }>, unknown];
+    if (!this.opts.written) return;
+    // a record stored already (redelivered by the stream) is not returned, nor passed on again
+    const fresh = new Set(stored.map((r) => r.id));
+    const written = docs.filter((d) => fresh.delete(d.id));
+    if (written.length) this.opts.written(written);
   }
 }

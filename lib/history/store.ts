@@ -53,7 +53,10 @@ export interface Cursor {
 export type HistoryStats = ReturnType<typeof hourStats> & { total_records: number };
 
 export interface HistoryStore {
-  /** Writes records (bodies as JSON text); one the store refuses does not take the others with it. */
+  /**
+   * Writes records (bodies as JSON text); one the store refuses does not take the others with it.
+   * Those it stored go to the options' `written`, a chunk at a time.
+   */
   insert(batch: Doc[]): Promise<void>;
   /**
    * The filter's matches, newest first by (ts, id): `limit` of them from
@@ -90,6 +93,11 @@ export interface StoreOptions {
   exactCountUpTo?: number;
   /** PostgreSQL: how long the exact count may take before the estimate is given (default COUNT_BUDGET_MS in pg-store.ts). */
   countBudgetMs?: number;
+  /**
+   * Called with the records an insert stored, once each: a record stored
+   * already (PostgreSQL: the same id, a redelivered one) is not passed again.
+   */
+  written?(docs: Doc[]): void;
 }
 
 export const HOUR_MS = 3_600_000;

@@ -23,6 +23,7 @@ import { metricsAliases } from "./metrics-routes";
 import { modelAliases } from "./model-routes";
 import { nodeAliases } from "./node-routes";
 import { responsesAliases } from "./responses-routes";
+import { usageAliases } from "./usage-routes";
 import type { Handler } from "./gateway";
 
 /** Every route answers errors in OpenAI's shape. */
@@ -91,6 +92,7 @@ export const MOUNTS: Array<{ path: string; json: boolean; aliases: Record<string
       ...modelAliases,
       ...aliasAliases,
       ...historyAliases,
+      ...usageAliases,
       ...accountAliases,
       ...auditAliases,
     },

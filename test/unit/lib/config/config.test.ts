@@ -129,6 +129,7 @@ describe("configuration", () => {
       "models",
       "aliases",
       "audit",
+      "usage",
       "inference",
     ]);
     expect(selectedServices("inference")).toEqual(["inference"]);
@@ -144,6 +145,7 @@ describe("configuration", () => {
       "models",
       "aliases",
       "audit",
+      "usage",
     ]);
     expect(selectedServices(" inference , api ")).toEqual(["api", "inference"]);
     expect(() => selectedServices("api,gpu")).toThrow(/SERVICES names an unknown service "gpu"/);
