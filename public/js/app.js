@@ -13,6 +13,7 @@ import * as aliases from "./pages/aliases.js";
 import * as history from "./pages/history.js";
 import * as keys from "./pages/keys.js";
 import * as users from "./pages/users.js";
+import * as audit from "./pages/audit.js";
 import * as playground from "./pages/playground.js";
 
 const PAGES = [
@@ -24,6 +25,7 @@ const PAGES = [
   { path: "playground", title: "Playground", page: playground },
   { path: "keys", title: "API keys", page: keys },
   { path: "users", title: "Users", page: users, admin: true },
+  { path: "audit", title: "Audit", page: audit, admin: true },
 ];
 
 const app = document.getElementById("app");
