@@ -2,7 +2,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { buildTinyLlama, tinyModelOptions } from "../gguf/tiny-llama";
-import { findModelFiles } from "./llama-engine";
+import { findModelFiles } from "./model-files";
 
 export const DEMO_MODEL_ID = "demo-tiny-random";
 

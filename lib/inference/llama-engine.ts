@@ -4,7 +4,6 @@
  * node-llama-cpp (ESM-only, so it is loaded with a dynamic import).
  */
 import fs from "node:fs";
-import path from "node:path";
 import type {
   ChatWrapper,
   Token,
@@ -67,28 +66,6 @@ function vocabulary(model: LlamaModel): { size: number; longest: number } {
   let max = 0;
   if (Array.isArray(tokens)) for (const t of tokens) if (typeof t === "string" && t.length > max) max = t.length;
   return { size: Array.isArray(tokens) ? tokens.length : 0, longest: max };
-}
-
-/** Every `.gguf` under `dir`, as [id, absolute path]; id = relative path without the extension. */
-export function findModelFiles(dir: string): Array<[string, string]> {
-  if (!fs.existsSync(dir)) return [];
-  const out: Array<[string, string]> = [];
-  const walk = (d: string) => {
-    for (const entry of fs.readdirSync(d, { withFileTypes: true })) {
-      const full = path.join(d, entry.name);
-      if (entry.isDirectory()) walk(full);
-      else if (entry.isFile() && entry.name.toLowerCase().endsWith(".gguf")) {
-        const id = path
-          .relative(dir, full)
-          .split(path.sep)
-          .join("/")
-          .replace(/\.gguf$/i, "");
-        out.push([id, full]);
-      }
-    }
-  };
-  walk(dir);
-  return out.sort((a, b) => a[0].localeCompare(b[0]));
 }
 
 export class LlamaEngine implements Engine {

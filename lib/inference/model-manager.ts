@@ -17,7 +17,7 @@
 import fs from "node:fs";
 import { apiError } from "../openai/errors";
 import { planEviction, type LoadedSlot } from "./eviction";
-import { findModelFiles } from "./llama-engine";
+import { findModelFiles } from "./model-files";
 import type { CatalogEntry, Engine } from "./types";
 
 export type { CatalogEntry, ModelState } from "./types";

@@ -95,15 +95,18 @@ describe("models on demand", () => {
     await row("od-pinned").getByRole("button", { name: "Unload" }).waitFor();
     expect(await row("od-alpha").getByRole("button", { name: "Unload" }).count()).toBe(0);
 
-    // Load: the button says so and waits while the answer is on its way (held back here a moment)
+    // Load: the button says so and waits while the answer is on its way (held back here until it is checked)
+    let letGo!: () => void;
+    const held = new Promise<void>((resolve) => (letGo = resolve));
     await page.route("**/api/models/od-alpha/load", async (route) => {
-      await new Promise((r) => setTimeout(r, 800));
+      await held;
       await route.continue();
     });
     await row("od-alpha").getByRole("button", { name: "Load" }).click();
     const busy = row("od-alpha").getByRole("button", { name: "loading…" });
     await busy.waitFor();
     await expect(busy.isDisabled()).resolves.toBe(true);
+    letGo();
     await state("od-alpha").locator(".badge", { hasText: "loaded" }).waitFor();
     await page.unroute("**/api/models/od-alpha/load");
     await stateIs("od-alpha", "ready");
