@@ -14,6 +14,7 @@ import * as history from "./pages/history.js";
 import * as keys from "./pages/keys.js";
 import * as users from "./pages/users.js";
 import * as audit from "./pages/audit.js";
+import * as usage from "./pages/usage.js";
 import * as playground from "./pages/playground.js";
 
 const PAGES = [
@@ -22,6 +23,7 @@ const PAGES = [
   { path: "models", title: "Models", page: models },
   { path: "aliases", title: "Aliases", page: aliases },
   { path: "history", title: "History", page: history },
+  { path: "usage", title: "Usage", page: usage },
   { path: "playground", title: "Playground", page: playground },
   { path: "keys", title: "API keys", page: keys },
   { path: "users", title: "Users", page: users, admin: true },
