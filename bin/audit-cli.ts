@@ -5,20 +5,7 @@
  */
 import { parseArgs } from "node:util";
 import { api } from "./models-cli";
-
-interface AuditEntry {
-  seq: number;
-  ts: string;
-  actor: string | null;
-  actor_role: string | null;
-  ip: string;
-  action: string;
-  target: string | null;
-  status: number;
-  changes: unknown;
-  prev: string;
-  hash: string;
-}
+import type { AuditEntry } from "../lib/audit/chain";
 
 type ChainCheck = { ok: true; count: number; head: string | null } | { ok: false; seq: number; reason: string };
 

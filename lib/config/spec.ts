@@ -93,7 +93,8 @@ function group<const G extends string, S extends Record<string, Def<unknown>>>(
 
 // ---- services ---------------------------------------------------------------
 
-export const ALL_SERVICES = [
+/** What a router process runs (`SERVICES=router`): every service but the inference node's. */
+const ROUTER_SERVICES = [
   "api",
   "registry",
   "balancer",
@@ -106,23 +107,10 @@ export const ALL_SERVICES = [
   "aliases",
   "audit",
   "usage",
-  "inference",
 ];
+export const ALL_SERVICES = [...ROUTER_SERVICES, "inference"];
 export const SERVICE_GROUPS: Record<string, string[]> = {
-  router: [
-    "api",
-    "registry",
-    "balancer",
-    "auth",
-    "apikeys",
-    "history",
-    "responses",
-    "cloud",
-    "models",
-    "aliases",
-    "audit",
-    "usage",
-  ],
+  router: ROUTER_SERVICES,
   /** A router replica: the HTTP gateway and routing; accounts, keys, history, stored responses and models are called on a `router`. */
   gateway: ["api", "registry", "balancer", "cloud"],
   all: ALL_SERVICES,
