@@ -50,6 +50,8 @@ export class ModelManager {
   /** Loads (with their evictions) one after another. */
   private queue: Promise<unknown> = Promise.resolve();
   private stopped = false;
+  /** The scan in progress: scans run one at a time (two at once would each make an entry for a new file). */
+  private scanning: Promise<void> | null = null;
 
   constructor(
     private readonly engine: Engine,
@@ -78,6 +80,14 @@ export class ModelManager {
 
   /** Finds model files added or removed since the last look (a removed file that is loaded stays until unloaded). */
   async scan(): Promise<void> {
+    // one after another: a download's scan and the heartbeat's could otherwise both add a new file, the later
+    // entry replacing the one a load was already running on (the engine would hold a model the catalog calls unloaded)
+    while (this.scanning) await this.scanning;
+    this.scanning = this.scanOnce().finally(() => (this.scanning = null));
+    return this.scanning;
+  }
+
+  private async scanOnce(): Promise<void> {
     const seen = new Set<string>();
     for (const [id, file] of findModelFiles(this.opts.modelsDir)) {
       seen.add(id);
@@ -226,7 +236,8 @@ export class ModelManager {
     const e = this.entries.get(id);
     if (!e) throw apiError(404, `The model '${id}' is not on this node.`, "model_not_found");
     if (this.busy(e) || e.loading) throw apiError(409, `The model '${id}' is serving requests.`, "model_busy");
-    if (e.state === "ready") await this.engine.unloadModel(id);
+    // what the engine holds, whatever the entry says
+    if (this.engine.models().some((m) => m.id === id)) await this.engine.unloadModel(id);
     this.entries.delete(id);
     this.opts.onChange();
   }

@@ -769,3 +769,18 @@ describe("ModelManager: races", () => {
     expect(manager.usedBytes()).toBe(100 * MB);
   });
 });
+
+describe("ModelManager: scans at once", () => {
+  test("a download's scan and the heartbeat's at the same moment read a new file once; a load on it is the one the catalog shows", async () => {
+    const { manager, engine } = setup([]);
+    await manager.start();
+    writeFile("fresh");
+    // the heartbeat's scan and a download's add() together
+    await Promise.all([manager.scan(), manager.add("fresh")]);
+    expect(engine.inspected.filter((f) => f.includes("fresh"))).toHaveLength(1);
+    expect(manager.catalog().find((c) => c.id === "fresh")?.state).toBe("ready");
+    // removing it unloads what the engine holds
+    await manager.remove("fresh");
+    expect(engine.models().map((m) => m.id)).not.toContain("fresh");
+  });
+});
