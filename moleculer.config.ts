@@ -1,5 +1,6 @@
 import type { BrokerOptions, LogLevels } from "moleculer";
 import { clusterConfig, metricsConfig, routerConfig } from "./lib/config";
+import { StopDuringStart } from "./lib/cluster/stop-during-start";
 
 /** `nats://user:pass@host:4222` (or `Fake` in tests) into Moleculer's transporter option. */
 export function transporter(raw: string): BrokerOptions["transporter"] {
@@ -46,6 +47,7 @@ export function brokerConfig(): BrokerOptions {
     tracking: { enabled: true, shutdownTimeout: 10_000 },
     metrics: false,
     tracing: false,
+    middlewares: [StopDuringStart],
   };
 }
 
