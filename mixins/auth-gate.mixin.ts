@@ -5,9 +5,10 @@
  * request (`req.$auth`), not in ctx.meta, so it never travels to other nodes.
  */
 import { timingSafeEqual } from "node:crypto";
-import type { IncomingMessage } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Context, Service, ServiceSchema } from "moleculer";
 import { accessFor, routePath } from "../lib/auth/routes";
+import { scopeAllows } from "../lib/auth/scopes";
 import type { TokenClaims } from "../lib/auth/jwt";
 import { looksLikeApiKey } from "../lib/auth/keys";
 import { looksLikeNodeToken } from "../lib/auth/node-tokens";
@@ -16,7 +17,9 @@ import { apiError } from "../lib/openai/errors";
 import { authConfig, metricsConfig } from "../lib/config";
 import type { KeyIdentity } from "../services/apikeys.service";
 import { KeyCache } from "../lib/auth/key-cache";
-import { routerCore } from "../lib/core/router-core";
+import { routerCore, type KeyRoute } from "../lib/core/router-core";
+import { Meter } from "../lib/quota/meter";
+import type { Grant } from "../lib/quota/quota";
 
 export type RequestAuth =
   | { kind: "public" }
@@ -25,7 +28,11 @@ export type RequestAuth =
   /** The registry checks the token against the agent the body names. */
   | { kind: "node"; token: string };
 
-export type AuthedRequest = IncomingMessage & { $auth?: RequestAuth };
+export type AuthedRequest = IncomingMessage & {
+  $auth?: RequestAuth;
+  /** An admitted request's tokens against its key's limits (lib/quota/meter.ts). */
+  $meter?: Meter;
+};
 
 interface Alias {
   method: string;
@@ -52,17 +59,59 @@ export function forgetCachedKeys(): void {
   remoteKeys.clear();
 }
 
-/** A key checked by the key service of this process, or else by the cache or the remote one. */
-async function verifyKey(ctx: Context, key: string): Promise<KeyIdentity> {
-  // apikeys counts the key's requests (its RPM limit holds across router replicas); called directly when local
+/**
+ * A key checked by the key service of this process, or else by the cache or
+ * the remote one; `hit` admits a request against its limits (an inference
+ * request: every POST that takes a key), which no cache can do.
+ */
+async function verifyKey(ctx: Context, key: string, route: KeyRoute, hit: boolean): Promise<KeyIdentity> {
   const local = routerCore(ctx.broker).keys;
-  if (local) return local.verifyKey(key, true);
+  if (local) return local.verifyKey(key, hit, route);
   const cached = remoteKeys.get(key);
-  if (cached) return cached;
+  if (cached) {
+    if (!scopeAllows(cached.scopes, route.method, route.path, route.access)) {
+      throw apiError(403, `This API key may not be used for ${route.method} ${route.path}.`, "scope_not_allowed");
+    }
+    return cached;
+  }
   const generation = remoteKeys.generation;
-  const identity = await ctx.call<KeyIdentity, { key: string; hit: boolean }>("apikeys.verify", { key, hit: true });
-  remoteKeys.set(key, identity, generation);
+  const identity = await ctx.call<KeyIdentity, { key: string; hit: boolean; route: KeyRoute }>("apikeys.verify", {
+    key,
+    hit,
+    route,
+  });
+  if (!identity.grant) remoteKeys.set(key, identity, generation);
   return identity;
+}
+
+/**
+ * A request admitted against its key's limits: its answer carries where the
+ * key stands (`x-ratelimit-*`); an inference request (a POST) gets a meter
+ * for the tokens it uses, which the request's trace takes over (ended when
+ * the answer is, or when the connection closes before anything took it:
+ * its slot is never held for nothing); any other request ends at once.
+ */
+function admitted(ctx: Context, grant: Grant, inference: boolean, res?: ServerResponse): Meter | undefined {
+  if (res && !res.headersSent) for (const [name, value] of Object.entries(grant.headers)) res.setHeader(name, value);
+  const local = routerCore(ctx.broker).keys;
+  const report = local
+    ? (tokens: number, ended: boolean) => local.useQuota(grant, tokens, ended)
+    : (tokens: number, ended: boolean) =>
+        ctx.call<void, object>("apikeys.quotaUse", { grant, tokens, ended }).then(() => undefined);
+  const meter = new Meter(report, (err) => ctx.broker.logger.warn(`tokens of a request not counted: ${err.message}`));
+  if (!inference || !res) {
+    meter.end(0);
+    return undefined;
+  }
+  res.once("close", () => {
+    if (!meter.claimed) meter.end(null);
+  });
+  return meter;
+}
+
+/** The login a key with a management scope stands for: its owner, as a viewer. */
+function keyClaims(key: KeyIdentity): TokenClaims {
+  return { sub: key.owner, username: `key:${key.name}`, role: "viewer", jti: `key:${key.id}`, exp: 0, iat: 0 };
 }
 
 function constantTimeEqual(a: string, b: string): boolean {
@@ -81,6 +130,7 @@ export async function admit(
   method: string,
   path: string,
   req: AuthedRequest,
+  res?: ServerResponse,
 ) {
   const access = accessFor(method, path);
   if (!access) {
@@ -106,10 +156,23 @@ export async function admit(
       );
     }
     if (!looksLikeApiKey(key)) throw apiError(401, "The API key is not valid.", "invalid_api_key");
-    req.$auth = { kind: "apiKey", key: await verifyKey(ctx, key) };
+    const identity = await verifyKey(ctx, key, { method, path, access }, true);
+    req.$auth = { kind: "apiKey", key: identity };
+    if (identity.grant) req.$meter = admitted(ctx, identity.grant, method === "POST", res);
     return;
   }
   const token = bearer(req.headers);
+  // a key with the `read` scope (or this route's) reads management data as its owner would, as a viewer
+  if (access === "user" && method === "GET" && token && looksLikeApiKey(token)) {
+    const identity = await verifyKey(ctx, token, { method, path, access }, false).catch((err: { type?: string }) => {
+      // a key without that scope is no login, as ever
+      throw err?.type === "scope_not_allowed"
+        ? apiError(401, "Log in first: this API key may not read management data.", "invalid_token")
+        : err;
+    });
+    req.$auth = { kind: "user", claims: keyClaims(identity) };
+    return;
+  }
   if (access === "node") {
     if (!token || !looksLikeNodeToken(token)) {
       throw apiError(401, "Send the node token: 'Authorization: Bearer nt-…'.", "invalid_node_token");
@@ -137,8 +200,15 @@ export async function admit(
 
 export const AuthGateMixin: Partial<ServiceSchema> = {
   methods: {
-    async authenticate(this: This, ctx: Context, _route: unknown, req: AuthedRequest, _res: unknown, alias: Alias) {
-      return admit(this, ctx, alias.method, routePath(alias.fullPath), req).then(() => null);
+    async authenticate(
+      this: This,
+      ctx: Context,
+      _route: unknown,
+      req: AuthedRequest,
+      res: ServerResponse,
+      alias: Alias,
+    ) {
+      return admit(this, ctx, alias.method, routePath(alias.fullPath), req, res).then(() => null);
     },
   },
 

@@ -79,8 +79,12 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> & { merged(schema: { se
     /** The key service changed a key: forget the keys this gateway keeps (it waits for this before it answers). */
     forgetKeys: {
       visibility: "public",
-      handler() {
+      params: { change: { type: "object", optional: true } },
+      handler(this: This, ctx: Context<{ change?: { key: string; priority: number } }>) {
         forgetCachedKeys();
+        // a key's new priority: its requests waiting in this process's queue take it
+        const change = ctx.params.change;
+        if (change) routerCore(this.broker).balancer?.reprioritize(change.key, change.priority);
         return true;
       },
     },

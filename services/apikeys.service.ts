@@ -1,23 +1,32 @@
 /**
  * API keys for `/v1`: shown once at creation, stored only as a SHA-256 hash.
- * Each has an owner, optional expiry, allowed models and requests-per-minute
- * limit. `verify` answers from an in-memory index, so the hot path never
- * waits for the store. Routers as peers on a shared database tell each other
- * of every change (`announce`); a key this router does not know is looked
- * up in the database (a key made on a peer it had not met yet), and the
- * index is read again every minute besides.
+ * Each has an owner, optional expiry, allowed models, scopes
+ * (lib/auth/scopes.ts), a priority and limits (lib/quota/limits.ts); each
+ * user may have limits too, which hold for all their keys together. The
+ * service admits each request against them (lib/quota/quota.ts: counted in
+ * this process's memory, or on PostgreSQL for routers as peers) and takes
+ * the tokens the api reports. `verify` answers from an in-memory index, so
+ * the hot path never waits for the store. Routers as peers on a shared
+ * database tell each other of every change (`announce`); a key this router
+ * does not know is looked up in the database (a key made on a peer it had
+ * not met yet), and the index is read again every minute besides.
  */
 import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
+import type { DbAdapter } from "moleculer-db";
 import { displayKey, generateApiKey, hashApiKey, looksLikeApiKey, type KeyIdentity } from "../lib/auth/keys";
-import { WindowCounter } from "../lib/auth/throttle";
+import { scopeAllows, parseScopes } from "../lib/auth/scopes";
 import { apiError } from "../lib/openai/errors";
-import { dbMixin, idOf } from "../mixins/db.mixin";
+import { dbMixin, idOf, openCollection } from "../mixins/db.mixin";
 import { storageConfig } from "../lib/config";
 import { openDatabase, releaseDatabase } from "../lib/db/postgres";
-import { SharedCounter } from "../lib/db/shared-state";
-import { routerCore } from "../lib/core/router-core";
+import { routerCore, type KeyRoute } from "../lib/core/router-core";
 import { confirmOnPeers } from "../lib/cluster/confirm-peers";
 import { parsePriority, priorityValue, type Priority } from "../lib/routing/priority";
+import { hasLimits, limitsOf, limitsView, parseLimits, type Limits } from "../lib/quota/limits";
+import type { Subject } from "../lib/quota/decide";
+import { Quota, type Grant } from "../lib/quota/quota";
+import { MemoryQuotaStore, type BudgetCount } from "../lib/quota/store";
+import { PgQuotaStore } from "../lib/quota/pg-store";
 
 interface KeyDoc {
   _id?: unknown;
@@ -32,38 +41,55 @@ interface KeyDoc {
   rateLimitRpm: number | null;
   /** A name or 0–1000 (lib/routing/priority.ts); absent on keys made before it existed: normal. */
   priority?: Priority | null;
+  /** Limits besides requests per minute (`rateLimitRpm`); absent: none. */
+  limits?: Partial<Limits> | null;
+  /** What the key may be used for (lib/auth/scopes.ts); absent: inference. */
+  scopes?: string[] | null;
+}
+
+/** A user's limits, for all their keys together. */
+interface UserLimitsDoc {
+  _id?: unknown;
+  user: string;
+  limits: Partial<Limits>;
 }
 
 export type { KeyIdentity };
 
+type Store<D> = {
+  find(q: { query: object }): Promise<D[]>;
+  findById(id: string): Promise<D | null>;
+  insert(doc: D): Promise<D>;
+  updateById(id: string, update: object): Promise<D | null>;
+  removeById(id: string): Promise<unknown>;
+};
+
 interface Vars {
   byHash: Map<string, KeyDoc>;
   lastTouched: Map<string, number>;
-  /** Requests per key in the current minute. */
-  rpm: WindowCounter;
-  /** With a shared database: the requests per minute every router counts together, and its URL. */
-  sharedRpm: SharedCounter | null;
+  userLimits: Map<string, Limits>;
+  quota: Quota;
+  /** One router: budgets counted in memory and kept in `budgetStore` every few seconds. */
+  memoryQuota: MemoryQuotaStore | null;
+  budgetStore: Store<BudgetCount & { _id: string }> | null;
+  userLimitStore: Store<UserLimitsDoc> | null;
   databaseUrl: string | undefined;
   /** Shared database: hashes looked up and not found there, and when (an unknown key is not looked up again at once). */
   misses: Map<string, number>;
-  reindexTimer: NodeJS.Timeout | null;
-  adapter: {
-    find(q: { query: object }): Promise<KeyDoc[]>;
-    findById(id: string): Promise<KeyDoc | null>;
-    insert(doc: KeyDoc): Promise<KeyDoc>;
-    updateById(id: string, update: object): Promise<KeyDoc>;
-    removeById(id: string): Promise<unknown>;
-  };
+  timers: NodeJS.Timeout[];
+  adapter: Store<KeyDoc>;
 }
 
 interface Methods {
   view(k: KeyDoc): Record<string, unknown>;
   byId(id: string): Promise<KeyDoc>;
   reindex(): Promise<void>;
-  announce(): Promise<void>;
-  verifyKey(key: string, hit: boolean): KeyIdentity | Promise<KeyIdentity>;
-  lookUp(key: string, hit: boolean): Promise<KeyIdentity>;
+  announce(change?: { key: string; priority: number }): Promise<void>;
+  verifyKey(key: string, hit: boolean, route?: KeyRoute): KeyIdentity | Promise<KeyIdentity>;
+  lookUp(key: string, hit: boolean, route?: KeyRoute): Promise<KeyIdentity>;
   identity(doc: KeyDoc, now: number): KeyIdentity;
+  subjectsOf(doc: KeyDoc): Subject[];
+  keepBudgets(): Promise<void>;
 }
 
 type This = Service & Vars & Methods;
@@ -74,11 +100,10 @@ const MISS_TTL_MS = 5_000;
 const MAX_MISSES = 10_000;
 /** Shared database: how often the index is read again (a peer's change this router was not told of). */
 const REINDEX_MS = 60_000;
+/** One router: how often the day's and month's token counts are written to its store. */
+const KEEP_BUDGETS_MS = 5_000;
 
 const invalidKey = () => apiError(401, "The API key is not valid.", "invalid_api_key");
-
-const overLimit = (limit: number, retryAfter: number) =>
-  apiError(429, `This key is limited to ${limit} requests per minute.`, "rate_limit_exceeded", { retryAfter });
 
 const fields = {
   name: { type: "string", min: 1, max: 128, optional: true },
@@ -90,9 +115,14 @@ const fields = {
     optional: true,
     nullable: true,
   },
-  rate_limit_rpm: { type: "number", integer: true, positive: true, optional: true, nullable: true },
-  // checked by parsePriority, which names what it takes
+  // checked by parseLimits, parsePriority and parseScopes, which name what they take
+  rate_limit_rpm: { type: "any", optional: true },
+  rate_limit_tpm: { type: "any", optional: true },
+  daily_token_budget: { type: "any", optional: true },
+  monthly_token_budget: { type: "any", optional: true },
+  max_concurrent_requests: { type: "any", optional: true },
   priority: { type: "any", optional: true },
+  scopes: { type: "any", optional: true },
 };
 
 /** An expiry the client sends must lie ahead (a key that expired in 1969 is a mistake, not a key). */
@@ -104,12 +134,24 @@ function expiryIso(d: Date | null | undefined): string | null {
   return d.toISOString();
 }
 
-interface KeyParams {
+type KeyParams = Record<string, unknown> & {
   name?: string;
   expires_at?: Date | null;
   allowed_models?: string[] | null;
-  rate_limit_rpm?: number | null;
-  priority?: unknown;
+};
+
+/** A key's limits: requests per minute (kept as before) and the rest. */
+function keyLimits(doc: KeyDoc): Limits {
+  return limitsOf({ ...doc.limits, rpm: doc.rateLimitRpm });
+}
+
+/** The limit fields of a request applied to a key's stored ones. */
+function withLimits(doc: Pick<KeyDoc, "rateLimitRpm" | "limits">, params: Record<string, unknown>) {
+  const { rpm, ...rest } = parseLimits(params);
+  return {
+    rateLimitRpm: rpm === undefined ? doc.rateLimitRpm : rpm,
+    limits: { ...doc.limits, ...rest },
+  };
 }
 
 const ApiKeysService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
@@ -130,19 +172,24 @@ const ApiKeysService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
       visibility: "public",
       params: { ...fields, name: { type: "string", min: 1, max: 128 }, owner: "string" },
       async handler(this: This, ctx: Context<KeyParams & { name: string; owner: string }>) {
-        const expiresAt = expiryIso(ctx.params.expires_at);
+        const p = ctx.params;
+        const expiresAt = expiryIso(p.expires_at);
+        const limits = withLimits({ rateLimitRpm: null, limits: null }, p);
+        const scopes = p.scopes === undefined ? null : parseScopes(p.scopes);
+        const priority = p.priority === undefined ? null : parsePriority(p.priority);
         const key = generateApiKey();
         const doc = await this.adapter.insert({
-          name: ctx.params.name,
-          owner: ctx.params.owner,
+          name: p.name,
+          owner: p.owner,
           hash: hashApiKey(key),
           display: displayKey(key),
           createdAt: new Date().toISOString(),
           lastUsedAt: null,
           expiresAt,
-          allowedModels: ctx.params.allowed_models ?? null,
-          rateLimitRpm: ctx.params.rate_limit_rpm ?? null,
-          priority: ctx.params.priority === undefined ? null : parsePriority(ctx.params.priority),
+          allowedModels: p.allowed_models ?? null,
+          ...limits,
+          priority,
+          scopes,
         });
         this.byHash.set(doc.hash, doc);
         await this.announce();
@@ -155,18 +202,22 @@ const ApiKeysService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
       visibility: "public",
       params: { id: "string", ...fields },
       async handler(this: This, ctx: Context<KeyParams & { id: string }>) {
-        await this.byId(ctx.params.id);
-        const expiresAt = ctx.params.expires_at === undefined ? undefined : expiryIso(ctx.params.expires_at);
-        const set: Partial<KeyDoc> = {};
-        if (ctx.params.name !== undefined) set.name = ctx.params.name;
+        const p = ctx.params;
+        const doc = await this.byId(p.id);
+        const expiresAt = p.expires_at === undefined ? undefined : expiryIso(p.expires_at);
+        const set: Partial<KeyDoc> = withLimits(doc, p);
+        if (p.name !== undefined) set.name = p.name;
         if (expiresAt !== undefined) set.expiresAt = expiresAt;
-        if (ctx.params.allowed_models !== undefined) set.allowedModels = ctx.params.allowed_models;
-        if (ctx.params.rate_limit_rpm !== undefined) set.rateLimitRpm = ctx.params.rate_limit_rpm;
-        if (ctx.params.priority !== undefined) set.priority = parsePriority(ctx.params.priority);
-        await this.adapter.updateById(ctx.params.id, { $set: set });
+        if (p.allowed_models !== undefined) set.allowedModels = p.allowed_models;
+        if (p.priority !== undefined) set.priority = parsePriority(p.priority);
+        if (p.scopes !== undefined) set.scopes = parseScopes(p.scopes);
+        await this.adapter.updateById(p.id, { $set: set });
         await this.reindex();
-        await this.announce();
-        return this.view(await this.byId(ctx.params.id));
+        // requests of the key waiting in the queue take its new priority
+        await this.announce(
+          set.priority !== undefined ? { key: `key:${p.id}`, priority: priorityValue(set.priority) } : undefined,
+        );
+        return this.view(await this.byId(p.id));
       },
     },
 
@@ -183,6 +234,33 @@ const ApiKeysService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
       },
     },
 
+    /** Users' limits (those of `users`, or every user that has some), by user id. */
+    userLimits: {
+      visibility: "public",
+      handler(this: This) {
+        return Object.fromEntries([...this.userLimits].map(([user, l]) => [user, limitsView(l)]));
+      },
+    },
+
+    /** Sets a user's limits (the fields given; null clears one); all null: the user has none. */
+    setUserLimits: {
+      visibility: "public",
+      params: { user: { type: "string", min: 1, max: 128 }, ...fields },
+      async handler(this: This, ctx: Context<Record<string, unknown> & { user: string }>) {
+        const { user } = ctx.params;
+        const limits = { ...this.userLimits.get(user), ...parseLimits(ctx.params) };
+        const store = this.userLimitStore!;
+        const [existing] = await store.find({ query: { user } });
+        if (!hasLimits(limits)) {
+          if (existing) await store.removeById(idOf(existing));
+        } else if (existing) await store.updateById(idOf(existing), { $set: { limits } });
+        else await store.insert({ user, limits });
+        await this.reindex();
+        await this.announce();
+        return { user, ...limitsView(limits) };
+      },
+    },
+
     /** Another key service (a peer on the shared database) changed a key: read them again before it answers. */
     reload: {
       visibility: "public",
@@ -192,54 +270,58 @@ const ApiKeysService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
       },
     },
 
-    /** The identity of a key, or a 401 when it is unknown or expired. */
+    /** The identity of a key, or a 401 when it is unknown or expired; `hit` admits a request (429 over a limit). */
     verify: {
       visibility: "public",
-      params: { key: { type: "string", max: 256 }, hit: { type: "boolean", optional: true } },
-      handler(this: This, ctx: Context<{ key: string; hit?: boolean }>): KeyIdentity | Promise<KeyIdentity> {
-        return this.verifyKey(ctx.params.key, !!ctx.params.hit);
+      params: {
+        key: { type: "string", max: 256 },
+        hit: { type: "boolean", optional: true },
+        route: { type: "object", optional: true },
+      },
+      handler(this: This, ctx: Context<{ key: string; hit?: boolean; route?: KeyRoute }>) {
+        return this.verifyKey(ctx.params.key, !!ctx.params.hit, ctx.params.route);
+      },
+    },
+
+    /** An api process reports the tokens an admitted request used, and its end. */
+    quotaUse: {
+      visibility: "public",
+      params: { grant: "object", tokens: { type: "number", min: 0 }, ended: "boolean" },
+      async handler(this: This, ctx: Context<{ grant: Grant; tokens: number; ended: boolean }>) {
+        await this.quota.use(ctx.params.grant, ctx.params.tokens, ctx.params.ended);
+        return true;
       },
     },
   },
 
   methods: {
     /**
-     * The identity of a key, or a 401 when it is unknown or expired; `hit`
-     * counts a request against its RPM limit (429 past it). The api of this
-     * process calls it directly (no action call on the hot path).
+     * The identity of a key, or a 401 when it is unknown or expired (403 when
+     * its scopes do not take `route`); `hit` admits a request against the
+     * key's and its user's limits (429 past one), its grant in the identity.
+     * The api of this process calls it directly (no action call on the hot path).
      */
-    verifyKey(this: This, key: string, hit: boolean): KeyIdentity | Promise<KeyIdentity> {
+    verifyKey(this: This, key: string, hit: boolean, route?: KeyRoute): KeyIdentity | Promise<KeyIdentity> {
       const doc = looksLikeApiKey(key) ? this.byHash.get(hashApiKey(key)) : undefined;
       if (!doc) {
-        if (this.databaseUrl && looksLikeApiKey(key)) return this.lookUp(key, hit);
+        if (this.databaseUrl && looksLikeApiKey(key)) return this.lookUp(key, hit, route);
         throw invalidKey();
       }
       const now = Date.now();
       if (doc.expiresAt && Date.parse(doc.expiresAt) <= now) {
         throw apiError(401, "The API key has expired.", "expired_api_key");
       }
-      const id = idOf(doc);
-      const limit = doc.rateLimitRpm;
-      // a request made with the key: counted here, so the limit holds across router replicas; routers sharing a
-      // database count it there, together
-      if (hit && limit !== null && this.sharedRpm) {
-        const counted = this.sharedRpm.hit(id, now).catch((err: Error) => {
-          // the database is down: the limit holds per router meanwhile, rather than failing every request
-          this.logger.warn(`key ${id}: requests counted by this router only (${err.message})`);
-          return { count: this.rpm.hit(id, now), retryAfterSecs: this.rpm.retryAfterSecs(id, now) };
-        });
-        return counted.then(({ count, retryAfterSecs }) => {
-          if (count > limit) throw overLimit(limit, retryAfterSecs);
-          return this.identity(doc, now);
-        });
+      if (route && !scopeAllows(doc.scopes, route.method, route.path, route.access)) {
+        throw apiError(403, `This API key may not be used for ${route.method} ${route.path}.`, "scope_not_allowed");
       }
-      if (hit && limit !== null && this.rpm.hit(id, now) > limit)
-        throw overLimit(limit, this.rpm.retryAfterSecs(id, now));
-      return this.identity(doc, now);
+      const identity = this.identity(doc, now);
+      const subjects = this.subjectsOf(doc);
+      if (!hit || !subjects.length) return identity;
+      return this.quota.admit(subjects).then((grant) => ({ ...identity, grant }));
     },
 
     /** A key the index does not hold, looked up in the shared database (a peer made it a moment ago). */
-    async lookUp(this: This, key: string, hit: boolean): Promise<KeyIdentity> {
+    async lookUp(this: This, key: string, hit: boolean, route?: KeyRoute): Promise<KeyIdentity> {
       const hash = hashApiKey(key);
       const now = Date.now();
       if (now - (this.misses.get(hash) ?? -Infinity) < MISS_TTL_MS) throw invalidKey();
@@ -254,7 +336,17 @@ const ApiKeysService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
         throw invalidKey();
       }
       this.byHash.set(hash, doc);
-      return this.verifyKey(key, hit);
+      return this.verifyKey(key, hit, route);
+    },
+
+    /** Whom a request with this key counts for: the key and its user, each when it has limits. */
+    subjectsOf(this: This, doc: KeyDoc): Subject[] {
+      const out: Subject[] = [];
+      const own = keyLimits(doc);
+      if (hasLimits(own)) out.push({ id: `key:${idOf(doc)}`, kind: "key", limits: own });
+      const user = this.userLimits.get(doc.owner);
+      if (user) out.push({ id: `user:${doc.owner}`, kind: "user", limits: user });
+      return out;
     },
 
     /** What the api learns of a valid key (its last use noted now and then). */
@@ -273,6 +365,8 @@ const ApiKeysService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
         owner: doc.owner,
         allowedModels: doc.allowedModels,
         rateLimitRpm: doc.rateLimitRpm,
+        limited: hasLimits(keyLimits(doc)) || this.userLimits.has(doc.owner),
+        scopes: doc.scopes ?? null,
         priority: priorityValue(doc.priority),
         expiresAt: doc.expiresAt,
       };
@@ -282,12 +376,13 @@ const ApiKeysService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
      * A key changed: other key services (routers as peers on one database)
      * read the keys again and the other api processes forget the keys they
      * keep (lib/auth/key-cache.ts), before the change is answered, so a new
-     * key works and a revoked one stops everywhere at once.
+     * key works and a revoked one stops everywhere at once. A new priority
+     * reaches the requests of the key waiting in every router's queue.
      */
-    async announce(this: This) {
-      // other key services (routers as peers on one database) read the keys again first, then api processes forget theirs
+    async announce(this: This, change?: { key: string; priority: number }) {
+      if (change) routerCore(this.broker).balancer?.reprioritize(change.key, change.priority);
       await confirmOnPeers(this.broker, "apikeys.reload", this.logger, "the key change");
-      await confirmOnPeers(this.broker, "api.forgetKeys", this.logger, "the key change");
+      await confirmOnPeers(this.broker, "api.forgetKeys", this.logger, "the key change", change ? { change } : {});
     },
 
     view(k: KeyDoc) {
@@ -300,8 +395,9 @@ const ApiKeysService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
         last_used_at: k.lastUsedAt,
         expires_at: k.expiresAt,
         allowed_models: k.allowedModels,
-        rate_limit_rpm: k.rateLimitRpm,
+        ...limitsView(keyLimits(k)),
         priority: k.priority ?? "normal",
+        scopes: k.scopes ?? ["inference"],
       };
     },
 
@@ -314,36 +410,78 @@ const ApiKeysService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
     async reindex(this: This) {
       const docs = await this.adapter.find({ query: {} });
       this.byHash = new Map(docs.map((d) => [d.hash, d]));
+      const users = (await this.userLimitStore?.find({ query: {} })) ?? [];
+      this.userLimits = new Map(users.filter((u) => hasLimits(u.limits)).map((u) => [u.user, limitsOf(u.limits)]));
       this.misses.clear();
+    },
+
+    /** One router: the day's and month's token counts changed since the last time, written to its store. */
+    async keepBudgets(this: This) {
+      const store = this.budgetStore;
+      if (!store || !this.memoryQuota) return;
+      for (const c of this.memoryQuota.dirty()) {
+        const _id = `${c.subject}|${c.period}`;
+        const kept = await store.updateById(_id, { $set: { start: c.start, used: c.used } });
+        if (!kept) await store.insert({ _id, ...c });
+      }
     },
   },
 
   created(this: This) {
     // the api of this process checks keys here directly (mixins/auth-gate.mixin.ts)
-    routerCore(this.broker).keys = { verifyKey: (key, hit) => this.verifyKey(key, hit) };
+    const core = routerCore(this.broker);
+    core.keys = {
+      verifyKey: (key, hit, route) => this.verifyKey(key, hit, route),
+      useQuota: (grant, tokens, ended) => this.quota.use(grant, tokens, ended),
+    };
     this.byHash = new Map();
     this.lastTouched = new Map();
-    this.rpm = new WindowCounter(60_000);
-    this.sharedRpm = null;
+    this.userLimits = new Map();
     this.databaseUrl = storageConfig().databaseUrl;
+    this.memoryQuota = null;
+    this.budgetStore = null;
+    this.userLimitStore = null;
     this.misses = new Map();
-    this.reindexTimer = null;
+    this.timers = [];
   },
 
   async started(this: This) {
-    if (this.databaseUrl) this.sharedRpm = new SharedCounter(await openDatabase(this.databaseUrl), "rpm", 60_000);
+    this.userLimitStore = (await openCollection("user_limits", this)) as unknown as Store<UserLimitsDoc>;
+    if (this.databaseUrl) {
+      this.quota = new Quota(new PgQuotaStore(await openDatabase(this.databaseUrl)), this.logger);
+    } else {
+      // one router: its counts in memory, the budgets' kept in its store across restarts
+      this.memoryQuota = new MemoryQuotaStore();
+      this.quota = new Quota(this.memoryQuota, this.logger);
+      this.budgetStore = (await openCollection("quota_budgets", this)) as unknown as Store<
+        BudgetCount & { _id: string }
+      >;
+      this.memoryQuota.restore(await this.budgetStore.find({ query: {} }), Date.now());
+      this.timers.push(
+        setInterval(
+          () => void this.keepBudgets().catch((err: Error) => this.logger.warn(`token budgets not kept: ${err.message}`)),
+          KEEP_BUDGETS_MS,
+        ),
+      );
+    }
     await this.reindex();
     if (this.databaseUrl) {
-      this.reindexTimer = setInterval(
-        () => void this.reindex().catch((err: Error) => this.logger.warn(`API keys not read again: ${err.message}`)),
-        REINDEX_MS,
+      this.timers.push(
+        setInterval(
+          () => void this.reindex().catch((err: Error) => this.logger.warn(`API keys not read again: ${err.message}`)),
+          REINDEX_MS,
+        ),
       );
     }
   },
 
   async stopped(this: This) {
-    if (this.reindexTimer) clearInterval(this.reindexTimer);
-    if (this.databaseUrl && this.sharedRpm) await releaseDatabase(this.databaseUrl);
+    for (const t of this.timers) clearInterval(t);
+    await this.keepBudgets().catch((err: Error) => this.logger.warn(`token budgets not kept: ${err.message}`));
+    for (const store of [this.budgetStore, this.userLimitStore]) {
+      await (store as unknown as DbAdapter | null)?.disconnect();
+    }
+    if (this.databaseUrl && this.quota) await releaseDatabase(this.databaseUrl);
   },
 };
 

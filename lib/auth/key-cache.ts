@@ -5,7 +5,7 @@
  * `ttlMs` (the key service is asked again, which also keeps the key's last
  * use current) and never past the key's own expiry; the key service empties
  * every gateway's cache before it answers a change (revoke, edit). Keys with
- * a rate limit are not kept: their requests are counted in one place.
+ * limits (their own or their user's) are not kept: their requests are admitted in one place.
  * Entries are found by the key's hash, so the cache holds no secret.
  */
 import { hashApiKey, type KeyIdentity } from "./keys";
@@ -32,7 +32,7 @@ export class KeyCache<K extends KeyIdentity = KeyIdentity> {
 
   /** Keeps a confirmed key (asked for at `generation`), unless it has a rate limit or the keys changed since. */
   set(secret: string, key: K, generation = this.generation): void {
-    if (key.rateLimitRpm !== null || this.ttlMs <= 0 || generation !== this.generation) return;
+    if (key.limited || key.rateLimitRpm !== null || this.ttlMs <= 0 || generation !== this.generation) return;
     const expires = key.expiresAt ? Date.parse(key.expiresAt) : Infinity;
     const until = Math.min(this.now() + this.ttlMs, expires);
     if (until <= this.now()) return;

@@ -4,6 +4,7 @@
  * to show in lists.
  */
 import { createHash, randomBytes } from "node:crypto";
+import type { Grant } from "../quota/quota";
 
 const KEY_RE = /^sk-[A-Za-z0-9_-]{43}$/;
 
@@ -26,6 +27,12 @@ export interface KeyIdentity {
   owner: string;
   allowedModels: string[] | null;
   rateLimitRpm: number | null;
+  /** Whether the key or its user has limits: its requests are then admitted one by one, never from a cache. */
+  limited?: boolean;
+  /** What it may be used for (lib/auth/scopes.ts); null: inference. */
+  scopes?: string[] | null;
+  /** The admission of the request it came with, when it has limits (lib/quota/quota.ts). */
+  grant?: Grant;
   /** Its place in the router's wait queue (lib/routing/priority.ts: higher first); absent: normal. */
   priority?: number;
   /** Gateways keep a confirmed key until then at most (lib/auth/key-cache.ts). */

@@ -46,9 +46,10 @@ export const ROUTES: RouteRule[] = [
   { method: "PUT", path: "/api/users/:id", access: "admin" },
   { method: "DELETE", path: "/api/users/:id", access: "admin" },
   { method: "GET", path: "/api/api-keys", access: "user" },
-  { method: "POST", path: "/api/api-keys", access: "admin" },
+  // any login makes and revokes keys for its own use; an admin for anyone (services/api/accounts-routes.ts)
+  { method: "POST", path: "/api/api-keys", access: "user" },
   { method: "PUT", path: "/api/api-keys/:id", access: "admin" },
-  { method: "DELETE", path: "/api/api-keys/:id", access: "admin" },
+  { method: "DELETE", path: "/api/api-keys/:id", access: "user" },
   // cluster
   { method: "GET", path: "/api/nodes", access: "user" },
   { method: "GET", path: "/api/agents", access: "user" },

@@ -21,11 +21,12 @@ export async function confirmOnPeers(
   action: string,
   log: { warn(message: string): void },
   what = "the change",
+  params: Record<string, unknown> = {},
 ): Promise<void> {
   const service = action.slice(0, action.indexOf("."));
   await Promise.all(
     peersRunning(broker, service).map((nodeID) =>
-      broker.call(action, {}, { nodeID, timeout: CONFIRM_TIMEOUT_MS, retries: 0 }).catch((err: Error) => {
+      broker.call(action, params, { nodeID, timeout: CONFIRM_TIMEOUT_MS, retries: 0 }).catch((err: Error) => {
         log.warn(`${action} on ${nodeID} did not confirm ${what}: ${err.message}`);
       }),
     ),

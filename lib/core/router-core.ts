@@ -8,14 +8,26 @@
  */
 import type { ServiceBroker } from "moleculer";
 import type { KeyIdentity } from "../auth/keys";
+import type { Access } from "../auth/routes";
+import type { Grant } from "../quota/quota";
 import { NodeTable } from "../cluster/node-table";
 import type { RecordEvent } from "../history/record";
 import type { Balancer } from "../routing/balancer";
 import type { ExternalRuntime } from "../runtimes/openai-upstream";
 
-/** Checks an API key (services/apikeys.service.ts): its identity, or a 401/429. */
+/** Checks an API key (services/apikeys.service.ts): its identity, or a 401/403/429. */
 export interface KeyIndex {
-  verifyKey(key: string, hit: boolean): KeyIdentity | Promise<KeyIdentity>;
+  /** `hit`: admits a request (its grant in the identity when the key or its user has limits). */
+  verifyKey(key: string, hit: boolean, route?: KeyRoute): KeyIdentity | Promise<KeyIdentity>;
+  /** The tokens an admitted request used since its last report, and whether it ended. */
+  useQuota(grant: Grant, tokens: number, ended: boolean): Promise<void>;
+}
+
+/** The route a key is shown to, checked against its scopes. */
+export interface KeyRoute {
+  method: string;
+  path: string;
+  access: Access;
 }
 
 /** Takes finished requests' records (services/history.service.ts). */

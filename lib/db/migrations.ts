@@ -14,7 +14,7 @@ export interface Migration {
 const FIRST_TABLES = ["users", "api_keys", "node_settings", "models", "model_tasks", "responses", "secrets"];
 
 /** Collections kept as JSON documents (moleculer-db's documents: lib/db/document-adapter.ts). */
-export const DOCUMENT_TABLES = [...FIRST_TABLES, "aliases", "audit"];
+export const DOCUMENT_TABLES = [...FIRST_TABLES, "aliases", "audit", "user_limits"];
 
 export const MIGRATIONS: Migration[] = [
   {
@@ -166,6 +166,29 @@ export const MIGRATIONS: Migration[] = [
       // a request's wait in the router's queue and how many stood ahead of it (issue 22's priorities)
       await db.query(`ALTER TABLE history ADD COLUMN IF NOT EXISTS queue_ms double precision`);
       await db.query(`ALTER TABLE history ADD COLUMN IF NOT EXISTS queue_position integer`);
+    },
+  },
+  {
+    name: "010-quota",
+    async up(db) {
+      // limits per user (services/apikeys.service.ts) and what routers count together for them (lib/quota/pg-store.ts)
+      await db.query(`CREATE TABLE IF NOT EXISTS "user_limits" (id text PRIMARY KEY, doc jsonb NOT NULL)`);
+      await db.query(`
+        CREATE TABLE IF NOT EXISTS quota_counters (
+          subject text NOT NULL,
+          period text NOT NULL,
+          start bigint NOT NULL,
+          used bigint NOT NULL,
+          PRIMARY KEY (subject, period)
+        )`);
+      await db.query(`CREATE TABLE IF NOT EXISTS quota_tat (subject text PRIMARY KEY, tat double precision NOT NULL)`);
+      await db.query(`
+        CREATE TABLE IF NOT EXISTS quota_leases (
+          subject text NOT NULL,
+          lease text NOT NULL,
+          expires_at bigint NOT NULL,
+          PRIMARY KEY (subject, lease)
+        )`);
     },
   },
 ];

@@ -175,6 +175,8 @@ export class RequestTrace {
   /** Time spent waiting for the model to load (ms). */
   loadMs: number | null = null;
   private queue: { ahead: number; waitedMs: number } | null = null;
+  /** Counts the tokens against the key's limits as they flow (lib/quota/meter.ts), when it has limits. */
+  meter: { add(tokens: number): void; end(total: number | null): void } | null = null;
 
   constructor(private readonly start: TraceStart) {
     this.startedAt = start.now ?? Date.now();
@@ -205,6 +207,12 @@ export class RequestTrace {
   answered(response: unknown, usage?: Usage | null): void {
     this.response = response;
     this.usage = usage ?? (response as { usage?: Usage } | null)?.usage ?? null;
+  }
+
+  /** Tokens in and out the answer's usage reports (null: none reported). */
+  tokensUsed(): number | null {
+    if (!this.usage) return null;
+    return (this.usage.prompt_tokens ?? 0) + (this.usage.completion_tokens ?? 0);
   }
 
   record(status: number, error: string | null, now = this.endedAt ?? Date.now()): RecordEvent {

@@ -2,7 +2,7 @@
 import { once } from "node:events";
 import type { ServerResponse } from "node:http";
 import type { Readable } from "node:stream";
-import { apiError, toOpenAIError } from "../openai/errors";
+import { apiError, errorHeaders, toOpenAIError } from "../openai/errors";
 
 export function sendJson(
   res: ServerResponse,
@@ -22,9 +22,9 @@ export function sendJson(
 
 /** Writes any error as an OpenAI error; returns the status sent. */
 export function sendError(res: ServerResponse, err: unknown): number {
-  const { status, body, retryAfter } = toOpenAIError(err);
-  sendJson(res, status, body, retryAfter ? { "Retry-After": String(retryAfter) } : {});
-  return status;
+  const e = toOpenAIError(err);
+  sendJson(res, e.status, e.body, errorHeaders(e));
+  return e.status;
 }
 
 const SSE_HEADERS = {

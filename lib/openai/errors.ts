@@ -15,6 +15,8 @@ interface ErrorData {
   param: string | null;
   /** Seconds, sent as `Retry-After` (429, 503). */
   retryAfter?: number;
+  /** More headers of the answer (a 429's `x-ratelimit-*`). */
+  headers?: Record<string, string>;
 }
 
 /** Creates an error that the api renders as an OpenAI error with `status`. */
@@ -22,11 +24,12 @@ export function apiError(
   status: number,
   message: string,
   code: string,
-  opts: { param?: string | null; type?: string; retryAfter?: number } = {},
+  opts: { param?: string | null; type?: string; retryAfter?: number; headers?: Record<string, string> } = {},
 ): Errors.MoleculerError {
   const type = opts.type ?? defaultType(status);
   const data: ErrorData = { openaiType: type, param: opts.param ?? null };
   if (opts.retryAfter !== undefined) data.retryAfter = opts.retryAfter;
+  if (opts.headers) data.headers = opts.headers;
   return status < 500
     ? new Errors.MoleculerClientError(message, status, code, data)
     : new Errors.MoleculerError(message, status, code, data);
@@ -74,7 +77,12 @@ interface LooseError {
 }
 
 /** Turns any error into an HTTP status and an OpenAI error body. Never throws. */
-export function toOpenAIError(err: unknown): { status: number; body: OpenAIErrorBody; retryAfter?: number } {
+export function toOpenAIError(err: unknown): {
+  status: number;
+  body: OpenAIErrorBody;
+  retryAfter?: number;
+  headers?: Record<string, string>;
+} {
   const e = (err ?? {}) as LooseError;
   const message = typeof e.message === "string" && e.message ? e.message : "Internal error";
   const data = (e.data ?? {}) as Partial<ErrorData>;
@@ -95,7 +103,11 @@ export function toOpenAIError(err: unknown): { status: number; body: OpenAIError
   }
   if (data.openaiType && typeof e.code === "number") {
     const out = build(e.code, message, data.openaiType, data.param ?? null, typeof e.type === "string" ? e.type : null);
-    return typeof data.retryAfter === "number" ? { ...out, retryAfter: data.retryAfter } : out;
+    return {
+      ...out,
+      ...(typeof data.retryAfter === "number" ? { retryAfter: data.retryAfter } : {}),
+      ...(data.headers && typeof data.headers === "object" ? { headers: data.headers } : {}),
+    };
   }
   // Moleculer's parameter validation: name the first bad field (never echo its value)
   if (e.type === "VALIDATION_ERROR" && Array.isArray(e.data) && e.data.length > 0) {
@@ -131,4 +143,9 @@ export function toOpenAIError(err: unknown): { status: number; body: OpenAIError
 
 function build(status: number, message: string, type: string, param: string | null, code: string | null) {
   return { status, body: { error: { message, type, param, code } } };
+}
+
+/** The headers an error's answer carries: `Retry-After` and any the error names. */
+export function errorHeaders(e: { retryAfter?: number; headers?: Record<string, string> }): Record<string, string> {
+  return { ...(e.headers ?? {}), ...(e.retryAfter ? { "Retry-After": String(e.retryAfter) } : {}) };
 }

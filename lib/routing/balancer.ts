@@ -190,6 +190,11 @@ export class Balancer {
     });
   }
 
+  /** A key's priority changed: its requests waiting in the queue take the new one. */
+  reprioritize(fairKey: string, priority: number): number {
+    return this.queue.reprioritize(fairKey, priority);
+  }
+
   /** The candidates for `model` now (strategies read them only while they decide). */
   candidates(model: string, exclude: string[] = []): Candidate[] {
     return this.pools.eligible(model, exclude);

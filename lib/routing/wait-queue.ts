@@ -132,6 +132,17 @@ export class WaitQueue<T> {
     this.forgetIdleKeys();
   }
 
+  /** A key's priority changed: its waiters take the new one (they keep their turn among the key's). Returns how many. */
+  reprioritize(key: string, priority: number): number {
+    let n = 0;
+    for (const w of this.waiters) {
+      if (w.key !== key) continue;
+      w.priority = priority;
+      n++;
+    }
+    return n;
+  }
+
   /** Whether a waiter `w` goes before one of `priority` and `tag` (not yet queued). */
   private before(w: Entry<T>, priority: number, tag: number): boolean {
     return w.priority > priority || (w.priority === priority && w.tag <= tag);

@@ -5,7 +5,7 @@
  * Anthropic's error shape so its SDK reads them.
  */
 import { relaySse, sendJson } from "../../lib/http/respond";
-import { toOpenAIError } from "../../lib/openai/errors";
+import { errorHeaders, toOpenAIError } from "../../lib/openai/errors";
 import { AnthropicStreamWriter, anthropicError, toAnthropicMessage } from "../../lib/providers/anthropic-ingress";
 import type { OpenAIChatCompletion, OpenAIChunk } from "../../lib/providers/types";
 import type { Responder } from "./types";
@@ -41,13 +41,8 @@ export const anthropicResponder: Responder = {
   },
 
   error(res, err) {
-    const { status, body, retryAfter } = toOpenAIError(err);
-    sendJson(
-      res,
-      status,
-      anthropicError(status, body.error.message),
-      retryAfter ? { "Retry-After": String(retryAfter) } : {},
-    );
-    return status;
+    const e = toOpenAIError(err);
+    sendJson(res, e.status, anthropicError(e.status, e.body.error.message), errorHeaders(e));
+    return e.status;
   },
 };

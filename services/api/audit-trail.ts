@@ -1,7 +1,8 @@
 /**
  * The audit trail's one place in the api: moleculer-web's `onBeforeCall`
  * of the `/api` mount (services/api/routes.ts), before the gate. A mutating
- * route that needs an admin (lib/auth/routes.ts; not `/api/auth/*`) is
+ * route that needs an admin (lib/auth/routes.ts; not `/api/auth/*`), or a
+ * login's change to its own keys, is
  * appended to the audit log (services/audit.service.ts) once it has been
  * answered, whatever the answer: done, refused by the service, or refused by
  * the gate to a login that is no admin (403). A request with no valid login
@@ -18,6 +19,8 @@ import type { Gateway } from "./gateway";
 import type { Req } from "./types";
 
 const MUTATING = new Set(["POST", "PUT", "PATCH", "DELETE"]);
+/** Changes any login may make (to its own keys): recorded like an admin's. */
+const OWN_CHANGES = new Set(["POST /api/api-keys", "DELETE /api/api-keys/:id"]);
 
 /** Whether requests to a route (its path as the route table spells it) go to the audit log. */
 export function isAudited(method: string, path: string): boolean {
@@ -25,7 +28,7 @@ export function isAudited(method: string, path: string): boolean {
     MUTATING.has(method) &&
     path.startsWith("/api/") &&
     !path.startsWith("/api/auth/") &&
-    accessFor(method, path) === "admin"
+    (accessFor(method, path) === "admin" || OWN_CHANGES.has(`${method} ${path}`))
   );
 }
 

@@ -37,7 +37,7 @@ export function fastLane(
   const serve = async (handler: Handler, path: string, req: Req, res: ServerResponse) => {
     const ctx = gw.broker.ContextFactory.create(gw.broker);
     try {
-      await admit(gw, ctx, "POST", path, req);
+      await admit(gw, ctx, "POST", path, req, res);
       await readJsonBody(parseJson, req, res);
     } catch (err) {
       sendError(res, err);

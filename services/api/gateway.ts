@@ -94,6 +94,11 @@ export class Gateway {
       body: req.body,
       maxBodyBytes: this.historyMaxBodyBytes,
     });
+    if (req.$meter) {
+      // the tokens it uses count against its key's limits as they flow; ended with the answer's usage
+      req.$meter.claimed = true;
+      trace.meter = req.$meter;
+    }
     this.inFlight++;
     const held = this.recorder.commits() ? holdEnd(res) : null;
     // async, so that a synchronous throw (a bad body) is answered by the responder too
@@ -109,6 +114,7 @@ export class Gateway {
 
   /** Records an ended request; a held answer ends once its record is committed. */
   private ended(trace: RequestTrace, held: HeldEnd | null, status: number, error: string | null): void {
+    trace.meter?.end(trace.tokensUsed());
     const committed = this.recorder.finish(trace, status, error);
     if (!held) return;
     if (committed) void committed.finally(() => held.release());

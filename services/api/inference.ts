@@ -63,6 +63,14 @@ function isUsageChunk(chunk: unknown): boolean {
   return !!c.usage && (!c.choices || c.choices.length === 0);
 }
 
+/** Whether a stream chunk carries generated text or a tool call's arguments. */
+function carriesText(chunk: unknown): boolean {
+  const choice = (chunk as { choices?: Array<{ delta?: Record<string, unknown>; text?: unknown }> }).choices?.[0];
+  if (!choice) return false;
+  const d = choice.delta;
+  return !!(choice.text || d?.content || d?.reasoning_content || d?.tool_calls);
+}
+
 function cloudOnlyChat(model: string) {
   return apiError(
     400,
@@ -221,6 +229,8 @@ async function relayRecorded(
   const relay = await out.relay(res, opened, idleMs, (chunk) => {
     if (rename !== null) (chunk as { model?: string }).model = rename;
     assembled.add(chunk);
+    // a chunk of text is a token (nodes send one each): counted against the key's limits as it passes
+    if (trace.meter && carriesText(chunk)) trace.meter.add(1);
     return wantsUsage || !isUsageChunk(chunk);
   });
   if (relay.answered) trace.answered(relay.answered.body, relay.answered.usage);

@@ -114,6 +114,9 @@ describe("route table", () => {
         expect(["/health", "/api/auth/login", "/", "/dashboard", "/dashboard/*path"]).toContain(r.path);
       // the dashboard's playground chats with a login instead of a key
       else if (r.path.startsWith("/api/playground/")) expect(r.access).toBe("user");
+      // any login makes and revokes keys for its own use (the handler holds it to its own)
+      else if (["POST /api/api-keys", "DELETE /api/api-keys/:id"].includes(`${r.method} ${r.path}`))
+        expect(r.access).toBe("user");
       else if (r.method !== "GET" && !r.path.startsWith("/api/auth/")) expect(r.access).toBe("admin");
     }
     expect(accessFor("GET", "/nope")).toBeUndefined();
