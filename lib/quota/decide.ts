@@ -39,6 +39,8 @@ export interface Refusal {
   code: "rate_limit_exceeded" | "insufficient_quota";
   message: string;
   retryAfterSecs: number;
+  /** The same wait to the millisecond (`retry-after-ms`, which OpenAI's clients read first). */
+  retryAfterMs: number;
 }
 
 export interface Decision {
@@ -62,7 +64,10 @@ export function takeTokens(tpm: number, tat: number, tokens: number, now: number
   return Math.max(tat, now) + tokens * tokenInterval(tpm);
 }
 
-const secs = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
+const wait = (ms: number) => ({
+  retryAfterSecs: Math.max(1, Math.ceil(ms / 1000)),
+  retryAfterMs: Math.max(1, Math.ceil(ms)),
+});
 
 function whose(s: Subject): string {
   return s.kind === "key" ? "This key is" : "This key's user is";
@@ -75,21 +80,21 @@ function refusalFor(s: Subject, r: Reading, now: number): Refusal | null {
     return {
       code: "insufficient_quota",
       message: `${whose(s)} out of its monthly budget of ${l.monthlyTokens} tokens; it renews on the 1st (UTC).`,
-      retryAfterSecs: secs(nextMonth(now) - now),
+      ...wait(nextMonth(now) - now),
     };
   }
   if (l.dailyTokens !== null && r.day >= l.dailyTokens) {
     return {
       code: "insufficient_quota",
       message: `${whose(s)} out of its daily budget of ${l.dailyTokens} tokens; it renews at 00:00 UTC.`,
-      retryAfterSecs: secs(nextDay(now) - now),
+      ...wait(nextDay(now) - now),
     };
   }
   if (l.rpm !== null && r.requests > l.rpm) {
     return {
       code: "rate_limit_exceeded",
       message: `${whose(s)} limited to ${l.rpm} requests per minute.`,
-      retryAfterSecs: secs(r.requestsResetAt - now),
+      ...wait(r.requestsResetAt - now),
     };
   }
   if (l.tpm !== null && tokensLeft(l.tpm, r.tat, now) < 1) {
@@ -97,14 +102,14 @@ function refusalFor(s: Subject, r: Reading, now: number): Refusal | null {
     return {
       code: "rate_limit_exceeded",
       message: `${whose(s)} limited to ${l.tpm} tokens per minute.`,
-      retryAfterSecs: secs(untilOne),
+      ...wait(untilOne),
     };
   }
   if (l.maxConcurrent !== null && r.concurrent > l.maxConcurrent) {
     return {
       code: "rate_limit_exceeded",
       message: `${whose(s)} limited to ${l.maxConcurrent} requests at once.`,
-      retryAfterSecs: 1,
+      ...wait(1000),
     };
   }
   return null;

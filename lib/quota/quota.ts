@@ -51,10 +51,14 @@ export class Quota {
         (s) => s.release(subjects, ticket),
         () => this.fallback.release(subjects, ticket),
       );
+      const budget = refusal.code === "insufficient_quota";
       throw apiError(429, refusal.message, refusal.code, {
         retryAfter: refusal.retryAfterSecs,
-        headers,
-        type: refusal.code === "insufficient_quota" ? "insufficient_quota" : undefined,
+        // an exhausted budget renews in hours: clients that would wait that long are told not to retry
+        headers: budget
+          ? { ...headers, "x-should-retry": "false" }
+          : { ...headers, "retry-after-ms": String(refusal.retryAfterMs) },
+        type: budget ? "insufficient_quota" : undefined,
       });
     }
     return { ticket, subjects, headers };

@@ -27,7 +27,7 @@ export function minuteStart(now: number): number {
 
 /** A wait as OpenAI's `x-ratelimit-reset-*` headers write it: `20ms`, `1s`, `6m0s`, `1h2m3s`. */
 export function resetText(ms: number): string {
-  if (ms < 1000) return `${Math.max(0, Math.ceil(ms))}ms`;
+  if (Math.ceil(ms) < 1000) return `${Math.max(0, Math.ceil(ms))}ms`;
   const total = Math.ceil(ms / 1000);
   const h = Math.floor(total / 3600);
   const m = Math.floor((total % 3600) / 60);
