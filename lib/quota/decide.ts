@@ -199,7 +199,8 @@ function headersFor(subjects: Subject[], readings: Reading[], now: number): Reco
 
 /** Whether a request of these subjects (their readings, this request counted in) may start. */
 export function decide(subjects: Subject[], readings: Reading[], now: number): Decision {
-  let refusal: Refusal | null = null;
-  for (let i = 0; i < subjects.length && !refusal; i++) refusal = refusalFor(subjects[i], readings[i], now);
+  // a budget that is out (the key's or its user's) wins over a rate: waiting for the rate would not help
+  const refusals = subjects.map((s, i) => refusalFor(s, readings[i], now)).filter((r): r is Refusal => r !== null);
+  const refusal = refusals.find((r) => r.code === "insufficient_quota") ?? refusals[0] ?? null;
   return { refusal, headers: headersFor(subjects, readings, now) };
 }

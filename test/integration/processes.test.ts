@@ -248,6 +248,21 @@ describe("a router on two processes (LLM_ROUTER_PROCESSES=2, no NATS)", () => {
     expect(after[0].body.error.code).toBe("invalid_api_key");
   });
 
+  test("a key's tokens per minute are counted for both processes together", async () => {
+    // 100 tokens a minute; each chat spends 11 (8 in, 3 out): about 10 get through, whichever process serves them
+    const limited = (await fresh("POST", "/api/api-keys", admin, { name: "tpm", rate_limit_tpm: 100 })).body.key;
+    const statuses: number[] = [];
+    for (let i = 0; i < 20; i++) statuses.push((await chat(limited, `tpm ${i}`)).status);
+    const served = statuses.filter((s) => s === 200).length;
+    // counted per process, each would let about 10 through
+    expect(served).toBeGreaterThanOrEqual(9);
+    expect(served).toBeLessThanOrEqual(12);
+    expect(statuses.slice(served + 1).every((s) => s === 429)).toBe(true);
+    const last = await chat(limited, "again");
+    expect(last.status).toBe(429);
+    expect(last.body.error.code).toBe("rate_limit_exceeded");
+  });
+
   test("a process that dies is started again", async () => {
     const gateway = pidOf(1);
     process.kill(gateway, "SIGKILL");
