@@ -12,21 +12,17 @@
  * not met yet), and the index is read again every minute besides.
  */
 import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
-import type { DbAdapter } from "moleculer-db";
 import { displayKey, generateApiKey, hashApiKey, looksLikeApiKey, type KeyIdentity } from "../lib/auth/keys";
 import { scopeAllows, parseScopes } from "../lib/auth/scopes";
 import { apiError } from "../lib/openai/errors";
-import { dbMixin, idOf, openCollection } from "../mixins/db.mixin";
+import { dbMixin, idOf } from "../mixins/db.mixin";
+import { KeyQuotaMixin, type KeyQuotaMethods, type KeyQuotaVars } from "../mixins/key-quota.mixin";
 import { storageConfig } from "../lib/config";
-import { openDatabase, releaseDatabase } from "../lib/db/postgres";
 import { routerCore, type KeyRoute } from "../lib/core/router-core";
 import { confirmOnPeers } from "../lib/cluster/confirm-peers";
 import { parsePriority, priorityValue, type Priority } from "../lib/routing/priority";
 import { hasLimits, limitsOf, limitsView, parseLimits, type Limits } from "../lib/quota/limits";
 import type { Subject } from "../lib/quota/decide";
-import { Quota, type Grant } from "../lib/quota/quota";
-import { MemoryQuotaStore, type BudgetCount } from "../lib/quota/store";
-import { PgQuotaStore } from "../lib/quota/pg-store";
 
 interface KeyDoc {
   _id?: unknown;
@@ -47,40 +43,25 @@ interface KeyDoc {
   scopes?: string[] | null;
 }
 
-/** A user's limits, for all their keys together. */
-interface UserLimitsDoc {
-  _id?: unknown;
-  user: string;
-  limits: Partial<Limits>;
-}
-
 export type { KeyIdentity };
 
-type Store<D> = {
-  find(q: { query: object }): Promise<D[]>;
-  findById(id: string): Promise<D | null>;
-  insert(doc: D): Promise<D>;
-  updateById(id: string, update: object): Promise<D | null>;
-  removeById(id: string): Promise<unknown>;
-};
-
-interface Vars {
+interface Vars extends KeyQuotaVars {
   byHash: Map<string, KeyDoc>;
   lastTouched: Map<string, number>;
-  userLimits: Map<string, Limits>;
-  quota: Quota;
-  /** One router: budgets counted in memory and kept in `budgetStore` every few seconds. */
-  memoryQuota: MemoryQuotaStore | null;
-  budgetStore: Store<BudgetCount & { _id: string }> | null;
-  userLimitStore: Store<UserLimitsDoc> | null;
   databaseUrl: string | undefined;
   /** Shared database: hashes looked up and not found there, and when (an unknown key is not looked up again at once). */
   misses: Map<string, number>;
-  timers: NodeJS.Timeout[];
-  adapter: Store<KeyDoc>;
+  reindexTimer: NodeJS.Timeout | null;
+  adapter: {
+    find(q: { query: object }): Promise<KeyDoc[]>;
+    findById(id: string): Promise<KeyDoc | null>;
+    insert(doc: KeyDoc): Promise<KeyDoc>;
+    updateById(id: string, update: object): Promise<KeyDoc | null>;
+    removeById(id: string): Promise<unknown>;
+  };
 }
 
-interface Methods {
+interface Methods extends Omit<KeyQuotaMethods, "announce" | "reindex"> {
   view(k: KeyDoc): Record<string, unknown>;
   byId(id: string): Promise<KeyDoc>;
   reindex(): Promise<void>;
@@ -89,7 +70,6 @@ interface Methods {
   lookUp(key: string, hit: boolean, route?: KeyRoute): Promise<KeyIdentity>;
   identity(doc: KeyDoc, now: number): KeyIdentity;
   subjectsOf(doc: KeyDoc): Subject[];
-  keepBudgets(): Promise<void>;
 }
 
 type This = Service & Vars & Methods;
@@ -100,8 +80,6 @@ const MISS_TTL_MS = 5_000;
 const MAX_MISSES = 10_000;
 /** Shared database: how often the index is read again (a peer's change this router was not told of). */
 const REINDEX_MS = 60_000;
-/** One router: how often the day's and month's token counts are written to its store. */
-const KEEP_BUDGETS_MS = 5_000;
 
 const invalidKey = () => apiError(401, "The API key is not valid.", "invalid_api_key");
 
@@ -156,7 +134,8 @@ function withLimits(doc: Pick<KeyDoc, "rateLimitRpm" | "limits">, params: Record
 
 const ApiKeysService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
   name: "apikeys",
-  mixins: [dbMixin("api_keys")],
+  // the limits' side (users' limits, counting, budgets kept) is in the mixin
+  mixins: [dbMixin("api_keys"), KeyQuotaMixin],
 
   actions: {
     list: {
@@ -234,33 +213,6 @@ const ApiKeysService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
       },
     },
 
-    /** Users' limits (those of `users`, or every user that has some), by user id. */
-    userLimits: {
-      visibility: "public",
-      handler(this: This) {
-        return Object.fromEntries([...this.userLimits].map(([user, l]) => [user, limitsView(l)]));
-      },
-    },
-
-    /** Sets a user's limits (the fields given; null clears one); all null: the user has none. */
-    setUserLimits: {
-      visibility: "public",
-      params: { user: { type: "string", min: 1, max: 128 }, ...fields },
-      async handler(this: This, ctx: Context<Record<string, unknown> & { user: string }>) {
-        const { user } = ctx.params;
-        const limits = { ...this.userLimits.get(user), ...parseLimits(ctx.params) };
-        const store = this.userLimitStore!;
-        const [existing] = await store.find({ query: { user } });
-        if (!hasLimits(limits)) {
-          if (existing) await store.removeById(idOf(existing));
-        } else if (existing) await store.updateById(idOf(existing), { $set: { limits } });
-        else await store.insert({ user, limits });
-        await this.reindex();
-        await this.announce();
-        return { user, ...limitsView(limits) };
-      },
-    },
-
     /** Another key service (a peer on the shared database) changed a key: read them again before it answers. */
     reload: {
       visibility: "public",
@@ -283,15 +235,6 @@ const ApiKeysService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
       },
     },
 
-    /** An api process reports the tokens an admitted request used, and its end. */
-    quotaUse: {
-      visibility: "public",
-      params: { grant: "object", tokens: { type: "number", min: 0 }, ended: "boolean" },
-      async handler(this: This, ctx: Context<{ grant: Grant; tokens: number; ended: boolean }>) {
-        await this.quota.use(ctx.params.grant, ctx.params.tokens, ctx.params.ended);
-        return true;
-      },
-    },
   },
 
   methods: {
@@ -410,21 +353,10 @@ const ApiKeysService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
     async reindex(this: This) {
       const docs = await this.adapter.find({ query: {} });
       this.byHash = new Map(docs.map((d) => [d.hash, d]));
-      const users = (await this.userLimitStore?.find({ query: {} })) ?? [];
-      this.userLimits = new Map(users.filter((u) => hasLimits(u.limits)).map((u) => [u.user, limitsOf(u.limits)]));
+      await this.readUserLimits();
       this.misses.clear();
     },
 
-    /** One router: the day's and month's token counts changed since the last time, written to its store. */
-    async keepBudgets(this: This) {
-      const store = this.budgetStore;
-      if (!store || !this.memoryQuota) return;
-      for (const c of this.memoryQuota.dirty()) {
-        const _id = `${c.subject}|${c.period}`;
-        const kept = await store.updateById(_id, { $set: { start: c.start, used: c.used } });
-        if (!kept) await store.insert({ _id, ...c });
-      }
-    },
   },
 
   created(this: This) {
@@ -436,52 +368,23 @@ const ApiKeysService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
     };
     this.byHash = new Map();
     this.lastTouched = new Map();
-    this.userLimits = new Map();
     this.databaseUrl = storageConfig().databaseUrl;
-    this.memoryQuota = null;
-    this.budgetStore = null;
-    this.userLimitStore = null;
     this.misses = new Map();
-    this.timers = [];
+    this.reindexTimer = null;
   },
 
   async started(this: This) {
-    this.userLimitStore = (await openCollection("user_limits", this)) as unknown as Store<UserLimitsDoc>;
-    if (this.databaseUrl) {
-      this.quota = new Quota(new PgQuotaStore(await openDatabase(this.databaseUrl)), this.logger);
-    } else {
-      // one router: its counts in memory, the budgets' kept in its store across restarts
-      this.memoryQuota = new MemoryQuotaStore();
-      this.quota = new Quota(this.memoryQuota, this.logger);
-      this.budgetStore = (await openCollection("quota_budgets", this)) as unknown as Store<
-        BudgetCount & { _id: string }
-      >;
-      this.memoryQuota.restore(await this.budgetStore.find({ query: {} }), Date.now());
-      this.timers.push(
-        setInterval(
-          () => void this.keepBudgets().catch((err: Error) => this.logger.warn(`token budgets not kept: ${err.message}`)),
-          KEEP_BUDGETS_MS,
-        ),
-      );
-    }
     await this.reindex();
     if (this.databaseUrl) {
-      this.timers.push(
-        setInterval(
-          () => void this.reindex().catch((err: Error) => this.logger.warn(`API keys not read again: ${err.message}`)),
-          REINDEX_MS,
-        ),
+      this.reindexTimer = setInterval(
+        () => void this.reindex().catch((err: Error) => this.logger.warn(`API keys not read again: ${err.message}`)),
+        REINDEX_MS,
       );
     }
   },
 
-  async stopped(this: This) {
-    for (const t of this.timers) clearInterval(t);
-    await this.keepBudgets().catch((err: Error) => this.logger.warn(`token budgets not kept: ${err.message}`));
-    for (const store of [this.budgetStore, this.userLimitStore]) {
-      await (store as unknown as DbAdapter | null)?.disconnect();
-    }
-    if (this.databaseUrl && this.quota) await releaseDatabase(this.databaseUrl);
+  stopped(this: This) {
+    if (this.reindexTimer) clearInterval(this.reindexTimer);
   },
 };
 

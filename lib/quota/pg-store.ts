@@ -6,7 +6,7 @@
  *   quota_tat       the tokens-per-minute bucket of each subject (lib/quota/decide.ts)
  *   quota_leases    the requests being served, each until its lease runs out
  */
-import type { Sequelize } from "sequelize";
+import type { Sequelize, Transaction } from "sequelize";
 import type { Reading, Subject } from "./decide";
 import { tokenInterval } from "./decide";
 import { LEASE_MS, type QuotaStore } from "./store";
@@ -48,6 +48,12 @@ const CONSUME = `
   INSERT INTO quota_tat (subject, tat) SELECT $1, $5::double precision + $6 WHERE $7
   ON CONFLICT (subject) DO UPDATE SET tat = GREATEST(quota_tat.tat, $5::double precision) + $6`;
 
+/**
+ * The advisory locks (with a subject's hash) that begins of one subject with a limit on requests at once
+ * take in turn (any number only this project uses; migrations take 0x114c5201, the audit log 0x114c5202).
+ */
+const LEASE_LOCK = 0x11_4c_52_03;
+
 export class PgQuotaStore implements QuotaStore {
   private lastPrune = 0;
 
@@ -57,19 +63,34 @@ export class PgQuotaStore implements QuotaStore {
     this.prune(now);
     return Promise.all(
       subjects.map(async ({ id, limits }) => {
-        const [rows] = (await this.db.query(BEGIN, {
-          bind: [
-            id,
-            minuteStart(now),
-            limits.rpm !== null,
-            lease,
-            now + LEASE_MS,
-            limits.maxConcurrent !== null,
-            dayStart(now),
-            monthStart(now),
-            now,
-          ],
-        })) as [Array<Record<string, string | number | null>>, unknown];
+        const read = (transaction?: Transaction) =>
+          this.db.query(BEGIN, {
+            transaction,
+            bind: [
+              id,
+              minuteStart(now),
+              limits.rpm !== null,
+              lease,
+              now + LEASE_MS,
+              limits.maxConcurrent !== null,
+              dayStart(now),
+              monthStart(now),
+              now,
+            ],
+          });
+        // requests at once are counted from the leases, which one statement's snapshot sees only as committed
+        // before it began: begins of a subject take turns, each seeing the leases of those before it
+        const [rows] = (
+          limits.maxConcurrent === null
+            ? await read()
+            : await this.db.transaction(async (transaction) => {
+                await this.db.query("SELECT pg_advisory_xact_lock($1, hashtext($2))", {
+                  bind: [LEASE_LOCK, id],
+                  transaction,
+                });
+                return read(transaction);
+              })
+        ) as [Array<Record<string, string | number | null>>, unknown];
         const r = rows[0];
         return {
           requests: Number(r.requests ?? 0),

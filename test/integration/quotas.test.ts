@@ -16,6 +16,16 @@ import { waitFor } from "../helpers/wait";
 const MODEL = "paced";
 let router: { proc: Proc; url: string };
 let admin: RouterClient;
+const dataDir = tempDir("quota-data");
+const models = tempDir("quota-models");
+const routerEnv = {
+  LLM_ROUTER_DATA_DIR: dataDir,
+  LLM_NODE_MODELS_DIR: models,
+  LLM_NODE_ENGINE: "instant",
+  LLM_NODE_INSTANT_MS_PER_TOKEN: "10",
+  LLM_NODE_PARALLEL: "4",
+  LLM_ROUTER_QUEUE_TIMEOUT_SECS: "60",
+};
 
 const body = (max_tokens: number, stream = false) => ({
   model: MODEL,
@@ -24,22 +34,15 @@ const body = (max_tokens: number, stream = false) => ({
   messages: [{ role: "user", content: "x" }],
 });
 
-async function keyWith(fields: Record<string, unknown>): Promise<{ id: string; client: RouterClient }> {
+async function keyWith(fields: Record<string, unknown>): Promise<{ id: string; key: string; client: RouterClient }> {
   const made = await admin.json("POST", "/api/api-keys", { name: "quota", ...fields });
   expect(made.status).toBe(201);
-  return { id: made.body.id, client: routerClient(router.url, { key: made.body.key }) };
+  return { id: made.body.id, key: made.body.key, client: routerClient(router.url, { key: made.body.key }) };
 }
 
 beforeAll(async () => {
-  const models = tempDir("quota-models");
   fs.writeFileSync(`${models}/${MODEL}.gguf`, "simulated");
-  router = await startRouter("router", {
-    LLM_NODE_MODELS_DIR: models,
-    LLM_NODE_ENGINE: "instant",
-    LLM_NODE_INSTANT_MS_PER_TOKEN: "10",
-    LLM_NODE_PARALLEL: "4",
-    LLM_ROUTER_QUEUE_TIMEOUT_SECS: "60",
-  });
+  router = await startRouter("router", routerEnv);
   await router.proc.waitForOutput(/is online/);
   admin = routerClient(router.url, { token: await login(router.url) });
   const key = routerClient(router.url, { key: await createKey(router.url) });
@@ -154,7 +157,7 @@ test("every answer of a limited key says where it stands: requests, tokens, day,
   expect(first.status).toBe(200);
   expect(first.headers.get("x-ratelimit-limit-requests")).toBe("1000");
   expect(first.headers.get("x-ratelimit-remaining-requests")).toBe("999");
-  expect(first.headers.get("x-ratelimit-reset-requests")).toMatch(/^\d+(ms|s)$/);
+  expect(first.headers.get("x-ratelimit-reset-requests")).toMatch(/^(1m0s|\d+(ms|s))$/);
   expect(first.headers.get("x-ratelimit-limit-tokens")).toBe("100000");
   expect(first.headers.get("x-ratelimit-remaining-tokens")).toBe("100000");
   expect(first.headers.get("x-ratelimit-limit-tokens-month")).toBe("10000000");
@@ -298,4 +301,18 @@ test("a key's new priority reaches its requests already waiting in the queue", a
   expect([b.status, o.status]).toEqual([200, 200]);
   expect(order[0]).toBe("batch");
   await Promise.all(fill);
+}, 60_000);
+
+test("a budget spent before a restart is still spent after it", async () => {
+  const { key, client } = await keyWith({ monthly_token_budget: 30 });
+  expect((await client.answer("POST", "/v1/chat/completions", body(40))).status).toBe(200);
+  await waitFor(
+    async () => (await client.answer("GET", "/v1/models")).headers.get("x-ratelimit-remaining-tokens-month") === "0",
+    { what: "the budget spent" },
+  );
+  await router.proc.stop();
+  router = await startRouter("router-again", routerEnv);
+  const after = await routerClient(router.url, { key }).answer("POST", "/v1/chat/completions", body(1));
+  expect(after.status).toBe(429);
+  expect(after.body.error.code).toBe("insufficient_quota");
 }, 60_000);

@@ -1,4 +1,11 @@
-import { decide, type Reading, type Subject, takeTokens, tokenInterval, tokensLeft } from "../../../../lib/quota/decide";
+import {
+  decide,
+  type Reading,
+  type Subject,
+  takeTokens,
+  tokenInterval,
+  tokensLeft,
+} from "../../../../lib/quota/decide";
 import { type Limits, NO_LIMITS } from "../../../../lib/quota/limits";
 import { MINUTE_MS } from "../../../../lib/quota/windows";
 
@@ -6,7 +13,11 @@ const NOW = Date.parse("2024-03-15T13:45:20Z"); // 20 s into a minute; 10h14m40s
 const MINUTE_END = Date.parse("2024-03-15T13:46:00Z");
 
 const key = (limits: Partial<Limits>): Subject => ({ id: "key:k1", kind: "key", limits: { ...NO_LIMITS, ...limits } });
-const user = (limits: Partial<Limits>): Subject => ({ id: "user:u1", kind: "user", limits: { ...NO_LIMITS, ...limits } });
+const user = (limits: Partial<Limits>): Subject => ({
+  id: "user:u1",
+  kind: "user",
+  limits: { ...NO_LIMITS, ...limits },
+});
 const reading = (r: Partial<Reading> = {}): Reading => ({
   requests: 0,
   requestsResetAt: MINUTE_END,
@@ -228,7 +239,14 @@ describe("decide", () => {
     const byUser = decide(subjects, [keyR, { ...userR, requests: 51 }], NOW);
     expect(byUser.refusal?.message).toBe("This key's user is limited to 50 requests per minute.");
     // the key's limit refuses first when both are over
-    const both = decide(subjects, [{ ...keyR, requests: 101 }, { ...userR, requests: 51 }], NOW);
+    const both = decide(
+      subjects,
+      [
+        { ...keyR, requests: 101 },
+        { ...userR, requests: 51 },
+      ],
+      NOW,
+    );
     expect(both.refusal?.message).toBe("This key is limited to 100 requests per minute.");
   });
 

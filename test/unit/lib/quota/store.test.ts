@@ -85,7 +85,11 @@ describe("MemoryQuotaStore", () => {
     expect(ru).toMatchObject({ day: 100, month: 100, tat: 0 }); // no bucket without a tpm limit
     store.consume([k, u], 50, T0 + 1000);
     [rk, ru] = store.begin([k, u], "r", T0 + 1000);
-    expect(rk).toMatchObject({ day: 150, month: 150, tat: takeTokens(600, takeTokens(600, 0, 100, T0), 50, T0 + 1000) });
+    expect(rk).toMatchObject({
+      day: 150,
+      month: 150,
+      tat: takeTokens(600, takeTokens(600, 0, 100, T0), 50, T0 + 1000),
+    });
     expect(ru).toMatchObject({ day: 150, month: 150 });
   });
 
