@@ -6,6 +6,7 @@
  * directly over the transporter: being a cluster member is its credential,
  * so whoever can join the NATS cluster is trusted (see the README).
  */
+import { audited } from "../lib/audit/console";
 import { createRequire } from "node:module";
 import type { BrokerOptions, LogLevels, ReplOptions } from "moleculer";
 import { ServiceBroker } from "moleculer";
@@ -69,10 +70,10 @@ const COMMANDS: ReplCustomCommand[] = [
     { options: [{ option: "-r, --router <nodeID>", description: "ask this router's balancer (each has its own)" }] },
   ),
   command("drain <node>", "Send no new requests to <node>; those in flight finish", (broker, args) =>
-    setDraining(broker, String(args.node), true),
+    audited(broker, "repl", "drain", String(args.node), null, () => setDraining(broker, String(args.node), true)),
   ),
   command("undrain <node>", "Let <node> take requests again", (broker, args) =>
-    setDraining(broker, String(args.node), false),
+    audited(broker, "repl", "undrain", String(args.node), null, () => setDraining(broker, String(args.node), false)),
   ),
   command(
     "history <what> [n]",
@@ -90,10 +91,12 @@ const COMMANDS: ReplCustomCommand[] = [
     "Load <model> on [node], or on the node that can take it soonest (models.load)",
     async (broker, args) => {
       const node = args.node === undefined ? undefined : String(args.node);
-      const r = await broker.call<{ node: string; loaded_now: boolean }, object>(
-        "models.load",
-        { id: String(args.model), node },
-        { timeout: 15 * 60_000 },
+      const r = await audited(broker, "repl", "load", String(args.model), { node: node ?? null }, () =>
+        broker.call<{ node: string; loaded_now: boolean }, object>(
+          "models.load",
+          { id: String(args.model), node },
+          { timeout: 15 * 60_000 },
+        ),
       );
       return r.loaded_now
         ? `${String(args.model)} is loaded on ${r.node}`
@@ -105,7 +108,9 @@ const COMMANDS: ReplCustomCommand[] = [
     "Unload <model> from [node], or from every node that has it loaded; its file stays (models.unload)",
     async (broker, args) => {
       const node = args.node === undefined ? undefined : String(args.node);
-      const r = await broker.call<{ nodes: string[] }, object>("models.unload", { id: String(args.model), node });
+      const r = await audited(broker, "repl", "unload", String(args.model), { node: node ?? null }, () =>
+        broker.call<{ nodes: string[] }, object>("models.unload", { id: String(args.model), node }),
+      );
       return `${String(args.model)} unloaded from ${r.nodes.join(", ")}`;
     },
   ),

@@ -411,12 +411,52 @@ describe("first start and the CLI", () => {
       /created admin 'ops'/,
     );
     expect(await run("user", "list")).toMatch(/\tops\tadmin/);
-    const created = await run("key", "create", "--name", "recovery", "--owner", "ops");
+    expect(await run("user", "limits", "ops", "--tpm", "5000", "--daily-budget", "100000")).toMatch(
+      /rate_limit_tpm=5000 daily_token_budget=100000/,
+    );
+    expect(await run("user", "limits", "ops")).toMatch(/rate_limit_tpm=5000/);
+    const created = await run(
+      "key",
+      "create",
+      "--name",
+      "recovery",
+      "--owner",
+      "ops",
+      "--tpm",
+      "100",
+      "--scopes",
+      "inference,read",
+      "--priority",
+      "batch",
+    );
     const k = created.match(/sk-\S+/)![0];
     const listed = await run("key", "list");
     expect(listed).toMatch(/recovery/);
     expect(listed).not.toContain(k);
     const id = listed.split("\t")[0].trim().split("\n").pop()!;
+    // a bad limit is refused, naming it
+    const bad = startCli("cli", { LLM_ROUTER_DATA_DIR: dir }, ["key", "create", "--name", "x", "--tpm=-3"]);
+    expect(await bad.exited).not.toBe(0);
+    expect(bad.output).toMatch(/rate_limit_tpm/);
+
+    // the router on that store has the key as the CLI made it, and every change in its audit log
+    const r = await startRouter("cli-router", { LLM_ROUTER_DATA_DIR: dir, SERVICES: "router" });
+    try {
+      const admin = routerClient(r.url, { token: await login(r.url) });
+      const key = (await admin.json("GET", "/api/api-keys")).body.find((x: { id: string }) => x.id === id);
+      expect(key).toMatchObject({ rate_limit_tpm: 100, scopes: ["inference", "read"], priority: "batch" });
+      const audit = (await admin.json("GET", "/api/audit")).body;
+      const entries = (audit.entries ?? audit.data ?? audit) as Array<Record<string, unknown>>;
+      const actions = entries.map((e) => e.action);
+      expect(actions).toEqual(expect.arrayContaining(["CLI user add", "CLI user limits", "CLI key create"]));
+      const add = entries.find((e) => e.action === "CLI user add")!;
+      expect(add.actor).toMatch(/^cli:/);
+      expect(JSON.stringify(add.changes)).not.toContain("ops-password");
+      expect(entries.find((e) => e.action === "CLI key create" && e.status !== 200)).toBeDefined();
+      expect((await admin.json("GET", "/api/audit/verify")).body).toMatchObject({ ok: true });
+    } finally {
+      await r.proc.stop();
+    }
     expect(await run("key", "revoke", id)).toMatch(/revoked/);
     expect(await run("user", "delete", "ops")).toMatch(/deleted 'ops'/);
   });

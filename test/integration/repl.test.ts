@@ -9,6 +9,7 @@ import {
   ADMIN_PASSWORD,
   baseEnv,
   createKey,
+  login,
   Proc,
   ROOT,
   startCli,
@@ -121,6 +122,18 @@ describe("llm-router repl", () => {
     expect(await run("undrain node-a")).toContain("node-a takes requests again");
     expect(await run(`route ${MODEL}`)).toContain("decision: send to node-a");
     expect(await run("drain ghost")).toMatch(/error: No node with id 'ghost'/);
+
+    // each change is in the router's audit log, by the console's user, done or refused
+    const admin = routerClient(router.url, { token: await login(router.url) });
+    const log = (await admin.json("GET", "/api/audit")).body;
+    const entries = (log.entries ?? log.data ?? log) as Array<Record<string, unknown>>;
+    const repl = entries.filter((e) => String(e.action).startsWith("REPL "));
+    expect(repl.map((e) => [e.action, e.target, e.status])).toEqual([
+      ["REPL drain", "ghost", 404],
+      ["REPL undrain", "node-a", 200],
+      ["REPL drain", "node-a", 200],
+    ]);
+    expect(repl[0].actor).toMatch(/^repl:/);
   });
 
   test("history tail: one line per request, after a chat through the router", async () => {

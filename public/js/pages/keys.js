@@ -1,17 +1,47 @@
-/** API keys: the list (a viewer sees their own), and for admins: create (shown once) and revoke. */
+/**
+ * API keys: the list (a viewer sees their own) with each key's limits,
+ * priority and scopes; create (the key shown once; admins for any user,
+ * others for themselves, no priority above normal) and revoke (admins: any
+ * key, others their own).
+ */
 import { api } from "../api.js";
-import { h, mount, fmtTime, fmtAgo, toast, field, confirmDialog, badge, attempt, rows } from "../dom.js";
+import { h, mount, fmtTime, fmtAgo, toast, confirmDialog, badge, attempt, rows } from "../dom.js";
+import {
+  attemptForm,
+  limitInputs,
+  limitsCell,
+  paramField,
+  priorityInput,
+  scopeInputs,
+  scopesCell,
+} from "./limits-form.js";
+
+const COLUMNS = ["Name", "Key", "Owner", "Models", "Limits", "Priority", "Scopes", "Created", "Last used", "Expires", ""];
 
 export function render(main, ctx) {
   const tbody = h("tbody");
   const created = h("div", { "aria-live": "polite" });
+  const me = ctx.claims?.sub;
   let users = new Map();
+  // admins choose whose key it is (themselves unless changed)
+  const owner = ctx.isAdmin ? h("select", { name: "owner" }) : null;
+
+  const fillOwners = () => {
+    const chosen = owner.value || me;
+    const list = users.size ? [...users] : [[me, ctx.claims?.username ?? me]];
+    mount(
+      owner,
+      list.map(([id, name]) => h("option", { value: id, selected: id === chosen }, id === me ? `${name} (you)` : name)),
+    );
+  };
 
   const load = async () => {
     try {
       const [keys, userList] = await Promise.all([api.get("/api/api-keys"), ctx.isAdmin ? api.get("/api/users") : []]);
       users = new Map(userList.map((u) => [u.id, u.username]));
+      if (owner) fillOwners();
       const expired = (k) => k.expires_at && new Date(k.expires_at).getTime() < Date.now();
+      const mine = (k) => ctx.isAdmin || k.owner === me;
       mount(
         tbody,
         rows(
@@ -22,21 +52,25 @@ export function render(main, ctx) {
               { "data-key": k.id },
               h("td", {}, k.name, expired(k) ? [" ", badge("expired", "bad")] : null),
               h("td", { class: "mono" }, k.key_preview),
-              h("td", {}, users.get(k.owner) ?? (k.owner === ctx.claims?.sub ? ctx.claims.username : k.owner)),
+              h("td", {}, users.get(k.owner) ?? (k.owner === me ? ctx.claims.username : k.owner)),
               h(
                 "td",
                 {},
                 k.allowed_models?.length ? k.allowed_models.join(", ") : h("span", { class: "muted" }, "all"),
               ),
-              h("td", {}, k.rate_limit_rpm ? `${k.rate_limit_rpm}/min` : h("span", { class: "muted" }, "none")),
+              h("td", { "data-limits": "" }, limitsCell(k)),
+              h("td", { "data-priority": "" }, String(k.priority ?? "normal")),
+              h("td", { "data-scopes": "" }, scopesCell(k.scopes)),
               h("td", {}, fmtTime(k.created_at)),
               h("td", {}, k.last_used_at ? fmtAgo(k.last_used_at) : "never"),
               h("td", {}, k.expires_at ? fmtTime(k.expires_at) : "never"),
-              ctx.isAdmin
-                ? h("td", {}, h("button", { class: "danger small", onclick: () => revoke(k) }, "Revoke"))
-                : null,
+              h(
+                "td",
+                {},
+                mine(k) ? h("button", { class: "danger small", onclick: () => revoke(k) }, "Revoke") : null,
+              ),
             ),
-          9,
+          COLUMNS.length,
           "No API keys yet.",
         ),
       );
@@ -85,36 +119,46 @@ export function render(main, ctx) {
     const name = h("input", { name: "name", required: true, maxlength: "128" });
     const days = h("input", { name: "expires_days", type: "number", min: "1", placeholder: "never" });
     const models = h("input", { name: "allowed_models", placeholder: "all models; or a, b, c" });
-    const rpm = h("input", { name: "rate_limit_rpm", type: "number", min: "1", placeholder: "none" });
+    const limits = limitInputs({}, "Limits of this key");
+    const priority = priorityInput(ctx.isAdmin);
+    const scopes = scopeInputs();
     const form = h(
       "form",
       { class: "card form-grid", "aria-label": "Create an API key" },
       h("h2", {}, "Create a key"),
-      field("Name", name),
-      field("Expires in (days)", days),
-      field("Allowed models", models),
-      field("Requests per minute", rpm),
+      ctx.isAdmin ? null : h("p", { class: "muted small" }, "The key is yours: it counts against your own limits."),
+      paramField("name", "Name", name),
+      owner ? paramField("owner", "Owner", owner) : null,
+      paramField("expires_at", "Expires in (days)", days),
+      paramField("allowed_models", "Allowed models", models),
+      limits.fieldset,
+      priority.field,
+      scopes.fieldset,
       h("button", { type: "submit" }, "Create key"),
     );
     form.addEventListener("submit", async (e) => {
       e.preventDefault();
-      const body = { name: name.value.trim() };
+      const body = { name: name.value.trim(), ...limits.filled() };
+      if (owner && owner.value && owner.value !== me) body.owner = owner.value;
       if (days.value) body.expires_at = new Date(Date.now() + Number(days.value) * 86_400_000).toISOString();
       const list = models.value
         .split(",")
         .map((m) => m.trim())
         .filter(Boolean);
       if (list.length) body.allowed_models = list;
-      if (rpm.value) body.rate_limit_rpm = Number(rpm.value);
-      const res = await attempt(() => api.post("/api/api-keys", body));
+      if (priority.value()) body.priority = priority.value();
+      if (scopes.value()) body.scopes = scopes.value();
+      const res = await attemptForm(form, () => api.post("/api/api-keys", body));
       if (!res) return;
       form.reset();
+      if (owner) owner.value = me;
       showOnce(res.key);
       load();
     });
     return form;
   };
 
+  if (owner) fillOwners();
   mount(
     main,
     h("h1", {}, "API keys"),
@@ -125,22 +169,12 @@ export function render(main, ctx) {
       { class: "table-wrap" },
       h(
         "table",
-        {},
-        h(
-          "thead",
-          {},
-          h(
-            "tr",
-            {},
-            ["Name", "Key", "Owner", "Models", "Rate limit", "Created", "Last used", "Expires", ctx.isAdmin ? "" : null]
-              .filter((t) => t !== null)
-              .map((t) => h("th", {}, t)),
-          ),
-        ),
+        { "aria-label": "API keys" },
+        h("thead", {}, h("tr", {}, COLUMNS.map((t) => h("th", {}, t)))),
         tbody,
       ),
     ),
-    ctx.isAdmin ? createForm() : null,
+    createForm(),
   );
   load();
 }

@@ -1,6 +1,7 @@
-/** Users and roles (admins only; the API refuses viewers anyway). */
+/** Users, roles and each user's limits (for all their keys together); admins only (the API refuses viewers anyway). */
 import { api } from "../api.js";
 import { h, mount, fmtTime, toast, field, confirmDialog, attempt } from "../dom.js";
+import { attemptForm, limitInputs, limitsCell } from "./limits-form.js";
 
 export function render(main, ctx) {
   const tbody = h("tbody");
@@ -23,10 +24,12 @@ export function render(main, ctx) {
             { "data-user": u.id },
             h("td", {}, u.username, self ? h("span", { class: "muted" }, " (you)") : null),
             h("td", {}, role),
+            h("td", { "data-limits": "" }, limitsCell(u)),
             h("td", {}, fmtTime(u.created_at)),
             h(
               "td",
               { class: "actions" },
+              h("button", { class: "secondary small", onclick: () => editLimits(u) }, "Limits…"),
               h("button", { class: "secondary small", onclick: () => resetPassword(u) }, "Set password"),
               self ? null : h("button", { class: "danger small", onclick: () => remove(u) }, "Delete"),
             ),
@@ -64,6 +67,33 @@ export function render(main, ctx) {
       if (dialog.returnValue === "ok") update(u, { password: input.value });
       dialog.remove();
     });
+    document.body.appendChild(dialog);
+    dialog.showModal();
+  };
+
+  /** A dialog with the user's five limits; Save puts them all (blank: no limit), and stays open on a refusal. */
+  const editLimits = (u) => {
+    const limits = limitInputs(u, `Limits of ${u.username}, for all their keys together`);
+    const form = h(
+      "form",
+      { class: "form-grid" },
+      limits.fieldset,
+      h(
+        "div",
+        { class: "row end" },
+        h("button", { type: "button", class: "secondary", onclick: () => dialog.close() }, "Cancel"),
+        h("button", { type: "submit" }, "Save"),
+      ),
+    );
+    const dialog = h("dialog", { class: "limits-dialog", "aria-label": `Limits of ${u.username}` }, form);
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const put = () => api.put(`/api/users/${encodeURIComponent(u.id)}`, limits.all());
+      if (!(await attemptForm(form, put, `Updated the limits of ${u.username}.`))) return;
+      dialog.close();
+      load();
+    });
+    dialog.addEventListener("close", () => dialog.remove());
     document.body.appendChild(dialog);
     dialog.showModal();
   };
@@ -119,7 +149,7 @@ export function render(main, ctx) {
           h(
             "tr",
             {},
-            ["User", "Role", "Created", ""].map((t) => h("th", {}, t)),
+            ["User", "Role", "Limits", "Created", ""].map((t) => h("th", {}, t)),
           ),
         ),
         tbody,
