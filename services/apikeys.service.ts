@@ -234,7 +234,6 @@ const ApiKeysService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
         return this.verifyKey(ctx.params.key, !!ctx.params.hit, ctx.params.route);
       },
     },
-
   },
 
   methods: {
@@ -356,7 +355,6 @@ const ApiKeysService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
       await this.readUserLimits();
       this.misses.clear();
     },
-
   },
 
   created(this: This) {

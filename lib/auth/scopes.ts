@@ -47,7 +47,12 @@ export function parseScopes(raw: unknown): string[] | null {
 }
 
 /** Whether a key with `scopes` may call `method path` (the route's path as the table spells it). */
-export function scopeAllows(scopes: string[] | null | undefined, method: string, path: string, access: Access): boolean {
+export function scopeAllows(
+  scopes: string[] | null | undefined,
+  method: string,
+  path: string,
+  access: Access,
+): boolean {
   if (!keyRoute(method, access)) return false;
   const list = scopes ?? ["inference"];
   if (list.includes(`${method} ${path}`) || list.includes(path)) return true;

@@ -11,6 +11,8 @@ export class ApiError extends Error {
     super(error?.message ?? `HTTP ${status}`);
     this.status = status;
     this.code = error?.code ?? null;
+    /** The field the server names (a 400's `param`). */
+    this.param = error?.param ?? null;
   }
 }
 

@@ -11,7 +11,7 @@ const LIMITS = Object.keys(LIMIT_FIELDS);
 const NO_LIMITS_VIEW = Object.fromEntries(LIMITS.map((f) => [f, null]));
 const nullLimits = () => ({ ...NO_LIMITS_VIEW });
 const KEY_FIELDS = ["name", "owner", "expires_at", "allowed_models", "priority", "scopes", ...LIMITS];
-import { answer, claims, pick } from "./route-helpers";
+import { answer, claims, pick, pickOnly } from "./route-helpers";
 import type { Handler } from "./gateway";
 
 export const accountAliases: Record<string, Handler> = {
@@ -46,12 +46,30 @@ export const accountAliases: Record<string, Handler> = {
     });
   },
   "POST /users"(gw, req, res) {
-    answer(gw, res, async () => req.$ctx.call("auth.createUser", pick(req, ["username", "password", "role"])), 201);
+    answer(
+      gw,
+      res,
+      async () => {
+        const account = pickOnly(req, ["username", "password", "role", ...LIMITS]);
+        for (const f of LIMITS) delete account[f];
+        const limits = pick(req, LIMITS);
+        // checked first: a bad limit makes no user
+        if (Object.keys(limits).length) parseLimits(limits);
+        const user = await req.$ctx.call<{ id: string }, object>("auth.createUser", account);
+        const set = Object.keys(limits).length
+          ? await req.$ctx.call<Record<string, unknown>, object>("apikeys.setUserLimits", { ...limits, user: user.id })
+          : NO_LIMITS_VIEW;
+        const { user: _user, ...view } = set;
+        return { ...user, ...view };
+      },
+      201,
+    );
   },
   "PUT /users/:id"(gw, req, res) {
     answer(gw, res, async () => {
       const id = req.$params?.id;
-      const account = pick(req, ["username", "password", "role"]);
+      const account = pickOnly(req, ["username", "password", "role", ...LIMITS]);
+      for (const f of LIMITS) delete account[f];
       const limits = pick(req, LIMITS);
       // checked first: a bad limit changes nothing
       if (Object.keys(limits).length) parseLimits(limits);
@@ -88,7 +106,7 @@ export const accountAliases: Record<string, Handler> = {
       res,
       async () => {
         const c = claims(req);
-        const params = pick(req, KEY_FIELDS);
+        const params = pickOnly(req, KEY_FIELDS);
         if (params.owner !== undefined) {
           if (typeof params.owner !== "string") throw badRequest("owner must be a user id.", "owner", "invalid_value");
           if (c.role !== "admin" && params.owner !== c.sub) {
@@ -113,7 +131,7 @@ export const accountAliases: Record<string, Handler> = {
   "PUT /api-keys/:id"(gw, req, res) {
     answer(gw, res, async () =>
       req.$ctx.call("apikeys.update", {
-        ...pick(
+        ...pickOnly(
           req,
           KEY_FIELDS.filter((f) => f !== "owner"),
         ),

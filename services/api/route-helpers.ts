@@ -16,6 +16,25 @@ export function pick(req: Req, allowed: string[]): Record<string, unknown> {
   return Object.fromEntries(allowed.filter((k) => src[k] !== undefined).map((k) => [k, src[k]]));
 }
 
+/**
+ * The JSON body as an object with only `allowed` keys, refusing any other
+ * (400 naming it): a field the route does not take is never silently dropped.
+ */
+export function pickOnly(req: Req, allowed: string[]): Record<string, unknown> {
+  const body = (req.body ?? {}) as Record<string, unknown>;
+  if (typeof body === "object" && !Array.isArray(body)) {
+    const unknown = Object.keys(body).find((k) => !allowed.includes(k));
+    if (unknown !== undefined) {
+      throw badRequest(
+        `Unknown field '${unknown.slice(0, 100)}': this route takes ${allowed.join(", ")}.`,
+        unknown.slice(0, 100),
+        "unknown_parameter",
+      );
+    }
+  }
+  return pick(req, allowed);
+}
+
 export function claims(req: Req): TokenClaims {
   if (req.$auth?.kind !== "user") throw new Error("account route reached without a login");
   return req.$auth.claims;

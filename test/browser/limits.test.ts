@@ -190,9 +190,10 @@ test("a viewer sees the create form, makes a key for themselves, and revokes it"
     await p.locator("table[aria-label='API keys'] td", { hasText: "No API keys yet." }).waitFor();
     // for themselves only: no owner to choose, no priority above normal
     expect(await form.getByLabel("Owner", { exact: true }).count()).toBe(0);
-    const priorities = await form.getByLabel("Priority").locator("option").evaluateAll((os) =>
-      os.map((o) => (o as HTMLOptionElement).value),
-    );
+    const priorities = await form
+      .getByLabel("Priority")
+      .locator("option")
+      .evaluateAll((os) => os.map((o) => (o as unknown as { value: string }).value));
     expect(priorities).toEqual(["", "batch"]);
 
     await form.getByLabel("Name", { exact: true }).fill("vera-own");

@@ -16,7 +16,19 @@ import {
   scopesCell,
 } from "./limits-form.js";
 
-const COLUMNS = ["Name", "Key", "Owner", "Models", "Limits", "Priority", "Scopes", "Created", "Last used", "Expires", ""];
+const COLUMNS = [
+  "Name",
+  "Key",
+  "Owner",
+  "Models",
+  "Limits",
+  "Priority",
+  "Scopes",
+  "Created",
+  "Last used",
+  "Expires",
+  "",
+];
 
 export function render(main, ctx) {
   const tbody = h("tbody");
@@ -64,11 +76,7 @@ export function render(main, ctx) {
               h("td", {}, fmtTime(k.created_at)),
               h("td", {}, k.last_used_at ? fmtAgo(k.last_used_at) : "never"),
               h("td", {}, k.expires_at ? fmtTime(k.expires_at) : "never"),
-              h(
-                "td",
-                {},
-                mine(k) ? h("button", { class: "danger small", onclick: () => revoke(k) }, "Revoke") : null,
-              ),
+              h("td", {}, mine(k) ? h("button", { class: "danger small", onclick: () => revoke(k) }, "Revoke") : null),
             ),
           COLUMNS.length,
           "No API keys yet.",
@@ -170,7 +178,15 @@ export function render(main, ctx) {
       h(
         "table",
         { "aria-label": "API keys" },
-        h("thead", {}, h("tr", {}, COLUMNS.map((t) => h("th", {}, t)))),
+        h(
+          "thead",
+          {},
+          h(
+            "tr",
+            {},
+            COLUMNS.map((t) => h("th", {}, t)),
+          ),
+        ),
         tbody,
       ),
     ),

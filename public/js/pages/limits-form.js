@@ -68,7 +68,11 @@ export function limitInputs(values = {}, legend = "Limits") {
     "fieldset",
     { class: "limits" },
     h("legend", {}, legend),
-    h("div", { class: "form-grid cols" }, LIMITS.map((l, i) => paramField(l.name, l.label, inputs[i]))),
+    h(
+      "div",
+      { class: "form-grid cols" },
+      LIMITS.map((l, i) => paramField(l.name, l.label, inputs[i])),
+    ),
     h("p", { class: "muted small" }, "Blank: no limit. Whole numbers; 10k, 1.5M and 2B are understood."),
   );
   const all = () => Object.fromEntries(LIMITS.map((l, i) => [l.name, parseAmount(inputs[i].value)]));
