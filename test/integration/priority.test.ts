@@ -98,7 +98,7 @@ test("with the only slot busy, queued batch requests wait while interactive ones
 
 test("one key's 200 queued requests do not hold back another key's one", async () => {
   const order: string[] = [];
-  const hog = ask("busy", 200); // 1 s on the slot
+  const hog = ask("busy", 1000); // 5 s on the slot: time to queue the flood on a busy machine
   await slotTaken();
   const flood = Array.from({ length: 200 }, (_, i) => ask("busy", 1).then((r) => (order.push(`busy-${i}`), r)));
   await waitFor(async () => (await queued()) === 200, { what: "the flood queued", timeoutMs: 20_000 });
