@@ -7,7 +7,7 @@
  * (services/api/fast-lane.ts). Inference requests go api → balancer (this
  * process) → the chosen node (one hop over the transporter).
  */
-import type { IncomingMessage, RequestListener, Server, ServerResponse } from "node:http";
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Context, Service, ServiceSchema } from "moleculer";
 import ApiGateway from "moleculer-web";
@@ -19,6 +19,7 @@ import { registerRouterMetrics } from "../lib/metrics/router-metrics";
 import { AuthGateMixin, forgetCachedKeys, type GateConfig } from "../mixins/auth-gate.mixin";
 import { fastLane } from "./api/fast-lane";
 import { Gateway } from "./api/gateway";
+import { ollamaListener } from "./api/ollama-server";
 import { routerCore } from "../lib/core/router-core";
 import { RouteTable, type FallbackDoc } from "../lib/models/aliases";
 import type { RequestSummary } from "./api/recording";
@@ -46,6 +47,8 @@ interface Vars {
   gate: GateConfig;
   /** A replica has copied the aliases (followRoutes). */
   routesCopied: boolean;
+  /** Ollama's API on its own port (services/api/ollama-server.ts), when LLM_ROUTER_OLLAMA_PORT is set. */
+  ollama: Server | null;
 }
 
 interface Methods {
@@ -213,6 +216,8 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> & { merged(schema: { se
      * while the services start), it closes the port as soon as it opens.
      */
     stopAccepting(this: This) {
+      if (this.ollama?.listening) this.ollama.close();
+      this.ollama?.closeIdleConnections();
       if (this.server.listening) this.server.close();
       // after moleculer-web's own `listening` callback, which reads the address
       else this.server.once("listening", () => setImmediate(() => this.server.listening && this.server.close()));
@@ -230,9 +235,31 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> & { merged(schema: { se
     const cors = this.settings.cors !== undefined;
     const lane = fastLane(this.gateway, fastRoutes(), web, { maxBodySize: this.settings.router.maxBodySize, cors });
     this.server.on("request", methodGate(lane, { cors }));
+    this.ollama =
+      this.settings.router.ollamaPort === null
+        ? null
+        : createServer(ollamaListener(this.gateway, this.settings.router.maxBodySize));
+  },
+
+  /** Ollama's listener opens beside the main one (moleculer-web's `started` opens that). */
+  async started(this: This) {
+    const ollama = this.ollama;
+    if (!ollama) return;
+    const { ollamaPort, host } = this.settings.router;
+    await new Promise<void>((resolve, reject) => {
+      ollama.once("error", reject);
+      ollama.listen(ollamaPort!, host, () => {
+        ollama.off("error", reject);
+        resolve();
+      });
+    });
+    const addr = ollama.address() as AddressInfo;
+    const shown = addr.address === "0.0.0.0" || addr.address === "::" ? "localhost" : addr.address;
+    this.logger.info(`Ollama API listening on http://${shown}:${addr.port}`);
   },
 
   stopped(this: This) {
+    if (this.ollama?.listening) this.ollama.close();
     this.gateway.close();
   },
 };

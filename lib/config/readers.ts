@@ -152,6 +152,8 @@ export function selectedServices(raw?: string): string[] {
 export interface RouterConfig {
   host: string;
   port: number;
+  /** Ollama's API on a listener of its own (services/api/ollama-server.ts); null: off. */
+  ollamaPort: number | null;
   balancerMode: string;
   nodeTimeoutSecs: number;
   requestTimeoutSecs: number;
@@ -171,6 +173,7 @@ export function routerConfig(): RouterConfig {
   return {
     host: read(ENV.LLM_ROUTER_HOST),
     port: read(ENV.LLM_ROUTER_PORT),
+    ollamaPort: read(ENV.LLM_ROUTER_OLLAMA_PORT) ?? null,
     balancerMode: read(ENV.LLM_ROUTER_LOAD_BALANCER_MODE),
     nodeTimeoutSecs: read(ENV.LLM_ROUTER_NODE_TIMEOUT),
     requestTimeoutSecs: read(ENV.LLM_ROUTER_REQUEST_TIMEOUT),

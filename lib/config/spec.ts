@@ -241,6 +241,13 @@ const router = group("router", "Router", "The HTTP API and how it routes request
     default: 8080,
     doc: "HTTP port (`0` picks a free one; the chosen URL is logged).",
   }),
+  LLM_ROUTER_OLLAMA_PORT: v({
+    parse: int({ min: 0, max: 65535 }),
+    doc:
+      "Also serve Ollama's API (`/api/chat`, `/api/generate`, `/api/embed`, `/api/tags`, `/api/show`, `/api/ps`, " +
+      "`/api/version`) on this port, conventionally 11434, for apps that speak only Ollama; API keys as on `/v1`. " +
+      "Unset: off. `0` picks a free port (logged).",
+  }),
   LLM_ROUTER_LOAD_BALANCER_MODE: v({
     parse: oneOf(BALANCER_MODES),
     default: "auto",

@@ -81,6 +81,8 @@ export async function openStream(source: Readable, idleMs: number): Promise<Open
 
 /** How a relay writes chunks in a client's event format. */
 export interface SseFormat {
+  /** The answer's headers when not SSE's (Ollama's NDJSON). */
+  headers?: Record<string, string>;
   /** SSE text for one chunk ("" for none). */
   chunk(chunk: unknown): string;
   /**
@@ -137,7 +139,7 @@ export async function relaySse(
     corked = false;
     res.uncork();
   };
-  res.writeHead(200, SSE_HEADERS);
+  res.writeHead(200, format.headers ?? SSE_HEADERS);
   try {
     while (!next.done) {
       if (res.destroyed) break;

@@ -347,8 +347,17 @@ export async function generate(gw: Gateway, req: Req, res: ServerResponse, kind:
   });
 }
 
-export async function embeddings(gw: Gateway, req: Req, res: ServerResponse, trace: RequestTrace) {
-  const body = parseBody(embeddingSchema, req.body);
+/** An embeddings request's body and how its answer is written, when not `/v1/embeddings`' own (Ollama's). */
+export interface EmbeddingIo {
+  body: unknown;
+  respond(
+    res: ServerResponse,
+    answer: { model?: string; data: Array<{ embedding: number[] | string }>; usage?: { prompt_tokens?: number } },
+  ): void;
+}
+
+export async function embeddings(gw: Gateway, req: Req, res: ServerResponse, trace: RequestTrace, io?: EmbeddingIo) {
+  const body = parseBody(embeddingSchema, io ? io.body : req.body);
   const requested = body.model;
   if (cloudModel(requested)) throw cloudOnlyChat(requested);
   trace.model = requested;
@@ -372,7 +381,8 @@ export async function embeddings(gw: Gateway, req: Req, res: ServerResponse, tra
       trace.firstByte();
       // the vectors are not worth keeping: their count and usage are
       trace.answered({ object: "list", embeddings: answer.data.length, usage: answer.usage }, answer.usage);
-      sendJson(res, 200, answer);
+      if (io) io.respond(res, answer);
+      else sendJson(res, 200, answer);
       return "ok";
     });
   });

@@ -19,14 +19,14 @@ function modelObject(m: ModelEntry) {
   };
 }
 
-type ModelObject = ReturnType<typeof modelObject> & { alias_of?: string };
+export type ModelObject = ReturnType<typeof modelObject> & { alias_of?: string };
 
 /**
  * Models on nodes that serve now (`loaded`, or `available`: on a node's disk,
  * loaded by the first request), the configured clouds' models, then the
  * aliases (with the status of the model each names).
  */
-async function allModels(req: Req): Promise<ModelObject[]> {
+export async function allModels(req: Req): Promise<ModelObject[]> {
   const ctx = req.$ctx;
   const local = await ctx.call<ModelEntry[]>("registry.models");
   const cloud = ctx.broker.registry.hasService("cloud", ctx.broker.nodeID)
