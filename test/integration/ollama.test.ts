@@ -182,7 +182,11 @@ test("API keys as on /v1: none is a 401, in Ollama's error shape; requests are i
   expect(Object.keys((await r.json()) as object)).toEqual(["error"]);
   const rec = await waitFor(async () => {
     const list = await c.admin.json("GET", "/api/dashboard/request-responses?per_page=50");
-    return list.body.records.find((x: { endpoint: string }) => x.endpoint === "ollama:/api/chat") ?? null;
+    return (
+      list.body.records.find(
+        (x: { endpoint: string; model: string }) => x.endpoint === "ollama:/api/chat" && x.model === MODEL,
+      ) ?? null
+    );
   });
   expect(rec).toMatchObject({ model: MODEL, status: 200 });
 });
