@@ -14,7 +14,7 @@ import { buildHeartbeat } from "../lib/inference/heartbeat";
 import { ModelManager } from "../lib/inference/model-manager";
 import { createEngine, demoModelWarning, managerOptions, startSummary } from "../lib/inference/node-start";
 import { JobRunner } from "../lib/inference/runner";
-import type { ChatJob, CompletionJob, EmbeddingJob, Engine } from "../lib/inference/types";
+import type { ChatJob, CompletionJob, EmbeddingJob, Engine, RerankJob } from "../lib/inference/types";
 import { embeddingList } from "../lib/openai/format";
 import { apiError } from "../lib/openai/errors";
 import { NvidiaSmi } from "../lib/metrics/gpu";
@@ -51,6 +51,8 @@ interface Vars {
 interface Methods {
   requireRunner(): JobRunner;
   requireManager(): ModelManager;
+  /** Runs `work` on `model`, held loaded meanwhile (loaded first when it is not). */
+  withModel<T>(model: string, work: () => Promise<T>): Promise<T>;
   heartbeat(): Heartbeat;
   sendHeartbeat(): void;
   scheduleHeartbeat(): void;
@@ -84,15 +86,16 @@ const InferenceService: ServiceSchema<Settings, Methods, Vars> = {
     embeddings: {
       visibility: "public",
       async handler(this: This, ctx: Context<EmbeddingJob>) {
-        this.requireRunner();
-        const manager = this.requireManager();
-        await manager.acquire(ctx.params.model);
-        try {
-          const r = await this.engine!.embed(ctx.params);
-          return embeddingList(ctx.params.model, r.vectors, r.promptTokens);
-        } finally {
-          manager.release(ctx.params.model);
-        }
+        const r = await this.withModel(ctx.params.model, () => this.engine!.embed(ctx.params));
+        return embeddingList(ctx.params.model, r.vectors, r.promptTokens);
+      },
+    },
+    /** Each document's relevance to the query (a reranker model), in the documents' order. */
+    rerank: {
+      visibility: "public",
+      async handler(this: This, ctx: Context<RerankJob>) {
+        const r = await this.withModel(ctx.params.model, () => this.engine!.rank(ctx.params));
+        return { scores: r.scores, usage: { prompt_tokens: r.promptTokens, total_tokens: r.promptTokens } };
       },
     },
     /** Loads a model of this node's models dir now (unloading idle ones if room is needed); resolves once it is loaded. */
@@ -206,6 +209,17 @@ const InferenceService: ServiceSchema<Settings, Methods, Vars> = {
     requireManager(this: This): ModelManager {
       if (!this.manager) throw apiError(503, "This node is still loading its models.", "node_initializing");
       return this.manager;
+    },
+
+    async withModel<T>(this: This, model: string, work: () => Promise<T>): Promise<T> {
+      this.requireRunner();
+      const manager = this.requireManager();
+      await manager.acquire(model);
+      try {
+        return await work();
+      } finally {
+        manager.release(model);
+      }
     },
 
     heartbeat(this: This): Heartbeat {

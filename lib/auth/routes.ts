@@ -27,6 +27,7 @@ export const ROUTES: RouteRule[] = [
   { method: "POST", path: "/v1/chat/completions", access: "apiKey" },
   { method: "POST", path: "/v1/completions", access: "apiKey" },
   { method: "POST", path: "/v1/embeddings", access: "apiKey" },
+  { method: "POST", path: "/v1/rerank", access: "apiKey" },
   { method: "POST", path: "/v1/messages", access: "apiKey" },
   { method: "POST", path: "/v1/responses", access: "apiKey" },
   { method: "GET", path: "/v1/responses/:id", access: "apiKey" },

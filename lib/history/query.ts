@@ -25,7 +25,7 @@ export const filterSchema = z.object({
     .transform((n) => Math.min(n, MAX_PER_PAGE)),
   model: text.optional(),
   node: text.optional(),
-  kind: z.enum(["chat", "completion", "embedding", "legacy", "cloud", "responses"]).optional(),
+  kind: z.enum(["chat", "completion", "embedding", "rerank", "legacy", "cloud", "responses"]).optional(),
   status: z.union([z.enum(["success", "error"]), z.coerce.number().int().min(100).max(599)]).optional(),
   from: date.optional(),
   to: date.optional(),

@@ -3,7 +3,7 @@
  * and sent to the history service when it ends. Only bodies, never headers:
  * credentials have no way in.
  */
-export type RequestKind = "chat" | "completion" | "embedding" | "legacy" | "cloud" | "responses";
+export type RequestKind = "chat" | "completion" | "embedding" | "rerank" | "legacy" | "cloud" | "responses";
 
 export interface HistoryRecord {
   id: string;

@@ -13,6 +13,7 @@ import type {
   ChatJob,
   CompletionJob,
   EmbeddingJob,
+  RerankJob,
   Engine,
   EngineModel,
   GenerationHooks,
@@ -112,6 +113,18 @@ export class InstantEngine implements Engine {
   async embed(job: EmbeddingJob): Promise<{ vectors: number[][]; promptTokens: number }> {
     this.check(job.model);
     return { vectors: job.input.map(() => [0, 0, 0, 0]), promptTokens: job.input.length };
+  }
+
+  /** A score per document from the words it shares with the query (the same every time). */
+  async rank(job: RerankJob): Promise<{ scores: number[]; promptTokens: number }> {
+    this.check(job.model);
+    const words = new Set(job.query.toLowerCase().split(/\W+/).filter(Boolean));
+    const scores = job.documents.map((d) => {
+      const ws = d.toLowerCase().split(/\W+/).filter(Boolean);
+      const shared = ws.filter((w) => words.has(w)).length;
+      return ws.length ? shared / ws.length : 0;
+    });
+    return { scores, promptTokens: job.documents.length * 8 };
   }
 
   async gpuInfo() {

@@ -29,8 +29,10 @@ import type {
   GenerationResult,
   ModelFacts,
   ModelLoad,
+  RerankJob,
   SamplingParams,
 } from "./types";
+import { Ranker } from "./llama-ranking";
 import type { GpuSetting } from "../config";
 
 type NodeLlamaCpp = typeof import("node-llama-cpp", { with: { "resolution-mode": "import" } });
@@ -53,6 +55,8 @@ interface LoadedModel {
   chatWrapper: ChatWrapper;
   embedding?: Promise<LlamaEmbeddingContext>;
   embedQueue: Promise<unknown>;
+  /** Its ranking context, made by the first rerank request (lib/inference/llama-ranking.ts). */
+  ranker: Ranker;
   /** The longest token of the vocabulary in characters (0: unknown): no token covers more of a text. */
   maxTokenChars: number;
   /** Tokens in the vocabulary (0: unknown): a logit_bias id must be one of them. */
@@ -149,6 +153,7 @@ export class LlamaEngine implements Engine {
       pool: new Pool(sequences),
       chatWrapper: this.lib.resolveChatWrapper(model),
       embedQueue: Promise.resolve(),
+      ranker: new Ranker(model, id, context.contextSize, this.opts.threads),
       maxTokenChars: vocab.longest,
       vocabSize: vocab.size,
     });
@@ -363,6 +368,10 @@ export class LlamaEngine implements Engine {
     return run;
   }
 
+  rank(job: RerankJob): Promise<{ scores: number[]; promptTokens: number }> {
+    return this.get(job.model).ranker.rank(job);
+  }
+
   async gpuInfo() {
     const backend = this.llama.gpu;
     if (!backend) return { backend, devices: [], vram: null };
@@ -381,6 +390,7 @@ export class LlamaEngine implements Engine {
 
   private async unload(m: LoadedModel): Promise<void> {
     if (m.embedding) await (await m.embedding).dispose();
+    await m.ranker.dispose();
     await m.context.dispose();
     await m.model.dispose();
   }

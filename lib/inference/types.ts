@@ -73,6 +73,13 @@ export interface EmbeddingJob {
   input: string[];
 }
 
+/** Scores of documents against a query, by a reranker model (`POST /v1/rerank`). */
+export interface RerankJob {
+  model: string;
+  query: string;
+  documents: string[];
+}
+
 export type FinishReason = "stop" | "length" | "tool_calls";
 
 export interface GenerationResult {
@@ -156,6 +163,8 @@ export interface Engine {
   chat(job: ChatJob, hooks: GenerationHooks): Promise<GenerationResult>;
   complete(job: CompletionJob, hooks: GenerationHooks): Promise<GenerationResult>;
   embed(job: EmbeddingJob): Promise<{ vectors: number[][]; promptTokens: number }>;
+  /** Each document's relevance to the query, 0–1, in the documents' order (a reranker model's). */
+  rank(job: RerankJob): Promise<{ scores: number[]; promptTokens: number }>;
   gpuInfo(): Promise<{ backend: string | false; devices: string[]; vram: { used: number; total: number } | null }>;
   /** Reads a model file's header; throws when it is not a GGUF this engine can load. */
   inspect(file: string): Promise<ModelFacts>;

@@ -5,12 +5,20 @@ import type {
   ChatMessage,
   CompletionJob,
   EmbeddingJob,
+  RerankJob,
   ResponseFormat,
   ToolChoice,
   ToolSpec,
 } from "../inference/types";
 import { badRequest } from "./errors";
-import { contentText, stopList, type ChatBody, type CompletionBody, type EmbeddingBody } from "./schemas";
+import {
+  contentText,
+  stopList,
+  type ChatBody,
+  type CompletionBody,
+  type EmbeddingBody,
+  type RerankBody,
+} from "./schemas";
 
 export function newId(prefix: "chatcmpl" | "cmpl"): string {
   return `${prefix}-${randomUUID().replace(/-/g, "")}`;
@@ -163,6 +171,14 @@ export function completionJob(body: CompletionBody): CompletionJob {
     // OpenAI's legacy completions default to 16 tokens
     maxTokens: body.max_tokens ?? 16,
     ...sampling(body),
+  };
+}
+
+export function rerankJob(body: RerankBody): RerankJob {
+  return {
+    model: body.model,
+    query: body.query,
+    documents: body.documents.map((d) => (typeof d === "string" ? d : d.text)),
   };
 }
 

@@ -148,9 +148,32 @@ export const embeddingSchema = z.looseObject({
   user: endUser.optional(),
 });
 
+/** Most documents one rerank request may score. */
+export const MAX_RERANK_DOCUMENTS = 1000;
+
+/**
+ * `POST /v1/rerank`: the shape llama.cpp's server, Jina and Cohere share.
+ * A document is a text, or `{text}`.
+ */
+export const rerankSchema = z.strictObject({
+  model: modelName,
+  query: z.string().min(1, "query must not be empty").max(100_000),
+  documents: z
+    .array(
+      z.union([z.string(), z.looseObject({ text: z.string() })], {
+        error: "each document is a text or {text}",
+      }),
+    )
+    .min(1, "documents must not be empty")
+    .max(MAX_RERANK_DOCUMENTS, `at most ${MAX_RERANK_DOCUMENTS} documents`),
+  top_n: z.number().int().min(1).optional(),
+  return_documents: z.boolean().optional(),
+});
+
 export type ChatBody = z.infer<ReturnType<typeof chatSchema>>;
 export type CompletionBody = z.infer<ReturnType<typeof completionSchema>>;
 export type EmbeddingBody = z.infer<typeof embeddingSchema>;
+export type RerankBody = z.infer<typeof rerankSchema>;
 
 function paramPath(path: PropertyKey[]): string | null {
   if (path.length === 0) return null;
@@ -183,6 +206,11 @@ export function parseBody<T extends z.ZodType>(schema: T, body: unknown): z.infe
   const result = schema.safeParse(body);
   if (result.success) return result.data;
   const issue = specific(result.error.issues[0]);
+  // a field a strict schema does not take: named, as OpenAI names an unrecognized argument
+  if (issue.code === "unrecognized_keys") {
+    const key = paramPath([...issue.path, issue.keys[0]]);
+    throw badRequest(`Unrecognized request argument supplied: ${key}`, key, "unsupported_parameter");
+  }
   const param = paramPath(issue.path);
   const missing = issue.path.length > 0 && valueAt(body, issue.path) === undefined;
   const msg = missing ? `Missing required parameter: '${param}'.` : `Invalid '${param ?? "body"}': ${issue.message}.`;

@@ -8,7 +8,7 @@ import { PassThrough, type Readable } from "node:stream";
 import { StringDecoder } from "node:string_decoder";
 import { createParser } from "eventsource-parser";
 import { Agent, errors as undiciErrors, type Dispatcher } from "undici";
-import type { ChatJob, CompletionJob, EmbeddingJob } from "../inference/types";
+import type { ChatJob, CompletionJob, EmbeddingJob, RerankJob } from "../inference/types";
 import { apiError } from "../openai/errors";
 import { suggestV1, type RuntimeEndpoint } from "./runtime-url";
 
@@ -28,12 +28,14 @@ export interface ExternalRuntime extends Runtime {
   tokenHash?: string;
 }
 
-export type UpstreamKind = "chat" | "completion" | "embeddings" | "responses";
+export type UpstreamKind = "chat" | "completion" | "embeddings" | "rerank" | "responses";
 
 const PATHS: Record<UpstreamKind, string> = {
   chat: "/chat/completions",
   completion: "/completions",
   embeddings: "/embeddings",
+  // llama.cpp's server (with --reranking), and Jina's and Cohere's shape of it
+  rerank: "/rerank",
   responses: "/responses",
 };
 
@@ -211,8 +213,15 @@ export async function probeModels(rt: Runtime, timeoutMs: number): Promise<strin
   return data.map((m) => (m as { id?: unknown } | null)?.id).filter((id): id is string => typeof id === "string");
 }
 
-function upstreamBody(kind: UpstreamKind, job: ChatJob | CompletionJob | EmbeddingJob): Record<string, unknown> {
+function upstreamBody(
+  kind: UpstreamKind,
+  job: ChatJob | CompletionJob | EmbeddingJob | RerankJob,
+): Record<string, unknown> {
   if (kind === "embeddings") return { model: job.model, input: (job as EmbeddingJob).input };
+  if (kind === "rerank") {
+    const r = job as RerankJob;
+    return { model: r.model, query: r.query, documents: r.documents };
+  }
   const j = job as ChatJob | CompletionJob;
   return {
     model: j.model,
@@ -236,11 +245,11 @@ function upstreamBody(kind: UpstreamKind, job: ChatJob | CompletionJob | Embeddi
 export async function callUpstream(
   rt: Runtime,
   kind: UpstreamKind,
-  job: ChatJob | CompletionJob | EmbeddingJob,
+  job: ChatJob | CompletionJob | EmbeddingJob | RerankJob,
   signal: AbortSignal,
   body?: Record<string, unknown>,
 ): Promise<unknown> {
-  const streamed = kind !== "embeddings" && (job as ChatJob).stream;
+  const streamed = kind !== "embeddings" && kind !== "rerank" && (job as ChatJob).stream;
   const res = await request(rt, "POST", PATHS[kind], JSON.stringify(body ?? upstreamBody(kind, job)), signal);
   if (!streamed) return readJson(rt, res, signal);
   return sseToChunks(rt, res);

@@ -17,7 +17,7 @@ const checked = new WeakSet<Call>();
 
 /** Throws the 400 a local node would give for `call`; rewrites the job's schemas into the grammar's form. */
 export function checkLocalSupport(call: Call): void {
-  if (call.op === "embeddings" || checked.has(call)) return;
+  if (call.op === "embeddings" || call.op === "rerank" || checked.has(call)) return;
   refuseOnNode(call.body as Record<string, unknown>, call.op);
   if (call.op !== "chat") return;
   refuseImages(call.body as ChatBody);

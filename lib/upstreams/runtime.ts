@@ -20,7 +20,7 @@ export class RuntimeUpstream implements Upstream {
     private readonly runtime: Runtime,
     readonly id: string,
     readonly name: string | null,
-    /** Limit for a call that is not streamed (embeddings); streams are bounded by their idle timeout. */
+    /** Limit for a call that is not streamed (embeddings, rerank); streams are bounded by their idle timeout. */
     private readonly timeoutMs: number,
   ) {
     this.speaksResponses = runtime.endpoints?.includes("/responses") ?? false;
@@ -32,7 +32,7 @@ export class RuntimeUpstream implements Upstream {
       const body = nativeBody(call.native, "runtime", call.model);
       return callUpstream(this.runtime, "responses", job, this.aborted.signal, body);
     }
-    if (call.op !== "embeddings") {
+    if (call.op !== "embeddings" && call.op !== "rerank") {
       const body = runtimeBody(call.body as ChatBody, job as ChatJob);
       return callUpstream(this.runtime, call.op, job, this.aborted.signal, body);
     }

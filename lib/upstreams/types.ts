@@ -6,11 +6,11 @@
  * comes back, and on a failure before the first byte ask the one retry
  * policy (lib/routing/retry.ts) whether to try again.
  */
-import type { ChatJob, CompletionJob, EmbeddingJob } from "../inference/types";
-import type { ChatBody, CompletionBody, EmbeddingBody } from "../openai/schemas";
+import type { ChatJob, CompletionJob, EmbeddingJob, RerankJob } from "../inference/types";
+import type { ChatBody, CompletionBody, EmbeddingBody, RerankBody } from "../openai/schemas";
 import type { NativeResponses } from "../responses/passthrough";
 
-export type Operation = "chat" | "completion" | "embeddings";
+export type Operation = "chat" | "completion" | "embeddings" | "rerank";
 
 /** What is asked of an upstream: the operation, the job (what a node runs) and the client's validated body. */
 export interface Call {
@@ -19,8 +19,8 @@ export interface Call {
   model: string;
   stream: boolean;
   /** What a node or runtime runs; null for a cloud model (its provider takes the body, images and all). */
-  job: ChatJob | CompletionJob | EmbeddingJob | null;
-  body: ChatBody | CompletionBody | EmbeddingBody;
+  job: ChatJob | CompletionJob | EmbeddingJob | RerankJob | null;
+  body: ChatBody | CompletionBody | EmbeddingBody | RerankBody;
   /**
    * A Responses API request (translated into `body` and `job`): an upstream
    * that speaks the API itself gets it as it is instead (`speaksResponses`).
@@ -75,7 +75,7 @@ export interface Warner {
 }
 
 /** The job of a call to a node or runtime (one is always made for them). */
-export function jobOf(call: Call): ChatJob | CompletionJob | EmbeddingJob {
+export function jobOf(call: Call): ChatJob | CompletionJob | EmbeddingJob | RerankJob {
   if (!call.job) throw new Error(`${call.requestId}: a ${call.op} call without a job reached a node or runtime`);
   return call.job;
 }

@@ -3,6 +3,7 @@ import { parseMessagesRequest } from "../../lib/providers/anthropic-ingress";
 import { anthropicResponder } from "./anthropic-responder";
 import { embeddings, generate, type Io } from "./inference";
 import { openAIResponder } from "./openai-responder";
+import { rerank } from "./rerank";
 import { responsesIo } from "./responses-routes";
 import type { Handler } from "./gateway";
 import type { Req } from "./types";
@@ -24,6 +25,9 @@ export const inferenceAliases: Record<string, Record<string, Handler>> = {
     },
     "POST /embeddings"(gw, req, res) {
       gw.runTraced(req, res, "embedding", (t) => embeddings(gw, req, res, t));
+    },
+    "POST /rerank"(gw, req, res) {
+      gw.runTraced(req, res, "rerank", (t) => rerank(gw, req, res, t));
     },
     // Anthropic's Messages API, for any model: translated to a chat request and back
     "POST /messages"(gw, req, res) {

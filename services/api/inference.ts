@@ -71,7 +71,7 @@ function carriesText(chunk: unknown): boolean {
   return !!(choice.text || d?.content || d?.reasoning_content || d?.tool_calls);
 }
 
-function cloudOnlyChat(model: string) {
+export function cloudOnlyChat(model: string) {
   return apiError(
     400,
     `Cloud models serve chat completions only; '${model}' cannot be used here.`,
@@ -89,7 +89,7 @@ function queueClass(req: Req): { priority?: number; fairKey?: string } {
 }
 
 /** The upstreams a request may go to: its cloud provider, or what the balancer picks (within `waitMs` when given). */
-function sourceFor(gw: Gateway, req: Req, call: Call, preferNode?: string, waitMs?: number): UpstreamSource {
+export function sourceFor(gw: Gateway, req: Req, call: Call, preferNode?: string, waitMs?: number): UpstreamSource {
   const cloud = cloudModel(call.model);
   if (cloud) return cloudSource(req.$ctx, cloud.provider.name, call.model);
   const job = call.job;
@@ -126,7 +126,7 @@ type Deliver = (result: unknown, upstream: Upstream, firstByte: () => void) => P
  * policy says (another node or runtime at once, a cloud provider after its
  * Retry-After). A client that leaves stops the call upstream.
  */
-async function serve(
+export async function serve(
   gw: Gateway,
   res: ServerResponse,
   trace: RequestTrace,
@@ -249,7 +249,7 @@ async function relayRecorded(
  * or timed out, every node failed) moves to the next. Sets `X-Router-Model`
  * and the trace's served model for each try.
  */
-async function withFallbacks(
+export async function withFallbacks(
   gw: Gateway,
   req: Req,
   res: ServerResponse,

@@ -128,6 +128,7 @@ export function render(main, ctx) {
         ["chat", "chat"],
         ["completion", "completion"],
         ["embedding", "embedding"],
+        ["rerank", "rerank"],
         ["legacy", "legacy"],
         ["cloud", "cloud"],
         ["responses", "responses"],

@@ -14,6 +14,7 @@ test("the fast lane serves the inference routes that take an API key, by full pa
     "/v1/completions",
     "/v1/embeddings",
     "/v1/messages",
+    "/v1/rerank",
     "/v1/responses",
   ]);
   for (const path of fastRoutes().keys()) expect(accessFor("POST", path)).toBe("apiKey");

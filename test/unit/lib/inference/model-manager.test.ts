@@ -78,6 +78,9 @@ class FakeEngine implements Engine {
   embed(): never {
     throw new Error("not in this test");
   }
+  rank(): never {
+    throw new Error("not in this test");
+  }
   async gpuInfo() {
     return { backend: false as const, devices: [], vram: null };
   }

@@ -10,6 +10,7 @@ function scriptedEngine(pieces: string[]): Engine & { aborted: boolean } {
     models: () => [],
     load: () => [],
     embed: async () => ({ vectors: [], promptTokens: 0 }),
+    rank: async () => ({ scores: [], promptTokens: 0 }),
     gpuInfo: async () => ({ backend: false as const, devices: [], vram: null }),
     dispose: async () => undefined,
     inspect: async () => ({ quantization: null, estimatedBytes: 0 }),
