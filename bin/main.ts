@@ -12,6 +12,7 @@
  *   healthcheck          exit 0 if this container's process is healthy (bin/healthcheck.ts, used by the images)
  *   env [--values]       the environment variables: their reference (docs/configuration.md), or the values used here
  */
+import { startTracing, stopTracing } from "../lib/telemetry/tracing";
 import fs from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
@@ -100,7 +101,10 @@ async function start(args: string[]): Promise<void> {
   options.metrics = metricsOptions(services.includes("api"), worker === null);
   // our own signal handling: drain first, then stop (bin/shutdown.ts)
   options.skipProcessEventRegistration = true;
+  // OpenTelemetry, when an OTLP endpoint is set (lib/telemetry/tracing.ts): what is left is sent once the broker stopped
+  options.stopped = () => stopTracing();
   const broker = new ServiceBroker(options);
+  startTracing(broker.nodeID);
   // a router process leaves SIGINT to its primary (followPrimary)
   const stop = stopGracefully(broker, shutdownTimeoutSecs(), worker === null ? ["SIGTERM", "SIGINT"] : ["SIGTERM"]);
   const ready = worker === null ? undefined : followPrimary(broker, stop);

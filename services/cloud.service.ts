@@ -34,6 +34,8 @@ interface ChatParams {
   meta: ResponseMeta;
   /** Aborted when the client goes away. */
   signal?: AbortSignal;
+  /** The request's W3C trace context, for the provider. */
+  traceparent?: string;
 }
 
 interface ResponsesParams {
@@ -42,11 +44,12 @@ interface ResponsesParams {
   /** `openai:<model>`. */
   model: string;
   signal?: AbortSignal;
+  traceparent?: string;
 }
 
 interface Methods {
   configured(provider: Provider, model: string): ProviderConfig;
-  callOptions(provider: string, signal: AbortSignal | undefined): CallOptions;
+  callOptions(provider: string, signal: AbortSignal | undefined, traceparent?: string): CallOptions;
 }
 
 type This = Service<Settings> & Methods;
@@ -59,12 +62,13 @@ const CloudService: ServiceSchema<Settings, Methods> = {
     chat: {
       visibility: "public",
       async handler(this: This, ctx: Context<ChatParams>): Promise<OpenAIChatCompletion | Readable> {
-        const { request, meta, signal } = ctx.params;
+        const { request, meta, signal, traceparent } = ctx.params;
         const target = cloudModel(request.model);
         if (!target) throw apiError(404, `'${request.model}' is not a cloud model.`, "model_not_found");
         const { provider, model } = target;
         const cfg = this.configured(provider, request.model);
-        return callProvider(provider, cfg, { ...request, model }, meta, this.callOptions(provider.name, signal));
+        const opts = this.callOptions(provider.name, signal, traceparent);
+        return callProvider(provider, cfg, { ...request, model }, meta, opts);
       },
     },
     /**
@@ -75,7 +79,7 @@ const CloudService: ServiceSchema<Settings, Methods> = {
     responses: {
       visibility: "public",
       async handler(this: This, ctx: Context<ResponsesParams>): Promise<unknown> {
-        const { request, model, signal } = ctx.params;
+        const { request, model, signal, traceparent } = ctx.params;
         const target = cloudModel(model);
         if (target?.provider.name !== "openai") {
           throw apiError(400, `'${model}' does not take Responses requests as they are.`, "unsupported_model");
@@ -88,7 +92,7 @@ const CloudService: ServiceSchema<Settings, Methods> = {
           cfg,
           body as unknown as OpenAIChatRequest,
           meta,
-          this.callOptions("openai", signal),
+          this.callOptions("openai", signal, traceparent),
         );
       },
     },
@@ -115,12 +119,13 @@ const CloudService: ServiceSchema<Settings, Methods> = {
     },
 
     /** One call's limits, and its metrics. */
-    callOptions(this: This, provider: string, signal: AbortSignal | undefined): CallOptions {
+    callOptions(this: This, provider: string, signal: AbortSignal | undefined, traceparent?: string): CallOptions {
       const metrics = this.broker.metrics;
       const metered = metrics.isEnabled() && metrics.hasMetric(M.cloudRequests);
       return {
         timeoutMs: this.settings.router.requestTimeoutSecs * 1000,
         signal: signal ?? new AbortController().signal,
+        traceparent,
         onAttempt: (status, ms) => {
           if (!metered) return;
           metrics.increment(M.cloudRequests, { provider, status: status ? String(status) : "error" });

@@ -5,6 +5,8 @@
  * (lib/inference/model-manager.ts), and broadcasts heartbeats with its
  * models (loaded, and every one on disk), load and machine metrics.
  */
+import type { Readable } from "node:stream";
+import { traceJob } from "../lib/telemetry/job-spans";
 import fs from "node:fs";
 import type { Context, Service, ServiceSchema } from "moleculer";
 import { hubConfig, nodeConfig, type HubConfig, type NodeConfig } from "../lib/config";
@@ -51,6 +53,12 @@ interface Vars {
 interface Methods {
   requireRunner(): JobRunner;
   requireManager(): ModelManager;
+  /** Runs a job in spans when it came with a trace (lib/telemetry/job-spans.ts). */
+  traced<T>(
+    ctx: Context<{ model: string }, { traceparent?: string }>,
+    op: string,
+    run: () => Promise<T> | Readable,
+  ): Promise<T> | Readable;
   /** Runs `work` on `model`, held loaded meanwhile (loaded first when it is not). */
   withModel<T>(model: string, work: () => Promise<T>): Promise<T>;
   heartbeat(): Heartbeat;
@@ -73,29 +81,33 @@ const InferenceService: ServiceSchema<Settings, Methods, Vars> = {
   actions: {
     chat: {
       visibility: "public",
-      handler(this: This, ctx: Context<ChatJob>) {
-        return this.requireRunner().chat(ctx.params);
+      handler(this: This, ctx: Context<ChatJob, { traceparent?: string }>) {
+        return this.traced(ctx, "chat", () => this.requireRunner().chat(ctx.params));
       },
     },
     completion: {
       visibility: "public",
-      handler(this: This, ctx: Context<CompletionJob>) {
-        return this.requireRunner().completion(ctx.params);
+      handler(this: This, ctx: Context<CompletionJob, { traceparent?: string }>) {
+        return this.traced(ctx, "completion", () => this.requireRunner().completion(ctx.params));
       },
     },
     embeddings: {
       visibility: "public",
-      async handler(this: This, ctx: Context<EmbeddingJob>) {
-        const r = await this.withModel(ctx.params.model, () => this.engine!.embed(ctx.params));
-        return embeddingList(ctx.params.model, r.vectors, r.promptTokens);
+      handler(this: This, ctx: Context<EmbeddingJob, { traceparent?: string }>) {
+        return this.traced(ctx, "embeddings", async () => {
+          const r = await this.withModel(ctx.params.model, () => this.engine!.embed(ctx.params));
+          return embeddingList(ctx.params.model, r.vectors, r.promptTokens);
+        });
       },
     },
     /** Each document's relevance to the query (a reranker model), in the documents' order. */
     rerank: {
       visibility: "public",
-      async handler(this: This, ctx: Context<RerankJob>) {
-        const r = await this.withModel(ctx.params.model, () => this.engine!.rank(ctx.params));
-        return { scores: r.scores, usage: { prompt_tokens: r.promptTokens, total_tokens: r.promptTokens } };
+      handler(this: This, ctx: Context<RerankJob, { traceparent?: string }>) {
+        return this.traced(ctx, "rerank", async () => {
+          const r = await this.withModel(ctx.params.model, () => this.engine!.rank(ctx.params));
+          return { scores: r.scores, usage: { prompt_tokens: r.promptTokens, total_tokens: r.promptTokens } };
+        });
       },
     },
     /** Loads a model of this node's models dir now (unloading idle ones if room is needed); resolves once it is loaded. */
@@ -209,6 +221,16 @@ const InferenceService: ServiceSchema<Settings, Methods, Vars> = {
     requireManager(this: This): ModelManager {
       if (!this.manager) throw apiError(503, "This node is still loading its models.", "node_initializing");
       return this.manager;
+    },
+
+    traced<T>(
+      this: This,
+      ctx: Context<{ model: string }, { traceparent?: string }>,
+      op: string,
+      run: () => Promise<T> | Readable,
+    ): Promise<T> | Readable {
+      const attributes = { "gen_ai.request.model": ctx.params.model, "llm_router.node": this.broker.nodeID };
+      return traceJob(ctx.meta?.traceparent, op, attributes, run);
     },
 
     async withModel<T>(this: This, model: string, work: () => Promise<T>): Promise<T> {

@@ -3,6 +3,8 @@
  * and sent to the history service when it ends. Only bodies, never headers:
  * credentials have no way in.
  */
+import type { Span } from "@opentelemetry/api";
+
 export type RequestKind = "chat" | "completion" | "embedding" | "rerank" | "legacy" | "cloud" | "responses";
 
 export interface HistoryRecord {
@@ -175,6 +177,8 @@ export class RequestTrace {
   /** Time spent waiting for the model to load (ms). */
   loadMs: number | null = null;
   private queue: { ahead: number; waitedMs: number } | null = null;
+  /** Its server span, when tracing is on (lib/telemetry/tracing.ts): the balancer's pick and the node's spans are its children. */
+  span: Span | null = null;
   /** Counts the tokens against the key's limits as they flow (lib/quota/meter.ts), when it has limits. */
   meter: { add(tokens: number): void; end(total: number | null): void } | null = null;
 
@@ -207,6 +211,25 @@ export class RequestTrace {
   answered(response: unknown, usage?: Usage | null): void {
     this.response = response;
     this.usage = usage ?? (response as { usage?: Usage } | null)?.usage ?? null;
+  }
+
+  /** The path it came to (no query string). */
+  get endpoint(): string {
+    return this.start.endpoint;
+  }
+
+  /** What its span says of it when it ends (lib/telemetry/tracing.ts). */
+  spanAttributes(status: number): Record<string, string | number> {
+    const last = this.tried[this.tried.length - 1];
+    const out: Record<string, string | number> = { "http.response.status_code": status, "llm_router.kind": this.kind };
+    if (this.model) out["gen_ai.request.model"] = this.model;
+    if (this.servedModel) out["gen_ai.response.model"] = this.servedModel;
+    if (last) out["llm_router.node"] = last.id;
+    if (this.tried.length > 1) out["llm_router.retries"] = this.tried.length - 1;
+    if (this.usage?.prompt_tokens !== undefined) out["gen_ai.usage.input_tokens"] = this.usage.prompt_tokens;
+    if (this.usage?.completion_tokens !== undefined) out["gen_ai.usage.output_tokens"] = this.usage.completion_tokens;
+    if (this.queue) out["llm_router.queue_wait_ms"] = Math.round(this.queue.waitedMs);
+    return out;
   }
 
   /** Tokens in and out the answer's usage reports (null: none reported). */

@@ -21,6 +21,8 @@ export interface CallOptions {
   signal: AbortSignal;
   /** The upstream's answer (or lost connection, status 0) with its latency. */
   onAttempt?: (status: number, latencyMs: number) => void;
+  /** The request's W3C trace context, sent to the provider as `traceparent`. */
+  traceparent?: string;
 }
 
 function retryAfterSecs(res: Response): number | null {
@@ -73,7 +75,11 @@ export async function callProvider(
   try {
     res = await fetch(upstream.url, {
       method: "POST",
-      headers: { accept: req.stream ? "text/event-stream" : "application/json", ...upstream.headers },
+      headers: {
+        accept: req.stream ? "text/event-stream" : "application/json",
+        ...(opts.traceparent ? { traceparent: opts.traceparent } : {}),
+        ...upstream.headers,
+      },
       body: JSON.stringify(upstream.body),
       signal: ac.signal,
     });

@@ -103,9 +103,11 @@ async function send(
   body: string | null,
   signal: AbortSignal,
   probe?: string,
+  traceparent?: string,
 ) {
   const t = targetOf(rt);
   const headers: Record<string, string> = { accept: "application/json, text/event-stream" };
+  if (traceparent) headers.traceparent = traceparent;
   if (body !== null) headers["content-type"] = "application/json";
   if (rt.apiKey) headers.authorization = `Bearer ${rt.apiKey}`;
   const options = { origin: t.origin, path: t.prefix + path, method, headers, body, signal };
@@ -121,8 +123,15 @@ async function send(
   }
 }
 
-async function request(rt: Runtime, method: "GET" | "POST", path: string, body: string | null, signal: AbortSignal) {
-  const res = await send(rt, method, path, body, signal);
+async function request(
+  rt: Runtime,
+  method: "GET" | "POST",
+  path: string,
+  body: string | null,
+  signal: AbortSignal,
+  traceparent?: string,
+) {
+  const res = await send(rt, method, path, body, signal, undefined, traceparent);
   const status = res.statusCode;
   if (status >= 200 && status < 300) return res.body;
   const text = await res.body.text().catch(() => "");
@@ -248,9 +257,12 @@ export async function callUpstream(
   job: ChatJob | CompletionJob | EmbeddingJob | RerankJob,
   signal: AbortSignal,
   body?: Record<string, unknown>,
+  /** The attempt's W3C trace context, sent on as `traceparent`. */
+  traceparent?: string,
 ): Promise<unknown> {
   const streamed = kind !== "embeddings" && kind !== "rerank" && (job as ChatJob).stream;
-  const res = await request(rt, "POST", PATHS[kind], JSON.stringify(body ?? upstreamBody(kind, job)), signal);
+  const text = JSON.stringify(body ?? upstreamBody(kind, job));
+  const res = await request(rt, "POST", PATHS[kind], text, signal, traceparent);
   if (!streamed) return readJson(rt, res, signal);
   return sseToChunks(rt, res);
 }

@@ -37,12 +37,14 @@ export class CloudUpstream implements Upstream {
         request: call.native,
         model: call.model,
         signal: this.attempt.signal,
+        traceparent: call.traceparent,
       });
     }
     return this.caller.call("cloud.chat", {
       request: call.body as ChatBody as unknown as OpenAIChatRequest,
       meta: this.meta,
       signal: this.attempt.signal,
+      traceparent: call.traceparent,
     });
   }
 

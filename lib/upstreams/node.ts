@@ -17,7 +17,9 @@ export class NodeUpstream implements Upstream {
 
   async open(call: Call): Promise<unknown> {
     checkLocalSupport(call);
-    return this.caller.call(`inference.${call.op}`, jobOf(call), { nodeID: this.id });
+    // the trace goes along in the call's meta (Moleculer carries it over NATS); the job stays what the node runs
+    const meta = call.traceparent ? { traceparent: call.traceparent } : undefined;
+    return this.caller.call(`inference.${call.op}`, jobOf(call), { nodeID: this.id, meta });
   }
 
   /** The node stops generating; one that cannot be told is logged (it may go on until the request's end). */

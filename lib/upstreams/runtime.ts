@@ -30,16 +30,16 @@ export class RuntimeUpstream implements Upstream {
     const job = jobOf(call);
     if (call.native && this.speaksResponses) {
       const body = nativeBody(call.native, "runtime", call.model);
-      return callUpstream(this.runtime, "responses", job, this.aborted.signal, body);
+      return callUpstream(this.runtime, "responses", job, this.aborted.signal, body, call.traceparent);
     }
     if (call.op !== "embeddings" && call.op !== "rerank") {
       const body = runtimeBody(call.body as ChatBody, job as ChatJob);
-      return callUpstream(this.runtime, call.op, job, this.aborted.signal, body);
+      return callUpstream(this.runtime, call.op, job, this.aborted.signal, body, call.traceparent);
     }
     // not streamed: bounded by the request timeout too
     const timer = setTimeout(() => this.aborted.abort(new DOMException("timed out", "TimeoutError")), this.timeoutMs);
     try {
-      return await callUpstream(this.runtime, call.op, job, this.aborted.signal);
+      return await callUpstream(this.runtime, call.op, job, this.aborted.signal, undefined, call.traceparent);
     } finally {
       clearTimeout(timer);
     }

@@ -26,6 +26,8 @@ export interface Call {
    * that speaks the API itself gets it as it is instead (`speaksResponses`).
    */
   native?: NativeResponses;
+  /** The W3C `traceparent` of the attempt's span (tracing on): the node's spans, or the runtime's or cloud's, join its trace. */
+  traceparent?: string;
 }
 
 export type UpstreamKind = "node" | "runtime" | "cloud";
@@ -67,7 +69,7 @@ export interface UpstreamSource {
 
 /** What an upstream needs of Moleculer: an action call (a Context, or the broker). */
 export interface Caller {
-  call<T = unknown>(action: string, params?: unknown, opts?: { nodeID?: string }): Promise<T>;
+  call<T = unknown>(action: string, params?: unknown, opts?: { nodeID?: string; meta?: object }): Promise<T>;
 }
 
 export interface Warner {

@@ -16,6 +16,7 @@ import { apiError, toOpenAIError } from "../../lib/openai/errors";
 import { chatSchema, completionSchema } from "../../lib/openai/schemas";
 import type { GateConfig } from "../../mixins/auth-gate.mixin";
 import { openAIResponder } from "./openai-responder";
+import { contextFrom, endSpan, SpanKind, startSpan, tracingOn } from "../../lib/telemetry/tracing";
 import { RequestRecorder } from "./recording";
 import type { Req, Responder } from "./types";
 
@@ -94,6 +95,15 @@ export class Gateway {
       body: req.body,
       maxBodyBytes: this.historyMaxBodyBytes,
     });
+    if (tracingOn()) {
+      // a child of the client's trace when it sent a W3C traceparent
+      trace.span = startSpan(
+        `${req.method} ${trace.endpoint}`,
+        contextFrom(req.headers as Record<string, unknown>),
+        { "http.request.method": req.method ?? "", "url.path": trace.endpoint, "llm_router.request_id": id },
+        SpanKind.SERVER,
+      );
+    }
     if (req.$meter) {
       // the tokens it uses count against its key's limits as they flow; ended with the answer's usage
       req.$meter.claimed = true;
@@ -115,6 +125,7 @@ export class Gateway {
   /** Records an ended request; a held answer ends once its record is committed. */
   private ended(trace: RequestTrace, held: HeldEnd | null, status: number, error: string | null): void {
     trace.meter?.end(trace.tokensUsed());
+    if (trace.span) endSpan(trace.span, trace.spanAttributes(status), status >= 500 ? error : null);
     const committed = this.recorder.finish(trace, status, error);
     if (!held) return;
     if (committed) void committed.finally(() => held.release());

@@ -29,6 +29,7 @@ import type { NativeResponses } from "../../lib/responses/passthrough";
 import type { Producer } from "../../lib/responses/store";
 import { isRetryable, retryDecision } from "../../lib/routing/retry";
 import { balancedSource, cloudSource } from "../../lib/upstreams/sources";
+import { endSpan, SpanKind, startSpan, traceparentOf } from "../../lib/telemetry/tracing";
 import type { Call, Outcome, Upstream, UpstreamSource } from "../../lib/upstreams/types";
 import type { ChatJob, CompletionJob } from "../../lib/inference/types";
 import type { Gateway } from "./gateway";
@@ -143,12 +144,21 @@ export async function serve(
   let lastError: unknown;
   for (let attempt = 0; ; attempt++) {
     let upstream: Upstream;
+    // tracing on: the balancer's pick (a wait in the queue or for a load included) is a span of the request
+    const pick = trace.span && startSpan("balancer.pick", trace.span, { "gen_ai.request.model": call.model });
     try {
       upstream = await source.next(tried);
     } catch (err) {
+      endSpan(pick, {}, (err as Error)?.message ?? "no upstream");
       // every node that had the model failed: the client hears about the failure, not "no node"
       throw lastError ?? err;
     }
+    if (pick) endSpan(pick, pickAttributes(upstream));
+    // the attempt's span: the node's spans (or the runtime's, the cloud's) are its children
+    const span =
+      trace.span &&
+      startSpan(`${call.op} ${upstream.id}`, trace.span, { "llm_router.node": upstream.id }, SpanKind.CLIENT);
+    call.traceparent = traceparentOf(span);
     tried.push(upstream.id);
     trace.attempt(upstream.id, upstream.name);
     if (upstream.loadMs !== undefined) trace.loadMs = (trace.loadMs ?? 0) + upstream.loadMs;
@@ -180,8 +190,20 @@ export async function serve(
       if (decision.delayMs > 0) await waitUnlessGone(res, decision.delayMs);
     } finally {
       source.done(upstream, outcome, ttftMs);
+      if (span) endSpan(span, { "llm_router.outcome": outcome }, outcome === "node_failed" ? "failed" : null);
     }
   }
+}
+
+/** What the pick span says: where the request went, and its wait for a slot or a load. */
+function pickAttributes(u: Upstream): Record<string, string | number> {
+  const out: Record<string, string | number> = { "llm_router.node": u.id, "llm_router.upstream_kind": u.kind };
+  if (u.queue) {
+    out["llm_router.queue_ahead"] = u.queue.ahead;
+    out["llm_router.queue_wait_ms"] = Math.round(u.queue.waitedMs);
+  }
+  if (u.loadMs !== undefined) out["llm_router.load_ms"] = Math.round(u.loadMs);
+  return out;
 }
 
 /** Waits `ms` before a retry; a client that leaves meanwhile ends the request (499). */
