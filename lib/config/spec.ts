@@ -650,6 +650,34 @@ const node = group(
   },
 );
 
+const telemetry = group(
+  "telemetry",
+  "Tracing",
+  "OpenTelemetry's standard variables: with an OTLP endpoint, every process exports one trace per request " +
+    "over OTLP/HTTP (docs/history-and-metrics.md#tracing); without one, tracing is off and costs nothing.",
+  {
+    OTEL_EXPORTER_OTLP_ENDPOINT: v({
+      parse: url(),
+      doc: "The OTLP/HTTP collector (`http://collector:4318`): spans go to its `/v1/traces`. Unset: no tracing.",
+    }),
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: v({
+      parse: url(),
+      doc: "The full URL for spans, when not `<OTEL_EXPORTER_OTLP_ENDPOINT>/v1/traces`.",
+    }),
+    OTEL_SERVICE_NAME: v({
+      parse: str({ trim: true }),
+      default: "llm-router",
+      doc: "`service.name` of every span (each process is told apart by `service.instance.id`, its node ID).",
+    }),
+    OTEL_SDK_DISABLED: v({ parse: bool(), default: false, doc: "`true`: no tracing, whatever the endpoint." }),
+    OTEL_TRACES_EXPORTER: v({
+      parse: oneOf(["otlp", "none"]),
+      default: "otlp",
+      doc: "`none`: no tracing, whatever the endpoint (the only exporter is OTLP over HTTP).",
+    }),
+  },
+);
+
 const cli = group("cli", "Command line", "The `model` and `nodes` commands, which talk to a running router's API.", {
   LLM_ROUTER_URL: v({
     parse: url(),
@@ -670,9 +698,19 @@ const cli = group("cli", "Command line", "The `model` and `nodes` commands, whic
 });
 
 /** The groups, in the order of the docs. */
-export const GROUPS: ConfigGroup[] = [cluster, router, health, auth, history, metrics, clouds, models, node, cli].map(
-  (g) => ({ ...g, vars: Object.values(g.vars) as EnvVar[] }),
-);
+export const GROUPS: ConfigGroup[] = [
+  cluster,
+  router,
+  health,
+  auth,
+  history,
+  metrics,
+  telemetry,
+  clouds,
+  models,
+  node,
+  cli,
+].map((g) => ({ ...g, vars: Object.values(g.vars) as EnvVar[] }));
 
 /** Every variable by name, typed: `read(ENV.LLM_ROUTER_PORT)` is a number. */
 export const ENV = {
@@ -682,6 +720,7 @@ export const ENV = {
   ...auth.vars,
   ...history.vars,
   ...metrics.vars,
+  ...telemetry.vars,
   ...clouds.vars,
   ...models.vars,
   ...node.vars,

@@ -23,15 +23,16 @@ import { W3CTraceContextPropagator } from "@opentelemetry/core";
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import { BasicTracerProvider, BatchSpanProcessor } from "@opentelemetry/sdk-trace-base";
+import { ENV, read } from "../config";
 
 export { SpanKind, SpanStatusCode, type Span };
 
 let provider: BasicTracerProvider | null = null;
 
-/** Whether the environment asks for traces. */
-export function tracingWanted(env: NodeJS.ProcessEnv = process.env): boolean {
-  if (env.OTEL_SDK_DISABLED === "true" || env.OTEL_TRACES_EXPORTER === "none") return false;
-  return !!(env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT);
+/** Whether the environment asks for traces (its values checked at start: lib/config/spec.ts). */
+export function tracingWanted(): boolean {
+  if (read(ENV.OTEL_SDK_DISABLED) || read(ENV.OTEL_TRACES_EXPORTER) === "none") return false;
+  return !!(read(ENV.OTEL_EXPORTER_OTLP_ENDPOINT) || read(ENV.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT));
 }
 
 /** Whether this process exports spans. */
@@ -44,7 +45,7 @@ export function startTracing(instance: string): void {
   if (provider || !tracingWanted()) return;
   provider = new BasicTracerProvider({
     resource: resourceFromAttributes({
-      "service.name": process.env.OTEL_SERVICE_NAME || "llm-router",
+      "service.name": read(ENV.OTEL_SERVICE_NAME),
       "service.instance.id": instance,
     }),
     spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter())],
