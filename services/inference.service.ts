@@ -1,12 +1,11 @@
 /**
- * Inference node: serves chat, completion and embeddings from the GGUF models
+ * Inference node: serves chat, completion, embeddings and rerank (the jobs:
+ * mixins/inference-jobs.mixin.ts) from the GGUF models
  * in LLM_NODE_MODELS_DIR with node-llama-cpp, loading them on demand and
  * unloading them when room is needed or they sit idle
  * (lib/inference/model-manager.ts), and broadcasts heartbeats with its
  * models (loaded, and every one on disk), load and machine metrics.
  */
-import type { Readable } from "node:stream";
-import { traceJob } from "../lib/telemetry/job-spans";
 import fs from "node:fs";
 import type { Context, Service, ServiceSchema } from "moleculer";
 import { hubConfig, nodeConfig, type HubConfig, type NodeConfig } from "../lib/config";
@@ -16,8 +15,8 @@ import { buildHeartbeat } from "../lib/inference/heartbeat";
 import { ModelManager } from "../lib/inference/model-manager";
 import { createEngine, demoModelWarning, managerOptions, startSummary } from "../lib/inference/node-start";
 import { JobRunner } from "../lib/inference/runner";
-import type { ChatJob, CompletionJob, EmbeddingJob, Engine, RerankJob } from "../lib/inference/types";
-import { embeddingList } from "../lib/openai/format";
+import type { Engine } from "../lib/inference/types";
+import { InferenceJobsMixin } from "../mixins/inference-jobs.mixin";
 import { apiError } from "../lib/openai/errors";
 import { NvidiaSmi } from "../lib/metrics/gpu";
 import { collectMachine, idleMachine } from "../lib/metrics/machine";
@@ -53,14 +52,6 @@ interface Vars {
 interface Methods {
   requireRunner(): JobRunner;
   requireManager(): ModelManager;
-  /** Runs a job in spans when it came with a trace (lib/telemetry/job-spans.ts). */
-  traced<T>(
-    ctx: Context<{ model: string }, { traceparent?: string }>,
-    op: string,
-    run: () => Promise<T> | Readable,
-  ): Promise<T> | Readable;
-  /** Runs `work` on `model`, held loaded meanwhile (loaded first when it is not). */
-  withModel<T>(model: string, work: () => Promise<T>): Promise<T>;
   heartbeat(): Heartbeat;
   sendHeartbeat(): void;
   scheduleHeartbeat(): void;
@@ -77,39 +68,10 @@ const CHANGE_DEBOUNCE_MS = 200;
 
 const InferenceService: ServiceSchema<Settings, Methods, Vars> = {
   name: "inference",
+  // the jobs (chat, completion, embeddings, rerank) are in the mixin
+  mixins: [InferenceJobsMixin],
 
   actions: {
-    chat: {
-      visibility: "public",
-      handler(this: This, ctx: Context<ChatJob, { traceparent?: string }>) {
-        return this.traced(ctx, "chat", () => this.requireRunner().chat(ctx.params));
-      },
-    },
-    completion: {
-      visibility: "public",
-      handler(this: This, ctx: Context<CompletionJob, { traceparent?: string }>) {
-        return this.traced(ctx, "completion", () => this.requireRunner().completion(ctx.params));
-      },
-    },
-    embeddings: {
-      visibility: "public",
-      handler(this: This, ctx: Context<EmbeddingJob, { traceparent?: string }>) {
-        return this.traced(ctx, "embeddings", async () => {
-          const r = await this.withModel(ctx.params.model, () => this.engine!.embed(ctx.params));
-          return embeddingList(ctx.params.model, r.vectors, r.promptTokens);
-        });
-      },
-    },
-    /** Each document's relevance to the query (a reranker model), in the documents' order. */
-    rerank: {
-      visibility: "public",
-      handler(this: This, ctx: Context<RerankJob, { traceparent?: string }>) {
-        return this.traced(ctx, "rerank", async () => {
-          const r = await this.withModel(ctx.params.model, () => this.engine!.rank(ctx.params));
-          return { scores: r.scores, usage: { prompt_tokens: r.promptTokens, total_tokens: r.promptTokens } };
-        });
-      },
-    },
     /** Loads a model of this node's models dir now (unloading idle ones if room is needed); resolves once it is loaded. */
     load: {
       visibility: "public",
@@ -221,27 +183,6 @@ const InferenceService: ServiceSchema<Settings, Methods, Vars> = {
     requireManager(this: This): ModelManager {
       if (!this.manager) throw apiError(503, "This node is still loading its models.", "node_initializing");
       return this.manager;
-    },
-
-    traced<T>(
-      this: This,
-      ctx: Context<{ model: string }, { traceparent?: string }>,
-      op: string,
-      run: () => Promise<T> | Readable,
-    ): Promise<T> | Readable {
-      const attributes = { "gen_ai.request.model": ctx.params.model, "llm_router.node": this.broker.nodeID };
-      return traceJob(ctx.meta?.traceparent, op, attributes, run);
-    },
-
-    async withModel<T>(this: This, model: string, work: () => Promise<T>): Promise<T> {
-      this.requireRunner();
-      const manager = this.requireManager();
-      await manager.acquire(model);
-      try {
-        return await work();
-      } finally {
-        manager.release(model);
-      }
     },
 
     heartbeat(this: This): Heartbeat {

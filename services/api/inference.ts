@@ -12,7 +12,6 @@
 import { randomUUID } from "node:crypto";
 import type { ServerResponse } from "node:http";
 import type { Readable } from "node:stream";
-import { setTimeout as sleep } from "node:timers/promises";
 import type { ServiceBroker } from "moleculer";
 import { routerCore } from "../../lib/core/router-core";
 import type { RequestTrace } from "../../lib/history/record";
@@ -34,6 +33,7 @@ import type { Call, Outcome, Upstream, UpstreamSource } from "../../lib/upstream
 import type { ChatJob, CompletionJob } from "../../lib/inference/types";
 import type { Gateway } from "./gateway";
 import type { Req, Responder } from "./types";
+import { isClientError, waitUnlessGone } from "./retry-wait";
 
 type Kind = "chat" | "completion";
 
@@ -204,25 +204,6 @@ function pickAttributes(u: Upstream): Record<string, string | number> {
   }
   if (u.loadMs !== undefined) out["llm_router.load_ms"] = Math.round(u.loadMs);
   return out;
-}
-
-/** Waits `ms` before a retry; a client that leaves meanwhile ends the request (499). */
-async function waitUnlessGone(res: ServerResponse, ms: number): Promise<void> {
-  const gone = new AbortController();
-  const onClose = () => gone.abort(apiError(499, "The client closed the connection.", "client_closed"));
-  res.once("close", onClose);
-  try {
-    await sleep(ms, undefined, { signal: gone.signal });
-  } catch {
-    throw gone.signal.reason;
-  } finally {
-    res.off("close", onClose);
-  }
-}
-
-function isClientError(err: unknown): boolean {
-  const code = (err as { code?: unknown })?.code;
-  return typeof code === "number" && code >= 400 && code < 500;
 }
 
 /**
