@@ -13,7 +13,8 @@
  * runtime's slot count at the router, default 64), PROFILE=1 (router runs
  * with --cpu-prof), ROUTER_PROCESSES (N > 1: a second router target,
  * `routerNp`, with LLM_ROUTER_PROCESSES=N), ROUTER_ENV (space-separated NAME=VALUE
- * pairs for the router, e.g. "LLM_ROUTER_HISTORY_ENABLED=false").
+ * pairs for the router, e.g. "LLM_ROUTER_HISTORY_ENABLED=false"), KEY_FIELDS (JSON: the
+ * bench key's limits, e.g. '{"rate_limit_tpm":1000000000}').
  */
 import { spawn } from "node:child_process";
 import fs from "node:fs";
@@ -38,7 +39,8 @@ async function prepare(t: Target, upstream: string): Promise<string> {
     timeoutMs: 60_000,
     what: `${t.processes} processes of ${t.name} listening`,
   });
-  const key = await createKey(t.router.url, { name: "bench" });
+  // KEY_FIELDS: the bench key's limits, e.g. '{"rate_limit_tpm":1000000000}' (what admitting against them costs)
+  const key = await createKey(t.router.url, { name: "bench", ...JSON.parse(process.env.KEY_FIELDS ?? "{}") });
   const admin = await login(t.router.url);
   const reg = await fetch(`${t.router.url}/api/nodes`, {
     method: "POST",
