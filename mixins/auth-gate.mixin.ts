@@ -98,7 +98,12 @@ function admitted(ctx: Context, grant: Grant, inference: boolean, res?: ServerRe
     ? (tokens: number, ended: boolean) => local.useQuota(grant, tokens, ended)
     : (tokens: number, ended: boolean) =>
         ctx.call<void, object>("apikeys.quotaUse", { grant, tokens, ended }).then(() => undefined);
-  const meter = new Meter(report, (err) => ctx.broker.logger.warn(`tokens of a request not counted: ${err.message}`));
+  const holdsSlot = grant.subjects.some((s) => s.limits.maxConcurrent !== null);
+  const meter = new Meter(
+    report,
+    (err) => ctx.broker.logger.warn(`tokens of a request not counted: ${err.message}`),
+    holdsSlot,
+  );
   if (!inference || !res) {
     meter.end(0);
     return undefined;

@@ -15,7 +15,7 @@ export class Meter {
   private counted = 0;
   private pending = 0;
   private flushTimer: NodeJS.Timeout | null = null;
-  private readonly holdTimer: NodeJS.Timeout;
+  private readonly holdTimer: NodeJS.Timeout | null;
   private ended = false;
   /** Taken over by the request's trace, which ends it with the answer's usage. */
   claimed = false;
@@ -23,9 +23,11 @@ export class Meter {
   constructor(
     private readonly report: Report,
     private readonly onError: (err: Error) => void,
+    /** Whether the request holds a slot (a limit on requests at once) whose lease must be renewed while it runs. */
+    holdsSlot = true,
   ) {
-    this.holdTimer = setInterval(() => this.send(false), HOLD_MS);
-    this.holdTimer.unref();
+    this.holdTimer = holdsSlot ? setInterval(() => this.send(false), HOLD_MS) : null;
+    this.holdTimer?.unref();
   }
 
   /** Tokens used so far (a stream's chunks as they pass). */
@@ -47,7 +49,7 @@ export class Meter {
     if (this.ended) return;
     if (total !== null && total > this.counted) this.pending += total - this.counted;
     this.ended = true;
-    clearInterval(this.holdTimer);
+    if (this.holdTimer) clearInterval(this.holdTimer);
     if (this.flushTimer) clearTimeout(this.flushTimer);
     this.send(true);
   }
