@@ -12,6 +12,7 @@
  *   healthcheck          exit 0 if this container's process is healthy (bin/healthcheck.ts, used by the images)
  *   env [--values]       the environment variables: their reference (docs/configuration.md), or the values used here
  */
+import { buildTinyReranker } from "../lib/gguf/tiny-reranker";
 import { startTracing, stopTracing } from "../lib/telemetry/tracing";
 import fs from "node:fs";
 import path from "node:path";
@@ -148,13 +149,15 @@ function makeModel(args: string[]): void {
       context: { type: "string", default: "2048" },
       f16: { type: "boolean" },
       f32: { type: "boolean" },
+      reranker: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
   });
   if (values.help) {
     console.log(
-      "usage: llm-router make-model [--size tiny|small|medium] [--seed N] [--context N] [--f16|--f32] [--out FILE]\n" +
-        "Writes a llama-architecture GGUF with seeded random weights (output is noise) and a ChatML template.\n" +
+      "usage: llm-router make-model [--size tiny|small|medium] [--seed N] [--context N] [--f16|--f32] [--reranker] [--out FILE]\n" +
+        "Writes a llama-architecture GGUF with seeded random weights (output is noise) and a ChatML template;\n" +
+        "--reranker: a qwen3-architecture one with a ranking head, for POST /v1/rerank (scores are noise too).\n" +
         "Default FILE: $LLM_NODE_MODELS_DIR/tiny-llama-<size>.gguf",
     );
     return;
@@ -169,10 +172,12 @@ function makeModel(args: string[]): void {
   const overrides: Parameters<typeof tinyModelOptions>[1] = { seed, contextLength };
   if (values.f16) overrides.f16 = true;
   if (values.f32) overrides.f16 = false;
-  const opts = tinyModelOptions(size, overrides);
+  const opts = values.reranker
+    ? { ...tinyModelOptions(size, overrides), name: `tiny-reranker-${size}`, printable: false }
+    : tinyModelOptions(size, overrides);
   const out = values.out ?? path.join(nodeConfig().modelsDir, `${opts.name}.gguf`);
   fs.mkdirSync(path.dirname(path.resolve(out)), { recursive: true });
-  const bytes = buildTinyLlama(opts);
+  const bytes = values.reranker ? buildTinyReranker(opts) : buildTinyLlama(opts);
   fs.writeFileSync(out, bytes);
   console.log(
     `wrote ${out} (${(bytes.length / 1024).toFixed(0)} KiB, ${size}, seed ${seed}): random weights, output is noise`,

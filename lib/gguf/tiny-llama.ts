@@ -90,6 +90,20 @@ function isPrintableToken(id: number): boolean {
 
 /** Builds the GGUF bytes of a tiny llama model. */
 export function buildTinyLlama(opts: TinyModelOptions): Buffer {
+  const { metadata, tensors } = tinyLlamaParts(opts);
+  return writeGguf(metadata, tensors);
+}
+
+/** What buildTinyLlama writes, before writing; other tiny models (tiny-reranker.ts) build on it. */
+export interface TinyLlamaParts {
+  metadata: Record<string, GgufValue>;
+  tensors: GgufTensor[];
+  /** A random [in, out] matrix, scaled by 1/sqrt(in), drawn from the rest of the seeded stream. */
+  random: (name: string, dims: number[]) => GgufTensor;
+}
+
+/** The metadata and tensors of a tiny llama model. */
+export function tinyLlamaParts(opts: TinyModelOptions): TinyLlamaParts {
   const { embedding: nEmbd, layers, feedForward: nFf, heads, kvHeads } = opts;
   if (nEmbd % heads !== 0) throw new Error("embedding must be a multiple of heads");
   const headDim = nEmbd / heads;
@@ -172,7 +186,7 @@ export function buildTinyLlama(opts: TinyModelOptions): Buffer {
     "tokenizer.ggml.add_space_prefix": { type: "bool", value: false },
     "tokenizer.chat_template": { type: "string", value: CHATML_TEMPLATE },
   };
-  return writeGguf(metadata, tensors);
+  return { metadata, tensors, random };
 }
 
 export { TOKEN_IM_END, TOKEN_IM_START };

@@ -8,6 +8,7 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { buildTinyLlama, tinyModelOptions, type TinyModelOptions } from "../../lib/gguf/tiny-llama";
+import { buildTinyReranker, tinyRerankerOptions } from "../../lib/gguf/tiny-reranker";
 import { routerClient } from "./client";
 import { waitFor } from "./wait";
 
@@ -176,6 +177,14 @@ export function writeModel(dir: string, id: string, overrides: Partial<TinyModel
   fs.mkdirSync(dir, { recursive: true });
   const file = path.join(dir, `${id}.gguf`);
   fs.writeFileSync(file, buildTinyLlama(tinyModelOptions("tiny", { name: id, ...overrides })));
+  return file;
+}
+
+/** Writes a tiny reranker (a ranking head: lib/gguf/tiny-reranker.ts) and returns its path. */
+export function writeReranker(dir: string, id: string): string {
+  fs.mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, `${id}.gguf`);
+  fs.writeFileSync(file, buildTinyReranker(tinyRerankerOptions({ name: id })));
   return file;
 }
 

@@ -4,16 +4,27 @@
  * that a second router reaches as an external runtime, so the request is
  * passed through to the runtime's own `/v1/rerank`; and a node running a
  * generated model on node-llama-cpp, which has no classification head: a
- * 400 naming `model`. Results sorted, `top_n` and `return_documents`
- * honoured, bad input a 400 naming the field.
+ * 400 naming `model`, beside a generated reranker (a ranking head), which
+ * node-llama-cpp's ranking context scores with. Results sorted, `top_n` and
+ * `return_documents` honoured, bad input a 400 naming the field.
  */
 import fs from "node:fs";
 import { routerClient, type RouterClient } from "../helpers/client";
-import { createKey, freePort, login, startRouter, tempDir, writeModel, type Proc } from "../helpers/procs";
+import {
+  createKey,
+  freePort,
+  login,
+  startRouter,
+  tempDir,
+  writeModel,
+  writeReranker,
+  type Proc,
+} from "../helpers/procs";
 import { waitFor } from "../helpers/wait";
 
 const RANKER = "ranker";
 const PLAIN = "tiny-plain";
+const RERANKER = "tiny-reranker";
 let back: { proc: Proc; url: string };
 let front: { proc: Proc; url: string };
 let plain: { proc: Proc; url: string };
@@ -44,6 +55,7 @@ beforeAll(async () => {
 
   const plainModels = tempDir("rerank-plain");
   writeModel(plainModels, PLAIN);
+  writeReranker(plainModels, RERANKER);
   plain = await startRouter("rerank-plain", { LLM_NODE_MODELS_DIR: plainModels });
   await plain.proc.waitForOutput(/is online/);
   plainUser = routerClient(plain.url, { key: await createKey(plain.url) });
@@ -83,6 +95,23 @@ test("through an external runtime: passed to its own /v1/rerank, answered the sa
   expect(via.status).toBe(200);
   expect(via.body.results).toEqual(direct.body.results);
   expect(via.headers.get("x-router-node")).toMatch(/^ext-/);
+});
+
+test("a generated reranker on node-llama-cpp: a score in [0, 1] per document, highest first, the same every time", async () => {
+  const ask = () => plainUser.json("POST", "/v1/rerank", { model: RERANKER, query: "cats", documents: DOCS, top_n: 3 });
+  const first = await ask();
+  expect(first.status).toBe(200);
+  const results = first.body.results as Array<{ index: number; relevance_score: number }>;
+  expect(results).toHaveLength(3);
+  for (const r of results) {
+    expect(r.relevance_score).toBeGreaterThanOrEqual(0);
+    expect(r.relevance_score).toBeLessThanOrEqual(1);
+  }
+  const scores = results.map((r) => r.relevance_score);
+  expect([...scores].sort((a, b) => b - a)).toEqual(scores);
+  expect(new Set(results.map((r) => r.index)).size).toBe(3);
+  expect((await ask()).body.results).toEqual(results);
+  expect(first.body.usage.prompt_tokens).toBeGreaterThan(0);
 });
 
 test("a model that is no reranker: 400 naming model", async () => {
