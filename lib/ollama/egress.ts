@@ -36,7 +36,8 @@ function doneReason(finish: string | null | undefined): string {
 /** A tool call's arguments as the object Ollama sends (text that is no JSON object is kept as it is). */
 function argumentsOf(text: string): unknown {
   try {
-    return JSON.parse(text || "{}");
+    const parsed: unknown = JSON.parse(text || "{}");
+    return parsed && typeof parsed === "object" && !Array.isArray(parsed) ? parsed : text;
   } catch {
     return text;
   }
@@ -110,6 +111,8 @@ export class OllamaStreamWriter {
       const call = (this.calls[t.index] ??= { name: "", args: "" });
       call.name += t.function?.name ?? "";
       call.args += t.function?.arguments ?? "";
+      // a tool call's tokens are the answer's too: eval_duration counts from the first
+      this.clock.firstToken();
     }
     const text = choice.delta?.content ?? choice.text ?? "";
     if (!text) return [];

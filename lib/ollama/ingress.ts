@@ -220,12 +220,14 @@ export function generateRequest(raw: unknown): OllamaRequest & { raw: boolean; l
   const isRaw = body.raw === true;
   const options = mapOptions(body.options);
   const format = responseFormat(body.format);
-  const load = prompt === "" && !body.images;
+  const images = imageParts(body.images, "images");
+  const load = prompt === "" && images.length === 0;
   if (isRaw) {
     if (format) throw badRequest("format cannot be used with raw.", "format", "unsupported_parameter");
+    // a text completion has no image parts: refused rather than dropped
+    if (images.length) throw badRequest("images cannot be used with raw.", "images", "unsupported_parameter");
     return { body: { model, prompt, stream, ...options }, stream, raw: true, load };
   }
-  const images = imageParts(body.images, "images");
   const messages: Json[] = [];
   if (body.system) messages.push({ role: "system", content: body.system });
   messages.push({ role: "user", content: images.length ? [{ type: "text", text: prompt }, ...images] : prompt });
@@ -251,10 +253,14 @@ export function embedRequest(raw: unknown, legacy = false): { body: Json; single
     throw badRequest("Embeddings take no generation options.", "options", "unsupported_parameter");
   const input = legacy ? body.prompt : body.input;
   const field = legacy ? "prompt" : "input";
+  // the older endpoint answers one vector: its prompt is one text (a list would lose all but the first)
   const ok =
     typeof input === "string" ||
-    (Array.isArray(input) && input.length > 0 && input.every((x) => typeof x === "string"));
-  if (!ok) throw badRequest(`${field} must be a text or a non-empty list of texts.`, field, "invalid_value");
+    (!legacy && Array.isArray(input) && input.length > 0 && input.every((x) => typeof x === "string"));
+  if (!ok) {
+    const what = legacy ? "a text" : "a text or a non-empty list of texts";
+    throw badRequest(`${field} must be ${what}.`, field, "invalid_value");
+  }
   const out: Json = { model, input };
   if (body.dimensions !== undefined) out.dimensions = body.dimensions;
   return { body: out, single: typeof input === "string" };
