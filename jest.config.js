@@ -24,6 +24,12 @@ module.exports = {
       displayName: "integration",
       testMatch: ["<rootDir>/test/integration/**/*.test.ts", "<rootDir>/test/browser/**/*.test.ts"],
     },
+    {
+      // the images built and run on a Docker engine: npm run test:docker (test/docker/run.sh), not npm test
+      ...shared,
+      displayName: "docker",
+      testMatch: ["<rootDir>/test/docker/**/*.test.ts"],
+    },
   ],
   // integration and cluster tests start real processes: one file at a time unless a tier's script says otherwise
   // (npm run test:integration runs two)

@@ -130,13 +130,17 @@ function checkVolumes(file: string, compose: ComposeFile): string[] {
   return problems;
 }
 
+/** An image that a variable may replace (`${NATS_IMAGE:-nats:2.10-alpine}`): its default. */
+const imageDefault = (image?: string) => image?.replace(/^\$\{[A-Z_]+:-(.+)\}$/, "$1");
+
 /** Every compose file's build sections, by image name, must agree (dockerfile, GPU arg, tag). */
 const builds = new Map<string, string>();
 function checkImages(file: string, compose: ComposeFile): string[] {
   const problems: string[] = [];
   for (const [name, svc] of Object.entries(compose.services)) {
     if (!svc.build) {
-      if (!svc.image || !/:[\w.-]+$/.test(svc.image)) problems.push(`${file} ${name}: third-party image without a tag`);
+      if (!/:[\w.-]+$/.test(imageDefault(svc.image) ?? ""))
+        problems.push(`${file} ${name}: third-party image without a tag`);
       continue;
     }
     if (!svc.image) {
@@ -177,7 +181,8 @@ function checkCluster(file: string, compose: ComposeFile, gpu: boolean): string[
   }
   const postgres = compose.services.postgres;
   if (postgres) {
-    if (!/^postgres:\d+/.test(postgres.image ?? "")) problems.push(`${file} postgres: image ${postgres.image}`);
+    if (!/^postgres:\d+/.test(imageDefault(postgres.image) ?? ""))
+      problems.push(`${file} postgres: image ${postgres.image}`);
     if (!namedVolumes(postgres).some((v) => v.target === "/var/lib/postgresql/data"))
       problems.push(`${file} postgres: no volume for the database`);
   }
