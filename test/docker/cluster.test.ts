@@ -70,12 +70,13 @@ describe("compose.cluster.yml on a Docker engine", () => {
     const info = spawnSync("docker", ["info", "--format", "{{.ServerVersion}}"], { encoding: "utf8" });
     if (info.status !== 0) throw new Error(`no Docker engine answers (start dockerd): ${info.stderr}`);
     const port = await freePort();
+    // hex, and a digit first for NATS: the password nats.conf once could not take (docker/nats-start.sh)
     const secret = () => crypto.randomBytes(12).toString("hex");
     fs.writeFileSync(
       envFile,
       Object.entries({
         ...BASE,
-        NATS_PASSWORD: secret(),
+        NATS_PASSWORD: `2e${secret()}`,
         POSTGRES_PASSWORD: secret(),
         LLM_ROUTER_ADMIN_PASSWORD: ADMIN_PASSWORD,
         LLM_ROUTER_PUBLISH: `127.0.0.1:${port}`,
