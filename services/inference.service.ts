@@ -326,6 +326,7 @@ const InferenceService: ServiceSchema<Settings, Methods, Vars> = {
         this.onIdle?.();
       },
       manager,
+      cfg.streamBatch,
     );
     const ids = this.engine.models().map((m) => m.id);
     this.logger.info(startSummary(cfg.modelsDir, ids, manager.catalog().length));

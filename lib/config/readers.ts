@@ -349,6 +349,8 @@ export interface NodeConfig {
   modelsDir: string;
   name: string;
   parallel: number;
+  /** lib/inference/coalesce.ts */
+  streamBatch: { windowMs: number; maxChunks: number };
   threads: number;
   contextSize: number;
   gpu: GpuSetting;
@@ -368,6 +370,7 @@ export function nodeConfig(): NodeConfig {
     modelsDir: read(ENV.LLM_NODE_MODELS_DIR),
     name: read(ENV.LLM_NODE_NAME),
     parallel: read(ENV.LLM_NODE_PARALLEL),
+    streamBatch: { windowMs: read(ENV.LLM_NODE_STREAM_BATCH_MS), maxChunks: read(ENV.LLM_NODE_STREAM_BATCH_CHUNKS) },
     threads: read(ENV.LLM_NODE_THREADS),
     contextSize: read(ENV.LLM_NODE_CONTEXT_SIZE),
     gpu: read(ENV.LLM_NODE_GPU),

@@ -575,6 +575,18 @@ const node = group(
       default: 4,
       doc: "Requests served at once per model (parallel context sequences); the rest wait in a per-model queue.",
     }),
+    LLM_NODE_STREAM_BATCH_MS: v({
+      parse: int({ min: 0, max: 100 }),
+      default: 5,
+      doc:
+        "A stream's first chunk leaves at once; the chunks after it are gathered for up to this many milliseconds " +
+        "(or `LLM_NODE_STREAM_BATCH_CHUNKS`) and cross the transporter as one message (`0`: one message a chunk).",
+    }),
+    LLM_NODE_STREAM_BATCH_CHUNKS: v({
+      parse: int({ min: 1, max: 1024 }),
+      default: 16,
+      doc: "A gathered batch of stream chunks leaves at once when it holds this many.",
+    }),
     LLM_NODE_THREADS: v({
       parse: int({ min: 1 }),
       default: () => Math.max(1, Math.floor(os.cpus().length / 2)),

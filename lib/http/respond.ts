@@ -3,6 +3,7 @@ import { once } from "node:events";
 import type { ServerResponse } from "node:http";
 import type { Readable } from "node:stream";
 import { apiError, errorHeaders, toOpenAIError } from "../openai/errors";
+import { flattenBatches } from "../inference/coalesce";
 
 export function sendJson(
   res: ServerResponse,
@@ -70,7 +71,8 @@ async function nextWithin(it: AsyncIterator<unknown>, idleMs: number): Promise<I
  * as a plain HTTP error.
  */
 export async function openStream(source: Readable, idleMs: number): Promise<OpenedStream> {
-  const it = source[Symbol.asyncIterator]() as AsyncIterator<unknown>;
+  // a node sends a stream's chunks in batches (lib/inference/coalesce.ts): read as the chunks they hold
+  const it = flattenBatches(source[Symbol.asyncIterator]() as AsyncIterator<unknown>);
   try {
     return { it, first: await nextWithin(it, idleMs), source };
   } catch (err) {

@@ -16,6 +16,7 @@ import type {
   ToolCallFragment,
 } from "./types";
 import { Throughput } from "./throughput";
+import { Coalescer, type CoalesceOptions } from "./coalesce";
 import { apiError, badRequest } from "../openai/errors";
 
 type Kind = "chat" | "completion";
@@ -37,6 +38,8 @@ export class JobRunner {
     private readonly engine: Engine,
     private readonly onChange: () => void = () => undefined,
     private readonly gate: ModelGate = OPEN_GATE,
+    /** Streamed chunks gathered into fewer stream items (lib/inference/coalesce.ts); off by default. */
+    private readonly coalesce: CoalesceOptions = { windowMs: 0, maxChunks: 1 },
   ) {}
 
   get activeRequests(): number {
@@ -124,15 +127,16 @@ export class JobRunner {
 
   private stream(kind: Kind, job: JobBase, meta: fmt.Meta, n: number, generate: Generate): Readable {
     const out = new PassThrough({ objectMode: true });
+    const send = new Coalescer(out, this.coalesce);
     const started = Array.from({ length: n }, () => false);
     // The role travels with a choice's first text, so nothing is sent before the
     // node has really started: an error until then is still a plain HTTP error.
     const onText = (i: number) => (text: string) => {
       if (text === "") return;
       if (kind === "chat") {
-        out.write(fmt.chatChunk(meta, started[i] ? { content: text } : { role: "assistant", content: text }, null, i));
+        send.push(fmt.chatChunk(meta, started[i] ? { content: text } : { role: "assistant", content: text }, null, i));
       } else {
-        out.write(fmt.textChunk(meta, text));
+        send.push(fmt.textChunk(meta, text));
       }
       started[i] = true;
     };
@@ -142,23 +146,23 @@ export class JobRunner {
         ? { index: f.index, id: f.id, type: "function", function: { name: f.name, arguments: f.arguments } }
         : { index: f.index, function: { arguments: f.arguments } };
       const opening = started[i] ? {} : { role: "assistant" as const, content: null };
-      out.write(fmt.chatChunk(meta, { ...opening, tool_calls: [delta] }, null, i));
+      send.push(fmt.chatChunk(meta, { ...opening, tool_calls: [delta] }, null, i));
       started[i] = true;
     };
     generate((i) => ({ onText: onText(i), onToolCall: onToolCall(i) })).then(
       (results) => {
         if (kind === "chat") {
           results.forEach((r, i) => {
-            out.write(fmt.chatChunk(meta, started[i] ? {} : { role: "assistant", content: "" }, r.finishReason, i));
+            send.push(fmt.chatChunk(meta, started[i] ? {} : { role: "assistant", content: "" }, r.finishReason, i));
           });
-          if (job.includeUsage) out.write(fmt.chatUsageChunk(meta, results));
+          if (job.includeUsage) send.push(fmt.chatUsageChunk(meta, results));
         } else {
-          out.write(fmt.textChunk(meta, "", results[0].finishReason));
-          if (job.includeUsage) out.write(fmt.textUsageChunk(meta, results[0]));
+          send.push(fmt.textChunk(meta, "", results[0].finishReason));
+          if (job.includeUsage) send.push(fmt.textUsageChunk(meta, results[0]));
         }
-        out.end();
+        send.end();
       },
-      (err: unknown) => out.destroy(err instanceof Error ? err : new Error(String(err))),
+      (err: unknown) => send.fail(err instanceof Error ? err : new Error(String(err))),
     );
     return out;
   }

@@ -152,15 +152,20 @@ export function freePort(): Promise<number> {
  * A private nats-server on `port`, or (without one) on a port it picks itself
  * and prints: no window between finding a free port and binding it. With
  * `jetstream`, JetStream is on, its store in `storeDir` (default: a new
- * temporary folder of its own).
+ * temporary folder of its own); with `monitorPort`, its HTTP monitoring.
  */
 export async function startNats(
   port?: number,
-  opts: { jetstream?: boolean; storeDir?: string } = {},
+  opts: { jetstream?: boolean; storeDir?: string; monitorPort?: number } = {},
 ): Promise<{ proc: Proc; url: string; storeDir?: string }> {
   const bin = fs.existsSync("/usr/sbin/nats-server") ? "/usr/sbin/nats-server" : "nats-server";
   const storeDir = opts.jetstream ? (opts.storeDir ?? tempDir("jetstream")) : undefined;
-  const args = ["-a", "127.0.0.1", "-p", String(port ?? -1), ...(storeDir ? ["-js", "-sd", storeDir] : [])];
+  const args = [
+    ...["-a", "127.0.0.1", "-p", String(port ?? -1)],
+    ...(storeDir ? ["-js", "-sd", storeDir] : []),
+    // its monitoring endpoint (/varz: messages in and out), for tests that count what crosses NATS
+    ...(opts.monitorPort ? ["-m", String(opts.monitorPort)] : []),
+  ];
   const child = spawn(bin, args, { stdio: ["ignore", "pipe", "pipe"] });
   const proc = new Proc("nats-server", child);
   const m = await proc.waitForOutput(/Listening for client connections on 127\.0\.0\.1:(\d+)/, 15_000);

@@ -7,6 +7,7 @@ const cfg = (over: Partial<NodeConfig> = {}): NodeConfig => ({
   modelsDir: "/models",
   name: "box",
   parallel: 3,
+  streamBatch: { windowMs: 5, maxChunks: 16 },
   threads: 0,
   contextSize: 4096,
   gpu: "auto",

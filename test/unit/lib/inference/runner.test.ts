@@ -1,4 +1,5 @@
 import type { Readable } from "node:stream";
+import { flattenBatches } from "../../../../lib/inference/coalesce";
 import { JobRunner } from "../../../../lib/inference/runner";
 import type { ChatJob, Engine, GenerationHooks, GenerationResult } from "../../../../lib/inference/types";
 
@@ -105,5 +106,24 @@ describe("JobRunner", () => {
     const first = collect(runner.chat(job()) as Readable);
     expect(() => runner.chat(job())).toThrow(/already running/);
     await first;
+  });
+
+  test("with a batch window, the first chunk comes alone and the rest in batches that read back as the same chunks", async () => {
+    const pieces = Array.from({ length: 40 }, (_, i) => String.fromCharCode(97 + (i % 26)));
+    const plain = await collect(new JobRunner(scriptedEngine(pieces)).chat(job()) as Readable);
+    const runner = new JobRunner(scriptedEngine(pieces), undefined, undefined, { windowMs: 50, maxChunks: 16 });
+    const items = await collect(runner.chat(job()) as Readable);
+    // the first text chunk on its own, then batches of at most 16 (the engine is faster than the window)
+    expect(Array.isArray(items[0])).toBe(false);
+    expect(items.slice(1).every((b) => Array.isArray(b) && b.length <= 16)).toBe(true);
+    expect(items.length).toBeLessThan(plain.length / 4);
+    const flat: unknown[] = [];
+    const it = flattenBatches(
+      (async function* () {
+        yield* items;
+      })(),
+    );
+    for (let r = await it.next(); !r.done; r = await it.next()) flat.push(r.value);
+    expect(flat).toEqual(plain);
   });
 });
