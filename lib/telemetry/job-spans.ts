@@ -32,8 +32,11 @@ function watched(out: Readable, job: Span, prompt: Span | null): Readable {
         endSpan(prompt);
         generation = startSpan("generation", job);
       }
-      const u = (chunk as { usage?: Usage | null })?.usage;
-      if (u) usage = u;
+      // a batch of chunks (lib/inference/coalesce.ts) or one
+      for (const c of Array.isArray(chunk) ? chunk : [chunk]) {
+        const u = (c as { usage?: Usage | null })?.usage;
+        if (u) usage = u;
+      }
       done(null, chunk);
     },
   });
