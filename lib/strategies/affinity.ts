@@ -4,29 +4,28 @@
  * cache is reused; otherwise `auto` decides and the conversation moves there.
  */
 import { AutoStrategy } from "./auto";
-import { busyRatio, type Candidate, type Explanation, type RouteRequest, type Strategy } from "./types";
-
-const MAX_REMEMBERED = 10_000;
+import { ConversationOwners } from "./owners";
+import type { Candidate, Explanation, RouteRequest, Strategy } from "./types";
 
 export class AffinityStrategy implements Strategy {
   readonly name = "affinity";
   private readonly fallback = new AutoStrategy();
-  private readonly owners = new Map<string, string>();
+  private readonly owners = new ConversationOwners();
 
   select(candidates: Candidate[], request: RouteRequest): Candidate {
     const key = request.affinityKey;
-    const owner = this.ownerWithRoom(candidates, key);
+    const owner = this.owners.withRoom(candidates, key);
     if (owner) return owner;
-    const chosen = this.fallback.select(candidates, request);
-    if (key) this.remember(key, chosen.nodeID);
+    const chosen = this.fallback.byLoad(candidates, request);
+    if (key) this.owners.remember(key, chosen.nodeID);
     return chosen;
   }
 
   explain(candidates: Candidate[], request: RouteRequest): Explanation {
     const key = request.affinityKey;
-    const owner = this.ownerWithRoom(candidates, key);
-    const auto = this.fallback.explain(candidates, request);
-    const ownerID = key ? this.owners.get(key) : undefined;
+    const owner = this.owners.withRoom(candidates, key);
+    const auto = this.fallback.explain(candidates, { ...request, affinityKey: undefined });
+    const ownerID = this.owners.ownerOf(key);
     return {
       strategy: this.name,
       rule: owner
@@ -38,17 +37,5 @@ export class AffinityStrategy implements Strategy {
         factors: { ...s.factors, owns_conversation: s.nodeID === ownerID },
       })),
     };
-  }
-
-  private ownerWithRoom(candidates: Candidate[], key: string | undefined): Candidate | undefined {
-    if (!key) return undefined;
-    const owner = candidates.find((c) => c.nodeID === this.owners.get(key));
-    return owner && busyRatio(owner) < 1 ? owner : undefined;
-  }
-
-  private remember(key: string, nodeID: string): void {
-    this.owners.delete(key);
-    this.owners.set(key, nodeID);
-    if (this.owners.size > MAX_REMEMBERED) this.owners.delete(this.owners.keys().next().value as string);
   }
 }

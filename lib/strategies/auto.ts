@@ -3,8 +3,14 @@
  * GPU (or CPU) utilisation, used VRAM, and being slower than the fastest node
  * (tokens/s, time to first token) break near-ties; among nodes that score
  * alike, the one this router used least recently wins, so idle nodes share
- * sequential traffic instead of one taking all of it.
+ * sequential traffic instead of one taking all of it. A conversation's next
+ * turn goes back to the node that served it last (its KV cache holds the
+ * conversation's beginning: only the new tokens are evaluated) while that node
+ * has a free slot and is nearly as good a choice as the load's: its expected
+ * answer within 25 % of the chosen node's once both are measured, its load
+ * score within 0.25 before.
  */
+import { ConversationOwners } from "./owners";
 import {
   busyRatio,
   freeSlots,
@@ -287,6 +293,21 @@ export function expectedCompletionMs(c: Candidate, waitingAhead = 0): number {
 
 const COMPLETION_TIE = 1.1;
 
+/** How much later the conversation's own node may be expected to answer than the load's choice, and keep it. */
+const OWNER_COMPLETION_TIE = 1.25;
+/** Before both are measured: how much higher its load score may be. */
+const OWNER_LOAD_TIE = 0.25;
+
+/** Whether the conversation's node, with a free slot, is nearly as good as `chosen`. */
+function ownerIsNearlyAsGood(owner: Candidate, chosen: Candidate, waitingAhead: number): boolean {
+  if (owner.latencyMs !== null && chosen.latencyMs !== null) {
+    return (
+      expectedCompletionMs(owner, waitingAhead) <= expectedCompletionMs(chosen, waitingAhead) * OWNER_COMPLETION_TIE
+    );
+  }
+  return loadScore(owner) <= loadScore(chosen) + OWNER_LOAD_TIE;
+}
+
 /** Which nodes the load score decides among, and on what grounds. */
 interface Stage {
   /** Every node measured: expected completion per node; otherwise null. */
@@ -299,17 +320,40 @@ export class AutoStrategy implements Strategy {
   /** Sees full nodes: waiting for a fast node can beat a free slot on a slow one. */
   readonly seesFullNodes = true;
 
+  private readonly owners = new ConversationOwners();
+
   select(candidates: Candidate[], request?: RouteRequest): Candidate {
+    const key = request?.affinityKey;
+    const picked = this.withOwner(candidates, request);
+    if (key !== undefined) this.owners.remember(key, picked.nodeID);
+    return picked;
+  }
+
+  /** The decision by load alone, remembering nothing (what `affinity` falls back on). */
+  byLoad(candidates: Candidate[], request?: RouteRequest): Candidate {
     ensureScratch(candidates.length);
     return decide(candidates, request?.waitingAhead ?? 0);
+  }
+
+  /** The load's choice, or the conversation's node when it has room and is nearly as good. */
+  private withOwner(candidates: Candidate[], request?: RouteRequest): Candidate {
+    const chosen = this.byLoad(candidates, request);
+    const owner = this.owners.withRoom(candidates, request?.affinityKey);
+    return owner && owner !== chosen && ownerIsNearlyAsGood(owner, chosen, request?.waitingAhead ?? 0) ? owner : chosen;
   }
 
   explain(candidates: Candidate[], request?: RouteRequest): Explanation {
     const { times, pool } = this.stage(candidates, request);
     const load = new Map(loadScores(pool).map((t) => [t.c, t]));
-    const rule = times
-      ? "every node measured: the soonest expected answer (slot wait + service time); near-equals (within 10%) by load score, then least recently used"
-      : "not every node measured yet: the lowest load score among nodes with a free slot, then least recently used";
+    const byLoad = this.byLoad(candidates, request);
+    const picked = this.withOwner(candidates, request);
+    const ownerID = this.owners.ownerOf(request?.affinityKey);
+    const rule =
+      picked !== byLoad
+        ? "the conversation's node has a free slot and is nearly as good (its cache holds the conversation): it keeps it"
+        : times
+          ? "every node measured: the soonest expected answer (slot wait + service time); near-equals (within 10%) by load score, then least recently used"
+          : "not every node measured yet: the lowest load score among nodes with a free slot, then least recently used";
     const scores: CandidateScore[] = candidates.map((c) => {
       const t = load.get(c);
       const expected = times?.get(c) ?? null;
@@ -329,10 +373,11 @@ export class AutoStrategy implements Strategy {
           load_score: t?.score ?? null,
           slowness: t?.slowness ?? null,
           considered: t !== undefined,
+          owns_conversation: c.nodeID === ownerID,
         },
       };
     });
-    return { strategy: this.name, rule, picked: this.select(candidates, request).nodeID, candidates: scores };
+    return { strategy: this.name, rule, picked: picked.nodeID, candidates: scores };
   }
 
   private stage(candidates: Candidate[], request?: RouteRequest): Stage {

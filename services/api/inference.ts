@@ -100,9 +100,9 @@ export function sourceFor(gw: Gateway, req: Req, call: Call, preferNode?: string
     req.$ctx,
     {
       model: call.model,
-      // hashed once, and only for the strategy that uses it
+      // hashed once, and only for the strategies that use it (auto prefers a conversation's node too)
       affinityKey:
-        gw.router.balancerMode === "affinity"
+        gw.router.balancerMode === "affinity" || gw.router.balancerMode === "auto"
           ? affinityKey(
               call.model,
               job && "user" in job ? job.user : undefined,
