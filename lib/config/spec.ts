@@ -252,7 +252,7 @@ const router = group("router", "Router", "The HTTP API and how it routes request
     parse: oneOf(BALANCER_MODES),
     default: "auto",
     doc:
-      "Balancing strategy: `auto` (load score), `round_robin`, `least_busy`, `latency` (time to first token), " +
+      "Balancing strategy: `auto` (load score; a conversation stays on its node while that is nearly as good), `round_robin`, `least_busy`, `latency` (time to first token), " +
       "`random` (weighted by free slots) or `affinity` (a conversation stays on its node).",
   }),
   LLM_ROUTER_NODE_TIMEOUT: v({
