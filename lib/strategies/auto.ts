@@ -7,8 +7,9 @@
  * turn goes back to the node that served it last (its KV cache holds the
  * conversation's beginning: only the new tokens are evaluated) while that node
  * has a free slot and is nearly as good a choice as the load's: its expected
- * answer within 25 % of the chosen node's once both are measured, its load
- * score within 0.25 before.
+ * answer at most twice the chosen node's once both are measured (the cache
+ * saves the conversation's whole prompt; a node four times slower still loses
+ * it), its load score within 0.5 before (two of four slots).
  */
 import { ConversationOwners } from "./owners";
 import {
@@ -293,10 +294,10 @@ export function expectedCompletionMs(c: Candidate, waitingAhead = 0): number {
 
 const COMPLETION_TIE = 1.1;
 
-/** How much later the conversation's own node may be expected to answer than the load's choice, and keep it. */
-const OWNER_COMPLETION_TIE = 1.25;
+/** How many times later the conversation's own node may be expected to answer than the load's choice, and keep it. */
+const OWNER_COMPLETION_TIE = 2;
 /** Before both are measured: how much higher its load score may be. */
-const OWNER_LOAD_TIE = 0.25;
+const OWNER_LOAD_TIE = 0.5;
 
 /** Whether the conversation's node, with a free slot, is nearly as good as `chosen`. */
 function ownerIsNearlyAsGood(owner: Candidate, chosen: Candidate, waitingAhead: number): boolean {
