@@ -4,6 +4,7 @@
  * (./docs.ts → docs/configuration.md).
  */
 export * from "./readers";
+export * from "./node";
 export {
   ENV,
   ENV_VARS,
