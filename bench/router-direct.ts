@@ -79,8 +79,19 @@ async function main() {
     const many = { ...env, NODEID: `bench-${name}`, LLM_ROUTER_PROCESSES: String(processes) };
     targets.push({ name, router: await startRouter(name, many, nodeArgs), processes });
   }
+  // the floor for any Node router, in the same rounds: the harness's bare pass-through proxy
+  const proxyPort = await freePort();
+  const proxy = new Proc(
+    "node-proxy",
+    spawn(process.execPath, [path.join(HARNESS, "node-proxy.mjs")], {
+      env: { ...process.env, PORT: String(proxyPort), UPSTREAM: `http://127.0.0.1:${port}` },
+      stdio: ["ignore", "pipe", "pipe"],
+    }),
+  );
   try {
+    await waitFor(() => /node-proxy on/.test(proxy.output), { timeoutMs: 10_000, what: "node-proxy listening" });
     const args = [path.join(HARNESS, "load.mjs"), "--target", `direct=http://127.0.0.1:${port}/v1`];
+    args.push("--target", `node-proxy=http://127.0.0.1:${proxyPort}/v1`, "--pid", `node-proxy=${proxy.child.pid}`);
     for (const t of targets) {
       const key = await prepare(t, `http://127.0.0.1:${port}/v1`);
       args.push("--target", `${t.name}=${t.router.url}/v1`);
@@ -94,6 +105,7 @@ async function main() {
     if (code !== 0) process.exitCode = 1;
   } finally {
     for (const t of targets) await t.router.proc.stop();
+    await proxy.stop();
     await upstream.stop();
     // "served N requests on M connections": M far below N means the router keeps its connections alive
     process.stderr.write(upstream.output.trim().split("\n").slice(-1)[0] + "\n");

@@ -4,6 +4,7 @@
  * credentials have no way in.
  */
 import type { Span } from "@opentelemetry/api";
+import { toJson } from "../http/raw-json";
 
 export type RequestKind = "chat" | "completion" | "embedding" | "rerank" | "legacy" | "cloud" | "responses";
 
@@ -52,7 +53,8 @@ export function bodyJson(body: unknown, maxBytes: number): string {
   if (body === undefined || body === null) return "null";
   let text: string;
   try {
-    text = JSON.stringify(body) ?? "null";
+    // an upstream's answer relayed unchanged: the text it came as
+    text = toJson(body) ?? "null";
   } catch (err) {
     // what was accepted is recorded whatever its body: a record without it beats none
     return JSON.stringify({ unserializable: true, reason: clip(String((err as Error)?.message ?? err), 200) });

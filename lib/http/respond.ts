@@ -4,6 +4,7 @@ import type { ServerResponse } from "node:http";
 import type { Readable } from "node:stream";
 import { apiError, errorHeaders, toOpenAIError } from "../openai/errors";
 import { flattenBatches } from "../inference/coalesce";
+import { toJson } from "./raw-json";
 
 export function sendJson(
   res: ServerResponse,
@@ -12,7 +13,8 @@ export function sendJson(
   headers: Record<string, string> = {},
 ): void {
   if (res.headersSent || res.destroyed) return;
-  const data = JSON.stringify(body);
+  // an upstream's answer that nothing changed goes out as the text it came as
+  const data = toJson(body);
   res.writeHead(status, {
     "Content-Type": "application/json; charset=utf-8",
     "Content-Length": Buffer.byteLength(data),
@@ -101,7 +103,7 @@ export interface SseFormat {
 
 /** OpenAI's: `data: <chunk>` events ending with `data: [DONE]`, an error as an error object event. */
 export const openAISse: SseFormat = {
-  chunk: (c) => `data: ${JSON.stringify(c)}\n\n`,
+  chunk: (c) => `data: ${toJson(c)}\n\n`,
   end: () => "data: [DONE]\n\n",
   error: (err) => `data: ${JSON.stringify(toOpenAIError(err).body)}\n\ndata: [DONE]\n\n`,
 };

@@ -9,6 +9,7 @@ import { StringDecoder } from "node:string_decoder";
 import { createParser } from "eventsource-parser";
 import { Agent, errors as undiciErrors, type Dispatcher } from "undici";
 import type { ChatJob, CompletionJob, EmbeddingJob, RerankJob } from "../inference/types";
+import { parseKeepingText } from "../http/raw-json";
 import { apiError } from "../openai/errors";
 import { suggestV1, type RuntimeEndpoint } from "./runtime-url";
 
@@ -146,12 +147,13 @@ async function request(
   throw apiError(status >= 400 && status < 600 ? status : 502, message, "upstream_error");
 }
 
-async function readJson(rt: Runtime, res: Body, signal: AbortSignal): Promise<unknown> {
+/** The JSON of a response; with `keepText`, its text kept with it (relayed as it is when nothing changes it). */
+async function readJson(rt: Runtime, res: Body, signal: AbortSignal, keepText = false): Promise<unknown> {
   const text = await res.text().catch((err: Error) => {
     throw unreachable(rt, err, signal);
   });
   try {
-    return JSON.parse(text);
+    return keepText ? parseKeepingText(text) : JSON.parse(text);
   } catch {
     throw apiError(502, `${rt.id} answered something that is not JSON.`, "upstream_error");
   }
@@ -263,67 +265,109 @@ export async function callUpstream(
   const streamed = kind !== "embeddings" && kind !== "rerank" && (job as ChatJob).stream;
   const text = JSON.stringify(body ?? upstreamBody(kind, job));
   const res = await request(rt, "POST", PATHS[kind], text, signal, traceparent);
-  if (!streamed) return readJson(rt, res, signal);
+  // a chat or completion answer goes to the client as the runtime wrote it unless something changes it
+  if (!streamed) return readJson(rt, res, signal, kind === "chat" || kind === "completion");
   return sseToChunks(rt, res);
 }
 
 /**
  * The first events of a stream go on as soon as they are parsed; the rest of
- * the read they came in waits for the next turn of the event loop. A runtime
- * that sends its whole answer in one read would otherwise have every event of
- * it parsed before the client sees the first token.
+ * the read they came in is not even parsed before the next turn of the event
+ * loop. A runtime that sends its whole answer in one read would otherwise
+ * have every event of it parsed before the client sees the first token.
  */
 const EARLY_EVENTS = 2;
 
+/** What `[DONE]` parses to. */
+const DONE = Symbol("[DONE]");
+
+/** SSE's end of an event: a blank line, in any of its line endings. */
+const EVENT_END = /\r\n\r\n|\n\n|\r\r/g;
+
+/** Where the `n`th event of `text` ends (just after its blank line), or -1 when it holds fewer. */
+export function afterEvents(text: string, n: number): number {
+  EVENT_END.lastIndex = 0;
+  for (let i = 0; i < n; i++) if (!EVENT_END.exec(text)) return -1;
+  return EVENT_END.lastIndex;
+}
+
+/**
+ * A runtime's event stream as an object-mode stream of its chunks. The events
+ * of one read go on together, as one batch (an array: lib/http/respond.ts
+ * reads batches, and writes what is ready in one write), each chunk with the
+ * text it came as (lib/http/raw-json.ts).
+ */
 function sseToChunks(rt: Runtime, res: Body): Readable {
   const out = new PassThrough({ objectMode: true });
-  const take = (data: string) => {
-    if (out.destroyed || out.writableEnded) return;
-    if (data === "[DONE]") {
-      out.end();
-      return;
-    }
+  /** The chunk an event carries, DONE for `[DONE]`, null for a broken event (the stream is then destroyed). */
+  const parse = (data: string): unknown => {
+    if (out.destroyed || out.writableEnded) return null;
+    if (data === "[DONE]") return DONE;
     try {
-      const chunk = JSON.parse(data) as { error?: { message?: string } };
-      if (chunk.error)
-        out.destroy(apiError(502, `${rt.id}: ${chunk.error.message ?? "stream error"}`, "upstream_error"));
-      else if (!out.write(chunk)) res.pause();
+      // kept with its text: relayed unchanged, it is not serialised again
+      const chunk = parseKeepingText(data) as { error?: { message?: string } };
+      if (!chunk || typeof chunk !== "object") throw new Error("not an object");
+      if (!chunk.error) return chunk;
+      out.destroy(apiError(502, `${rt.id}: ${chunk.error.message ?? "stream error"}`, "upstream_error"));
     } catch {
       out.destroy(apiError(502, `${rt.id} sent an event that is not JSON.`, "upstream_error"));
     }
+    return null;
   };
-  let early = EARLY_EVENTS;
-  /** The early events are taken: the rest of this read waits. */
-  let deferRest = false;
-  let later: string[] = [];
-  let scheduled: NodeJS.Immediate | null = null;
-  const takeLater = () => {
-    scheduled = null;
-    const batch = later;
-    later = [];
-    for (const data of batch) take(data);
-  };
+  let events: string[] = [];
+  let seen = 0;
   const parser = createParser({
     onEvent(event) {
-      if (later.length === 0 && !deferRest) {
-        take(event.data);
-        if (early > 0 && --early === 0) deferRest = true;
-        return;
-      }
-      later.push(event.data);
-      scheduled ??= setImmediate(takeLater);
+      events.push(event.data);
+      seen++;
     },
   });
+  /** The events parsed so far go on: one chunk, or a batch of them; `[DONE]` ends the stream. */
+  const flush = () => {
+    if (!events.length) return;
+    const batch: unknown[] = [];
+    let done = false;
+    for (const data of events) {
+      const chunk = parse(data);
+      if (chunk === null || (done = chunk === DONE)) break;
+      batch.push(chunk);
+    }
+    events = [];
+    if (batch.length && !out.destroyed && !out.writableEnded && !out.write(batch.length === 1 ? batch[0] : batch))
+      res.pause();
+    if (done && !out.writableEnded) out.end();
+  };
+  const feed = (text: string) => {
+    parser.feed(text);
+    flush();
+  };
+  /** The rest of an early read (and what came after it), parsed on the next turn of the event loop. */
+  let deferred: string | null = null;
+  let scheduled: NodeJS.Immediate | null = null;
+  const feedDeferred = () => {
+    scheduled = null;
+    const text = deferred ?? "";
+    deferred = null;
+    feed(text);
+  };
   // undici's body gives Buffers whatever its encoding is set to; a decoder keeps characters split across reads whole
   const utf8 = new StringDecoder("utf8");
   res.on("data", (bytes: Buffer) => {
-    deferRest = false;
-    parser.feed(utf8.write(bytes));
+    const text = utf8.write(bytes);
+    if (deferred !== null) {
+      deferred += text;
+      return;
+    }
+    const cut = seen < EARLY_EVENTS ? afterEvents(text, EARLY_EVENTS - seen) : -1;
+    if (cut <= 0 || cut >= text.length) return feed(text);
+    feed(text.slice(0, cut));
+    deferred = text.slice(cut);
+    scheduled = setImmediate(feedDeferred);
   });
   res.on("end", () => {
     if (scheduled) {
       clearImmediate(scheduled);
-      takeLater();
+      feedDeferred();
     }
     if (!out.writableEnded) out.end();
   });

@@ -16,6 +16,7 @@ import type { ServiceBroker } from "moleculer";
 import { routerCore } from "../../lib/core/router-core";
 import type { RequestTrace } from "../../lib/history/record";
 import { StreamAssembler } from "../../lib/history/record";
+import { changed } from "../../lib/http/raw-json";
 import { openStream, sendJson } from "../../lib/http/respond";
 import { apiError } from "../../lib/openai/errors";
 import { embeddingToBase64 } from "../../lib/openai/format";
@@ -230,7 +231,10 @@ async function relayRecorded(
   trace.firstByte();
   const assembled = new StreamAssembler();
   const relay = await out.relay(res, opened, idleMs, (chunk) => {
-    if (rename !== null) (chunk as { model?: string }).model = rename;
+    if (rename !== null) {
+      changed(chunk);
+      (chunk as { model?: string }).model = rename;
+    }
     assembled.add(chunk);
     // a chunk of text is a token (nodes send one each): counted against the key's limits as it passes
     if (trace.meter && carriesText(chunk)) trace.meter.add(1);
@@ -324,8 +328,10 @@ export async function generate(gw: Gateway, req: Req, res: ServerResponse, kind:
         const native = io.native && upstream.speaksResponses;
         const out = native ? io.native!.responder(upstream.kind === "cloud" ? "openai" : "runtime") : io.responder;
         if (!stream) {
-          if (rename !== null && !native && result && typeof result === "object")
+          if (rename !== null && !native && result && typeof result === "object") {
+            changed(result);
             (result as { model?: string }).model = rename;
+          }
           firstByte();
           trace.firstByte();
           trace.answered(result);

@@ -6,7 +6,8 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Readable } from "node:stream";
-import { callUpstream } from "../../../../lib/runtimes/openai-upstream";
+import { changed, toJson } from "../../../../lib/http/raw-json";
+import { afterEvents, callUpstream } from "../../../../lib/runtimes/openai-upstream";
 import type { ChatJob } from "../../../../lib/inference/types";
 
 const chunk = (i: number) => ({
@@ -47,7 +48,8 @@ async function runtime(
   };
 }
 
-async function contents(parts: string[], encoding?: BufferEncoding): Promise<string[]> {
+/** The stream's items: chunks, and arrays of the chunks of a burst. */
+async function items(parts: string[], encoding?: BufferEncoding): Promise<unknown[]> {
   const rt = await runtime(parts, encoding);
   try {
     const job = {
@@ -62,15 +64,31 @@ async function contents(parts: string[], encoding?: BufferEncoding): Promise<str
       job,
       new AbortController().signal,
     )) as Readable;
-    const out: string[] = [];
-    for await (const c of stream) out.push((c as ReturnType<typeof chunk>).choices[0].delta.content);
+    const out: unknown[] = [];
+    for await (const c of stream) out.push(c);
     return out;
   } finally {
     await rt.close();
   }
 }
 
+/** The tokens of the stream's chunks, in order. */
+async function contents(parts: string[], encoding?: BufferEncoding): Promise<string[]> {
+  return (await items(parts, encoding))
+    .flatMap((c) => (Array.isArray(c) ? c : [c]))
+    .map((c) => (c as ReturnType<typeof chunk>).choices[0].delta.content);
+}
+
 const all = (n: number) => Array.from({ length: n }, (_, i) => `t${i}`);
+
+describe("where the first events of a read end", () => {
+  test("after the nth blank line, in any line ending; -1 when the text holds fewer", () => {
+    expect(afterEvents("data: a\n\ndata: b\n\ndata: c\n\n", 2)).toBe(18);
+    expect(afterEvents("data: a\r\n\r\ndata: b\r\rrest", 2)).toBe(20);
+    expect(afterEvents("data: a\n\ndata: b", 2)).toBe(-1);
+    expect(afterEvents("data: a\n\n", 1)).toBe(9);
+  });
+});
 
 describe("a runtime's stream as chunks", () => {
   test("the whole answer and [DONE] in one write", async () => {
@@ -87,6 +105,28 @@ describe("a runtime's stream as chunks", () => {
     const last = event(43);
     const parts = [event(0), event(1), event(2), burst, last.slice(0, 20), last.slice(20), "data: [DONE]\n\n"];
     expect(await contents(parts)).toEqual(all(44));
+  });
+
+  test("a burst after the first events comes as one batch, each chunk with the text it came as", async () => {
+    // spaced as no JSON.stringify writes it: relayed unchanged, the client gets the runtime's own text
+    const spaced = (i: number) => JSON.stringify(chunk(i), null, 1).replace(/\n/g, " ");
+    const body = Array.from({ length: 10 }, (_, i) => `data: ${spaced(i)}\n\n`).join("") + "data: [DONE]\n\n";
+    const got = await items([body]);
+    // the two early events at once, the rest of the read parsed on the next turn, together
+    expect(got.map((c) => (c as unknown[]).length)).toEqual([2, 8]);
+    const chunks = got.flatMap((c) => (Array.isArray(c) ? c : [c]));
+    expect(chunks.map(toJson)).toEqual(Array.from({ length: 10 }, (_, i) => spaced(i)));
+    // changed: serialised again, with the change
+    changed(chunks[0]);
+    (chunks[0] as { model?: string }).model = "alias";
+    expect(JSON.parse(toJson(chunks[0]))).toEqual({ ...chunk(0), model: "alias" });
+  });
+
+  test("an event that is JSON but no object fails the stream", async () => {
+    await expect(contents([event(0) + "data: 42\n\n"])).rejects.toMatchObject({
+      code: 502,
+      message: expect.stringContaining("not JSON"),
+    });
   });
 
   test("a character whose bytes are split over two writes arrives whole", async () => {

@@ -1,0 +1,30 @@
+/**
+ * The text a value was parsed from, kept beside it, so that relaying an
+ * upstream's answer unchanged does not serialise again what was just parsed
+ * (a runtime's stream chunks, its chat answer). Held under a symbol, not
+ * enumerable: JSON, Object.keys, a spread copy and Object.assign never see
+ * it (a copy made to change something is serialised afresh). Whoever changes such a value afterwards
+ * calls `changed`, and the value is serialised as usual.
+ */
+const RAW = Symbol("raw JSON text");
+
+type Carrier = { [RAW]?: string };
+
+/** Parses `text`, keeping it with the result when it is an object written on one line (fit for an SSE `data:` line). */
+export function parseKeepingText(text: string): unknown {
+  const value = JSON.parse(text) as unknown;
+  if (value !== null && typeof value === "object" && !/[\r\n]/.test(text))
+    Object.defineProperty(value, RAW, { value: text, writable: true });
+  return value;
+}
+
+/** `value` is about to change: its kept text no longer says it. */
+export function changed(value: unknown): void {
+  if (value !== null && typeof value === "object" && (value as Carrier)[RAW] !== undefined)
+    (value as Carrier)[RAW] = undefined;
+}
+
+/** JSON of `value`: the text it was parsed from when that still says it. */
+export function toJson(value: unknown): string {
+  return (value !== null && typeof value === "object" && (value as Carrier)[RAW]) || JSON.stringify(value);
+}
