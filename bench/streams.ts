@@ -14,9 +14,15 @@
  * - router RSS growth per open stream (the peak, sampled every 100 ms while
  *   the streams are open, minus the RSS just before).
  *
- *   npm run bench:streams                      # COUNTS=100,1000,5000 TOKENS=100 MS_PER_TOKEN=20 PROCESSES=1,2
+ *   npm run bench:streams                      # COUNTS=100,1000,5000 TOKENS=100 MS_PER_TOKEN=20 PROCESSES=floor,1,2
  *   COUNTS=1000 PROCESSES=1 npm run bench:streams
  *   PROFILE_DIR=/tmp/prof COUNTS=1000 PROCESSES=1 npm run bench:streams   # and a CPU profile of the router
+ *
+ * `floor` (in PROCESSES) measures the same streams from bench/sse-floor.mjs
+ * instead: a bare node:http server writing each token to its client as it
+ * comes, one write a token, with nothing else (no NATS, auth or history).
+ * Its CPU per token is what relaying one token costs any Node server on
+ * this machine, the floor under the router's figure.
  *
  * The client runs in this process, on the same cores (2 on the development
  * VM): its own CPU is not counted, but it competes with the router and node.
@@ -25,12 +31,14 @@ import fs from "node:fs";
 import http from "node:http";
 import os from "node:os";
 import path from "node:path";
-import { createKey, startCli, startNats, startRouter, tempDir, writeModel, type Proc } from "../test/helpers/procs";
+import { spawn } from "node:child_process";
+import { Proc, createKey, startCli, startNats, startRouter, tempDir, writeModel } from "../test/helpers/procs";
 import { waitFor } from "../test/helpers/wait";
 import { percentile } from "./lib";
 
 const COUNTS = (process.env.COUNTS ?? "100,1000,5000").split(",").map(Number);
-const PROCESSES = (process.env.PROCESSES ?? "1,2").split(",").map(Number);
+/** Router process counts, and `floor`: the bare Node SSE server of bench/sse-floor.mjs in the router's place. */
+const PROCESSES = (process.env.PROCESSES ?? "floor,1,2").split(",").map((p) => (p === "floor" ? "floor" : Number(p)));
 const TOKENS = Number(process.env.TOKENS ?? 100);
 const MS_PER_TOKEN = Number(process.env.MS_PER_TOKEN ?? 20);
 const MODEL = "bench-instant";
@@ -129,7 +137,7 @@ function rss(pids: number[]): number {
 }
 
 interface Row {
-  processes: number;
+  processes: number | "floor";
   streams: number;
   completed: number;
   tokens: number;
@@ -142,20 +150,27 @@ interface Row {
   rssPerStreamKB: number;
 }
 
-async function measure(processes: number, count: number, url: URL, key: string, router: number[], node: number) {
+async function measure(
+  processes: number | "floor",
+  count: number,
+  url: URL,
+  key: string,
+  router: number[],
+  node: number | null,
+) {
   // settle the heap first, so that the RSS before is not a warm-up's garbage
   await new Promise((r) => setTimeout(r, 500));
   const rssBefore = rss(router);
   let rssPeak = rssBefore;
   const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, rss(router))), 100);
   const cpu0 = cpuSeconds(router);
-  const node0 = cpuSeconds([node]);
+  const node0 = node === null ? 0 : cpuSeconds([node]);
   const t0 = process.hrtime.bigint();
   const results = await Promise.allSettled(Array.from({ length: count }, () => stream(url, key)));
   const wallS = Number(process.hrtime.bigint() - t0) / 1e9;
   clearInterval(sampler);
   const cpu = cpuSeconds(router) - cpu0;
-  const nodeCpu = cpuSeconds([node]) - node0;
+  const nodeCpu = node === null ? NaN : cpuSeconds([node]) - node0;
   const ok = results.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
   const failed = results.filter((r) => r.status === "rejected") as PromiseRejectedResult[];
   if (failed.length > 0) process.stderr.write(`  ${failed.length} failed, first: ${String(failed[0].reason)}\n`);
@@ -178,12 +193,38 @@ async function measure(processes: number, count: number, url: URL, key: string, 
   return row;
 }
 
+/** The same streams from the bare Node SSE server (bench/sse-floor.mjs). */
+async function floor(): Promise<Row[]> {
+  const proc = new Proc(
+    "sse-floor",
+    spawn(process.execPath, [path.join(__dirname, "sse-floor.mjs")], {
+      env: { ...process.env, PORT: "0", TOKENS: String(TOKENS), MS_PER_TOKEN: String(MS_PER_TOKEN) },
+      stdio: ["ignore", "pipe", "pipe"],
+    }),
+  );
+  try {
+    await waitFor(() => /sse-floor on \d+/.test(proc.output), { what: "sse-floor listening" });
+    const url = new URL(`http://127.0.0.1:${/sse-floor on (\d+)/.exec(proc.output)![1]}`);
+    process.stderr.write(`bare Node SSE server: pid ${proc.child.pid}\n`);
+    await Promise.all(Array.from({ length: 50 }, () => stream(url, "none"))); // warm-up
+    const rows: Row[] = [];
+    for (const count of COUNTS) rows.push(await measure("floor", count, url, "none", [proc.child.pid!], null));
+    return rows;
+  } finally {
+    await proc.stop();
+  }
+}
+
 async function main() {
   const dir = tempDir("bench-streams");
   const models = path.join(dir, "models");
   writeModel(models, MODEL);
   const rows: Row[] = [];
   for (const processes of PROCESSES) {
+    if (processes === "floor") {
+      rows.push(...(await floor()));
+      continue;
+    }
     const nats = await startNats();
     const procs: Proc[] = [nats.proc];
     try {
@@ -240,11 +281,11 @@ async function main() {
       `${TOKENS} tokens a stream, ${MS_PER_TOKEN} ms a token at the node (instant engine), all streams started at once; ` +
         `node batch window ${process.env.BATCH_MS ?? "5 (default)"} ms.`,
       "",
-      "| router processes | streams | completed | tokens/s | router CPU µs/token | node CPU µs/token | TTFC p50 | TTFC p99 | router RSS/stream |",
+      "| router processes (floor: bare Node SSE server) | streams | completed | tokens/s | router CPU µs/token | node CPU µs/token | TTFC p50 | TTFC p99 | router RSS/stream |",
       "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
       ...rows.map(
         (r) =>
-          `| ${r.processes} | ${f(r.streams)} | ${f(r.completed)} | ${f(r.tokensPerS)} | ${f(r.cpuUsPerToken, 1)} | ${f(r.nodeCpuUsPerToken, 1)} | ${f(r.ttfcP50Ms)} ms | ${f(r.ttfcP99Ms)} ms | ${f(r.rssPerStreamKB, 1)} KB |`,
+          `| ${r.processes} | ${f(r.streams)} | ${f(r.completed)} | ${f(r.tokensPerS)} | ${f(r.cpuUsPerToken, 1)} | ${Number.isNaN(r.nodeCpuUsPerToken) ? "–" : f(r.nodeCpuUsPerToken, 1)} | ${f(r.ttfcP50Ms)} ms | ${f(r.ttfcP99Ms)} ms | ${f(r.rssPerStreamKB, 1)} KB |`,
       ),
     ].join("\n"),
   );

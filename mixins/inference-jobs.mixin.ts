@@ -2,10 +2,14 @@
  * The inference node's jobs, split out of services/inference.service.ts:
  * chat and completion (the job runner, streamed or whole), embeddings and
  * rerank (the engine, on a model held loaded meanwhile), each in spans when
- * its call carries a trace (lib/telemetry/job-spans.ts).
+ * its call carries a trace (lib/telemetry/job-spans.ts). A router on the
+ * transporter that asks for it gets a stream's chunks over its token lane
+ * (lib/cluster/token-lanes.ts) rather than as a Moleculer stream.
  */
-import type { Readable } from "node:stream";
+import { Readable } from "node:stream";
 import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
+import { LaneSender, type ErrorRegenerator } from "../lib/cluster/token-lanes";
+import type { NodeConfig } from "../lib/config/node";
 import type { ModelManager } from "../lib/inference/model-manager";
 import type { JobRunner } from "../lib/inference/runner";
 import type { ChatJob, CompletionJob, EmbeddingJob, Engine, RerankJob } from "../lib/inference/types";
@@ -14,6 +18,9 @@ import { traceJob } from "../lib/telemetry/job-spans";
 
 interface Vars extends Provided {
   engine: Engine | null;
+  runner: JobRunner | null;
+  /** The token lanes to the routers (with a transporter and LLM_NODE_STREAM_BATCH_MS > 0). */
+  lanes: LaneSender | null;
 }
 
 /** What the service provides (its methods). */
@@ -29,6 +36,10 @@ interface Methods {
     op: string,
     run: () => Promise<T> | Readable,
   ): Promise<T> | Readable;
+  /** The router to answer over its token lane: the caller, when it asked for one and this node has lanes. */
+  laneTo(ctx: Context<{ stream?: boolean }, { lane?: boolean }>): string | null;
+  /** A streamed answer goes over the lane (the call is answered `{ lane: true }`); anything else as it is. */
+  onLane<T>(routerID: string, requestId: string, out: Promise<T> | Readable): Promise<T> | Readable | { lane: true };
   /** Runs `work` on `model`, held loaded meanwhile (loaded first when it is not). */
   withModel<T>(model: string, work: () => Promise<T>): Promise<T>;
 }
@@ -38,17 +49,38 @@ type This = Service & Vars & Methods & Provided;
 const schema: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
   name: "inference",
 
+  created(this: This) {
+    this.lanes = null;
+  },
+
+  started(this: This) {
+    startLanes.call(this);
+  },
+
+  events: {
+    // a router that left reads its streams no more: they stop
+    "$node.disconnected"(this: This, ctx: Context<{ node: { id: string } }>) {
+      const ids = this.lanes?.routerLost(ctx.params.node.id) ?? [];
+      if (ids.length) this.logger.warn(`router ${ctx.params.node.id} left: stopping its ${ids.length} stream(s)`);
+      for (const id of ids) this.runner?.cancel(id);
+    },
+  },
+
   actions: {
     chat: {
       visibility: "public",
-      handler(this: This, ctx: Context<ChatJob, { traceparent?: string }>) {
-        return this.traced(ctx, "chat", () => this.requireRunner().chat(ctx.params));
+      handler(this: This, ctx: Context<ChatJob, { traceparent?: string; lane?: boolean }>) {
+        const lane = this.laneTo(ctx);
+        const out = this.traced(ctx, "chat", () => this.requireRunner().chat(ctx.params, lane === null));
+        return lane === null ? out : this.onLane(lane, ctx.params.requestId, out);
       },
     },
     completion: {
       visibility: "public",
-      handler(this: This, ctx: Context<CompletionJob, { traceparent?: string }>) {
-        return this.traced(ctx, "completion", () => this.requireRunner().completion(ctx.params));
+      handler(this: This, ctx: Context<CompletionJob, { traceparent?: string; lane?: boolean }>) {
+        const lane = this.laneTo(ctx);
+        const out = this.traced(ctx, "completion", () => this.requireRunner().completion(ctx.params, lane === null));
+        return lane === null ? out : this.onLane(lane, ctx.params.requestId, out);
       },
     },
     embeddings: {
@@ -73,6 +105,24 @@ const schema: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
   },
 
   methods: {
+    laneTo(this: This, ctx: Context<{ stream?: boolean }, { lane?: boolean }>): string | null {
+      const from = ctx.nodeID;
+      return this.lanes && ctx.meta?.lane === true && ctx.params.stream === true && from && from !== this.broker.nodeID
+        ? from
+        : null;
+    },
+
+    onLane<T>(
+      this: This,
+      routerID: string,
+      requestId: string,
+      out: Promise<T> | Readable,
+    ): Promise<T> | Readable | { lane: true } {
+      if (!(out instanceof Readable) || !this.lanes) return out;
+      this.lanes.attach(routerID, requestId, out);
+      return { lane: true };
+    },
+
     traced<T>(
       this: This,
       ctx: Context<{ model: string }, { traceparent?: string }>,
@@ -95,5 +145,18 @@ const schema: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
     },
   },
 };
+
+/** The node's token lanes, once the service has started (its settings are read by then). */
+function startLanes(this: This): void {
+  const windowMs = (this.settings as unknown as { node: NodeConfig }).node.streamBatch.windowMs;
+  if (!this.broker.transit || windowMs <= 0) return;
+  const regenerator = (this.broker as unknown as { errorRegenerator: ErrorRegenerator }).errorRegenerator;
+  this.lanes = new LaneSender({
+    windowMs,
+    // the router's api listens in an event group named by its node ID (services/api.service.ts)
+    send: (routerID, entries) => void this.broker.emit("lanes.chunks", { entries }, { groups: [routerID] }),
+    plain: (err) => regenerator.extractPlainError(err),
+  });
+}
 
 export const InferenceJobsMixin = schema as unknown as Partial<ServiceSchema>;

@@ -12,6 +12,7 @@ import type { AddressInfo } from "node:net";
 import type { Context, Service, ServiceSchema } from "moleculer";
 import ApiGateway from "moleculer-web";
 import { healthHttpStatus, readinessOf, wantsReadiness } from "../lib/cluster/readiness";
+import { LaneReceiver, type ErrorRegenerator, type LaneEntry } from "../lib/cluster/token-lanes";
 import type { RouterConfig } from "../lib/config";
 import { methodGate } from "../lib/http/methods";
 import { sendError } from "../lib/http/respond";
@@ -59,8 +60,13 @@ interface Methods {
 
 type This = Service<Settings> & Vars & Methods;
 
+/** Connections waiting to be accepted (the kernel caps it at net.core.somaxconn). */
+const LISTEN_BACKLOG = 8192;
+
 // `merged` (run once the mixins are merged, before moleculer-web reads the settings) is missing from Moleculer's types
-const ApiService: ServiceSchema<Settings, Methods, Vars> & { merged(schema: { settings?: object }): void } = {
+const ApiService: ServiceSchema<Settings, Methods, Vars> & {
+  merged(this: Service, schema: { settings?: object; events?: object }): void;
+} = {
   name: "api",
   mixins: [ApiGateway, AuthGateMixin],
 
@@ -74,8 +80,19 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> & { merged(schema: { se
     onError: (_req: IncomingMessage, res: ServerResponse, err: Error) => sendError(res, err),
   } as unknown as Settings,
 
-  merged(schema) {
+  merged(this: Service, schema) {
     schema.settings = { ...schema.settings, ...gatewaySettings() };
+    // a node's token lane to this process (lib/cluster/token-lanes.ts): an event group of its own, so that
+    // a node's `lanes.chunks` for this process reaches it alone
+    schema.events = {
+      ...schema.events,
+      "lanes.chunks": {
+        group: this.broker.nodeID,
+        handler(this: This, ctx: Context<{ entries: LaneEntry[] }>) {
+          routerCore(this.broker).lanes?.deliver(ctx.nodeID!, ctx.params.entries);
+        },
+      },
+    };
   },
 
   actions: {
@@ -140,6 +157,10 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> & { merged(schema: { se
   },
 
   events: {
+    // the streams open over its lane break (as Moleculer's own streams do)
+    "$node.disconnected"(this: This, ctx: Context<{ node: { id: string } }>) {
+      routerCore(this.broker).lanes?.nodeLost(ctx.params.node.id);
+    },
     "registry.changed"(this: This) {
       this.gateway.live.signal("nodes", 2000, () => this.broker.call("registry.list"));
     },
@@ -228,6 +249,11 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> & { merged(schema: { se
   created(this: This) {
     this.routesCopied = false;
     this.gateway = new Gateway(this.broker, this.logger, this.settings.router, this.gate);
+    // nodes on the transporter send this process's streams over token lanes (lib/cluster/token-lanes.ts)
+    if (this.broker.transit) {
+      const regenerator = (this.broker as unknown as { errorRegenerator: ErrorRegenerator }).errorRegenerator;
+      routerCore(this.broker).lanes = new LaneReceiver((plain, sender) => regenerator.restore(plain, { sender }));
+    }
     registerRouterMetrics(this.broker.metrics);
     // moleculer-web made the server (its `created` ran first): the method table and the fast lane go in front of it
     const web = this.server.listeners("request")[0] as RequestListener;
@@ -235,6 +261,11 @@ const ApiService: ServiceSchema<Settings, Methods, Vars> & { merged(schema: { se
     const cors = this.settings.cors !== undefined;
     const lane = fastLane(this.gateway, fastRoutes(), web, { maxBodySize: this.settings.router.maxBodySize, cors });
     this.server.on("request", methodGate(lane, { cors }));
+    // moleculer-web listens with Node's default backlog (511): a burst of new connections on a busy router
+    // overflowed it (clients got ECONNRESET at 5,000 streams opened at once, bench/RESULTS.md)
+    const listen = this.server.listen.bind(this.server) as (o: object, cb?: () => void) => Server;
+    (this.server as unknown as { listen: unknown }).listen = (port: number, host: string, cb?: () => void) =>
+      listen({ port, host, backlog: LISTEN_BACKLOG }, cb);
     this.ollama =
       this.settings.router.ollamaPort === null
         ? null

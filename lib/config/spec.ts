@@ -580,12 +580,13 @@ const node = group(
       default: 5,
       doc:
         "A stream's first chunk leaves at once; the chunks after it are gathered for up to this many milliseconds " +
-        "(or `LLM_NODE_STREAM_BATCH_CHUNKS`) and cross the transporter as one message (`0`: one message a chunk).",
+        "and cross the transporter together: over a router's token lane, the chunks of all its streams in one " +
+        "message a window; `0`: no lanes, one message a chunk.",
     }),
     LLM_NODE_STREAM_BATCH_CHUNKS: v({
       parse: int({ min: 1, max: 1024 }),
       default: 16,
-      doc: "A gathered batch of stream chunks leaves at once when it holds this many.",
+      doc: "A stream's gathered chunks leave at once when they are this many (streams without a token lane).",
     }),
     LLM_NODE_THREADS: v({
       parse: int({ min: 1 }),

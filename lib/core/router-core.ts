@@ -12,6 +12,7 @@ import type { Access } from "../auth/routes";
 import type { Grant } from "../quota/quota";
 import { NodeTable } from "../cluster/node-table";
 import type { RecordEvent } from "../history/record";
+import type { LaneReceiver } from "../cluster/token-lanes";
 import type { Balancer } from "../routing/balancer";
 import type { ExternalRuntime } from "../runtimes/openai-upstream";
 
@@ -88,6 +89,8 @@ export class RouterCore {
   keys: KeyIndex | null = null;
   history: HistorySink | null = null;
   routes: ModelRoutes | null = null;
+  /** The api's token lanes (lib/cluster/token-lanes.ts), with a transporter. */
+  lanes: LaneReceiver | null = null;
   registry = false;
   /** nodeID → its `inference.chat` endpoint; rebuilt after Moleculer's services change. */
   private chatEndpoints: Map<string, ChatEndpoint> | null = null;

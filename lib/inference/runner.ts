@@ -46,12 +46,13 @@ export class JobRunner {
     return this.running.size;
   }
 
-  chat(job: ChatJob): Promise<fmt.ChatCompletion> | Readable {
-    return this.run("chat", job);
+  /** `batched: false`: a stream's chunks one by one (a token lane batches them: lib/cluster/token-lanes.ts). */
+  chat(job: ChatJob, batched = true): Promise<fmt.ChatCompletion> | Readable {
+    return this.run("chat", job, batched);
   }
 
-  completion(job: CompletionJob): Promise<fmt.TextCompletion> | Readable {
-    return this.run("completion", job);
+  completion(job: CompletionJob, batched = true): Promise<fmt.TextCompletion> | Readable {
+    return this.run("completion", job, batched);
   }
 
   /** Stops a running generation; true when there was one. */
@@ -66,9 +67,13 @@ export class JobRunner {
     for (const id of [...this.running.keys()]) this.cancel(id);
   }
 
-  private run(kind: "chat", job: ChatJob): Promise<fmt.ChatCompletion> | Readable;
-  private run(kind: "completion", job: CompletionJob): Promise<fmt.TextCompletion> | Readable;
-  private run(kind: Kind, job: ChatJob | CompletionJob): Promise<fmt.ChatCompletion | fmt.TextCompletion> | Readable {
+  private run(kind: "chat", job: ChatJob, batched: boolean): Promise<fmt.ChatCompletion> | Readable;
+  private run(kind: "completion", job: CompletionJob, batched: boolean): Promise<fmt.TextCompletion> | Readable;
+  private run(
+    kind: Kind,
+    job: ChatJob | CompletionJob,
+    batched: boolean,
+  ): Promise<fmt.ChatCompletion | fmt.TextCompletion> | Readable {
     if (this.running.has(job.requestId)) {
       throw apiError(409, `Request ${job.requestId} is already running on this node.`, "duplicate_request");
     }
@@ -122,12 +127,12 @@ export class JobRunner {
     if (!job.stream) {
       return generate().then((r) => (kind === "chat" ? fmt.chatCompletion(meta, r) : fmt.textCompletion(meta, r[0])));
     }
-    return this.stream(kind, job, meta, n, generate);
+    return this.stream(kind, job, meta, n, generate, batched);
   }
 
-  private stream(kind: Kind, job: JobBase, meta: fmt.Meta, n: number, generate: Generate): Readable {
+  private stream(kind: Kind, job: JobBase, meta: fmt.Meta, n: number, generate: Generate, batched: boolean): Readable {
     const out = new PassThrough({ objectMode: true });
-    const send = new Coalescer(out, this.coalesce);
+    const send = new Coalescer(out, batched ? this.coalesce : { windowMs: 0, maxChunks: 1 });
     const started = Array.from({ length: n }, () => false);
     // The role travels with a choice's first text, so nothing is sent before the
     // node has really started: an error until then is still a plain HTTP error.

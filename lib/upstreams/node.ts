@@ -1,4 +1,6 @@
 /** An inference node of the cluster, reached over the transporter (services/inference.service.ts). */
+import { Readable } from "node:stream";
+import type { LaneReceiver } from "../cluster/token-lanes";
 import { checkLocalSupport } from "./local-support";
 import { jobOf, type Call, type Caller, type Upstream, type Warner } from "./types";
 
@@ -13,13 +15,31 @@ export class NodeUpstream implements Upstream {
     private readonly log: Warner,
     readonly loadMs?: number,
     readonly queue?: { ahead: number; waitedMs: number },
+    /** This process's token lanes (lib/cluster/token-lanes.ts): a stream's chunks come over the node's lane. */
+    private readonly lanes: LaneReceiver | null = null,
   ) {}
 
   async open(call: Call): Promise<unknown> {
     checkLocalSupport(call);
     // the trace goes along in the call's meta (Moleculer carries it over NATS); the job stays what the node runs
-    const meta = call.traceparent ? { traceparent: call.traceparent } : undefined;
-    return this.caller.call(`inference.${call.op}`, jobOf(call), { nodeID: this.id, meta });
+    const meta: Record<string, unknown> | undefined = call.traceparent ? { traceparent: call.traceparent } : undefined;
+    const job = jobOf(call);
+    if (!this.lanes || !call.stream) return this.caller.call(`inference.${call.op}`, job, { nodeID: this.id, meta });
+    // the sink is there before the node can send to it
+    const sink = this.lanes.open(call.requestId, this.id);
+    try {
+      const answer = await this.caller.call(`inference.${call.op}`, job, {
+        nodeID: this.id,
+        meta: { ...meta, lane: true },
+      });
+      if ((answer as { lane?: unknown } | null)?.lane === true && !(answer instanceof Readable)) return sink;
+      // a node without lanes (or in this process): its own stream
+      this.lanes.drop(call.requestId);
+      return answer;
+    } catch (err) {
+      this.lanes.drop(call.requestId);
+      throw err;
+    }
   }
 
   /** The node stops generating; one that cannot be told is logged (it may go on until the request's end). */

@@ -4,6 +4,7 @@
  * when the attempt is over. Cloud models: their provider, the same for every
  * attempt.
  */
+import type { LaneReceiver } from "../cluster/token-lanes";
 import type { Balancer } from "../routing/balancer";
 import { CloudUpstream } from "./cloud";
 import { NodeUpstream } from "./node";
@@ -27,7 +28,7 @@ export function balancedSource(
   balancer: Balancer,
   caller: Caller,
   request: BalancedRequest,
-  opts: { log: Warner; timeoutMs: number },
+  opts: { log: Warner; timeoutMs: number; lanes?: LaneReceiver | null },
 ): UpstreamSource {
   return {
     async next(tried) {
@@ -42,7 +43,7 @@ export function balancedSource(
       });
       return s.runtime
         ? new RuntimeUpstream(s.runtime, s.nodeID, s.machineName, opts.timeoutMs)
-        : new NodeUpstream(caller, s.nodeID, s.machineName, opts.log, s.loadMs, s.queue);
+        : new NodeUpstream(caller, s.nodeID, s.machineName, opts.log, s.loadMs, s.queue, opts.lanes);
     },
     done(u: Upstream, outcome: Outcome, ttftMs?: number) {
       balancer.finished({ nodeID: u.id, outcome, ttftMs });

@@ -115,7 +115,7 @@ export function sourceFor(gw: Gateway, req: Req, call: Call, preferNode?: string
       waitMs,
       ...queueClass(req),
     },
-    { log: gw.logger, timeoutMs: gw.router.requestTimeoutSecs * 1000 },
+    { log: gw.logger, timeoutMs: gw.router.requestTimeoutSecs * 1000, lanes: routerCore(req.$ctx.broker).lanes },
   );
 }
 

@@ -1,0 +1,35 @@
+// The floor for relaying token streams from Node: a bare node:http server that answers every POST
+// with an OpenAI-style SSE stream of TOKENS chunks, one every MS_PER_TOKEN ms, each JSON.stringify'd
+// and written on its own (one write a token a client, as a router that relays tokens as they come
+// must), then [DONE]. No auth, no parsing of the request, no transporter, no history.
+// usage: PORT=0 TOKENS=100 MS_PER_TOKEN=20 node bench/sse-floor.mjs   (prints "sse-floor on PORT")
+import http from "node:http";
+
+const TOKENS = Number(process.env.TOKENS ?? 100);
+const MS = Number(process.env.MS_PER_TOKEN ?? 20);
+let n = 0;
+
+const server = http.createServer((req, res) => {
+  req.resume();
+  req.on("end", () => {
+    const id = `chatcmpl-${(++n).toString(16).padStart(32, "0")}`;
+    const created = Math.floor(Date.now() / 1000);
+    const chunk = (delta, finish = null) =>
+      `data: ${JSON.stringify({ id, object: "chat.completion.chunk", created, model: "bench-instant", choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }] })}\n\n`;
+    res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
+    res.write(chunk({ role: "assistant", content: "" }));
+    let i = 0;
+    const timer = setInterval(() => {
+      if (i < TOKENS) return void (i++, res.write(chunk({ content: "x" })));
+      clearInterval(timer);
+      res.end(chunk({}, "length") + "data: [DONE]\n\n");
+    }, MS);
+    res.on("close", () => clearInterval(timer));
+  });
+});
+server.keepAliveTimeout = 75_000;
+server.listen(Number(process.env.PORT ?? 0), "127.0.0.1", () => console.log(`sse-floor on ${server.address().port}`));
+process.on("SIGTERM", () => {
+  server.closeAllConnections();
+  server.close(() => process.exit(0));
+});

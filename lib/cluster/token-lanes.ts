@@ -1,0 +1,232 @@
+/**
+ * Token lanes: the streamed chunks an inference node sends one router, for
+ * all of that router's streams together, in one transporter message per
+ * window (LLM_NODE_STREAM_BATCH_MS), rather than a Moleculer stream (one
+ * message a chunk, or a stream's batch) per request.
+ *
+ * The router opens a sink for a request before it calls the node, and asks
+ * for a lane in the call's meta. A node that has lanes answers the call at
+ * once with `{ lane: true }` and sends the stream's chunks as entries of its
+ * lane's next message; a node without
+ * them answers its Moleculer stream, which the router then reads as before.
+ * A lane message is an event for that router alone (`lanes.chunks` in an
+ * event group named by the router's node ID): one transporter message, no
+ * answer. A stream's first chunk goes on the next turn of the event loop
+ * (time to first token does not move); later chunks wait for the window.
+ *
+ * An entry ends its stream (`1`) or breaks it (a Moleculer plain error). A
+ * router that leaves loses its lane: the node stops the lane's requests. A
+ * node that leaves breaks the streams the router has open from it.
+ */
+import { PassThrough, type Readable } from "node:stream";
+import { apiError } from "../openai/errors";
+
+/** One request's part of a lane message: its chunks in order, then whether it ended (1) or broke (the error). */
+export type LaneEntry = [requestId: string, chunks: unknown[], end: 0 | 1 | Record<string, unknown>];
+
+/** Moleculer's error regenerator (the broker's `errorRegenerator`), as far as lanes use it. */
+export interface ErrorRegenerator {
+  extractPlainError(err: Error): Record<string, unknown>;
+  restore(plain: Record<string, unknown>, payload: { sender: string }): Error;
+}
+
+/** A lane message is sent at once when it holds this many chunks (far under NATS's 1 MB a message). */
+export const LANE_MAX_CHUNKS = 1000;
+
+export interface LaneSenderOptions {
+  /** Sends a lane message to a router (an event for that router alone: no answer). */
+  send(routerID: string, entries: LaneEntry[]): void;
+  /** How long a chunk may wait for others (ms). */
+  windowMs: number;
+  /** A stream's error as it crosses the transporter (Moleculer's plain error). */
+  plain(err: Error): Record<string, unknown>;
+}
+
+/** The node's side: a lane per router. */
+export class LaneSender {
+  private readonly lanes = new Map<string, Lane>();
+
+  constructor(private readonly opts: LaneSenderOptions) {}
+
+  /** Sends `stream`'s chunks (its items may be batches: arrays of chunks) to `routerID` as `requestId`'s. */
+  attach(routerID: string, requestId: string, stream: Readable): void {
+    let lane = this.lanes.get(routerID);
+    if (!lane) {
+      lane = new Lane(routerID, this.opts);
+      this.lanes.set(routerID, lane);
+    }
+    const own = lane;
+    let first = true;
+    own.open.add(requestId);
+    stream.on("data", (item: unknown) => {
+      own.add(requestId, item, first);
+      first = false;
+    });
+    stream.once("end", () => own.close(requestId, 1));
+    stream.once("error", (err: Error) => own.close(requestId, this.opts.plain(err)));
+  }
+
+  /**
+   * A router left: its lane is forgotten, and the requests it still had
+   * open are answered (the caller stops them: nobody reads them any more).
+   */
+  routerLost(routerID: string): string[] {
+    const lane = this.lanes.get(routerID);
+    if (!lane) return [];
+    this.lanes.delete(routerID);
+    return lane.stop();
+  }
+
+  /** Lanes open now (tests, metrics). */
+  get size(): number {
+    return this.lanes.size;
+  }
+}
+
+class Lane {
+  /** Entries waiting, by request, in the order their first chunk came. */
+  private pending = new Map<string, LaneEntry>();
+  private chunks = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private soon: NodeJS.Immediate | null = null;
+  /** Requests attached and not ended yet. */
+  readonly open = new Set<string>();
+  private stopped = false;
+
+  constructor(
+    private readonly routerID: string,
+    private readonly opts: LaneSenderOptions,
+  ) {}
+
+  add(requestId: string, item: unknown, urgent: boolean): void {
+    if (this.stopped) return;
+    const entry = this.entryOf(requestId);
+    if (Array.isArray(item)) for (const c of item) entry[1].push(c);
+    else entry[1].push(item);
+    this.chunks += Array.isArray(item) ? item.length : 1;
+    this.schedule(urgent);
+  }
+
+  /** The request's stream ended (1) or broke (its error); a stream that broke before its first chunk too. */
+  close(requestId: string, end: 1 | Record<string, unknown>): void {
+    if (this.stopped) return;
+    this.open.delete(requestId);
+    this.entryOf(requestId)[2] = end;
+    // the end goes on at once: the router records the request, and its client gets [DONE]
+    this.schedule(true);
+  }
+
+  /** Sends nothing more; the requests still open. */
+  stop(): string[] {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    if (this.soon) clearImmediate(this.soon);
+    this.pending.clear();
+    return [...this.open];
+  }
+
+  private entryOf(requestId: string): LaneEntry {
+    let entry = this.pending.get(requestId);
+    if (!entry) {
+      entry = [requestId, [], 0];
+      this.pending.set(requestId, entry);
+    }
+    return entry;
+  }
+
+  /** A first chunk, an end or a full message go on the next turn of the event loop; the rest within the window. */
+  private schedule(urgent: boolean): void {
+    if (urgent || this.chunks >= LANE_MAX_CHUNKS || this.opts.windowMs <= 0) {
+      this.soon ??= setImmediate(() => this.flush());
+      return;
+    }
+    this.timer ??= setTimeout(() => this.flush(), this.opts.windowMs);
+  }
+
+  private flush(): void {
+    if (this.timer) clearTimeout(this.timer);
+    if (this.soon) clearImmediate(this.soon);
+    this.timer = null;
+    this.soon = null;
+    if (this.stopped || this.pending.size === 0) return;
+    let entries: LaneEntry[] = [];
+    let count = 0;
+    for (const entry of this.pending.values()) {
+      if (count >= LANE_MAX_CHUNKS && entries.length > 0) {
+        this.opts.send(this.routerID, entries);
+        entries = [];
+        count = 0;
+      }
+      entries.push(entry);
+      count += entry[1].length;
+    }
+    this.pending.clear();
+    this.chunks = 0;
+    this.opts.send(this.routerID, entries);
+  }
+}
+
+/** The router's side: the sinks of the streams its api has open over lanes. */
+export class LaneReceiver {
+  private readonly sinks = new Map<string, { sink: PassThrough; nodeID: string }>();
+
+  constructor(
+    /** Rebuilds a node's error from its plain form (Moleculer's error regenerator). */
+    private readonly restore: (plain: Record<string, unknown>, nodeID: string) => Error,
+  ) {}
+
+  /** The sink of `requestId`'s stream from `nodeID`, open before the node is called. */
+  open(requestId: string, nodeID: string): PassThrough {
+    const sink = new PassThrough({ objectMode: true, highWaterMark: 1024 });
+    // broken before anyone reads it (the node left while the call was on its way): no unhandled 'error';
+    // a reader still gets the error (stream iterators watch the stream's end themselves)
+    sink.on("error", () => undefined);
+    this.sinks.set(requestId, { sink, nodeID });
+    sink.once("close", () => {
+      if (this.sinks.get(requestId)?.sink === sink) this.sinks.delete(requestId);
+    });
+    return sink;
+  }
+
+  /** The call did not become a lane stream (it failed, or the node sent its own stream). */
+  drop(requestId: string): void {
+    const s = this.sinks.get(requestId);
+    if (!s) return;
+    this.sinks.delete(requestId);
+    s.sink.destroy();
+  }
+
+  /** A lane message from `nodeID`: each entry to its stream (a node writes only to its own streams). */
+  deliver(nodeID: string, entries: LaneEntry[]): void {
+    if (!Array.isArray(entries)) return;
+    for (const entry of entries) {
+      if (!Array.isArray(entry)) continue;
+      const [requestId, chunks, end] = entry;
+      const s = this.sinks.get(requestId);
+      if (!s || s.nodeID !== nodeID || s.sink.destroyed) continue;
+      // no backpressure across the transporter (as with Moleculer's streams): a slow client's chunks wait here
+      if (Array.isArray(chunks) && chunks.length > 0) s.sink.write(chunks.length === 1 ? chunks[0] : chunks);
+      if (end === 1) {
+        this.sinks.delete(requestId);
+        s.sink.end();
+      } else if (end && typeof end === "object") {
+        this.sinks.delete(requestId);
+        s.sink.destroy(this.restore(end, nodeID));
+      }
+    }
+  }
+
+  /** A node left: the streams still open from it break. */
+  nodeLost(nodeID: string): void {
+    for (const [requestId, s] of this.sinks) {
+      if (s.nodeID !== nodeID) continue;
+      this.sinks.delete(requestId);
+      s.sink.destroy(apiError(502, `The node ${nodeID} left during the stream.`, "node_lost"));
+    }
+  }
+
+  /** Streams open now. */
+  get size(): number {
+    return this.sinks.size;
+  }
+}
