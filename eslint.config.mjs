@@ -28,6 +28,11 @@ export default tseslint.config(
     rules: { "@typescript-eslint/no-require-imports": "off" },
   },
   {
+    // plain Node scripts (bench/sse-floor.mjs)
+    files: ["bench/**/*.mjs"],
+    languageOptions: { globals: { ...globals.node } },
+  },
+  {
     // the dashboard: browser ES modules; text from the network never becomes markup
     files: ["public/**/*.js"],
     languageOptions: { sourceType: "module", globals: { ...globals.browser } },
