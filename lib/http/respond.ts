@@ -1,7 +1,6 @@
 /** Small HTTP writers the api uses: JSON, OpenAI errors, and an SSE relay. */
 import { once } from "node:events";
 import type { ServerResponse } from "node:http";
-import type { Readable } from "node:stream";
 import { apiError, errorHeaders, toOpenAIError } from "../openai/errors";
 import { flattenBatches } from "../inference/coalesce";
 import { toJson } from "./raw-json";
@@ -44,11 +43,16 @@ export interface RelayResult {
   error?: unknown;
 }
 
+/** Where a relay's chunks come from: a Node stream (object mode), or a token lane's sink (lib/cluster/token-lanes.ts). */
+export interface ChunkSource extends AsyncIterable<unknown> {
+  destroy(err?: Error): void;
+}
+
 export interface OpenedStream {
   it: AsyncIterator<unknown>;
   first: IteratorResult<unknown>;
   /** The stream `it` reads; given, the relay waits for chunks without a timer and a race per chunk. */
-  source?: Readable;
+  source?: ChunkSource;
 }
 
 const idleError = (idleMs: number) =>
@@ -72,7 +76,7 @@ async function nextWithin(it: AsyncIterator<unknown>, idleMs: number): Promise<I
  * has been sent, so a failure here can still be retried elsewhere or answered
  * as a plain HTTP error.
  */
-export async function openStream(source: Readable, idleMs: number): Promise<OpenedStream> {
+export async function openStream(source: ChunkSource, idleMs: number): Promise<OpenedStream> {
   // a node sends a stream's chunks in batches (lib/inference/coalesce.ts): read as the chunks they hold
   const it = flattenBatches(source[Symbol.asyncIterator]() as AsyncIterator<unknown>);
   try {

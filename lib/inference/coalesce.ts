@@ -72,15 +72,17 @@ export class Coalescer {
 export function flattenBatches(it: AsyncIterator<unknown>): AsyncIterator<unknown> {
   let pending: unknown[] = [];
   let at = 0;
+  // plain promises rather than an async function: one chunk a token passes here, on the relay's hot path
+  const take = (r: IteratorResult<unknown>): IteratorResult<unknown> | Promise<IteratorResult<unknown>> => {
+    if (r.done || !Array.isArray(r.value)) return r;
+    pending = r.value;
+    at = 0;
+    return at < pending.length ? { done: false, value: pending[at++] } : it.next().then(take);
+  };
   return {
-    async next(): Promise<IteratorResult<unknown>> {
-      for (;;) {
-        if (at < pending.length) return { done: false, value: pending[at++] };
-        const r = await it.next();
-        if (r.done || !Array.isArray(r.value)) return r;
-        pending = r.value;
-        at = 0;
-      }
+    next(): Promise<IteratorResult<unknown>> {
+      if (at < pending.length) return Promise.resolve({ done: false, value: pending[at++] });
+      return it.next().then(take);
     },
     return: it.return ? (value?: unknown) => it.return!(value) : undefined,
     throw: it.throw ? (err?: unknown) => it.throw!(err) : undefined,

@@ -11,13 +11,12 @@
  */
 import { randomUUID } from "node:crypto";
 import type { ServerResponse } from "node:http";
-import type { Readable } from "node:stream";
 import type { ServiceBroker } from "moleculer";
 import { routerCore } from "../../lib/core/router-core";
 import type { RequestTrace } from "../../lib/history/record";
 import { StreamAssembler } from "../../lib/history/record";
 import { changed } from "../../lib/http/raw-json";
-import { openStream, sendJson } from "../../lib/http/respond";
+import { openStream, sendJson, type ChunkSource } from "../../lib/http/respond";
 import { apiError } from "../../lib/openai/errors";
 import { embeddingToBase64 } from "../../lib/openai/format";
 import { chatJob, completionJob, embeddingJob } from "../../lib/openai/jobs";
@@ -226,7 +225,7 @@ async function relayRecorded(
   rename: string | null,
 ): Promise<"ok"> {
   const idleMs = gw.router.streamIdleTimeoutSecs * 1000;
-  const opened = await openStream(result as Readable, idleMs);
+  const opened = await openStream(result as ChunkSource, idleMs);
   firstByte();
   trace.firstByte();
   const assembled = new StreamAssembler();

@@ -126,8 +126,10 @@ describe("a router's lane sinks", () => {
   test("an error entry breaks the sink with the node's error", async () => {
     const rx = new LaneReceiver(restore);
     const sink = rx.open("r", "node-a");
-    rx.deliver("node-a", [["r", [], { message: "boom", code: 503 }]]);
-    await expect(once(sink, "data")).rejects.toMatchObject({ message: "boom", code: 503, nodeID: "node-a" });
+    rx.deliver("node-a", [["r", [{ t: "before" }], { message: "boom", code: 503 }]]);
+    // the chunks before the error first, then the error
+    expect(await sink.next()).toEqual({ done: false, value: { t: "before" } });
+    await expect(sink.next()).rejects.toMatchObject({ message: "boom", code: 503, nodeID: "node-a" });
   });
 
   test("a node writes only to its own streams; malformed messages are ignored", async () => {
@@ -146,7 +148,7 @@ describe("a router's lane sinks", () => {
     const a = rx.open("ra", "node-a");
     const b = rx.open("rb", "node-b");
     rx.nodeLost("node-a");
-    await expect(once(a, "data")).rejects.toMatchObject({ code: 502, type: "node_lost" });
+    await expect(a.next()).rejects.toMatchObject({ code: 502, type: "node_lost" });
     expect(b.destroyed).toBe(false);
     expect(rx.size).toBe(1);
   });
@@ -155,11 +157,33 @@ describe("a router's lane sinks", () => {
     const rx = new LaneReceiver(restore);
     const sink = rx.open("r", "node-a");
     rx.nodeLost("node-a");
-    await new Promise((r) => setImmediate(r)); // the 'error' event has been emitted, and handled
+    await new Promise((r) => setImmediate(r));
     const read = async () => {
       for await (const item of sink) void item;
     };
     await expect(read()).rejects.toMatchObject({ type: "node_lost" });
+  });
+
+  test("a reader waiting for the next chunk gets it as it comes; the end after it", async () => {
+    const rx = new LaneReceiver(restore);
+    const sink = rx.open("r", "node-a");
+    const waiting = sink.next();
+    rx.deliver("node-a", [["r", [{ t: 1 }], 0]]);
+    expect(await waiting).toEqual({ done: false, value: { t: 1 } });
+    const more = sink.next();
+    rx.deliver("node-a", [["r", [], 1]]);
+    expect(await more).toEqual({ done: true, value: undefined });
+    expect(rx.size).toBe(0);
+  });
+
+  test("a reader that stops early (return) closes the sink: later entries are ignored", async () => {
+    const rx = new LaneReceiver(restore);
+    const sink = rx.open("r", "node-a");
+    await sink.return();
+    expect(sink.destroyed).toBe(true);
+    expect(rx.size).toBe(0);
+    rx.deliver("node-a", [["r", [{ t: 1 }], 1]]);
+    expect(await sink.next()).toEqual({ done: true, value: undefined });
   });
 
   test("a dropped sink is forgotten, and later entries for it are ignored", () => {
