@@ -135,7 +135,11 @@ async function request(
   const res = await send(rt, method, path, body, signal, undefined, traceparent);
   const status = res.statusCode;
   if (status >= 200 && status < 300) return res.body;
-  const text = await res.body.text().catch(() => "");
+  throw answeredError(rt, status, await res.body.text().catch(() => ""));
+}
+
+/** A runtime's answer that is not 2xx, as an OpenAI error (its own message when it gave one). */
+function answeredError(rt: Runtime, status: number, text: string): Error {
   let message = `The runtime ${rt.id} answered ${status}.`;
   try {
     const parsed = JSON.parse(text) as { error?: { message?: string } | string };
@@ -144,16 +148,72 @@ async function request(
   } catch {
     // not JSON: keep the status line
   }
-  throw apiError(status >= 400 && status < 600 ? status : 502, message, "upstream_error");
+  return apiError(status >= 400 && status < 600 ? status : 502, message, "upstream_error");
 }
 
-/** The JSON of a response; with `keepText`, its text kept with it (relayed as it is when nothing changes it). */
-async function readJson(rt: Runtime, res: Body, signal: AbortSignal, keepText = false): Promise<unknown> {
+/**
+ * One POST whose whole answer is read as text, on undici's dispatch API: no
+ * response body stream and no promise chain to read it, about half the CPU
+ * of `request()` and `body.text()` per call (bench/RESULTS.md, session 14).
+ * A kept-alive connection the runtime closed meanwhile is tried once more.
+ */
+function postForText(
+  rt: Runtime,
+  path: string,
+  body: string,
+  signal: AbortSignal,
+  traceparent?: string,
+): Promise<{ status: number; text: string }> {
+  const t = targetOf(rt);
+  const headers: Record<string, string> = { accept: "application/json", "content-type": "application/json" };
+  if (traceparent) headers.traceparent = traceparent;
+  if (rt.apiKey) headers.authorization = `Bearer ${rt.apiKey}`;
+  const options = { origin: t.origin, path: t.prefix + path, method: "POST" as const, headers, body };
+  const once = () =>
+    new Promise<{ status: number; text: string }>((resolve, reject) => {
+      if (signal.aborted) return reject(signal.reason);
+      const chunks: Buffer[] = [];
+      let status = 0;
+      let control: Dispatcher.DispatchController | null = null;
+      const onAbort = () => control?.abort(signal.reason as Error);
+      signal.addEventListener("abort", onAbort, { once: true });
+      const done = () => signal.removeEventListener("abort", onAbort);
+      AGENT.dispatch(options, {
+        // its presence selects this handler API (undici 7) over the older onConnect/onHeaders one
+        onRequestStart(controller) {
+          control = controller;
+          if (signal.aborted) controller.abort(signal.reason as Error);
+        },
+        onResponseStart(_controller, statusCode) {
+          status = statusCode;
+        },
+        onResponseData(_controller, chunk) {
+          chunks.push(chunk);
+        },
+        onResponseEnd() {
+          done();
+          resolve({ status, text: Buffer.concat(chunks).toString("utf8") });
+        },
+        onResponseError(_controller, err) {
+          done();
+          reject(err);
+        },
+      });
+    });
+  return once().catch((err: Error) => {
+    if (!(err instanceof undiciErrors.SocketError) || signal.aborted) throw unreachable(rt, err, signal);
+    return once().catch((e: Error) => {
+      throw unreachable(rt, e, signal);
+    });
+  });
+}
+
+async function readJson(rt: Runtime, res: Body, signal: AbortSignal): Promise<unknown> {
   const text = await res.text().catch((err: Error) => {
     throw unreachable(rt, err, signal);
   });
   try {
-    return keepText ? parseKeepingText(text) : JSON.parse(text);
+    return JSON.parse(text);
   } catch {
     throw apiError(502, `${rt.id} answered something that is not JSON.`, "upstream_error");
   }
@@ -264,10 +324,15 @@ export async function callUpstream(
 ): Promise<unknown> {
   const streamed = kind !== "embeddings" && kind !== "rerank" && (job as ChatJob).stream;
   const text = JSON.stringify(body ?? upstreamBody(kind, job));
-  const res = await request(rt, "POST", PATHS[kind], text, signal, traceparent);
-  // a chat or completion answer goes to the client as the runtime wrote it unless something changes it
-  if (!streamed) return readJson(rt, res, signal, kind === "chat" || kind === "completion");
-  return sseToChunks(rt, res);
+  if (streamed) return sseToChunks(rt, await request(rt, "POST", PATHS[kind], text, signal, traceparent));
+  const answer = await postForText(rt, PATHS[kind], text, signal, traceparent);
+  if (answer.status < 200 || answer.status >= 300) throw answeredError(rt, answer.status, answer.text);
+  try {
+    // a chat or completion answer goes to the client as the runtime wrote it unless something changes it
+    return kind === "chat" || kind === "completion" ? parseKeepingText(answer.text) : JSON.parse(answer.text);
+  } catch {
+    throw apiError(502, `${rt.id} answered something that is not JSON.`, "upstream_error");
+  }
 }
 
 /**
