@@ -7,7 +7,8 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Readable } from "node:stream";
 import { changed, toJson } from "../../../../lib/http/raw-json";
-import { afterEvents, callUpstream } from "../../../../lib/runtimes/openai-upstream";
+import { callUpstream } from "../../../../lib/runtimes/openai-upstream";
+import { afterEvents } from "../../../../lib/runtimes/sse-chunks";
 import type { ChatJob } from "../../../../lib/inference/types";
 
 const chunk = (i: number) => ({
