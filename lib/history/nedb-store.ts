@@ -1,13 +1,21 @@
 /**
- * The embedded store: NeDB (moleculer-db's adapter) is the persistence only.
- * Lists, counts, keyset pages, stats and retention read an in-memory index of
- * light entries (lib/history/record-index.ts) and fetch just the page's
- * documents by `_id`. It keeps at most LLM_ROUTER_HISTORY_MAX_RECORDS.
- * Writes and removals go to the store in small chunks with a turn of the event
- * loop between them, so a flush never holds up requests for long.
+ * The embedded store: NeDB's file, NeDB's format, this store's memory.
+ * moleculer-db's NeDB adapter loads the file at start; the store then takes
+ * the documents over (a map by `_id`, and an in-memory index of light entries,
+ * lib/history/record-index.ts, that lists, counts, keyset pages, stats and
+ * retention read) and empties NeDB's own memory. From then on it appends
+ * documents and removals to the file itself, as NeDB would (one JSON line a
+ * document, `{"$$deleted":true,"_id":…}` for a removal), in NeDB's executor,
+ * so NeDB loads the file back the same at the next start. NeDB's insert
+ * copied each document twice, serialised it with a replacer called for every
+ * key and kept it in a balanced tree by `_id`: about a third of what history
+ * cost a request (bench/RESULTS.md, session 15). It keeps at most
+ * LLM_ROUTER_HISTORY_MAX_RECORDS. Large writes go in chunks with a turn of the
+ * event loop between them, so a flush never holds up requests for long.
  */
+import fs from "node:fs/promises";
 import type { HistoryRecord } from "./record";
-import { compactInSlices, docsById, type NedbStore } from "./nedb";
+import { compactInSlices, type NedbStore } from "./nedb";
 import { entryOf, HistoryIndex, type IndexEntry } from "./record-index";
 import { hourStats } from "./stats";
 import {
@@ -24,50 +32,67 @@ import {
   type StoreOptions,
 } from "./store";
 
-/** What the store calls on moleculer-db's adapter. */
-export interface NedbAdapter {
-  insertMany(docs: Doc[]): Promise<Doc[]>;
-  removeMany(query: object): Promise<number>;
-}
-
-/** Records a store call inserts (about 2 ms of NeDB work), and ids one removal takes. */
-const WRITE_CHUNK = 25;
-const REMOVE_CHUNK = 100;
+/** Records serialised per turn of the event loop (a few hundred µs), and removals per turn. */
+const WRITE_CHUNK = 200;
+const REMOVE_CHUNK = 1000;
 /** Signatures computed per turn of the event loop while the index catches up after start. */
 const SIGN_CHUNK = 2000;
 
 export class NedbHistoryStore implements HistoryStore {
   private readonly index = new HistoryIndex();
+  /** The stored documents by `_id` (records stored by earlier versions have NeDB's own ids). */
+  private readonly docs = new Map<string, Doc>();
   /** Records removed from the embedded store since its file was last compacted. */
   private removedSinceCompaction = 0;
   private stopping = false;
 
   private constructor(
-    private readonly adapter: NedbAdapter,
     private readonly nedb: NedbStore,
     private readonly opts: StoreOptions,
   ) {}
 
-  /** The store over the adapter's datastore, its index loaded (text-search signatures follow in the background). */
-  static async open(adapter: NedbAdapter, db: NedbStore, opts: StoreOptions): Promise<NedbHistoryStore> {
+  /**
+   * The store over the datastore moleculer-db's adapter has loaded: its
+   * documents are taken over, NeDB's memory emptied (text-search signatures
+   * follow in the background).
+   */
+  static async open(db: NedbStore, opts: StoreOptions): Promise<NedbHistoryStore> {
     // the index answers queries: NeDB's own index on ts (created by earlier versions) only costs
     if (db.indexes.ts && db.removeIndexAsync) await db.removeIndexAsync("ts");
-    const store = new NedbHistoryStore(adapter, db, opts);
-    store.index.load(db.getAllData() as Doc[]);
+    const store = new NedbHistoryStore(db, opts);
+    const docs = db.getAllData() as Doc[];
+    for (const d of docs) store.docs.set(String(d._id), d);
+    store.index.load(docs);
+    // NeDB keeps nothing in memory from now on: the documents are this store's
+    db._resetIndexes();
     store.signInBackground();
     return store;
   }
 
-  /** Inserts a batch a chunk at a time, then trims the embedded store past its cap down to 95 % of it. */
+  /**
+   * Appends a batch to the file and the index, a chunk per turn of the event
+   * loop; a record stored already (the same id, redelivered) is skipped. Then
+   * trims the store past its cap down to 95 % of it.
+   */
   async insert(batch: Doc[]): Promise<void> {
-    // NeDB's own ids cost a crypto call per record; a record's id is a UUID already
-    for (const doc of batch) doc._id = doc.id;
     await writeChunks(
       slices(batch, WRITE_CHUNK),
-      async (docs) => {
-        const saved = await this.adapter.insertMany(docs);
-        this.index.add(saved.map(entryOf));
-        this.opts.written?.(docs);
+      async (chunk) => {
+        const fresh: Doc[] = [];
+        let lines = "";
+        for (const doc of chunk) {
+          // a record's id is a UUID already: it is the document's `_id` too
+          const _id = String(doc.id);
+          if (this.docs.has(_id)) continue;
+          doc._id = _id;
+          lines += this.line(doc);
+          fresh.push(doc);
+        }
+        if (!fresh.length) return;
+        await this.append(lines);
+        for (const doc of fresh) this.docs.set(doc._id as string, doc);
+        this.index.add(fresh.map(entryOf));
+        this.opts.written?.(fresh);
       },
       this.opts.log,
     );
@@ -91,7 +116,7 @@ export class NedbHistoryStore implements HistoryStore {
 
   async get(id: string) {
     const e = this.index.get(id);
-    const doc = e ? docsById<Doc>(this.nedb, [e._id]).get(e._id) : undefined;
+    const doc = e ? this.docs.get(e._id) : undefined;
     return doc ? view(doc) : null;
   }
 
@@ -112,12 +137,17 @@ export class NedbHistoryStore implements HistoryStore {
     const gone = [...expired, ...capped];
     for (let i = 0; i < gone.length; i += REMOVE_CHUNK) {
       if (i) await nextTurn();
-      const ids = gone.slice(i, i + REMOVE_CHUNK).map((e) => e._id);
-      this.removedSinceCompaction += await this.adapter.removeMany({ _id: { $in: ids } });
+      let lines = "";
+      for (const e of gone.slice(i, i + REMOVE_CHUNK)) {
+        if (!this.docs.delete(e._id)) continue;
+        lines += this.line({ $$deleted: true, _id: e._id });
+        this.removedSinceCompaction++;
+      }
+      if (lines) await this.append(lines);
     }
     if (keep === undefined && this.removedSinceCompaction > 0) {
       this.removedSinceCompaction = 0;
-      await compactInSlices(this.nedb);
+      await compactInSlices(this.nedb, undefined, () => this.docs.values());
     }
     if (gone.length) {
       this.opts.log.info(`history: purged ${expired.length} expired and ${capped.length} over-cap record(s)`);
@@ -129,19 +159,25 @@ export class NedbHistoryStore implements HistoryStore {
     this.stopping = true;
   }
 
-  /** The stored documents of index entries, in their order (read from NeDB's memory by `_id`). */
+  /** The stored documents of index entries, in their order. */
   private docsOf(entries: IndexEntry[]): HistoryRecord[] {
-    if (!entries.length) return [];
-    const byId = docsById<Doc>(
-      this.nedb,
-      entries.map((e) => e._id),
-    );
     const out: HistoryRecord[] = [];
     for (const e of entries) {
-      const d = byId.get(e._id);
+      const d = this.docs.get(e._id);
       if (d) out.push(view(d));
     }
     return out;
+  }
+
+  /** A document's line in NeDB's file (history documents hold no Date: plain JSON is NeDB's serialisation of them). */
+  private line(doc: object): string {
+    return `${this.nedb.persistence.afterSerialization(JSON.stringify(doc))}\n`;
+  }
+
+  /** Appends lines to the file, in NeDB's executor (after a compaction running, never inside it); nothing in memory only. */
+  private append(lines: string): Promise<void> {
+    if (this.nedb.inMemoryOnly) return Promise.resolve();
+    return this.nedb.executor.pushAsync(() => fs.appendFile(this.nedb.persistence.filename, lines, "utf8"), true);
   }
 
   /** Text-search signatures for the entries loaded at start, a chunk per turn of the event loop. */

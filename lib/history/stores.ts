@@ -7,7 +7,7 @@
 import type { StorageConfig } from "../config";
 import { AdapterHistoryStore, type CollectionAdapter } from "./adapter-store";
 import { isNedb } from "./nedb";
-import { NedbHistoryStore, type NedbAdapter } from "./nedb-store";
+import { NedbHistoryStore } from "./nedb-store";
 import { PgHistoryStore } from "./pg-store";
 import type { HistoryStore, StoreOptions } from "./store";
 
@@ -27,7 +27,7 @@ export async function openHistoryStore(
 ): Promise<HistoryStore> {
   const kind = storeKind(storage, adapter);
   if (kind === "postgres") return PgHistoryStore.open(storage.databaseUrl!, opts);
-  const a = adapter as CollectionAdapter & NedbAdapter & { db?: unknown };
-  if (kind === "nedb" && isNedb(a.db)) return NedbHistoryStore.open(a, a.db, opts);
+  const a = adapter as CollectionAdapter & { db?: unknown };
+  if (kind === "nedb" && isNedb(a.db)) return NedbHistoryStore.open(a.db, opts);
   return AdapterHistoryStore.open(a, opts);
 }
