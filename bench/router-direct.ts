@@ -14,12 +14,19 @@
  * with --cpu-prof), ROUTER_PROCESSES (N > 1: a second router target,
  * `routerNp`, with LLM_ROUTER_PROCESSES=N), ROUTER_ENV (space-separated NAME=VALUE
  * pairs for the router, e.g. "LLM_ROUTER_HISTORY_ENABLED=false"), KEY_FIELDS (JSON: the
- * bench key's limits, e.g. '{"rate_limit_tpm":1000000000}').
+ * bench key's limits, e.g. '{"rate_limit_tpm":1000000000}'), BASELINE (the root of
+ * another checkout of the router, with its node_modules: a second target,
+ * `baseline`, started from there, measured in the same rounds as this one:
+ * a change against the commit before it, side by side on a noisy machine;
+ * BASELINE_FIRST=1 measures it before this one in each round).
+ *
+ *   git worktree add /tmp/base HEAD~1 && ln -s $PWD/node_modules /tmp/base/
+ *   BASELINE=/tmp/base ROUNDS=4 LOAD_ARGS="--duration 5 --phases tput" npm run bench:router-direct
  */
 import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { Proc, createKey, freePort, login, startRouter, tempDir } from "../test/helpers/procs";
+import { Proc, baseEnv, createKey, freePort, login, startRouter, tempDir } from "../test/helpers/procs";
 import { waitFor } from "../test/helpers/wait";
 
 const HARNESS = process.env.BENCH_PEERS ?? "/work/shared/bench-peers";
@@ -78,6 +85,21 @@ async function main() {
     const name = `router${processes}p`;
     const many = { ...env, NODEID: `bench-${name}`, LLM_ROUTER_PROCESSES: String(processes) };
     targets.push({ name, router: await startRouter(name, many, nodeArgs), processes });
+  }
+  // BASELINE: the router of another checkout, in the same rounds
+  if (process.env.BASELINE) {
+    const root = path.resolve(process.env.BASELINE);
+    const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", path.join(root, "bin/main.ts"), "start"], {
+      cwd: root,
+      env: baseEnv({ ...env, NODEID: "bench-baseline" }),
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    const proc = new Proc("baseline", child);
+    const url = (await proc.waitForOutput(/LLM Router listening on (http:\/\/\S+)/))[1];
+    // measured after this checkout's router, or before it with BASELINE_FIRST=1 (the order can matter: run both)
+    const baseline = { name: "baseline", router: { proc, url }, processes: 1 };
+    if (process.env.BASELINE_FIRST === "1") targets.unshift(baseline);
+    else targets.push(baseline);
   }
   // the floor for any Node router, in the same rounds: the harness's bare pass-through proxy
   const proxyPort = await freePort();

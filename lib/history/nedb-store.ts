@@ -45,6 +45,8 @@ export class NedbHistoryStore implements HistoryStore {
   /** Records removed from the embedded store since its file was last compacted. */
   private removedSinceCompaction = 0;
   private stopping = false;
+  /** Signatures are being computed in the background. */
+  private signing = false;
 
   private constructor(
     private readonly nedb: NedbStore,
@@ -107,10 +109,12 @@ export class NedbHistoryStore implements HistoryStore {
 
   async list(filter: StoreFilter, offset: number, limit: number) {
     const { entries, total } = this.index.select(filter, offset, limit);
+    if (filter.q) this.signInBackground();
     return { records: this.docsOf(entries), total };
   }
 
   async page(filter: StoreFilter, after: Cursor | undefined, limit: number) {
+    if (filter.q) this.signInBackground();
     return this.docsOf(this.index.after(filter, after, limit));
   }
 
@@ -180,11 +184,16 @@ export class NedbHistoryStore implements HistoryStore {
     return this.nedb.executor.pushAsync(() => fs.appendFile(this.nedb.persistence.filename, lines, "utf8"), true);
   }
 
-  /** Text-search signatures for the entries loaded at start, a chunk per turn of the event loop. */
+  /**
+   * Text-search signatures for the entries that have none (those loaded at
+   * start, those stored since the last search), a chunk per turn of the event loop.
+   */
   private signInBackground() {
+    if (this.signing) return;
+    this.signing = true;
     const step = () => {
-      if (this.stopping) return;
-      if (this.index.signSome(SIGN_CHUNK) > 0) setImmediate(step);
+      if (!this.stopping && this.index.signSome(SIGN_CHUNK) > 0) setImmediate(step);
+      else this.signing = false;
     };
     setImmediate(step);
   }

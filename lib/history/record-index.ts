@@ -118,6 +118,11 @@ export class HistoryIndex {
     this.unsigned = list.slice().reverse();
   }
 
+  /** Entries dropped before their signature was computed are not kept waiting for one. */
+  private forgetDropped(): void {
+    if (this.unsigned.length > this.size + 1024) this.unsigned = this.unsigned.filter((e) => e.sig === -1);
+  }
+
   /** Computes up to `max` missing signatures (newest first); the number still missing. */
   signSome(max: number): number {
     for (let n = 0; n < max && this.unsigned.length;) {
@@ -129,12 +134,17 @@ export class HistoryIndex {
     return this.unsigned.length;
   }
 
-  /** Entries of stored documents, signed now. */
+  /**
+   * Entries of stored documents. Their signatures come later (`signSome`,
+   * which the store runs after a search): a search checks an entry without
+   * one by its text alone, and a router nobody searches never computes them
+   * (about 3 % of a request's CPU, bench/RESULTS.md session 15).
+   */
   add(entries: IndexEntry[]): void {
     const list = this.list;
     for (const e of entries) {
       this.shared(e);
-      if (e.sig === -1) e.sig = this.sigs.add(e.text);
+      if (e.sig === -1) this.unsigned.push(e);
       this.byId.set(e.id, e);
       if (list.length === this.head || !before(e, list[list.length - 1])) {
         list.push(e);
@@ -167,6 +177,7 @@ export class HistoryIndex {
     }
     this.list.fill(undefined as unknown as IndexEntry, this.head, this.head + k);
     this.head += k;
+    this.forgetDropped();
     if (this.head > 1024 && this.head * 2 > this.list.length) {
       this.list = this.list.slice(this.head);
       this.head = 0;
