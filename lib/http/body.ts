@@ -3,11 +3,17 @@
  * api's fast lane): body-parser with the router's size limit, then a bound on
  * nesting depth. Whatever a client sends that cannot be read becomes an
  * OpenAI-shaped 4xx here (a lying Content-Encoding, bad JSON, too large, too
- * deep), never a 500 further on.
+ * deep), never a 500 further on. A UTF-8 body keeps the text it was parsed
+ * from (lib/http/raw-json.ts): history records it as it came, without
+ * serialising the parsed body again (a long prompt's whole length).
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import bodyParser from "body-parser";
 import { apiError, toOpenAIError } from "../openai/errors";
+import { keepText } from "./raw-json";
+
+/** The raw body body-parser read, until it is parsed. */
+const RAW_BODY = Symbol("raw body");
 
 /**
  * Deepest nesting a body may have. Real requests stay far below (a tool's
@@ -54,12 +60,24 @@ export type BodyMiddleware = (req: IncomingMessage, res: ServerResponse, next: (
 
 /** Connect-style middleware: `req.body` parsed, or `next(err)` with an OpenAI-shaped 4xx. */
 export function jsonBody(opts: JsonBodyOptions): BodyMiddleware {
-  const parse = bodyParser.json({ limit: opts.limit, strict: true });
+  const parse = bodyParser.json({
+    limit: opts.limit,
+    strict: true,
+    // decoded already (Content-Encoding); kept when UTF-8, the charset JSON is sent in
+    verify: (req, _res, buf, encoding) => {
+      if (/^utf-?8$/i.test(encoding)) (req as { [RAW_BODY]?: Buffer })[RAW_BODY] = buf;
+    },
+  });
   const maxDepth = opts.maxDepth ?? MAX_JSON_DEPTH;
   return (req, res, next) => {
     parse(req, res, (err?: unknown) => {
+      const carrier = req as { [RAW_BODY]?: Buffer; body?: unknown };
+      const raw = carrier[RAW_BODY];
+      carrier[RAW_BODY] = undefined;
       if (err) return next(bodyError(err));
-      if (deeperThan((req as { body?: unknown }).body, maxDepth)) {
+      // a byte-order mark is not part of the JSON text
+      if (raw && raw[0] !== 0xef) keepText(carrier.body, raw.toString("utf8"));
+      if (deeperThan(carrier.body, maxDepth)) {
         return next(
           apiError(400, `The request body nests deeper than ${maxDepth} levels.`, "invalid_body", {
             param: null,

@@ -18,6 +18,15 @@ export function parseKeepingText(text: string): unknown {
   return value;
 }
 
+/**
+ * Keeps `text` with `value`, parsed from it elsewhere (a request body, by
+ * body-parser), under the same rule as `parseKeepingText`: an object, one line.
+ */
+export function keepText(value: unknown, text: string): void {
+  if (value !== null && typeof value === "object" && !/[\r\n]/.test(text))
+    Object.defineProperty(value, RAW, { value: text, writable: true, configurable: true });
+}
+
 /** `value` is about to change: its kept text no longer says it. */
 export function changed(value: unknown): void {
   if (value !== null && typeof value === "object" && (value as Carrier)[RAW] !== undefined)
