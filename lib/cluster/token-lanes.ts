@@ -87,6 +87,8 @@ class Lane {
   /** Entries waiting, by request, in the order their first chunk came. */
   private pending = new Map<string, LaneEntry>();
   private chunks = 0;
+  /** Requests whose entry goes on the next turn (a first chunk, an end). */
+  private urgent = new Set<string>();
   private timer: NodeJS.Timeout | null = null;
   private soon: NodeJS.Immediate | null = null;
   /** Requests attached and not ended yet. */
@@ -104,7 +106,7 @@ class Lane {
     if (Array.isArray(item)) for (const c of item) entry[1].push(c);
     else entry[1].push(item);
     this.chunks += Array.isArray(item) ? item.length : 1;
-    this.schedule(urgent);
+    this.schedule(urgent ? requestId : null);
   }
 
   /** The request's stream ended (1) or broke (its error); a stream that broke before its first chunk too. */
@@ -113,7 +115,7 @@ class Lane {
     this.open.delete(requestId);
     this.entryOf(requestId)[2] = end;
     // the end goes on at once: the router records the request, and its client gets [DONE]
-    this.schedule(true);
+    this.schedule(requestId);
   }
 
   /** Sends nothing more; the requests still open. */
@@ -122,6 +124,7 @@ class Lane {
     if (this.timer) clearTimeout(this.timer);
     if (this.soon) clearImmediate(this.soon);
     this.pending.clear();
+    this.urgent.clear();
     return [...this.open];
   }
 
@@ -134,13 +137,45 @@ class Lane {
     return entry;
   }
 
-  /** A first chunk, an end or a full message go on the next turn of the event loop; the rest within the window. */
-  private schedule(urgent: boolean): void {
-    if (urgent || this.chunks >= LANE_MAX_CHUNKS || this.opts.windowMs <= 0) {
+  /**
+   * A stream's first chunk or its end goes on the next turn of the event loop,
+   * alone with the others that are urgent then: the chunks of the lane's other
+   * streams keep waiting for the window (with streams starting and ending all
+   * the time, sending everything at every urgent turn left nothing to gather).
+   * A full message goes at once, all of it.
+   */
+  private schedule(urgentId: string | null): void {
+    if (this.chunks >= LANE_MAX_CHUNKS || this.opts.windowMs <= 0) {
+      // flushUrgent sends everything when the message is full
       this.soon ??= setImmediate(() => this.flush());
       return;
     }
+    if (urgentId !== null) {
+      this.urgent.add(urgentId);
+      this.soon ??= setImmediate(() => this.flushUrgent());
+      return;
+    }
     this.timer ??= setTimeout(() => this.flush(), this.opts.windowMs);
+  }
+
+  /** Sends the urgent entries; the rest wait for the window's timer (set if it is not). */
+  private flushUrgent(): void {
+    this.soon = null;
+    // a full message goes whole
+    if (this.chunks >= LANE_MAX_CHUNKS) return this.flush();
+    if (this.stopped || this.urgent.size === 0) return;
+    const urgent = this.urgent;
+    this.urgent = new Set();
+    const only = new Map<string, LaneEntry>();
+    for (const id of urgent) {
+      const entry = this.pending.get(id);
+      if (!entry) continue;
+      only.set(id, entry);
+      this.pending.delete(id);
+      this.chunks -= entry[1].length;
+    }
+    this.send(only.values());
+    if (this.pending.size > 0) this.timer ??= setTimeout(() => this.flush(), this.opts.windowMs);
   }
 
   private flush(): void {
@@ -148,21 +183,28 @@ class Lane {
     if (this.soon) clearImmediate(this.soon);
     this.timer = null;
     this.soon = null;
+    this.urgent.clear();
     if (this.stopped || this.pending.size === 0) return;
-    let entries: LaneEntry[] = [];
+    const pending = this.pending;
+    this.pending = new Map();
+    this.chunks = 0;
+    this.send(pending.values());
+  }
+
+  /** Sends entries in messages of about LANE_MAX_CHUNKS chunks at most. */
+  private send(entries: Iterable<LaneEntry>): void {
+    let batch: LaneEntry[] = [];
     let count = 0;
-    for (const entry of this.pending.values()) {
-      if (count >= LANE_MAX_CHUNKS && entries.length > 0) {
-        this.opts.send(this.routerID, entries);
-        entries = [];
+    for (const entry of entries) {
+      if (count >= LANE_MAX_CHUNKS && batch.length > 0) {
+        this.opts.send(this.routerID, batch);
+        batch = [];
         count = 0;
       }
-      entries.push(entry);
+      batch.push(entry);
       count += entry[1].length;
     }
-    this.pending.clear();
-    this.chunks = 0;
-    this.opts.send(this.routerID, entries);
+    if (batch.length > 0) this.opts.send(this.routerID, batch);
   }
 }
 

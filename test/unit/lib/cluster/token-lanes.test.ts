@@ -52,6 +52,29 @@ describe("a node's lane to a router", () => {
     ]);
   });
 
+  test("a first chunk or an end goes on alone: the other streams' chunks keep waiting for the window", async () => {
+    const { lanes, sent } = sender(30);
+    const a = new PassThrough({ objectMode: true });
+    const b = new PassThrough({ objectMode: true });
+    lanes.attach("r", "a", a);
+    a.write({ t: "a0" });
+    await turn();
+    await turn();
+    a.write({ t: "a1" });
+    // b starts and ends while a's second chunk waits
+    lanes.attach("r", "b", b);
+    b.write({ t: "b0" });
+    await turn();
+    await turn();
+    b.end();
+    await once(b, "end");
+    await turn();
+    await turn();
+    expect(sent.map((m) => m.entries)).toEqual([[["a", [{ t: "a0" }], 0]], [["b", [{ t: "b0" }], 0]], [["b", [], 1]]]);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(sent[3].entries).toEqual([["a", [{ t: "a1" }], 0]]);
+  });
+
   test("an end goes on at once; an error before any chunk too, in its plain form", async () => {
     const { lanes, sent } = sender(10_000);
     const a = new PassThrough({ objectMode: true });
