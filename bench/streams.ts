@@ -32,7 +32,16 @@ import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { spawn } from "node:child_process";
-import { Proc, createKey, startCli, startNats, startRouter, tempDir, writeModel } from "../test/helpers/procs";
+import {
+  Proc,
+  createKey,
+  freePort,
+  startCli,
+  startNats,
+  startRouter,
+  tempDir,
+  writeModel,
+} from "../test/helpers/procs";
 import { waitFor } from "../test/helpers/wait";
 import { percentile } from "./lib";
 
@@ -225,7 +234,9 @@ async function main() {
       rows.push(...(await floor()));
       continue;
     }
-    const nats = await startNats();
+    // NATS_MONITOR=1: the server's per-connection message counts at the end (what crossed NATS, and in how many writes)
+    const monitorPort = process.env.NATS_MONITOR === "1" ? await freePort() : undefined;
+    const nats = await startNats(undefined, { monitorPort });
     const procs: Proc[] = [nats.proc];
     try {
       const node = startCli("node", {
@@ -269,6 +280,17 @@ async function main() {
       process.stderr.write(`router on ${processes} process(es): pids ${pids.join(", ")}\n`);
       await Promise.all(Array.from({ length: 50 }, () => stream(url, key))); // warm-up
       for (const count of COUNTS) rows.push(await measure(processes, count, url, key, pids, node.child.pid!));
+      if (monitorPort) {
+        const connz = (await (await fetch(`http://127.0.0.1:${monitorPort}/connz`)).json()) as {
+          connections: Array<{ cid: number; in_msgs: number; out_msgs: number; in_bytes: number; out_bytes: number }>;
+        };
+        for (const c of connz.connections) {
+          const { cid, in_msgs, out_msgs, in_bytes, out_bytes } = c;
+          process.stderr.write(
+            `NATS connection ${cid}: ${JSON.stringify({ in_msgs, out_msgs, in_bytes, out_bytes })}\n`,
+          );
+        }
+      }
     } finally {
       for (const p of procs.reverse()) await p.stop();
     }
