@@ -17,6 +17,8 @@
  *   npm run bench:streams                      # COUNTS=100,1000,5000 TOKENS=100 MS_PER_TOKEN=20 PROCESSES=floor,1,2
  *   COUNTS=1000 PROCESSES=1 npm run bench:streams
  *   PROFILE_DIR=/tmp/prof COUNTS=1000 PROCESSES=1 npm run bench:streams   # and a CPU profile of the router
+ *   NATS_MONITOR=1 ...   # and the NATS server's message counts per connection
+ *   WARMUP=50 ...        # fewer warm-up streams (default 1,000, at once, before the counts)
  *
  * `floor` (in PROCESSES) measures the same streams from bench/sse-floor.mjs
  * instead: a bare node:http server writing each token to its client as it
@@ -50,6 +52,13 @@ const COUNTS = (process.env.COUNTS ?? "100,1000,5000").split(",").map(Number);
 const PROCESSES = (process.env.PROCESSES ?? "floor,1,2").split(",").map((p) => (p === "floor" ? "floor" : Number(p)));
 const TOKENS = Number(process.env.TOKENS ?? 100);
 const MS_PER_TOKEN = Number(process.env.MS_PER_TOKEN ?? 20);
+/**
+ * Streams run at once before the measured ones: a router's first thousand
+ * requests run while V8 still compiles its hot path (one cold count of 1,000
+ * cost twice the CPU of the same count warm, session 15); a router in
+ * service is warm.
+ */
+const WARMUP = Number(process.env.WARMUP ?? 1000);
 const MODEL = "bench-instant";
 const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
 
@@ -215,7 +224,7 @@ async function floor(): Promise<Row[]> {
     await waitFor(() => /sse-floor on \d+/.test(proc.output), { what: "sse-floor listening" });
     const url = new URL(`http://127.0.0.1:${/sse-floor on (\d+)/.exec(proc.output)![1]}`);
     process.stderr.write(`bare Node SSE server: pid ${proc.child.pid}\n`);
-    await Promise.all(Array.from({ length: 50 }, () => stream(url, "none"))); // warm-up
+    await Promise.all(Array.from({ length: WARMUP }, () => stream(url, "none"))); // warm-up
     const rows: Row[] = [];
     for (const count of COUNTS) rows.push(await measure("floor", count, url, "none", [proc.child.pid!], null));
     return rows;
@@ -278,7 +287,7 @@ async function main() {
       await waitFor(() => routerPids(router.proc.child.pid!).length >= processes, { what: "the router's workers" });
       const pids = routerPids(router.proc.child.pid!);
       process.stderr.write(`router on ${processes} process(es): pids ${pids.join(", ")}\n`);
-      await Promise.all(Array.from({ length: 50 }, () => stream(url, key))); // warm-up
+      await Promise.all(Array.from({ length: WARMUP }, () => stream(url, key))); // warm-up
       for (const count of COUNTS) rows.push(await measure(processes, count, url, key, pids, node.child.pid!));
       if (monitorPort) {
         const connz = (await (await fetch(`http://127.0.0.1:${monitorPort}/connz`)).json()) as {
