@@ -118,9 +118,17 @@ type KeyParams = Record<string, unknown> & {
   allowed_models?: string[] | null;
 };
 
+/** Each key's limits, made once per document (a change is a document read again, never one changed in place). */
+const limitsByDoc = new WeakMap<KeyDoc, Limits>();
+
 /** A key's limits: requests per minute (kept as before) and the rest. */
 function keyLimits(doc: KeyDoc): Limits {
-  return limitsOf({ ...doc.limits, rpm: doc.rateLimitRpm });
+  let limits = limitsByDoc.get(doc);
+  if (!limits) {
+    limits = limitsOf({ ...doc.limits, rpm: doc.rateLimitRpm });
+    limitsByDoc.set(doc, limits);
+  }
+  return limits;
 }
 
 /** The limit fields of a request applied to a key's stored ones. */

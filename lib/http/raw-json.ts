@@ -8,12 +8,15 @@
  */
 const RAW = Symbol("raw JSON text");
 
+/** One line of text (two string searches: cheaper than a regular expression, on every chunk of a stream). */
+const oneLine = (text: string) => !text.includes("\n") && !text.includes("\r");
+
 type Carrier = { [RAW]?: string };
 
 /** Parses `text`, keeping it with the result when it is an object written on one line (fit for an SSE `data:` line). */
 export function parseKeepingText(text: string): unknown {
   const value = JSON.parse(text) as unknown;
-  if (value !== null && typeof value === "object" && !/[\r\n]/.test(text))
+  if (value !== null && typeof value === "object" && oneLine(text))
     Object.defineProperty(value, RAW, { value: text, writable: true });
   return value;
 }
@@ -23,7 +26,7 @@ export function parseKeepingText(text: string): unknown {
  * body-parser), under the same rule as `parseKeepingText`: an object, one line.
  */
 export function keepText(value: unknown, text: string): void {
-  if (value !== null && typeof value === "object" && !/[\r\n]/.test(text))
+  if (value !== null && typeof value === "object" && oneLine(text))
     Object.defineProperty(value, RAW, { value: text, writable: true, configurable: true });
 }
 
