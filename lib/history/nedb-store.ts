@@ -85,14 +85,20 @@ export class NedbHistoryStore implements HistoryStore {
         for (const doc of chunk) {
           // a record's id is a UUID already: it is the document's `_id` too
           const _id = String(doc.id);
-          if (this.docs.has(_id)) continue;
+          if (this.docs.has(_id) || this.index.get(doc.id)) continue;
           doc._id = _id;
+          // taken now: a second copy (in this write or one running beside it) is skipped
+          this.docs.set(_id, doc);
           lines += this.line(doc);
           fresh.push(doc);
         }
         if (!fresh.length) return;
-        await this.append(lines);
-        for (const doc of fresh) this.docs.set(doc._id as string, doc);
+        try {
+          await this.append(lines);
+        } catch (err) {
+          for (const doc of fresh) this.docs.delete(doc._id as string);
+          throw err;
+        }
         this.index.add(fresh.map(entryOf));
         this.opts.written?.(fresh);
       },
