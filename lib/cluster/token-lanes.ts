@@ -166,15 +166,15 @@ class Lane {
     if (this.stopped || this.urgent.size === 0) return;
     const urgent = this.urgent;
     this.urgent = new Set();
-    const only = new Map<string, LaneEntry>();
+    const entries: LaneEntry[] = [];
     for (const id of urgent) {
       const entry = this.pending.get(id);
       if (!entry) continue;
-      only.set(id, entry);
+      entries.push(entry);
       this.pending.delete(id);
       this.chunks -= entry[1].length;
     }
-    this.send(only.values());
+    this.send(entries);
     if (this.pending.size > 0) this.timer ??= setTimeout(() => this.flush(), this.opts.windowMs);
   }
 

@@ -127,10 +127,6 @@ export function slices<T>(items: T[], size: number): T[][] {
 }
 
 /**
- * Writes chunks one store call each, with a turn of the event loop between
- * them, so a flush never holds up requests for long.
- */
-/**
  * The store cannot be reached (a database down or restarting): `unwritten`
  * are the records of the batch not written, to be tried again later.
  */
@@ -143,6 +139,10 @@ export class StoreUnavailable extends Error {
   }
 }
 
+/**
+ * Writes chunks one store call each, with a turn of the event loop between
+ * them, so a flush never holds up requests for long.
+ */
 export async function writeChunks(
   chunks: Doc[][],
   insert: (docs: Doc[]) => Promise<void>,
