@@ -58,11 +58,20 @@ const schema: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
   },
 
   events: {
-    // a router that left reads its streams no more: they stop
-    "$node.disconnected"(this: This, ctx: Context<{ node: { id: string } }>) {
-      const ids = this.lanes?.routerLost(ctx.params.node.id) ?? [];
-      if (ids.length) this.logger.warn(`router ${ctx.params.node.id} left: stopping its ${ids.length} stream(s)`);
-      for (const id of ids) this.runner?.cancel(id);
+    // a router that stops answering may only be starved of CPU for a moment: its lane holds its streams'
+    // chunks for a heartbeat timeout; one that left for good (or does not come back by then) has its streams stop
+    "$node.disconnected"(this: This, ctx: Context<{ node: { id: string }; unexpected?: boolean }>) {
+      const id = ctx.params.node.id;
+      const stop = (ids: string[]) => {
+        if (ids.length) this.logger.warn(`router ${id} left: stopping its ${ids.length} stream(s)`);
+        for (const r of ids) this.runner?.cancel(r);
+      };
+      if (!ctx.params.unexpected) return stop(this.lanes?.routerLost(id) ?? []);
+      const graceMs = (this.broker.options.heartbeatTimeout ?? 15) * 1000;
+      this.lanes?.routerGone(id, graceMs, stop);
+    },
+    "$node.connected"(this: This, ctx: Context<{ node: { id: string } }>) {
+      this.lanes?.routerBack(ctx.params.node.id);
     },
   },
 

@@ -67,6 +67,28 @@ export class LaneSender {
   }
 
   /**
+   * A router stopped answering (its heartbeats missed, as a router starved of
+   * CPU can for a moment): its lane holds what it would send, for `graceMs`.
+   * A router back within it (`routerBack`) gets all of it and its streams go
+   * on; one that is not has its lane stopped, and `expired` is given the
+   * requests it still had open (the caller stops them).
+   */
+  routerGone(routerID: string, graceMs: number, expired: (requestIds: string[]) => void): void {
+    const lane = this.lanes.get(routerID);
+    if (!lane || lane.paused) return;
+    lane.pause(
+      setTimeout(() => {
+        if (this.lanes.get(routerID) === lane && lane.paused) expired(this.routerLost(routerID));
+      }, graceMs),
+    );
+  }
+
+  /** A router that stopped answering is back: its lane sends what it held, and goes on. */
+  routerBack(routerID: string): void {
+    this.lanes.get(routerID)?.resume();
+  }
+
+  /**
    * A router left: its lane is forgotten, and the requests it still had
    * open are answered (the caller stops them: nobody reads them any more).
    */
@@ -94,6 +116,8 @@ class Lane {
   /** Requests attached and not ended yet. */
   readonly open = new Set<string>();
   private stopped = false;
+  /** While its router is not answering: the grace timer (nothing is sent meanwhile, everything is kept). */
+  private graceTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly routerID: string,
@@ -118,8 +142,27 @@ class Lane {
     this.schedule(requestId);
   }
 
+  get paused(): boolean {
+    return this.graceTimer !== null;
+  }
+
+  /** Holds what it would send until `resume` (or `stop`, when `grace` fires). */
+  pause(grace: NodeJS.Timeout): void {
+    this.graceTimer = grace;
+  }
+
+  /** Sends what it held, and goes on. */
+  resume(): void {
+    if (!this.graceTimer) return;
+    clearTimeout(this.graceTimer);
+    this.graceTimer = null;
+    this.flush();
+  }
+
   /** Sends nothing more; the requests still open. */
   stop(): string[] {
+    if (this.graceTimer) clearTimeout(this.graceTimer);
+    this.graceTimer = null;
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     if (this.soon) clearImmediate(this.soon);
@@ -163,7 +206,7 @@ class Lane {
     this.soon = null;
     // a full message goes whole
     if (this.chunks >= LANE_MAX_CHUNKS) return this.flush();
-    if (this.stopped || this.urgent.size === 0) return;
+    if (this.stopped || this.paused || this.urgent.size === 0) return;
     const urgent = this.urgent;
     this.urgent = new Set();
     const entries: LaneEntry[] = [];
@@ -183,6 +226,8 @@ class Lane {
     if (this.soon) clearImmediate(this.soon);
     this.timer = null;
     this.soon = null;
+    // held while the router is not answering (resume sends it all)
+    if (this.paused) return;
     this.urgent.clear();
     if (this.stopped || this.pending.size === 0) return;
     const pending = this.pending;

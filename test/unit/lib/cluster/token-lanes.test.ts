@@ -111,6 +111,37 @@ describe("a node's lane to a router", () => {
     expect(lanes.size).toBe(1);
   });
 
+  test("a router that stops answering has its lane held: back in time, it gets everything in order; not, its streams stop", async () => {
+    const { lanes, sent } = sender(5);
+    const a = new PassThrough({ objectMode: true });
+    lanes.attach("r", "a", a);
+    a.write({ t: 0 });
+    await turn();
+    await turn();
+    expect(sent).toHaveLength(1);
+    const expired = jest.fn();
+    lanes.routerGone("r", 10_000, expired);
+    a.write({ t: 1 });
+    a.write({ t: 2 });
+    a.end();
+    await once(a, "end");
+    await new Promise((r) => setTimeout(r, 30));
+    expect(sent).toHaveLength(1); // held
+    lanes.routerBack("r");
+    expect(sent[1].entries).toEqual([["a", [{ t: 1 }, { t: 2 }], 1]]);
+    expect(expired).not.toHaveBeenCalled();
+
+    const b = new PassThrough({ objectMode: true });
+    lanes.attach("r", "b", b);
+    b.write({ t: 0 });
+    lanes.routerGone("r", 20, expired);
+    b.write({ t: 1 });
+    await new Promise((r) => setTimeout(r, 60));
+    expect(expired).toHaveBeenCalledWith(["b"]);
+    expect(lanes.size).toBe(0);
+    expect(sent).toHaveLength(2);
+  });
+
   test("a message holds at most LANE_MAX_CHUNKS chunks (more go in the next, at once)", async () => {
     const { lanes, sent } = sender(10_000);
     const streams = Array.from({ length: 3 }, (_, i) => {
