@@ -2,7 +2,7 @@
 import { once } from "node:events";
 import type { ServerResponse } from "node:http";
 import { apiError, errorHeaders, toOpenAIError } from "../openai/errors";
-import { flattenBatches } from "../inference/coalesce";
+import { flattenBatches, NOT_READY, type ChunkIterator } from "../inference/coalesce";
 import { toJson } from "./raw-json";
 
 export function sendJson(
@@ -49,7 +49,7 @@ export interface ChunkSource extends AsyncIterable<unknown> {
 }
 
 export interface OpenedStream {
-  it: AsyncIterator<unknown>;
+  it: ChunkIterator;
   first: IteratorResult<unknown>;
   /** The stream `it` reads; given, the relay waits for chunks without a timer and a race per chunk. */
   source?: ChunkSource;
@@ -112,18 +112,16 @@ export const openAISse: SseFormat = {
   error: (err) => `data: ${JSON.stringify(toOpenAIError(err).body)}\n\ndata: [DONE]\n\n`,
 };
 
-/** How many chunks of a stream are written one by one before writes are corked. */
-const UNCORKED_CHUNKS = 2;
-
 /**
  * Relays an opened stream of OpenAI chunks as Server-Sent Events in `format`
  * (OpenAI's unless told). A break after the first chunk (node lost, idle too
- * long) ends the stream with an error event; it never hangs. The first
- * chunks leave at once, each in its own write (a role chunk, then the first
- * token: what time to first token measures, even when the upstream's whole
- * answer arrived in one read). Later chunks that are ready together leave in
- * one write (the response is corked until the next tick), so a burst of
- * tokens costs one syscall, not one per token.
+ * long) ends the stream with an error event; it never hangs. The chunks of
+ * one batch (a node's window of tokens, a runtime's read) leave in one write:
+ * with chunked encoding every write is three buffers for the socket, and a
+ * burst of 255 tokens written one by one cost a third of the router's CPU.
+ * The first write leaves at once (a runtime's first events come on their
+ * own: time to first token); later ones that are ready together leave as one
+ * (the response is corked until the next tick), so a burst costs one syscall.
  */
 export async function relaySse(
   res: ServerResponse,
@@ -147,13 +145,16 @@ export async function relaySse(
     corked = false;
     res.uncork();
   };
+  const textOf = (chunk: unknown) => (observe(chunk) ? format.chunk(chunk) : "");
   res.writeHead(200, format.headers ?? SSE_HEADERS);
   try {
     while (!next.done) {
       if (res.destroyed) break;
-      const text = observe(next.value) ? format.chunk(next.value) : "";
+      let text = textOf(next.value);
+      // the rest of its batch, into the same write
+      for (let c = it.readyNow(); c !== NOT_READY; c = it.readyNow()) text += textOf(c);
       if (text) {
-        if (sent++ >= UNCORKED_CHUNKS && !corked) {
+        if (sent++ > 0 && !corked) {
           corked = true;
           res.cork();
           process.nextTick(uncork);

@@ -64,12 +64,22 @@ export class Coalescer {
   }
 }
 
+/** What `ChunkIterator.readyNow` answers when no chunk is left of the batch being read. */
+export const NOT_READY: unique symbol = Symbol("no chunk ready");
+
+/** A stream's chunks, one `next()` each; `readyNow` takes the next one of the batch being read without a promise. */
+export interface ChunkIterator extends AsyncIterator<unknown> {
+  /** The next chunk when it is already here (the rest of a batch), else NOT_READY: then `next()` waits for one. */
+  readyNow(): unknown;
+}
+
 /**
  * The chunks of a stream whose items may be batches (arrays of chunks): each
  * batch is read as its chunks, one `next()` each, without waiting on the
- * source between them.
+ * source between them; or all of its rest at once, by `readyNow` (the relay
+ * writes the chunks of a batch in one write).
  */
-export function flattenBatches(it: AsyncIterator<unknown>): AsyncIterator<unknown> {
+export function flattenBatches(it: AsyncIterator<unknown>): ChunkIterator {
   let pending: unknown[] = [];
   let at = 0;
   // plain promises rather than an async function: one chunk a token passes here, on the relay's hot path
@@ -84,6 +94,7 @@ export function flattenBatches(it: AsyncIterator<unknown>): AsyncIterator<unknow
       if (at < pending.length) return Promise.resolve({ done: false, value: pending[at++] });
       return it.next().then(take);
     },
+    readyNow: () => (at < pending.length ? pending[at++] : NOT_READY),
     return: it.return ? (value?: unknown) => it.return!(value) : undefined,
     throw: it.throw ? (err?: unknown) => it.throw!(err) : undefined,
   };

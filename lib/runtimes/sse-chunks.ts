@@ -14,10 +14,11 @@ import { apiError } from "../openai/errors";
 type Body = Dispatcher.ResponseData["body"];
 
 /**
- * The first events of a stream go on as soon as they are parsed; the rest of
- * the read they came in is not even parsed before the next turn of the event
- * loop. A runtime that sends its whole answer in one read would otherwise
- * have every event of it parsed before the client sees the first token.
+ * The first events of a stream go on as soon as they are parsed; what comes
+ * with or after them in the same turn is not even parsed before the next
+ * turn of the event loop. A runtime that sends its whole answer in one read
+ * would otherwise have every event of it parsed before the client sees the
+ * first token.
  */
 const EARLY_EVENTS = 2;
 
@@ -84,27 +85,35 @@ export function sseToChunks(rt: { id: string }, res: Body): Readable {
     parser.feed(text);
     flush();
   };
-  /** The rest of an early read (and what came after it), parsed on the next turn of the event loop. */
-  let deferred: string | null = null;
+  /**
+   * Text not parsed yet: parsed together on the next turn of the event loop.
+   * A runtime writes each event as its own HTTP chunk, and the body gives one
+   * `data` per chunk, all in the same turn for a burst read at once: they
+   * are parsed as one text and go on as one batch (one write to the client).
+   * The first events are parsed at once (time to first token).
+   */
+  let deferred = "";
   let scheduled: NodeJS.Immediate | null = null;
   const feedDeferred = () => {
     scheduled = null;
-    const text = deferred ?? "";
-    deferred = null;
+    const text = deferred;
+    deferred = "";
     feed(text);
   };
   // undici's body gives Buffers whatever its encoding is set to; a decoder keeps characters split across reads whole
   const utf8 = new StringDecoder("utf8");
   res.on("data", (bytes: Buffer) => {
     const text = utf8.write(bytes);
-    if (deferred !== null) {
+    if (scheduled) {
       deferred += text;
       return;
     }
-    const cut = seen < EARLY_EVENTS ? afterEvents(text, EARLY_EVENTS - seen) : -1;
-    if (cut <= 0 || cut >= text.length) return feed(text);
-    feed(text.slice(0, cut));
-    deferred = text.slice(cut);
+    if (seen < EARLY_EVENTS) {
+      const cut = afterEvents(text, EARLY_EVENTS - seen);
+      if (cut < 0 || cut >= text.length) return feed(text);
+      feed(text.slice(0, cut));
+      deferred = text.slice(cut);
+    } else deferred = text;
     scheduled = setImmediate(feedDeferred);
   });
   res.on("end", () => {

@@ -25,9 +25,13 @@ const closed = (server: http.Server) =>
     server.closeAllConnections();
   });
 
-/** A runtime answering every stream with `parts` written one after another (each part one write). */
+/**
+ * A runtime answering every stream with `parts` written one after another
+ * (each part one write; a part that is a list: its texts in one write each,
+ * back to back, as a server writing each event as it comes does).
+ */
 async function runtime(
-  parts: string[],
+  parts: Array<string | string[]>,
   encoding: BufferEncoding = "utf8",
 ): Promise<{ url: string; close: () => Promise<void> }> {
   const server = http.createServer((req, res) => {
@@ -36,7 +40,9 @@ async function runtime(
       res.writeHead(200, { "content-type": "text/event-stream" });
       const write = (i: number) => {
         if (i === parts.length) return void res.end();
-        res.write(parts[i], encoding, () => setImmediate(() => write(i + 1)));
+        const texts = [parts[i]].flat();
+        for (const t of texts.slice(0, -1)) res.write(t, encoding);
+        res.write(texts[texts.length - 1], encoding, () => setImmediate(() => write(i + 1)));
       };
       write(0);
     });
@@ -50,7 +56,7 @@ async function runtime(
 }
 
 /** The stream's items: chunks, and arrays of the chunks of a burst. */
-async function items(parts: string[], encoding?: BufferEncoding): Promise<unknown[]> {
+async function items(parts: Array<string | string[]>, encoding?: BufferEncoding): Promise<unknown[]> {
   const rt = await runtime(parts, encoding);
   try {
     const job = {
@@ -123,6 +129,15 @@ describe("a runtime's stream as chunks", () => {
     expect(JSON.parse(toJson(chunks[0]))).toEqual({ ...chunk(0), model: "alias" });
   });
 
+  test("events written one by one but read at once come as one batch after the first ones", async () => {
+    // each write is its own HTTP chunk, and the body gives each as its own data: still parsed and passed on together
+    const burst = Array.from({ length: 100 }, (_, i) => event(i + 1));
+    const got = await items([event(0), [...burst, "data: [DONE]\n\n"]]);
+    expect(got.map((c) => (Array.isArray(c) ? c.length : 1))).toEqual([1, 1, 99]);
+    const chunks = got.flatMap((c) => (Array.isArray(c) ? c : [c]));
+    expect(chunks.map((c) => (c as ReturnType<typeof chunk>).choices[0].delta.content)).toEqual(all(101));
+  });
+
   test("an event that is JSON but no object fails the stream", async () => {
     await expect(contents([event(0) + "data: 42\n\n"])).rejects.toMatchObject({
       code: 502,
@@ -175,12 +190,12 @@ describe("a runtime's kept-alive connections", () => {
         stop: [],
       } as unknown as ChatJob;
       const call = () => callUpstream(rt, "chat", job, new AbortController().signal);
-      expect(await call()).toEqual({ object: "chat.completion", n: 1 });
+      expect(JSON.parse(JSON.stringify(await call()))).toEqual({ object: "chat.completion", n: 1 });
       // calls until one goes on the kept connection (idle in the pool a turn of the event loop after the
       // answer) and the runtime drops it: every call still answers, from a connection's first request
       for (let i = 0; i < 20 && dropped === 0; i++) {
         await new Promise((r) => setImmediate(r));
-        expect(await call()).toEqual({ object: "chat.completion", n: 1 });
+        expect(JSON.parse(JSON.stringify(await call()))).toEqual({ object: "chat.completion", n: 1 });
       }
       expect(dropped).toBe(1);
     } finally {
