@@ -3,7 +3,8 @@
  * stored (a fast hash is right for a high-entropy secret), plus a short prefix
  * to show in lists.
  */
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
+import { digest } from "./digest";
 import type { Grant } from "../quota/quota";
 
 const KEY_RE = /^sk-[A-Za-z0-9_-]{43}$/;
@@ -17,7 +18,7 @@ export function looksLikeApiKey(key: string): boolean {
 }
 
 export function hashApiKey(key: string): string {
-  return createHash("sha256").update(key).digest("hex");
+  return digest("sha256", key, "hex");
 }
 
 /** What the api needs to know about the key of a request. */

@@ -3,7 +3,8 @@
  * (`POST /api/health`). Shown once when the runtime is registered; only a
  * SHA-256 hash is kept.
  */
-import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { randomBytes, timingSafeEqual } from "node:crypto";
+import { digest } from "./digest";
 
 const TOKEN_RE = /^nt-[A-Za-z0-9_-]{43}$/;
 
@@ -16,7 +17,7 @@ export function looksLikeNodeToken(token: string): boolean {
 }
 
 export function hashNodeToken(token: string): string {
-  return createHash("sha256").update(token).digest("hex");
+  return digest("sha256", token, "hex");
 }
 
 /** Whether `token` is the one whose hash is `hash` (constant time). */

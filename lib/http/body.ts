@@ -9,8 +9,10 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import bodyParser from "body-parser";
+import bytes from "bytes";
 import { apiError, toOpenAIError } from "../openai/errors";
 import { keepText } from "./raw-json";
+import { isPlainJson, parseStrict, readPlain } from "./plain-body";
 
 /** The raw body body-parser read, until it is parsed. */
 const RAW_BODY = Symbol("raw body");
@@ -68,23 +70,42 @@ export function jsonBody(opts: JsonBodyOptions): BodyMiddleware {
       if (/^utf-?8$/i.test(encoding)) (req as { [RAW_BODY]?: Buffer })[RAW_BODY] = buf;
     },
   });
+  const limit = bytes.parse(opts.limit) ?? Infinity;
   const maxDepth = opts.maxDepth ?? MAX_JSON_DEPTH;
+  /** The parsed body checked for depth, keeping its text; `next` called once. */
+  const accept = (req: IncomingMessage, body: unknown, text: string | null, next: (err?: unknown) => void) => {
+    (req as { body?: unknown }).body = body;
+    if (text !== null) keepText(body, text);
+    if (deeperThan(body, maxDepth)) {
+      return next(
+        apiError(400, `The request body nests deeper than ${maxDepth} levels.`, "invalid_body", {
+          param: null,
+        }),
+      );
+    }
+    next();
+  };
   return (req, res, next) => {
+    if (isPlainJson(req)) {
+      readPlain(req, limit, (err, text) => {
+        if (err) return next(bodyError(err));
+        let body: unknown;
+        try {
+          body = parseStrict(text!);
+        } catch (e) {
+          return next(bodyError(e));
+        }
+        // a byte-order mark is not part of the JSON text
+        accept(req, body, text!.charCodeAt(0) === 0xfeff ? null : text!, next);
+      });
+      return;
+    }
     parse(req, res, (err?: unknown) => {
       const carrier = req as { [RAW_BODY]?: Buffer; body?: unknown };
       const raw = carrier[RAW_BODY];
       carrier[RAW_BODY] = undefined;
       if (err) return next(bodyError(err));
-      // a byte-order mark is not part of the JSON text
-      if (raw && raw[0] !== 0xef) keepText(carrier.body, raw.toString("utf8"));
-      if (deeperThan(carrier.body, maxDepth)) {
-        return next(
-          apiError(400, `The request body nests deeper than ${maxDepth} levels.`, "invalid_body", {
-            param: null,
-          }),
-        );
-      }
-      next();
+      accept(req, carrier.body, raw && raw[0] !== 0xef ? raw.toString("utf8") : null, next);
     });
   };
 }

@@ -1,5 +1,5 @@
 /** The key that ties requests of one conversation together, for the `affinity` strategy. */
-import { createHash } from "node:crypto";
+import { digest } from "../auth/digest";
 import type { ChatMessage } from "../inference/types";
 
 /**
@@ -19,5 +19,5 @@ export function affinityKey(
   const firstUser = messages.findIndex((m) => m.role === "user");
   // without a user message the whole list is the opening (else every such request would share one key)
   const opening = firstUser < 0 ? messages : messages.slice(0, firstUser + 1);
-  return `prefix:${createHash("sha1").update(model).update("\0").update(JSON.stringify(opening)).digest("base64url")}`;
+  return `prefix:${digest("sha1", `${model}\0${JSON.stringify(opening)}`, "base64url")}`;
 }
