@@ -10,6 +10,7 @@ import { parseKeepingText } from "../http/raw-json";
 import { apiError } from "../openai/errors";
 import { sseToChunks } from "./sse-chunks";
 import { suggestV1, type RuntimeEndpoint } from "./runtime-url";
+import type { AbortLike, Cancel } from "../upstreams/cancel";
 
 export interface Runtime {
   id: string;
@@ -78,7 +79,7 @@ function targetOf(rt: Runtime): Target {
  * (a timeout signal is a failure). With `url` (a registration's probe) the
  * message names the URL tried and the error points at `base_url`.
  */
-function unreachable(rt: Runtime, err: Error, signal?: AbortSignal, url?: string): Error {
+function unreachable(rt: Runtime, err: Error, signal?: { reason?: unknown }, url?: string): Error {
   const reason = signal?.reason as Error | undefined;
   if (err.name === "AbortError" && reason?.name !== "TimeoutError") return err;
   const why =
@@ -159,7 +160,7 @@ function postForText(
   rt: Runtime,
   path: string,
   body: string,
-  signal: AbortSignal,
+  signal: AbortLike,
   traceparent?: string,
 ): Promise<{ status: number; text: string }> {
   const t = targetOf(rt);
@@ -315,15 +316,16 @@ export async function callUpstream(
   rt: Runtime,
   kind: UpstreamKind,
   job: ChatJob | CompletionJob | EmbeddingJob | RerankJob,
-  signal: AbortSignal,
+  /** Cancels the call (lib/upstreams/cancel.ts): a streamed one through the AbortSignal it makes. */
+  cancel: Cancel,
   body?: Record<string, unknown>,
   /** The attempt's W3C trace context, sent on as `traceparent`. */
   traceparent?: string,
 ): Promise<unknown> {
   const streamed = kind !== "embeddings" && kind !== "rerank" && (job as ChatJob).stream;
   const text = JSON.stringify(body ?? upstreamBody(kind, job));
-  if (streamed) return sseToChunks(rt, await request(rt, "POST", PATHS[kind], text, signal, traceparent));
-  const answer = await postForText(rt, PATHS[kind], text, signal, traceparent);
+  if (streamed) return sseToChunks(rt, await request(rt, "POST", PATHS[kind], text, cancel.signal, traceparent));
+  const answer = await postForText(rt, PATHS[kind], text, cancel, traceparent);
   if (answer.status < 200 || answer.status >= 300) throw answeredError(rt, answer.status, answer.text);
   try {
     // a chat or completion answer goes to the client as the runtime wrote it unless something changes it

@@ -9,12 +9,13 @@ import type { ChatJob, CompletionJob } from "../inference/types";
 import type { ChatBody, CompletionBody } from "../openai/schemas";
 import { callUpstream, type Runtime } from "../runtimes/openai-upstream";
 import { nativeBody } from "../responses/passthrough";
+import { Cancel } from "./cancel";
 import { jobOf, type Call, type Upstream } from "./types";
 
 export class RuntimeUpstream implements Upstream {
   readonly kind = "runtime";
   readonly speaksResponses: boolean;
-  private readonly aborted = new AbortController();
+  private readonly aborted = new Cancel();
 
   constructor(
     private readonly runtime: Runtime,
@@ -30,16 +31,16 @@ export class RuntimeUpstream implements Upstream {
     const job = jobOf(call);
     if (call.native && this.speaksResponses) {
       const body = nativeBody(call.native, "runtime", call.model);
-      return callUpstream(this.runtime, "responses", job, this.aborted.signal, body, call.traceparent);
+      return callUpstream(this.runtime, "responses", job, this.aborted, body, call.traceparent);
     }
     if (call.op !== "embeddings" && call.op !== "rerank") {
       const body = runtimeBody(call.body as ChatBody, job as ChatJob);
-      return callUpstream(this.runtime, call.op, job, this.aborted.signal, body, call.traceparent);
+      return callUpstream(this.runtime, call.op, job, this.aborted, body, call.traceparent);
     }
     // not streamed: bounded by the request timeout too
     const timer = setTimeout(() => this.aborted.abort(new DOMException("timed out", "TimeoutError")), this.timeoutMs);
     try {
-      return await callUpstream(this.runtime, call.op, job, this.aborted.signal, undefined, call.traceparent);
+      return await callUpstream(this.runtime, call.op, job, this.aborted, undefined, call.traceparent);
     } finally {
       clearTimeout(timer);
     }

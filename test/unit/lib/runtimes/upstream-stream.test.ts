@@ -7,6 +7,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Readable } from "node:stream";
 import { changed, toJson } from "../../../../lib/http/raw-json";
+import { Cancel } from "../../../../lib/upstreams/cancel";
 import { callUpstream } from "../../../../lib/runtimes/openai-upstream";
 import { afterEvents } from "../../../../lib/runtimes/sse-chunks";
 import type { ChatJob } from "../../../../lib/inference/types";
@@ -65,12 +66,7 @@ async function items(parts: Array<string | string[]>, encoding?: BufferEncoding)
       stream: true,
       stop: [],
     } as unknown as ChatJob;
-    const stream = (await callUpstream(
-      { id: "rt", baseUrl: rt.url },
-      "chat",
-      job,
-      new AbortController().signal,
-    )) as Readable;
+    const stream = (await callUpstream({ id: "rt", baseUrl: rt.url }, "chat", job, new Cancel())) as Readable;
     const out: unknown[] = [];
     for await (const c of stream) out.push(c);
     return out;
@@ -189,7 +185,7 @@ describe("a runtime's kept-alive connections", () => {
         stream: false,
         stop: [],
       } as unknown as ChatJob;
-      const call = () => callUpstream(rt, "chat", job, new AbortController().signal);
+      const call = () => callUpstream(rt, "chat", job, new Cancel());
       expect(JSON.parse(JSON.stringify(await call()))).toEqual({ object: "chat.completion", n: 1 });
       // calls until one goes on the kept connection (idle in the pool a turn of the event loop after the
       // answer) and the runtime drops it: every call still answers, from a connection's first request
@@ -203,6 +199,32 @@ describe("a runtime's kept-alive connections", () => {
     }
   });
 
+  test("cancelling a call that is not streamed aborts it at the runtime, at once", async () => {
+    let closedByRouter!: () => void;
+    const gone = new Promise<void>((r) => (closedByRouter = r));
+    let arrived!: () => void;
+    const held = new Promise<void>((r) => (arrived = r));
+    // a runtime that never answers
+    const server = http.createServer((req) => {
+      req.socket.once("close", closedByRouter);
+      arrived();
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const job = { model: "m", messages: [], stream: false, stop: [] } as unknown as ChatJob;
+      const cancel = new Cancel();
+      const call = callUpstream({ id: "rt", baseUrl: `http://127.0.0.1:${port}/v1` }, "chat", job, cancel);
+      await held;
+      cancel.abort();
+      await expect(call).rejects.toMatchObject({ name: "AbortError" });
+      await gone;
+    } finally {
+      server.closeAllConnections();
+      await closed(server);
+    }
+  });
+
   test("a runtime that refuses connections is a 502 naming it", async () => {
     const server = http.createServer();
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
@@ -210,7 +232,7 @@ describe("a runtime's kept-alive connections", () => {
     await new Promise<void>((r) => server.close(() => r()));
     const job = { model: "m", messages: [], stream: false, stop: [] } as unknown as ChatJob;
     await expect(
-      callUpstream({ id: "gone", baseUrl: `http://127.0.0.1:${port}/v1` }, "chat", job, new AbortController().signal),
+      callUpstream({ id: "gone", baseUrl: `http://127.0.0.1:${port}/v1` }, "chat", job, new Cancel()),
     ).rejects.toMatchObject({ code: 502, message: expect.stringContaining("gone could not be reached") });
   });
 });
