@@ -43,6 +43,13 @@ export function changed(value: unknown): void {
     (value as Carrier)[RAW] = undefined;
 }
 
+/** The text `value` was parsed from, when it still says it. */
+export function keptText(value: unknown): string | undefined {
+  if (value === null || typeof value !== "object") return undefined;
+  const kept = (value as Carrier)[RAW];
+  return kept !== undefined && kept.of === value ? kept.text : undefined;
+}
+
 /** JSON of `value`: the text it was parsed from when that still says it. */
 export function toJson(value: unknown): string {
   if (value !== null && typeof value === "object") {
@@ -50,4 +57,13 @@ export function toJson(value: unknown): string {
     if (kept !== undefined && kept.of === value) return kept.text;
   }
   return JSON.stringify(value);
+}
+
+/**
+ * The JSON text of a non-empty object with one more field, put first (the
+ * object must not have it already): the text is not parsed or serialised.
+ */
+export function withFirstField(text: string, key: string, value: unknown): string {
+  const open = text.indexOf("{") + 1;
+  return `${text.slice(0, open)}${JSON.stringify(key)}:${JSON.stringify(value)},${text.slice(open)}`;
 }

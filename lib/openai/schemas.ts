@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 import { badRequest } from "./errors";
+import { keepText, keptText } from "../http/raw-json";
 
 /** Longest model id a request may name (any real one fits; a longer one never reaches a log, label or record). */
 export const MAX_MODEL_CHARS = 256;
@@ -196,6 +197,20 @@ function valueAt(body: unknown, path: PropertyKey[]): unknown {
     v = (v as Record<PropertyKey, unknown>)[key];
   }
   return v;
+}
+
+/**
+ * `parseBody` for the chat and completion schemas, which check and change
+ * nothing (loose objects, no defaults or transforms; tested): what they
+ * answer says what the body said, so the text the body came as goes on with
+ * it, and a runtime is sent the client's body as it came, not serialised
+ * again (for a long conversation, its whole length).
+ */
+export function parseRequest<T extends z.ZodType>(schema: T, body: unknown): z.infer<T> {
+  const parsed = parseBody(schema, body);
+  const text = keptText(body);
+  if (text !== undefined) keepText(parsed, text);
+  return parsed;
 }
 
 /** Parses `body` or throws a 400 naming the first bad field. */

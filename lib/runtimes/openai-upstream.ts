@@ -6,7 +6,7 @@
  */
 import { Agent, errors as undiciErrors, type Dispatcher } from "undici";
 import type { ChatJob, CompletionJob, EmbeddingJob, RerankJob } from "../inference/types";
-import { parseKeepingText } from "../http/raw-json";
+import { parseKeepingText, toJson } from "../http/raw-json";
 import { apiError } from "../openai/errors";
 import { sseToChunks } from "./sse-chunks";
 import { suggestV1, type RuntimeEndpoint } from "./runtime-url";
@@ -309,8 +309,8 @@ function upstreamBody(
 
 /**
  * Calls the runtime; a streamed job answers an object-mode stream of its
- * chunks. `body`, when given, is sent as it is (the client's own request);
- * otherwise one is built from the job.
+ * chunks. `body`, when given, is sent as it is (the client's own request;
+ * a string is its JSON text); otherwise one is built from the job.
  */
 export async function callUpstream(
   rt: Runtime,
@@ -318,12 +318,13 @@ export async function callUpstream(
   job: ChatJob | CompletionJob | EmbeddingJob | RerankJob,
   /** Cancels the call (lib/upstreams/cancel.ts): a streamed one through the AbortSignal it makes. */
   cancel: Cancel,
-  body?: Record<string, unknown>,
+  body?: Record<string, unknown> | string,
   /** The attempt's W3C trace context, sent on as `traceparent`. */
   traceparent?: string,
 ): Promise<unknown> {
   const streamed = kind !== "embeddings" && kind !== "rerank" && (job as ChatJob).stream;
-  const text = JSON.stringify(body ?? upstreamBody(kind, job));
+  // the client's body as it came when nothing changed it (lib/http/raw-json.ts)
+  const text = typeof body === "string" ? body : body ? toJson(body) : JSON.stringify(upstreamBody(kind, job));
   if (streamed) return sseToChunks(rt, await request(rt, "POST", PATHS[kind], text, cancel.signal, traceparent));
   const answer = await postForText(rt, PATHS[kind], text, cancel, traceparent);
   if (answer.status < 200 || answer.status >= 300) throw answeredError(rt, answer.status, answer.text);

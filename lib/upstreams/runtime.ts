@@ -9,6 +9,7 @@ import type { ChatJob, CompletionJob } from "../inference/types";
 import type { ChatBody, CompletionBody } from "../openai/schemas";
 import { callUpstream, type Runtime } from "../runtimes/openai-upstream";
 import { nativeBody } from "../responses/passthrough";
+import { keptText, withFirstField } from "../http/raw-json";
 import { Cancel } from "./cancel";
 import { jobOf, type Call, type Upstream } from "./types";
 
@@ -52,11 +53,27 @@ export class RuntimeUpstream implements Upstream {
 }
 
 /**
- * What an external runtime is sent: the client's own validated body, usage
- * asked for on streams (history and metrics count tokens), and a completion
- * without a length gets OpenAI's default of 16.
+ * What an external runtime is sent: the client's own validated body, with
+ * `stream` said (a runtime is not left to its default), usage asked for on
+ * streams (history and metrics count tokens), and a completion without a
+ * length gets OpenAI's default of 16. A body that needs nothing else goes as
+ * the text it came as, when it kept it (lib/http/raw-json.ts): the same
+ * object, or the text with `"stream":false` put first; not serialised again.
  */
-export function runtimeBody(body: ChatBody | CompletionBody, job: ChatJob | CompletionJob): Record<string, unknown> {
+export function runtimeBody(
+  body: ChatBody | CompletionBody,
+  job: ChatJob | CompletionJob,
+): Record<string, unknown> | string {
+  const setsLength =
+    body.max_tokens == null &&
+    !("max_completion_tokens" in body && body.max_completion_tokens != null) &&
+    job.maxTokens !== undefined;
+  const usageAsked = job.stream ? body.stream_options?.include_usage === true : body.stream_options === undefined;
+  if (usageAsked && !setsLength) {
+    if (body.stream === job.stream) return body;
+    const text = body.stream === undefined ? keptText(body) : undefined;
+    if (text !== undefined) return withFirstField(text, "stream", job.stream);
+  }
   const out: Record<string, unknown> = { ...body, stream: job.stream };
   if (job.stream) out.stream_options = { ...body.stream_options, include_usage: true };
   else delete out.stream_options;

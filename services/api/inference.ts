@@ -20,7 +20,7 @@ import { openStream, sendJson, type ChunkSource } from "../../lib/http/respond";
 import { apiError } from "../../lib/openai/errors";
 import { embeddingToBase64 } from "../../lib/openai/format";
 import { chatJob, completionJob, embeddingJob } from "../../lib/openai/jobs";
-import { embeddingSchema, parseBody, type ChatBody, type CompletionBody } from "../../lib/openai/schemas";
+import { embeddingSchema, parseBody, parseRequest, type ChatBody, type CompletionBody } from "../../lib/openai/schemas";
 import { cloudModel } from "../../lib/providers/index";
 import { affinityKey } from "../../lib/routing/affinity-key";
 import type { Balancer } from "../../lib/routing/balancer";
@@ -283,7 +283,7 @@ export async function withFallbacks(
 
 export async function generate(gw: Gateway, req: Req, res: ServerResponse, kind: Kind, trace: RequestTrace, io: Io) {
   // the body is validated once; a node or runtime gets a job made of it, a cloud provider the body itself
-  const body = kind === "chat" ? parseBody(gw.schemas.chat, io.body) : parseBody(gw.schemas.completion, io.body);
+  const body = kind === "chat" ? parseRequest(gw.schemas.chat, io.body) : parseRequest(gw.schemas.completion, io.body);
   const requested = body.model;
   if (cloudModel(requested) && kind !== "chat") throw cloudOnlyChat(requested);
   // made when a node or runtime is tried (a cloud provider takes the body, images and all)
