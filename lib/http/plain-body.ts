@@ -49,37 +49,73 @@ function dump(req: IncomingMessage, done: () => void): void {
  */
 export function readPlain(req: IncomingMessage, limit: number, done: (err: Error | null, text?: string) => void): void {
   const declared = req.headers["content-length"];
-  const tooLarge = () => bodyFailure(413, "request entity too large", "entity.too.large");
   if (declared !== undefined && Number(declared) > limit) return dump(req, () => done(tooLarge()));
   // gone already (while its key was checked): no 'end' or 'close' is coming
   if (req.destroyed) return done(bodyFailure(400, "request aborted", "request.aborted"));
-  const chunks: Buffer[] = [];
-  let size = 0;
-  let finished = false;
-  const finish = (err: Error | null) => {
-    if (finished) return;
-    finished = true;
-    req.removeListener("data", onData);
-    req.removeListener("end", onEnd);
-    req.removeListener("close", onClose);
-    req.removeListener("error", onError);
-    if (err) return dump(req, () => done(err));
-    const buf = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size);
-    done(null, buf.toString("utf8"));
-  };
-  const onData = (chunk: Buffer) => {
-    size += chunk.length;
-    if (size > limit) finish(tooLarge());
-    else chunks.push(chunk);
-  };
-  const onEnd = () => finish(null);
-  // 'close' before 'end': the client went away mid-body
-  const onClose = () => finish(bodyFailure(400, "request aborted", "request.aborted"));
-  const onError = (err: Error) => finish(bodyFailure(400, err.message, "request.error"));
-  req.on("data", onData);
-  req.on("end", onEnd);
-  req.on("close", onClose);
-  req.on("error", onError);
+  new PlainRead(req, limit, done).start();
+}
+
+const tooLarge = () => bodyFailure(413, "request entity too large", "entity.too.large");
+
+/**
+ * One body being read. Its listeners are bound methods, not closures: the
+ * services run through tsx, whose esbuild names every closure assigned to a
+ * name (`keepNames`), a property definition each, on every request.
+ */
+class PlainRead {
+  private readonly chunks: Buffer[] = [];
+  private size = 0;
+  private finished = false;
+  private readonly onData: (chunk: Buffer) => void;
+  private readonly onEnd: () => void;
+  private readonly onClose: () => void;
+  private readonly onError: (err: Error) => void;
+
+  constructor(
+    private readonly req: IncomingMessage,
+    private readonly limit: number,
+    private readonly done: (err: Error | null, text?: string) => void,
+  ) {
+    this.onData = this.data.bind(this);
+    this.onEnd = this.finish.bind(this, null);
+    this.onClose = this.closed.bind(this);
+    this.onError = this.failed.bind(this);
+  }
+
+  start(): void {
+    this.req.on("data", this.onData);
+    this.req.on("end", this.onEnd);
+    this.req.on("close", this.onClose);
+    this.req.on("error", this.onError);
+  }
+
+  private data(chunk: Buffer): void {
+    this.size += chunk.length;
+    if (this.size > this.limit) this.finish(tooLarge());
+    else this.chunks.push(chunk);
+  }
+
+  /** 'close' before 'end': the client went away mid-body. */
+  private closed(): void {
+    this.finish(bodyFailure(400, "request aborted", "request.aborted"));
+  }
+
+  private failed(err: Error): void {
+    this.finish(bodyFailure(400, err.message, "request.error"));
+  }
+
+  private finish(err: Error | null): void {
+    if (this.finished) return;
+    this.finished = true;
+    const req = this.req;
+    req.removeListener("data", this.onData);
+    req.removeListener("end", this.onEnd);
+    req.removeListener("close", this.onClose);
+    req.removeListener("error", this.onError);
+    if (err) return dump(req, () => this.done(err));
+    const buf = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.size);
+    this.done(null, buf.toString("utf8"));
+  }
 }
 
 /**

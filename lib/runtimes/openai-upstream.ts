@@ -168,43 +168,71 @@ function postForText(
   if (traceparent) headers.traceparent = traceparent;
   if (rt.apiKey) headers.authorization = `Bearer ${rt.apiKey}`;
   const options = { origin: t.origin, path: t.prefix + path, method: "POST" as const, headers, body };
-  const once = () =>
-    new Promise<{ status: number; text: string }>((resolve, reject) => {
-      if (signal.aborted) return reject(signal.reason);
-      const chunks: Buffer[] = [];
-      let status = 0;
-      let control: Dispatcher.DispatchController | null = null;
-      const onAbort = () => control?.abort(signal.reason as Error);
-      signal.addEventListener("abort", onAbort, { once: true });
-      const done = () => signal.removeEventListener("abort", onAbort);
-      AGENT.dispatch(options, {
-        // its presence selects this handler API (undici 7) over the older onConnect/onHeaders one
-        onRequestStart(controller) {
-          control = controller;
-          if (signal.aborted) controller.abort(signal.reason as Error);
-        },
-        onResponseStart(_controller, statusCode) {
-          status = statusCode;
-        },
-        onResponseData(_controller, chunk) {
-          chunks.push(chunk);
-        },
-        onResponseEnd() {
-          done();
-          resolve({ status, text: Buffer.concat(chunks).toString("utf8") });
-        },
-        onResponseError(_controller, err) {
-          done();
-          reject(err);
-        },
-      });
-    });
-  return once().catch((err: Error) => {
+  return dispatchText(options, signal).catch((err: Error) => {
     if (!(err instanceof undiciErrors.SocketError) || signal.aborted) throw unreachable(rt, err, signal);
-    return once().catch((e: Error) => {
+    return dispatchText(options, signal).catch((e: Error) => {
       throw unreachable(rt, e, signal);
     });
   });
+}
+
+function dispatchText(
+  options: Dispatcher.DispatchOptions,
+  signal: AbortLike,
+): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason as Error);
+    AGENT.dispatch(options, new TextCall(signal, resolve, reject));
+  });
+}
+
+/**
+ * The handler of one call on undici's dispatch API (undici 7's controller
+ * API: `onRequestStart` selects it): collects the answer, aborts on
+ * `signal`. Methods, not closures: tsx's esbuild names every closure
+ * assigned to a name (`keepNames`), a property definition each, per call.
+ */
+class TextCall implements Dispatcher.DispatchHandler {
+  private readonly chunks: Buffer[] = [];
+  private status = 0;
+  private control: Dispatcher.DispatchController | null = null;
+  private readonly onAbort: () => void;
+
+  constructor(
+    private readonly signal: AbortLike,
+    private readonly resolve: (answer: { status: number; text: string }) => void,
+    private readonly reject: (err: Error) => void,
+  ) {
+    this.onAbort = this.abort.bind(this);
+    signal.addEventListener("abort", this.onAbort, { once: true });
+  }
+
+  private abort(): void {
+    this.control?.abort(this.signal.reason as Error);
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.control = controller;
+    if (this.signal.aborted) controller.abort(this.signal.reason as Error);
+  }
+
+  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number): void {
+    this.status = statusCode;
+  }
+
+  onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.chunks.push(chunk);
+  }
+
+  onResponseEnd(): void {
+    this.signal.removeEventListener("abort", this.onAbort);
+    this.resolve({ status: this.status, text: Buffer.concat(this.chunks).toString("utf8") });
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    this.signal.removeEventListener("abort", this.onAbort);
+    this.reject(err);
+  }
 }
 
 async function readJson(rt: Runtime, res: Body, signal: AbortSignal): Promise<unknown> {
