@@ -281,6 +281,14 @@ export async function withFallbacks(
   }
 }
 
+/** The job a node or runtime is given for a validated body; usage is always asked of it (history and metrics count tokens). */
+function jobFor(kind: Kind, body: ChatBody | CompletionBody): ChatJob | CompletionJob {
+  const job = kind === "chat" ? chatJob(body as ChatBody) : completionJob(body as CompletionBody);
+  // passed on to the client only when it asked
+  job.includeUsage = true;
+  return job;
+}
+
 export async function generate(gw: Gateway, req: Req, res: ServerResponse, kind: Kind, trace: RequestTrace, io: Io) {
   // the body is validated once; a node or runtime gets a job made of it, a cloud provider the body itself
   const body = kind === "chat" ? parseRequest(gw.schemas.chat, io.body) : parseRequest(gw.schemas.completion, io.body);
@@ -288,12 +296,6 @@ export async function generate(gw: Gateway, req: Req, res: ServerResponse, kind:
   if (cloudModel(requested) && kind !== "chat") throw cloudOnlyChat(requested);
   // made when a node or runtime is tried (a cloud provider takes the body, images and all)
   let job: ChatJob | CompletionJob | null = null;
-  const jobOf = () => {
-    job ??= kind === "chat" ? chatJob(body as ChatBody) : completionJob(body as CompletionBody);
-    // usage is always asked of nodes and runtimes (history and metrics count tokens), passed on only when the client asked
-    job.includeUsage = true;
-    return job;
-  };
   const stream = body.stream === true;
   trace.model = requested;
   trace.stream = stream;
@@ -305,7 +307,7 @@ export async function generate(gw: Gateway, req: Req, res: ServerResponse, kind:
     if (cloud && kind !== "chat") throw cloudOnlyChat(model);
     // the answer names the model asked for (an alias, or the first of a chain), not the one that answered
     const rename = model === requested ? null : requested;
-    const local = cloud ? null : jobOf();
+    const local = cloud ? null : (job ??= jobFor(kind, body));
     const call: Call = {
       op: kind,
       requestId: local?.requestId ?? cloudRequestId,
