@@ -1,8 +1,7 @@
 /**
  * The embedded store's in-memory index of history records: one light entry a
- * record (the fields filters, stats and paging read, and the stored document,
- * whose lower-cased search text is made when first searched), oldest first
- * by (ts, id).
+ * record (the fields filters, stats and paging read, and a reference to the
+ * stored document's own lower-cased search text), oldest first by (ts, id).
  * Lists, counts, keyset pages and the last hour are read from it without a
  * scan of the store or a sort; only the page's documents are then fetched by
  * `_id`. Retention and the cap drop entries from the old end.
@@ -24,15 +23,8 @@ export interface IndexEntry {
   duration_ms: number;
   ttft_ms: number | null;
   tokens_out: number | null;
-  /**
-   * The lower-cased text `q` searches: the stored document's own string
-   * when it has one; otherwise made from its bodies when first searched or
-   * signed (`entryText`), so that a router nobody searches keeps no second
-   * copy of every body in memory.
-   */
-  text: string | null;
-  /** The stored document, for the text made on demand. */
-  doc: StoredDoc;
+  /** The lower-cased text `q` searches (the stored document's string, not a copy). */
+  text: string;
   /** Its trigram signature's slot in the index's pool; -1 while not yet computed, -2 once dropped. */
   sig: number;
 }
@@ -65,16 +57,10 @@ export function entryOf(d: StoredDoc): IndexEntry {
       typeof d.search_text === "string"
         ? d.search_text
         : d.request_json !== undefined
-          ? null
+          ? textOf(d.request_json, d.response_json)
           : searchText(d.request_body, d.response_body),
-    doc: d,
     sig: -1,
   };
-}
-
-/** The text `q` searches in an entry's document, made (and kept) the first time it is asked for. */
-export function entryText(e: IndexEntry): string {
-  return (e.text ??= textOf(e.doc.request_json, e.doc.response_json));
 }
 
 /** Whether `a` comes before `b` in (ts, id) order. */
@@ -142,7 +128,7 @@ export class HistoryIndex {
     for (let n = 0; n < max && this.unsigned.length;) {
       const e = this.unsigned.pop()!;
       if (e.sig !== -1) continue;
-      e.sig = this.sigs.add(entryText(e));
+      e.sig = this.sigs.add(e.text);
       n++;
     }
     return this.unsigned.length;
@@ -296,6 +282,6 @@ export class HistoryIndex {
       (kind === undefined || e.kind === kind) &&
       (status === undefined ||
         (status === "success" ? e.status < 400 : status === "error" ? e.status >= 400 : e.status === status)) &&
-      (needle === null || ((e.sig < 0 || sigs.mayHold(e.sig, bits)) && entryText(e).includes(needle)));
+      (needle === null || ((e.sig < 0 || sigs.mayHold(e.sig, bits)) && e.text.includes(needle)));
   }
 }

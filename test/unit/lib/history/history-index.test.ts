@@ -215,28 +215,3 @@ describe("trigram signatures", () => {
     expect(pool.used).toBe(3000);
   });
 });
-
-describe("the search text of a stored document's bodies", () => {
-  /** DOCS as the embedded store stores them: bodies as JSON text, no search text of their own. */
-  const stored = (): StoredDoc[] =>
-    DOCS.map(({ request_body, response_body, search_text: _t, ...rest }) => ({
-      ...rest,
-      request_json: JSON.stringify(request_body),
-      response_json: JSON.stringify(response_body ?? null),
-    }));
-
-  test("is made only when a search or a signature needs it, and finds what the stored text would", () => {
-    const index = new HistoryIndex();
-    index.add(stored().map(entryOf));
-    expect(DOCS.every((d) => index.get(d.id)!.text === null)).toBe(true);
-    const found = index.select(parseFilter({ q: "NEEDLE.*" }), 0, N).entries.map((e) => e.id);
-    expect(found).toEqual(reference({ q: "NEEDLE.*" }));
-    expect(found.length).toBeGreaterThan(0);
-    // the search made each entry's text once; the signatures read the same
-    expect(index.get(DOCS[7].id)!.text).toBe(DOCS[7].search_text);
-    expect(index.signSome(N)).toBe(0);
-    expect(index.select(parseFilter({ q: "answer 9" }), 0, N).entries.map((e) => e.id)).toEqual(
-      reference({ q: "answer 9" }),
-    );
-  });
-});
