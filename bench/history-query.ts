@@ -196,11 +196,11 @@ async function main() {
 
     // 3 and 4, in this process (declared here, run above)
     async function inProcess() {
-      // 3. queries: the first text search makes the records' search texts and starts their signatures in the
+      // 3. queries: the first text search checks every record by its text and starts their signatures in the
       // background; the timed runs below (which never yield to the event loop's check phase) come after those
       const firstQ = await timeIt(() => broker.call("history.list", { query: { q: RARE_WORD } }));
       while (store().index.signSome(0) > 0) await new Promise((r) => setImmediate(r));
-      log(`The first text search after the fill (each record's search text made then): ${firstQ.toFixed(0)} ms.`);
+      log(`The first text search after the fill (no record signed yet): ${firstQ.toFixed(0)} ms.`);
       log("");
       const counts = await Promise.all(
         qs.map(([, q]) => broker.call<{ total_count: number }, object>("history.list", { query: q })),
