@@ -77,8 +77,6 @@ export function runtimeBody(
   const out: Record<string, unknown> = { ...body, stream: job.stream };
   if (job.stream) out.stream_options = { ...body.stream_options, include_usage: true };
   else delete out.stream_options;
-  if (body.max_tokens == null && !("max_completion_tokens" in body && body.max_completion_tokens != null)) {
-    if (job.maxTokens !== undefined) out.max_tokens = job.maxTokens;
-  }
+  if (setsLength) out.max_tokens = job.maxTokens;
   return out;
 }
