@@ -24,7 +24,6 @@ export class LiveHub {
     res.writeHead(200, {
       "Content-Type": "text/event-stream; charset=utf-8",
       "Cache-Control": "no-cache, no-transform",
-      Connection: "keep-alive",
       "X-Accel-Buffering": "no",
     });
     res.write("retry: 5000\n\n");
