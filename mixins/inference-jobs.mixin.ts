@@ -39,7 +39,12 @@ interface Methods {
   /** The router to answer over its token lane: the caller, when it asked for one and this node has lanes. */
   laneTo(ctx: Context<{ stream?: boolean }, { lane?: boolean }>): string | null;
   /** A streamed answer goes over the lane (the call is answered `{ lane: true }`); anything else as it is. */
-  onLane<T>(routerID: string, requestId: string, out: Promise<T> | Readable): Promise<T> | Readable | { lane: true };
+  onLane<T>(
+    routerID: string,
+    requestId: string,
+    out: Promise<T> | Readable,
+    tokens: boolean,
+  ): Promise<T> | Readable | { lane: true };
   /** Runs `work` on `model`, held loaded meanwhile (loaded first when it is not). */
   withModel<T>(model: string, work: () => Promise<T>): Promise<T>;
 }
@@ -78,18 +83,18 @@ const schema: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
   actions: {
     chat: {
       visibility: "public",
-      handler(this: This, ctx: Context<ChatJob, { traceparent?: string; lane?: boolean }>) {
+      handler(this: This, ctx: Context<ChatJob, { traceparent?: string; lane?: boolean; laneTokens?: boolean }>) {
         const lane = this.laneTo(ctx);
         const out = this.traced(ctx, "chat", () => this.requireRunner().chat(ctx.params, lane === null));
-        return lane === null ? out : this.onLane(lane, ctx.params.requestId, out);
+        return lane === null ? out : this.onLane(lane, ctx.params.requestId, out, ctx.meta?.laneTokens === true);
       },
     },
     completion: {
       visibility: "public",
-      handler(this: This, ctx: Context<CompletionJob, { traceparent?: string; lane?: boolean }>) {
+      handler(this: This, ctx: Context<CompletionJob, { traceparent?: string; lane?: boolean; laneTokens?: boolean }>) {
         const lane = this.laneTo(ctx);
         const out = this.traced(ctx, "completion", () => this.requireRunner().completion(ctx.params, lane === null));
-        return lane === null ? out : this.onLane(lane, ctx.params.requestId, out);
+        return lane === null ? out : this.onLane(lane, ctx.params.requestId, out, ctx.meta?.laneTokens === true);
       },
     },
     embeddings: {
@@ -126,9 +131,10 @@ const schema: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
       routerID: string,
       requestId: string,
       out: Promise<T> | Readable,
+      tokens: boolean,
     ): Promise<T> | Readable | { lane: true } {
       if (!(out instanceof Readable) || !this.lanes) return out;
-      this.lanes.attach(routerID, requestId, out);
+      this.lanes.attach(routerID, requestId, out, tokens);
       return { lane: true };
     },
 

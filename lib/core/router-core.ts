@@ -12,7 +12,7 @@ import type { Access } from "../auth/routes";
 import type { Grant } from "../quota/quota";
 import { NodeTable } from "../cluster/node-table";
 import type { RecordEvent } from "../history/record";
-import type { LaneReceiver } from "../cluster/token-lanes";
+import type { LaneReceiver } from "../cluster/lane-receiver";
 import type { Balancer } from "../routing/balancer";
 import type { ExternalRuntime } from "../runtimes/openai-upstream";
 

@@ -37,6 +37,11 @@ export function keepText(value: unknown, text: string): void {
   if (value !== null && typeof value === "object" && oneLine(text)) (value as Carrier)[RAW] = { text, of: value };
 }
 
+/** Keeps `text`, made by `JSON.stringify` of `value` (or the same bytes otherwise): always one line. */
+export function keepJsonText(value: object, text: string): void {
+  (value as Carrier)[RAW] = { text, of: value };
+}
+
 /** `value` is about to change: its kept text no longer says it. */
 export function changed(value: unknown): void {
   if (value !== null && typeof value === "object" && (value as Carrier)[RAW] !== undefined)

@@ -1,6 +1,6 @@
 /** An inference node of the cluster, reached over the transporter (services/inference.service.ts). */
 import { Readable } from "node:stream";
-import type { LaneReceiver } from "../cluster/token-lanes";
+import type { LaneReceiver } from "../cluster/lane-receiver";
 import { checkLocalSupport } from "./local-support";
 import { jobOf, type Call, type Caller, type Upstream, type Warner } from "./types";
 
@@ -30,7 +30,8 @@ export class NodeUpstream implements Upstream {
     try {
       const answer = await this.caller.call(`inference.${call.op}`, job, {
         nodeID: this.id,
-        meta: { ...meta, lane: true },
+        // laneTokens: a token's chunk may come as its text alone (lib/cluster/lane-tokens.ts)
+        meta: { ...meta, lane: true, laneTokens: true },
       });
       if ((answer as { lane?: unknown } | null)?.lane === true && !(answer instanceof Readable)) return sink;
       // a node without lanes (or in this process): its own stream

@@ -4,7 +4,7 @@
  * when the attempt is over. Cloud models: their provider, the same for every
  * attempt.
  */
-import type { LaneReceiver } from "../cluster/token-lanes";
+import type { LaneReceiver } from "../cluster/lane-receiver";
 import type { Balancer } from "../routing/balancer";
 import { CloudUpstream } from "./cloud";
 import { NodeUpstream } from "./node";

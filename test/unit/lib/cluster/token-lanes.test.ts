@@ -4,7 +4,8 @@
  */
 import { PassThrough } from "node:stream";
 import { once } from "node:events";
-import { LaneReceiver, LaneSender, LANE_MAX_CHUNKS, type LaneEntry } from "../../../../lib/cluster/token-lanes";
+import { LaneReceiver } from "../../../../lib/cluster/lane-receiver";
+import { LaneSender, LANE_MAX_CHUNKS, type LaneEntry } from "../../../../lib/cluster/token-lanes";
 
 const turn = () => new Promise((r) => setImmediate(r));
 const plain = (err: Error) => ({ name: err.name, message: err.message, code: 502 });
