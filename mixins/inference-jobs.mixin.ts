@@ -7,7 +7,7 @@
  * (lib/cluster/token-lanes.ts) rather than as a Moleculer stream.
  */
 import { Readable } from "node:stream";
-import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
+import type { Context, Service, ServiceBroker, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { LaneSender, type ErrorRegenerator } from "../lib/cluster/token-lanes";
 import type { NodeConfig } from "../lib/config/node";
 import type { ModelManager } from "../lib/inference/model-manager";
@@ -121,9 +121,11 @@ const schema: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
   methods: {
     laneTo(this: This, ctx: Context<{ stream?: boolean }, { lane?: boolean }>): string | null {
       const from = ctx.nodeID;
-      return this.lanes && ctx.meta?.lane === true && ctx.params.stream === true && from && from !== this.broker.nodeID
-        ? from
-        : null;
+      if (!this.lanes || ctx.meta?.lane !== true || ctx.params.stream !== true || !from || from === this.broker.nodeID)
+        return null;
+      // a router this node does not know to listen on its lane yet (it has just started, its INFO is still on
+      // its way) would never get the lane's messages (an event no one listens to is dropped): its own stream
+      return listensOnLane(this.broker, from) ? from : null;
     },
 
     onLane<T>(
@@ -160,6 +162,17 @@ const schema: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
     },
   },
 };
+
+/** Whether this broker knows `routerID`'s api listening for its lane messages (`lanes.chunks` in its own group). */
+function listensOnLane(broker: ServiceBroker, routerID: string): boolean {
+  const events = (broker.registry as unknown as { events?: EventLists }).events;
+  return events?.get("lanes.chunks", routerID)?.hasAvailable() === true;
+}
+
+/** The part of Moleculer's event catalog read here. */
+interface EventLists {
+  get(eventName: string, group: string): { hasAvailable(): boolean } | undefined;
+}
 
 /** The node's token lanes, once the service has started (its settings are read by then). */
 function startLanes(this: This): void {
