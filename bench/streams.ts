@@ -14,7 +14,7 @@
  * - router RSS growth per open stream (the peak, sampled every 100 ms while
  *   the streams are open, minus the RSS just before).
  *
- *   npm run bench:streams                      # COUNTS=100,1000,5000 TOKENS=100 MS_PER_TOKEN=20 PROCESSES=floor,1,2
+ *   npm run bench:streams                      # COUNTS=100,1000,5000 TOKENS=100 MS_PER_TOKEN=20 PROCESSES=floor,floor-raw,1,2
  *   COUNTS=1000 PROCESSES=1 npm run bench:streams
  *   PROFILE_DIR=/tmp/prof COUNTS=1000 PROCESSES=1 npm run bench:streams   # and a CPU profile of the router
  *   NATS_MONITOR=1 ...   # and the NATS server's message counts per connection
@@ -24,7 +24,10 @@
  * instead: a bare node:http server writing each token to its client as it
  * comes, one write a token, with nothing else (no NATS, auth or history).
  * Its CPU per token is what relaying one token costs any Node server on
- * this machine, the floor under the router's figure.
+ * this machine, the floor under the router's figure. `floor-raw` is the same
+ * server writing each token straight to the socket as an HTTP/1.1 chunk it
+ * frames itself, as the router's relay does after its first write
+ * (lib/http/respond.ts): the floor for that way of writing.
  *
  * The client runs in this process, on the same cores (2 on the development
  * VM): its own CPU is not counted, but it competes with the router and node.
@@ -48,8 +51,11 @@ import { waitFor } from "../test/helpers/wait";
 import { percentile } from "./lib";
 
 const COUNTS = (process.env.COUNTS ?? "100,1000,5000").split(",").map(Number);
-/** Router process counts, and `floor`: the bare Node SSE server of bench/sse-floor.mjs in the router's place. */
-const PROCESSES = (process.env.PROCESSES ?? "floor,1,2").split(",").map((p) => (p === "floor" ? "floor" : Number(p)));
+/** Router process counts, and `floor` / `floor-raw`: the bare Node SSE server of bench/sse-floor.mjs in the router's place. */
+type Floor = "floor" | "floor-raw";
+const PROCESSES = (process.env.PROCESSES ?? "floor,floor-raw,1,2")
+  .split(",")
+  .map((p): number | Floor => (p === "floor" || p === "floor-raw" ? p : Number(p)));
 const TOKENS = Number(process.env.TOKENS ?? 100);
 const MS_PER_TOKEN = Number(process.env.MS_PER_TOKEN ?? 20);
 /**
@@ -155,7 +161,7 @@ function rss(pids: number[]): number {
 }
 
 interface Row {
-  processes: number | "floor";
+  processes: number | Floor;
   streams: number;
   completed: number;
   tokens: number;
@@ -169,7 +175,7 @@ interface Row {
 }
 
 async function measure(
-  processes: number | "floor",
+  processes: number | Floor,
   count: number,
   url: URL,
   key: string,
@@ -211,12 +217,46 @@ async function measure(
   return row;
 }
 
+/** Whether the router process a new connection reaches lists MODEL. */
+function seesModel(url: URL, key: string): Promise<boolean> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(
+      {
+        host: url.hostname,
+        port: url.port,
+        path: "/v1/models",
+        agent: false,
+        headers: { authorization: `Bearer ${key}` },
+      },
+      (res) => {
+        let body = "";
+        res.setEncoding("utf8");
+        res.on("data", (d: string) => (body += d));
+        res.on("end", () => {
+          try {
+            resolve(((JSON.parse(body) as { data?: Array<{ id: string }> }).data ?? []).some((m) => m.id === MODEL));
+          } catch {
+            resolve(false);
+          }
+        });
+      },
+    );
+    req.on("error", reject);
+  });
+}
+
 /** The same streams from the bare Node SSE server (bench/sse-floor.mjs). */
-async function floor(): Promise<Row[]> {
+async function floor(kind: Floor): Promise<Row[]> {
   const proc = new Proc(
     "sse-floor",
     spawn(process.execPath, [path.join(__dirname, "sse-floor.mjs")], {
-      env: { ...process.env, PORT: "0", TOKENS: String(TOKENS), MS_PER_TOKEN: String(MS_PER_TOKEN) },
+      env: {
+        ...process.env,
+        PORT: "0",
+        TOKENS: String(TOKENS),
+        MS_PER_TOKEN: String(MS_PER_TOKEN),
+        RAW_WRITE: kind === "floor-raw" ? "1" : "0",
+      },
       stdio: ["ignore", "pipe", "pipe"],
     }),
   );
@@ -226,7 +266,7 @@ async function floor(): Promise<Row[]> {
     process.stderr.write(`bare Node SSE server: pid ${proc.child.pid}\n`);
     await Promise.all(Array.from({ length: WARMUP }, () => stream(url, "none"))); // warm-up
     const rows: Row[] = [];
-    for (const count of COUNTS) rows.push(await measure("floor", count, url, "none", [proc.child.pid!], null));
+    for (const count of COUNTS) rows.push(await measure(kind, count, url, "none", [proc.child.pid!], null));
     return rows;
   } finally {
     await proc.stop();
@@ -239,8 +279,8 @@ async function main() {
   writeModel(models, MODEL);
   const rows: Row[] = [];
   for (const processes of PROCESSES) {
-    if (processes === "floor") {
-      rows.push(...(await floor()));
+    if (typeof processes !== "number") {
+      rows.push(...(await floor(processes)));
       continue;
     }
     // NATS_MONITOR=1: the server's per-connection message counts at the end (what crossed NATS, and in how many writes)
@@ -275,17 +315,16 @@ async function main() {
       );
       procs.push(router.proc);
       const key = await createKey(router.url, { name: "bench" });
-      await waitFor(
-        async () => {
-          const r = await fetch(`${router.url}/v1/models`, { headers: { authorization: `Bearer ${key}` } });
-          return ((await r.json()) as { data?: Array<{ id: string }> }).data?.some((m) => m.id === MODEL);
-        },
-        { timeoutMs: 60_000, what: `${MODEL} at the router` },
-      );
       const url = new URL(router.url);
       // the workers must be up before the pids are read (each answers on the shared port)
       await waitFor(() => routerPids(router.proc.child.pid!).length >= processes, { what: "the router's workers" });
       const pids = routerPids(router.proc.child.pid!);
+      // every worker must know the model: new connections (spread over the workers) all see it
+      await waitFor(
+        async () =>
+          (await Promise.all(Array.from({ length: 4 * processes }, () => seesModel(url, key)))).every(Boolean),
+        { timeoutMs: 60_000, what: `${MODEL} at every router process` },
+      );
       process.stderr.write(`router on ${processes} process(es): pids ${pids.join(", ")}\n`);
       await Promise.all(Array.from({ length: WARMUP }, () => stream(url, key))); // warm-up
       for (const count of COUNTS) rows.push(await measure(processes, count, url, key, pids, node.child.pid!));
