@@ -217,6 +217,13 @@ async function measure(
   return row;
 }
 
+/** WARMUP streams at once, each of which must complete with all its tokens (a lost chunk is a finding, warm or not). */
+async function warmUp(url: URL, key: string): Promise<void> {
+  const results = await Promise.all(Array.from({ length: WARMUP }, () => stream(url, key)));
+  const short = results.filter((r) => !r.done || r.tokens !== TOKENS).length;
+  if (short > 0) throw new Error(`${short} of ${WARMUP} warm-up streams did not complete with all their tokens`);
+}
+
 /** Whether the router process a new connection reaches lists MODEL. */
 function seesModel(url: URL, key: string): Promise<boolean> {
   return new Promise((resolve, reject) => {
@@ -264,7 +271,7 @@ async function floor(kind: Floor): Promise<Row[]> {
     await waitFor(() => /sse-floor on \d+/.test(proc.output), { what: "sse-floor listening" });
     const url = new URL(`http://127.0.0.1:${/sse-floor on (\d+)/.exec(proc.output)![1]}`);
     process.stderr.write(`bare Node SSE server: pid ${proc.child.pid}\n`);
-    await Promise.all(Array.from({ length: WARMUP }, () => stream(url, "none"))); // warm-up
+    await warmUp(url, "none");
     const rows: Row[] = [];
     for (const count of COUNTS) rows.push(await measure(kind, count, url, "none", [proc.child.pid!], null));
     return rows;
@@ -326,7 +333,7 @@ async function main() {
         { timeoutMs: 60_000, what: `${MODEL} at every router process` },
       );
       process.stderr.write(`router on ${processes} process(es): pids ${pids.join(", ")}\n`);
-      await Promise.all(Array.from({ length: WARMUP }, () => stream(url, key))); // warm-up
+      await warmUp(url, key);
       for (const count of COUNTS) rows.push(await measure(processes, count, url, key, pids, node.child.pid!));
       if (monitorPort) {
         const connz = (await (await fetch(`http://127.0.0.1:${monitorPort}/connz`)).json()) as {
