@@ -2,7 +2,7 @@
 import http from "node:http";
 import net, { type AddressInfo } from "node:net";
 import { PassThrough } from "node:stream";
-import { openStream, relaySse } from "../../../../lib/http/respond";
+import { ChunkWriter, openStream, relaySse } from "../../../../lib/http/respond";
 
 const chunk = (i: number) => ({
   object: "chat.completion.chunk",
@@ -180,4 +180,21 @@ test("a client that reads slowly gets every byte, in order", async () => {
   );
   expect(body.length).toBe(expected.length);
   expect(body).toBe(expected);
+});
+
+test("an empty write leaves the body open (an empty HTTP/1.1 chunk would end it)", async () => {
+  const server = http.createServer((req, res) => {
+    const out = new ChunkWriter(res);
+    res.writeHead(200, { "Content-Type": "text/plain" });
+    for (const text of ["a", "", "b", "", "c"]) out.write(text);
+    res.end("d");
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  try {
+    const { port } = server.address() as AddressInfo;
+    expect(await (await fetch(`http://127.0.0.1:${port}/`)).text()).toBe("abcd");
+  } finally {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  }
 });
