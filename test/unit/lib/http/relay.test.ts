@@ -25,25 +25,19 @@ async function relay(
   const server = http.createServer((req, res) => {
     const source = new PassThrough({ objectMode: true });
     // a write is one through the response, or one straight to its socket (the socket's writes from inside the response's are its)
-    const write = res.write.bind(res) as (...args: unknown[]) => boolean;
-    res.write = ((...args: unknown[]) => {
-      writes++;
-      inResponse = true;
-      try {
-        return write(...args);
-      } finally {
-        inResponse = false;
-      }
-    }) as typeof res.write;
-    const end = res.end.bind(res) as (...args: unknown[]) => typeof res;
-    res.end = ((...args: unknown[]) => {
-      inResponse = true;
-      try {
-        return end(...args);
-      } finally {
-        inResponse = false;
-      }
-    }) as typeof res.end;
+    const inside =
+      <A extends unknown[], R>(f: (...args: A) => R, count: boolean) =>
+      (...args: A): R => {
+        if (count) writes++;
+        inResponse = true;
+        try {
+          return f(...args);
+        } finally {
+          inResponse = false;
+        }
+      };
+    res.write = inside(res.write.bind(res) as (...args: unknown[]) => boolean, true) as typeof res.write;
+    res.end = inside(res.end.bind(res) as (...args: unknown[]) => typeof res, false) as typeof res.end;
     // (the connection's: a pipelined response has no socket of its own until the one before it ends)
     const socket = req.socket;
     if (!counted.has(socket)) {
