@@ -3,17 +3,19 @@
  * for each stream its api has open over a lane, fed from the lane messages
  * its nodes send it.
  */
+import { NOT_READY, type ChunkIterator } from "../inference/coalesce";
 import { apiError } from "../openai/errors";
 import { TokenUnpacker } from "./lane-tokens";
 import type { LaneEntry } from "./token-lanes";
 
 /**
  * A lane stream at the router: the chunks a lane delivered for one request,
- * read by the relay as an async iterator. A queue rather than a Node stream:
+ * read by the relay as an async iterator of chunks (a batch is read a chunk
+ * at a time; the rest of it by `readyNow`, with no promise). A queue rather than a Node stream:
  * no stream machinery per chunk (a PassThrough and its iterator cost more per
  * chunk than the rest of the relay, bench/RESULTS.md session 14).
  */
-export class LaneSink implements AsyncIterableIterator<unknown> {
+export class LaneSink implements ChunkIterator, AsyncIterableIterator<unknown> {
   private queue: unknown[] = [];
   private head = 0;
   private waiter: { resolve(r: IteratorResult<unknown>): void; reject(err: unknown): void } | null = null;
@@ -24,14 +26,34 @@ export class LaneSink implements AsyncIterableIterator<unknown> {
 
   constructor(private readonly onClose: () => void = () => undefined) {}
 
-  /** A chunk, or a batch of them (an array). */
+  /** A chunk, or a batch of them (an array): read one chunk at a time (it is its own ChunkIterator). */
   push(item: unknown): void {
     if (this.destroyed || this.ended) return;
+    let at = 0;
+    let first = item;
+    if (Array.isArray(item)) {
+      if (item.length === 0) return;
+      first = item[0];
+      at = 1;
+    }
     if (this.waiter) {
       const w = this.waiter;
       this.waiter = null;
-      w.resolve({ done: false, value: item });
-    } else this.queue.push(item);
+      w.resolve({ done: false, value: first });
+    } else this.queue.push(first);
+    if (at === 1) for (let i = 1; i < (item as unknown[]).length; i++) this.queue.push((item as unknown[])[i]);
+  }
+
+  /** The next chunk when one is queued, without a promise; else NOT_READY. */
+  readyNow(): unknown {
+    if (this.head >= this.queue.length) return NOT_READY;
+    const value = this.queue[this.head];
+    this.queue[this.head++] = undefined;
+    if (this.head === this.queue.length) {
+      this.queue.length = 0;
+      this.head = 0;
+    }
+    return value;
   }
 
   /** The stream is complete: the reader gets what is queued, then the end. */
@@ -61,15 +83,7 @@ export class LaneSink implements AsyncIterableIterator<unknown> {
   }
 
   next(): Promise<IteratorResult<unknown>> {
-    if (this.head < this.queue.length) {
-      const value = this.queue[this.head];
-      this.queue[this.head++] = undefined;
-      if (this.head === this.queue.length) {
-        this.queue.length = 0;
-        this.head = 0;
-      }
-      return Promise.resolve({ done: false, value });
-    }
+    if (this.head < this.queue.length) return Promise.resolve({ done: false, value: this.readyNow() });
     if (this.failure) return Promise.reject(this.failure);
     if (this.ended || this.destroyed) {
       if (!this.destroyed) this.destroy();

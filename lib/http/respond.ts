@@ -77,7 +77,9 @@ async function nextWithin(it: AsyncIterator<unknown>, idleMs: number): Promise<I
  */
 export async function openStream(source: ChunkSource, idleMs: number): Promise<OpenedStream> {
   // a node sends a stream's chunks in batches (lib/inference/coalesce.ts): read as the chunks they hold
-  const it = flattenBatches(source[Symbol.asyncIterator]() as AsyncIterator<unknown>);
+  const own = source[Symbol.asyncIterator]() as AsyncIterator<unknown> & Partial<ChunkIterator>;
+  // a source that reads its batches a chunk at a time itself (a lane's sink) needs no wrapper
+  const it: ChunkIterator = typeof own.readyNow === "function" ? (own as ChunkIterator) : flattenBatches(own);
   try {
     return { it, first: await nextWithin(it, idleMs), source };
   } catch (err) {

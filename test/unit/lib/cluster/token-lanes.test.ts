@@ -5,6 +5,7 @@
 import { PassThrough } from "node:stream";
 import { once } from "node:events";
 import { LaneReceiver } from "../../../../lib/cluster/lane-receiver";
+import { NOT_READY } from "../../../../lib/inference/coalesce";
 import { LaneSender, LANE_MAX_CHUNKS, type LaneEntry } from "../../../../lib/cluster/token-lanes";
 
 const turn = () => new Promise((r) => setImmediate(r));
@@ -174,8 +175,22 @@ describe("a router's lane sinks", () => {
     ]);
     const got: unknown[] = [];
     for await (const item of sink) got.push(item);
-    expect(got).toEqual([{ t: 0 }, [{ t: 1 }, { t: 2 }]]);
+    // a batch is read a chunk at a time
+    expect(got).toEqual([{ t: 0 }, { t: 1 }, { t: 2 }]);
     expect(rx.size).toBe(0);
+  });
+
+  test("what is queued is there without a promise (readyNow), in order, then NOT_READY", async () => {
+    const rx = new LaneReceiver(restore);
+    const sink = rx.open("req-1", "node-a");
+    const waiting = sink.next();
+    rx.deliver("node-a", [["req-1", [{ t: 0 }, { t: 1 }, { t: 2 }], 0]]);
+    // the reader that waited gets the batch's first chunk; the rest is ready now
+    expect(await waiting).toEqual({ done: false, value: { t: 0 } });
+    expect([sink.readyNow(), sink.readyNow(), sink.readyNow()]).toEqual([{ t: 1 }, { t: 2 }, NOT_READY]);
+    rx.deliver("node-a", [["req-1", [{ t: 3 }], 1]]);
+    expect(sink.readyNow()).toEqual({ t: 3 });
+    expect(await sink.next()).toEqual({ done: true, value: undefined });
   });
 
   test("an error entry breaks the sink with the node's error", async () => {
