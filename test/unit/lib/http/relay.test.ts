@@ -45,7 +45,9 @@ async function relay(
       const socketWrite = socket.write.bind(socket) as (...args: unknown[]) => boolean;
       socket.write = ((...args: unknown[]) => {
         if (!inResponse) writes++;
-        return socketWrite(...args);
+        const ok = socketWrite(...args);
+        if (!ok) onFullSocket?.();
+        return ok;
       }) as typeof socket.write;
     }
     const feed = (i: number) => {
@@ -65,6 +67,9 @@ async function relay(
     await new Promise((r) => server.close(r));
   }
 }
+
+/** Called when a write to a response's socket meets a full socket (the relay must then wait for it to drain). */
+let onFullSocket: (() => void) | null = null;
 
 const events = (ns: number[]) => ns.map((i) => `data: ${JSON.stringify(chunk(i))}\n\n`).join("");
 
@@ -156,8 +161,12 @@ test("a client that reads slowly gets every byte, in order", async () => {
           .get(`http://127.0.0.1:${port}/`, (res) => {
             let got = "";
             res.setEncoding("utf8");
-            // the first reads wait: the relay meets a full socket and has to wait for it to drain
+            // nothing is read until the relay has met a full socket and has to wait for it to drain
             res.pause();
+            onFullSocket = () => {
+              onFullSocket = null;
+              setImmediate(() => res.resume());
+            };
             let reads = 0;
             res.on("data", (d: string) => {
               got += d;
@@ -167,7 +176,6 @@ test("a client that reads slowly gets every byte, in order", async () => {
               }
             });
             res.on("end", () => resolve(got));
-            setTimeout(() => res.resume(), 50);
           })
           .on("error", reject);
       }),
