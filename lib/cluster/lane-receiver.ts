@@ -29,19 +29,14 @@ export class LaneSink implements ChunkIterator, AsyncIterableIterator<unknown> {
   /** A chunk, or a batch of them (an array): read one chunk at a time (it is its own ChunkIterator). */
   push(item: unknown): void {
     if (this.destroyed || this.ended) return;
-    let at = 0;
-    let first = item;
-    if (Array.isArray(item)) {
-      if (item.length === 0) return;
-      first = item[0];
-      at = 1;
-    }
-    if (this.waiter) {
+    const chunks = Array.isArray(item) ? item : [item];
+    let i = 0;
+    if (this.waiter && chunks.length > 0) {
       const w = this.waiter;
       this.waiter = null;
-      w.resolve({ done: false, value: first });
-    } else this.queue.push(first);
-    if (at === 1) for (let i = 1; i < (item as unknown[]).length; i++) this.queue.push((item as unknown[])[i]);
+      w.resolve({ done: false, value: chunks[i++] });
+    }
+    for (; i < chunks.length; i++) this.queue.push(chunks[i]);
   }
 
   /** The next chunk when one is queued, without a promise; else NOT_READY. */
@@ -155,7 +150,7 @@ export class LaneReceiver {
           );
           continue;
         }
-        s.sink.push(chunks.length === 1 ? chunks[0] : chunks);
+        s.sink.push(chunks);
       }
       if (end === 1 || (end && typeof end === "object")) {
         this.sinks.delete(requestId);
