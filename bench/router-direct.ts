@@ -18,7 +18,8 @@
  * another checkout of the router, with its node_modules: a second target,
  * `baseline`, started from there, measured in the same rounds as this one:
  * a change against the commit before it, side by side on a noisy machine;
- * BASELINE_FIRST=1 measures it before this one in each round).
+ * BASELINE_FIRST=1 measures it before this one in each round; BASELINE_NODE_ARGS: node's
+ * options for the baseline alone, default ROUTER_NODE_ARGS: with BASELINE=. a flag side by side).
  *
  *   git worktree add /tmp/base HEAD~1 && ln -s $PWD/node_modules /tmp/base/
  *   BASELINE=/tmp/base ROUNDS=4 LOAD_ARGS="--duration 5 --phases tput" npm run bench:router-direct
@@ -89,7 +90,9 @@ async function main() {
   // BASELINE: the router of another checkout, in the same rounds
   if (process.env.BASELINE) {
     const root = path.resolve(process.env.BASELINE);
-    const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", path.join(root, "bin/main.ts"), "start"], {
+    // BASELINE_NODE_ARGS: node's options for the baseline alone (e.g. BASELINE=. to measure a flag side by side)
+    const baseArgs = process.env.BASELINE_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? nodeArgs;
+    const child = spawn(process.execPath, [...baseArgs, "--import", "tsx", path.join(root, "bin/main.ts"), "start"], {
       cwd: root,
       env: baseEnv({ ...env, NODEID: "bench-baseline" }),
       stdio: ["ignore", "pipe", "pipe"],
